@@ -1,0 +1,87 @@
+# ebbmalloc — a plain Makefile.  Everything it builds goes to build/.
+#
+#   make               build/libebbmalloc.so, build/libebbmalloc.a
+#   make run           build, then run a real program under the allocator
+#   make test          the whole test suite (prints "N passed, N failed")
+#   make test-sanitize the tests built with UBSan and with TSan
+#   make bench         benchmarks against glibc, jemalloc, tcmalloc, mimalloc
+#   make install PREFIX=/usr/local DESTDIR=
+
+CC      ?= cc
+CXX     ?= c++
+PREFIX  ?= /usr/local
+DESTDIR ?=
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+
+# V=1 shows the commands.
+Q := $(if $(V),,@)
+
+VERSION      := 0.1.0
+SONAME       := libebbmalloc.so.0
+BUILD        := build
+
+WARNINGS := -Wall -Wextra -Werror -Wmissing-prototypes -Wundef -Wshadow -Wstrict-prototypes \
+            -Wpointer-arith -Wvla
+# The allocator must not have its own calls rewritten into malloc-family
+# calls (e.g. malloc+memset into calloc), nor call through the PLT.
+LIB_CFLAGS := -std=gnu11 -O2 -g -fPIC -pthread -fvisibility=hidden -fno-plt \
+              -fno-semantic-interposition -ftls-model=initial-exec \
+              -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc -fno-builtin-free \
+              $(WARNINGS) -Iinclude $(EXTRA_CFLAGS)
+
+SRCS := $(addprefix src/,os.c source.c segment.c arena.c page.c heap.c huge.c alloc.c \
+          sizeclass.c stats.c options.c report.c init.c)
+HDRS := $(wildcard src/*.h) include/ebbmalloc.h
+OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
+
+.PHONY: all lib run test test-sanitize bench bench-quick install uninstall clean check-layers
+
+all: lib
+lib: $(BUILD)/libebbmalloc.so $(BUILD)/libebbmalloc.a
+
+$(BUILD)/obj/%.o: src/%.c $(HDRS) Makefile
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(LIB_CFLAGS) -DEBB_OVERRIDE=1 -c $< -o $@
+
+$(BUILD)/libebbmalloc.so: $(OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -pthread -Wl,-soname,$(SONAME) -Wl,-z,now -Wl,-z,relro -o $@ $(OBJS)
+
+$(BUILD)/libebbmalloc.a: $(OBJS)
+	@rm -f $@
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)ar rcs $@ $(OBJS)
+
+# ---- the main job -----------------------------------------------------------
+run: lib
+	@sh tools/demo.sh
+
+# ---- tests ----------------------------------------------------------------------
+include tests/tests.mk
+
+# ---- benchmarks -------------------------------------------------------------------
+bench: lib
+	@sh bench/run.sh
+
+bench-quick: lib
+	@sh bench/run.sh --quick
+
+# ---- install ------------------------------------------------------------------------
+install: lib
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 755 $(BUILD)/libebbmalloc.so $(DESTDIR)$(LIBDIR)/libebbmalloc.so.$(VERSION)
+	ln -sf libebbmalloc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libebbmalloc.so
+	install -m 644 $(BUILD)/libebbmalloc.a $(DESTDIR)$(LIBDIR)/libebbmalloc.a
+	install -m 644 include/ebbmalloc.h $(DESTDIR)$(INCDIR)/ebbmalloc.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCDIR@|$(INCDIR)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' ebbmalloc.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/ebbmalloc.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libebbmalloc.so* $(DESTDIR)$(LIBDIR)/libebbmalloc.a \
+	      $(DESTDIR)$(INCDIR)/ebbmalloc.h $(DESTDIR)$(LIBDIR)/pkgconfig/ebbmalloc.pc
+
+clean:
+	rm -rf $(BUILD)

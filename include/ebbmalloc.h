@@ -1,0 +1,108 @@
+/* ebbmalloc — a general-purpose memory allocator for Linux.
+ *
+ * Preload libebbmalloc.so or link libebbmalloc.a and every malloc-family
+ * call of the program goes to ebbmalloc.  This header declares the same
+ * functions under an `ebb_` prefix, for programs that want to call the
+ * allocator explicitly (or alongside another malloc), plus its statistics.
+ *
+ * Semantics follow glibc's: malloc(0) returns a unique pointer, every
+ * result is 16-byte aligned, realloc(p, 0) frees p and returns NULL,
+ * failures return NULL with errno = ENOMEM (EINVAL for bad alignments),
+ * and a free of a pointer the allocator does not own is reported on
+ * stderr ("ebbmalloc: error: ...") and aborts.
+ */
+#ifndef EBBMALLOC_H
+#define EBBMALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EBBMALLOC_VERSION_MAJOR 0
+#define EBBMALLOC_VERSION_MINOR 1
+#define EBBMALLOC_VERSION_PATCH 0
+
+#if defined(__GNUC__)
+#define EBB_API __attribute__((visibility("default")))
+#define EBB_ATTR_MALLOC __attribute__((malloc, warn_unused_result))
+#define EBB_ATTR_ALLOC_SIZE(...) __attribute__((alloc_size(__VA_ARGS__)))
+#else
+#define EBB_API
+#define EBB_ATTR_MALLOC
+#define EBB_ATTR_ALLOC_SIZE(...)
+#endif
+
+/* The C and POSIX allocation functions. */
+EBB_API EBB_ATTR_MALLOC EBB_ATTR_ALLOC_SIZE(1) void *ebb_malloc(size_t size);
+EBB_API EBB_ATTR_MALLOC EBB_ATTR_ALLOC_SIZE(1, 2) void *ebb_calloc(size_t count, size_t size);
+EBB_API EBB_ATTR_ALLOC_SIZE(2) void *ebb_realloc(void *ptr, size_t size);
+EBB_API EBB_ATTR_ALLOC_SIZE(2, 3) void *ebb_reallocarray(void *ptr, size_t count, size_t size);
+EBB_API void ebb_free(void *ptr);
+/* C23: size (and alignment) must be those the block was allocated with. */
+EBB_API void ebb_free_sized(void *ptr, size_t size);
+EBB_API void ebb_free_aligned_sized(void *ptr, size_t alignment, size_t size);
+
+EBB_API int ebb_posix_memalign(void **result, size_t alignment, size_t size);
+EBB_API EBB_ATTR_MALLOC EBB_ATTR_ALLOC_SIZE(2) void *ebb_aligned_alloc(size_t alignment, size_t size);
+EBB_API EBB_ATTR_MALLOC EBB_ATTR_ALLOC_SIZE(2) void *ebb_memalign(size_t alignment, size_t size);
+EBB_API EBB_ATTR_MALLOC EBB_ATTR_ALLOC_SIZE(1) void *ebb_valloc(size_t size);
+EBB_API EBB_ATTR_MALLOC void *ebb_pvalloc(size_t size);
+
+/* The glibc extensions. */
+EBB_API size_t ebb_malloc_usable_size(void *ptr);
+EBB_API int ebb_malloc_trim(size_t pad);
+EBB_API int ebb_mallopt(int param, int value);
+EBB_API void ebb_malloc_stats(void);
+EBB_API int ebb_malloc_info(int options, FILE *stream);
+
+/* glibc's struct mallinfo2, reproduced so that this header does not need
+ * <malloc.h>.  Fields as glibc documents them; see ebbmalloc(3) for how
+ * ebbmalloc fills them. */
+struct ebb_mallinfo2 {
+    size_t arena;    /* bytes in the allocator's segments (non-huge space) */
+    size_t ordblks;  /* number of segments */
+    size_t smblks;   /* always 0 */
+    size_t hblks;    /* number of huge blocks (own mappings) */
+    size_t hblkhd;   /* bytes in huge-block mappings */
+    size_t usmblks;  /* always 0 */
+    size_t fsmblks;  /* always 0 */
+    size_t uordblks; /* bytes in use in segments */
+    size_t fordblks; /* bytes in segments not in use */
+    size_t keepcost; /* bytes that malloc_trim could give back now */
+};
+EBB_API struct ebb_mallinfo2 ebb_mallinfo2(void);
+
+/* Statistics, summed on demand over all threads.  "in use" counts whole
+ * blocks (the size class a request was rounded to).  One list of fields
+ * makes the struct, malloc_stats' lines and malloc_info's XML. */
+#define EBB_STATS_FIELDS(X)                                                     \
+    X(in_use, "bytes in live blocks")                                           \
+    X(in_use_blocks, "live blocks")                                             \
+    X(huge_in_use, "bytes of those in huge blocks (each its own mapping)")      \
+    X(mapped, "bytes of address space mapped from the kernel")                  \
+    X(segments, "segments (4 MiB each) held")                                   \
+    X(huge_blocks, "live huge blocks")                                          \
+    X(metadata, "bytes of the allocator's own bookkeeping")                     \
+    X(malloc_calls, "blocks handed out, all entry points")                      \
+    X(free_calls, "blocks given back, all entry points")                        \
+    X(os_mmap, "mmap calls")                                                    \
+    X(os_munmap, "munmap calls")                                                \
+    X(os_madvise, "madvise calls")                                              \
+    X(os_mremap, "mremap calls")                                                \
+    X(os_brk, "calls that moved the program break")
+
+struct ebb_stats {
+#define EBB_STATS_DECLARE_(name, doc) uint64_t name;
+    EBB_STATS_FIELDS(EBB_STATS_DECLARE_)
+#undef EBB_STATS_DECLARE_
+};
+EBB_API void ebb_stats_get(struct ebb_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EBBMALLOC_H */

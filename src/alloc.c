@@ -1,0 +1,339 @@
+/* The API: malloc and free fast paths, and every entry point of the
+ * malloc family under its ebb_ name.  The unprefixed names that replace
+ * the C library's are aliases of these, at the end of this file (an alias
+ * must sit in the same translation unit as its target).
+ *
+ * Fast paths, same thread, small block: malloc is a load of the thread's
+ * heap, a table load, and a pop from the page's free list; free is a load
+ * of the segment map, the page entry, an exact-division check that the
+ * pointer is a block, a double-free check, and a push on the page's local
+ * list.  No lock, no atomic read-modify-write.
+ */
+#include <string.h>
+
+#include "ebbmalloc.h"
+#include "internal.h"
+
+/* ---- malloc ------------------------------------------------------------- */
+
+static inline void *heap_malloc(heap_t *heap, size_t size, bool zero)
+{
+    if (likely(size <= EBB_DIRECT_MAX)) {
+        page_t *page = heap->direct[(size + EBB_ALIGNMENT - 1) / EBB_ALIGNMENT];
+        if (likely(page->free != NULL))
+            return ebbi_page_pop(heap, page, size, zero);
+    }
+    return ebbi_heap_alloc_generic(heap, size, zero);
+}
+
+void *ebb_malloc(size_t size)
+{
+    return heap_malloc(ebbi_tls_heap, size, false);
+}
+
+void *ebb_calloc(size_t count, size_t size)
+{
+    size_t total;
+    if (unlikely(__builtin_mul_overflow(count, size, &total))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return heap_malloc(ebbi_tls_heap, total, true);
+}
+
+static heap_t *heap_ready(void)
+{
+    heap_t *heap = ebbi_tls_heap;
+    if (unlikely(heap == &ebbi_heap_empty))
+        heap = ebbi_heap_for_thread();
+    return heap;
+}
+
+/* ---- free --------------------------------------------------------------- */
+
+static EBBI_COLD void free_bad(const char *op, void *p, page_t *page)
+{
+    if (page != NULL && page->kind == SLICE_HUGE_CACHED && page->start == (uintptr_t)p)
+        ebbi_fatal("double free", p);
+    ebbi_fatal(op, p);
+}
+
+/* Another thread's page, an abandoned page, or a huge block. */
+static EBBI_NOINLINE void free_nonlocal(heap_t *heap, segment_t *seg, page_t *page, block_t *block)
+{
+    if (page->kind == SLICE_HUGE) {
+        ebbi_huge_free(heap, seg, page);
+        return;
+    }
+    if (heap != &ebbi_heap_empty)
+        ebbi_counter_add(&heap->counts[page->class_id].frees, 1);
+    else
+        ebbi_fetch_add_relaxed(&ebbi_orphan_frees[page->class_id], 1);
+    ebbi_page_free_remote(page, block);
+}
+
+/* Pointers whose region the fast path does not handle: NULL, huge blocks
+ * aligned to 4 MiB or more, and anything that is not ours. */
+static EBBI_NOINLINE void free_special(void *p)
+{
+    if (p == NULL)
+        return;
+    page_t *page = NULL;
+    segment_t *seg = ebbi_segment_lookup((uintptr_t)p, &page);
+    if (seg == NULL || page->kind != SLICE_HUGE)
+        free_bad("free of invalid pointer", p, page);
+    ebbi_huge_free(ebbi_tls_heap, seg, page);
+}
+
+void ebb_free(void *p)
+{
+    uintptr_t addr = (uintptr_t)p;
+    if (unlikely(ebbi_segmap_get(addr) != SEGMAP_SEGMENT)) {
+        free_special(p);
+        return;
+    }
+    segment_t *seg = ebbi_segment_of(p);
+    page_t *page = ebbi_page_of(seg, addr);
+    if (unlikely(!ebbi_page_holds_block(page, addr)))
+        free_bad("free of invalid pointer", p, page);
+    block_t *block = p;
+    if (unlikely(block->free_key == ebbi_free_key(block)))
+        ebbi_fatal("double free", p);
+    heap_t *heap = ebbi_tls_heap;
+    if (likely(ebbi_load_relaxed(&page->owner) == heap)) {
+        ebbi_counter_add(&heap->counts[page->class_id].frees, 1);
+        block->next = page->local_free;
+        block->free_key = ebbi_free_key(block);
+        page->local_free = block;
+        if (unlikely(--page->used == 0 || page->in_full))
+            ebbi_heap_free_local_slow(heap, page);
+        return;
+    }
+    free_nonlocal(heap, seg, page, block);
+}
+
+void ebb_free_sized(void *p, size_t size)
+{
+    (void)size;
+    ebb_free(p);
+}
+
+void ebb_free_aligned_sized(void *p, size_t alignment, size_t size)
+{
+    (void)alignment;
+    (void)size;
+    ebb_free(p);
+}
+
+/* ---- looking up a live block ---------------------------------------------- */
+
+/* The segment and page of a live block, or a report naming `op`. */
+static segment_t *live_block(const char *op, void *p, page_t **page)
+{
+    *page = NULL;
+    segment_t *seg = ebbi_segment_lookup((uintptr_t)p, page);
+    if (seg == NULL || (*page)->kind == SLICE_HUGE_CACHED)
+        free_bad(op, p, *page);
+    if ((*page)->kind != SLICE_HUGE && ((block_t *)p)->free_key == ebbi_free_key(p))
+        ebbi_fatal("use of a freed block", p);
+    return seg;
+}
+
+static size_t block_usable(const segment_t *seg, const page_t *page)
+{
+    return page->kind == SLICE_HUGE ? ebbi_huge_usable_size(seg, page) : page->block_size;
+}
+
+size_t ebb_malloc_usable_size(void *p)
+{
+    if (p == NULL)
+        return 0;
+    page_t *page;
+    segment_t *seg = live_block("malloc_usable_size of invalid pointer", p, &page);
+    return block_usable(seg, page);
+}
+
+/* ---- realloc -------------------------------------------------------------------- */
+
+void *ebb_realloc(void *p, size_t size)
+{
+    if (p == NULL)
+        return ebb_malloc(size);
+    if (size == 0) {
+        /* glibc: realloc(p, 0) frees p and returns NULL. */
+        ebb_free(p);
+        return NULL;
+    }
+    page_t *page;
+    segment_t *seg = live_block("realloc of invalid pointer", p, &page);
+    size_t usable = block_usable(seg, page);
+    if (page->kind == SLICE_HUGE && size > EBB_PAGE_BLOCK_MAX) {
+        heap_t *heap = heap_ready();
+        if (heap != NULL) {
+            void *q = ebbi_huge_realloc(heap, seg, page, size);
+            if (q != NULL)
+                return q;
+        }
+    } else if (size <= usable && size >= usable / 2) {
+        return p; /* fits, and not so much smaller that a move pays */
+    }
+    void *q = ebb_malloc(size);
+    if (q == NULL)
+        return NULL; /* errno is ENOMEM; p is untouched */
+    memcpy(q, p, size < usable ? size : usable);
+    ebb_free(p);
+    return q;
+}
+
+void *ebb_reallocarray(void *p, size_t count, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return ebb_realloc(p, total);
+}
+
+/* ---- aligned allocation -------------------------------------------------------- */
+
+/* `align` is a power of two. */
+static void *malloc_aligned(size_t align, size_t size)
+{
+    if (align <= EBB_ALIGNMENT)
+        return ebb_malloc(size);
+    if (size > PTRDIFF_MAX) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (align <= EBB_PAGE_ALIGN_MAX) {
+        /* A class whose size is a multiple of `align` has every block
+         * aligned: pages start on 64 KiB boundaries (sizeclass.c). */
+        size_t n = size == 0 ? align : (size + align - 1) & ~(align - 1);
+        if (n <= EBB_PAGE_BLOCK_MAX)
+            return ebb_malloc(n);
+    }
+    heap_t *heap = heap_ready();
+    if (heap == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = ebbi_huge_alloc(heap, size, align, false);
+    if (p == NULL && ebbi_release_reserves() > 0)
+        p = ebbi_huge_alloc(heap, size, align, false);
+    return p;
+}
+
+static bool is_power_of_two(size_t x)
+{
+    return x != 0 && (x & (x - 1)) == 0;
+}
+
+int ebb_posix_memalign(void **result, size_t alignment, size_t size)
+{
+    if (!is_power_of_two(alignment) || alignment % sizeof(void *) != 0)
+        return EINVAL;
+    int saved = errno;
+    void *p = malloc_aligned(alignment, size);
+    if (p == NULL) {
+        errno = saved;
+        return ENOMEM;
+    }
+    *result = p;
+    return 0;
+}
+
+void *ebb_aligned_alloc(size_t alignment, size_t size)
+{
+    if (!is_power_of_two(alignment)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return malloc_aligned(alignment, size);
+}
+
+void *ebb_memalign(size_t alignment, size_t size)
+{
+    /* glibc: any alignment is rounded up to a power of two; only one too
+     * large to round is refused. */
+    if (alignment > SIZE_MAX / 2 + 1) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t a = EBB_ALIGNMENT;
+    while (a < alignment)
+        a <<= 1;
+    return malloc_aligned(a, size);
+}
+
+static size_t os_page_size(void)
+{
+    if (!ebbi_process_ready())
+        ebbi_process_init();
+    return ebbi_process.page_size;
+}
+
+void *ebb_valloc(size_t size)
+{
+    return malloc_aligned(os_page_size(), size);
+}
+
+void *ebb_pvalloc(size_t size)
+{
+    size_t ps = os_page_size();
+    size_t rounded = (size + ps - 1) & ~(ps - 1);
+    if (rounded < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return malloc_aligned(ps, rounded == 0 ? ps : rounded);
+}
+
+/* ---- trimming ------------------------------------------------------------------ */
+
+int ebb_malloc_trim(size_t pad)
+{
+    (void)pad;
+    if (!ebbi_process_ready())
+        return 0;
+    heap_t *heap = ebbi_tls_heap;
+    if (heap != &ebbi_heap_empty)
+        ebbi_heap_collect(heap, false);
+    return ebbi_release_reserves() > 0;
+}
+
+/* ---- the C library's names --------------------------------------------------------- */
+#if EBB_OVERRIDE
+#include <malloc.h>
+
+/* The aliases need not repeat the targets' malloc/alloc_size attributes. */
+#pragma GCC diagnostic ignored "-Wpragmas"
+#pragma GCC diagnostic ignored "-Wunknown-warning-option"
+#pragma GCC diagnostic ignored "-Wmissing-attributes"
+
+#define EBB_ALIAS(target) __attribute__((alias(#target), visibility("default"), used))
+
+void *malloc(size_t size) EBB_ALIAS(ebb_malloc);
+void *calloc(size_t count, size_t size) EBB_ALIAS(ebb_calloc);
+void *realloc(void *p, size_t size) EBB_ALIAS(ebb_realloc);
+void *reallocarray(void *p, size_t count, size_t size) EBB_ALIAS(ebb_reallocarray);
+void free(void *p) EBB_ALIAS(ebb_free);
+void free_sized(void *p, size_t size) EBB_ALIAS(ebb_free_sized);
+void free_aligned_sized(void *p, size_t alignment, size_t size) EBB_ALIAS(ebb_free_aligned_sized);
+int posix_memalign(void **result, size_t alignment, size_t size) EBB_ALIAS(ebb_posix_memalign);
+void *aligned_alloc(size_t alignment, size_t size) EBB_ALIAS(ebb_aligned_alloc);
+void *memalign(size_t alignment, size_t size) EBB_ALIAS(ebb_memalign);
+void *valloc(size_t size) EBB_ALIAS(ebb_valloc);
+void *pvalloc(size_t size) EBB_ALIAS(ebb_pvalloc);
+size_t malloc_usable_size(void *p) EBB_ALIAS(ebb_malloc_usable_size);
+int malloc_trim(size_t pad) EBB_ALIAS(ebb_malloc_trim);
+
+/* glibc's internal names, which some programs and libraries call. */
+void *__libc_malloc(size_t size) EBB_ALIAS(ebb_malloc);
+void *__libc_calloc(size_t count, size_t size) EBB_ALIAS(ebb_calloc);
+void *__libc_realloc(void *p, size_t size) EBB_ALIAS(ebb_realloc);
+void __libc_free(void *p) EBB_ALIAS(ebb_free);
+void *__libc_memalign(size_t alignment, size_t size) EBB_ALIAS(ebb_memalign);
+void *__libc_valloc(size_t size) EBB_ALIAS(ebb_valloc);
+void *__libc_pvalloc(size_t size) EBB_ALIAS(ebb_pvalloc);
+#endif

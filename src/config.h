@@ -1,0 +1,62 @@
+/* Compile-time configuration: every constant of the layout in one place,
+ * checked by static assertions.  Run-time options live in options.c. */
+#ifndef EBB_CONFIG_H
+#define EBB_CONFIG_H
+
+/* Every block is 16-byte aligned, and no block is smaller (glibc's
+ * contract on x86-64; the free-list link and the free key fit in it). */
+#define EBB_ALIGNMENT 16
+#define EBB_MIN_BLOCK 16
+
+/* A slice is the unit a segment is cut into; a page is a run of slices
+ * that serves one size class.  Slices start 64 KiB-aligned, so a block
+ * size that is a multiple of an alignment up to 64 KiB keeps every block
+ * of the page aligned (the memalign path relies on it). */
+#define EBB_SLICE_SHIFT 16
+#define EBB_SLICE_SIZE (1UL << EBB_SLICE_SHIFT)
+
+/* A segment is 4 MiB, aligned to 4 MiB: a pointer's segment is found by
+ * masking.  Slice 0 holds the segment's header and page metadata. */
+#define EBB_SEGMENT_SHIFT 22
+#define EBB_SEGMENT_SIZE (1UL << EBB_SEGMENT_SHIFT)
+#define EBB_SEGMENT_MASK (EBB_SEGMENT_SIZE - 1)
+#define EBB_SLICES_PER_SEGMENT (EBB_SEGMENT_SIZE / EBB_SLICE_SIZE)
+#define EBB_SEGMENT_DATA_SLICES (EBB_SLICES_PER_SEGMENT - 1)
+
+/* User address space covered by the segment map (x86-64 and aarch64 with
+ * 48-bit virtual addresses: 128 TiB). */
+#define EBB_ADDRESS_BITS 47
+#define EBB_SEGMAP_ENTRIES (1UL << (EBB_ADDRESS_BITS - EBB_SEGMENT_SHIFT))
+
+/* Size classes: 16-byte steps up to 128, then 8 classes per doubling up to
+ * EBB_PAGE_BLOCK_MAX; see sizeclass.c.  Larger requests are huge blocks,
+ * each in its own mapping. */
+#define EBB_CLASS_COUNT 120
+#define EBB_PAGE_BLOCK_MAX (2UL << 20)
+
+/* Requests up to this size index the heap's direct page table. */
+#define EBB_DIRECT_MAX 1024
+#define EBB_DIRECT_SLOTS (EBB_DIRECT_MAX / EBB_ALIGNMENT + 1)
+
+/* Bytes of blocks carved at a time from a page's untouched tail: pages
+ * are touched only as they are used. */
+#define EBB_EXTEND_BYTES 4096
+
+/* Arenas (each with its own lock) that own segments; threads are spread
+ * over them. */
+#define EBB_MAX_ARENAS 64
+
+/* Blocks above this size are never aligned inside a page: they go to
+ * their own mapping. */
+#define EBB_PAGE_ALIGN_MAX EBB_SLICE_SIZE
+
+/* Program-break segments tracked by the break source (16 GiB). */
+#define EBB_BRK_MAX_SEGMENTS 4096
+
+_Static_assert(EBB_SLICES_PER_SEGMENT == 64, "a segment's free slices fit one 64-bit mask");
+_Static_assert((EBB_PAGE_BLOCK_MAX / EBB_SLICE_SIZE) < EBB_SEGMENT_DATA_SLICES,
+               "the largest page fits in a segment beside its header");
+_Static_assert(EBB_DIRECT_MAX % EBB_ALIGNMENT == 0, "direct table covers whole steps");
+_Static_assert(EBB_ALIGNMENT >= 2 * sizeof(void *), "a free block holds its link and its key");
+
+#endif

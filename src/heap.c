@@ -1,0 +1,379 @@
+/* Thread heaps.
+ *
+ * Each thread allocates from its own heap: a queue of pages per size class
+ * (the first page of each queue is what malloc pops from, reached in one
+ * load through `direct` for sizes up to 1 KiB), and a queue of full pages.
+ * Nothing here takes a lock except to get or return a page (arena.c) and
+ * to get a heap for a new thread.
+ *
+ * A thread's first allocation gives it a heap from the pool (or a new
+ * one); its exit (a pthread key destructor) returns its empty pages to the
+ * arenas, leaves pages that still hold live blocks in their arena for
+ * another thread to adopt, and puts the heap back in the pool.  Heaps are
+ * never unmapped, so a stale pointer to one is always safe to follow.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+page_t ebbi_page_empty;
+
+heap_t ebbi_heap_empty = {
+    .direct = {[0 ... EBB_DIRECT_SLOTS - 1] = &ebbi_page_empty},
+};
+
+__thread heap_t *ebbi_tls_heap __attribute__((tls_model("initial-exec"))) = &ebbi_heap_empty;
+
+static struct {
+    pthread_mutex_t lock;
+    heap_t *pool;      /* heaps without a thread */
+    heap_t *all;       /* every heap ever made (read without the lock) */
+    uint32_t next_id;
+} heaps = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+heap_t *ebbi_heaps_first(void)
+{
+    return __atomic_load_n(&heaps.all, __ATOMIC_ACQUIRE);
+}
+
+/* ---- page queues ----------------------------------------------------------- */
+
+static void queue_push_front(page_queue_t *q, page_t *page)
+{
+    page->prev = NULL;
+    page->next = q->first;
+    if (q->first != NULL)
+        q->first->prev = page;
+    else
+        q->last = page;
+    q->first = page;
+}
+
+static void queue_push_back(page_queue_t *q, page_t *page)
+{
+    page->next = NULL;
+    page->prev = q->last;
+    if (q->last != NULL)
+        q->last->next = page;
+    else
+        q->first = page;
+    q->last = page;
+}
+
+static void queue_remove(page_queue_t *q, page_t *page)
+{
+    if (page->prev != NULL)
+        page->prev->next = page->next;
+    else
+        q->first = page->next;
+    if (page->next != NULL)
+        page->next->prev = page->prev;
+    else
+        q->last = page->prev;
+    page->next = page->prev = NULL;
+}
+
+/* The direct slots of a class follow the first page of its queue. */
+void ebbi_heap_direct_update(heap_t *heap, unsigned class_id)
+{
+    uint32_t size = ebbi_classes[class_id].block_size;
+    if (size > EBB_DIRECT_MAX)
+        return;
+    page_t *page = heap->queues[class_id].first;
+    if (page == NULL)
+        page = &ebbi_page_empty;
+    unsigned lo = class_id == 0 ? 0 : ebbi_classes[class_id - 1].block_size / EBB_ALIGNMENT + 1;
+    unsigned hi = size / EBB_ALIGNMENT;
+    for (unsigned i = lo; i <= hi; i++)
+        heap->direct[i] = page;
+}
+
+static void heap_reset_queues(heap_t *heap)
+{
+    for (unsigned i = 0; i < EBB_DIRECT_SLOTS; i++)
+        heap->direct[i] = &ebbi_page_empty;
+    memset(heap->queues, 0, sizeof heap->queues);
+    memset(&heap->full, 0, sizeof heap->full);
+}
+
+/* ---- freeing into our own pages -------------------------------------------- */
+
+static void page_unfull(heap_t *heap, page_t *page)
+{
+    ebbi_page_clear_full_mark(page);
+    queue_remove(&heap->full, page);
+    page->in_full = 0;
+    page_queue_t *q = &heap->queues[page->class_id];
+    bool was_empty = q->first == NULL;
+    queue_push_back(q, page);
+    if (was_empty)
+        ebbi_heap_direct_update(heap, page->class_id);
+}
+
+static void page_release(heap_t *heap, page_t *page)
+{
+    unsigned c = page->class_id;
+    bool was_first = heap->queues[c].first == page;
+    queue_remove(&heap->queues[c], page);
+    if (was_first)
+        ebbi_heap_direct_update(heap, c);
+    ebbi_arena_free_page(page);
+}
+
+/* A local free found the page full, or emptied it. */
+void ebbi_heap_free_local_slow(heap_t *heap, page_t *page)
+{
+    if (page->in_full)
+        page_unfull(heap, page);
+    if (page->used == 0) {
+        /* Keep the first page of a class even when empty, so that a loop
+         * allocating and freeing one block does not return a page and take
+         * it back each time. */
+        if (heap->queues[page->class_id].first != page)
+            page_release(heap, page);
+    }
+}
+
+static void free_local(heap_t *heap, page_t *page, block_t *block)
+{
+    block->next = page->local_free;
+    block->free_key = ebbi_free_key(block);
+    page->local_free = block;
+    page->used--;
+    if (page->used == 0 || page->in_full)
+        ebbi_heap_free_local_slow(heap, page);
+}
+
+/* Take the blocks other threads freed into our full pages.  A block whose
+ * page is not ours (it reached a heap that was abandoned, see page.c) is
+ * sent on to its page. */
+static void heap_drain_delayed(heap_t *heap)
+{
+    block_t *block = ebbi_exchange_acq_rel(&heap->delayed_free, NULL);
+    while (block != NULL) {
+        block_t *next = block->next;
+        segment_t *seg = ebbi_segment_of(block);
+        page_t *page = ebbi_page_of(seg, (uintptr_t)block);
+        if (ebbi_load_relaxed(&page->owner) == heap)
+            free_local(heap, page, block);
+        else
+            ebbi_page_free_remote(page, block);
+        block = next;
+    }
+}
+
+/* ---- finding a page with free blocks ------------------------------------------ */
+
+static void page_to_full(heap_t *heap, page_t *page)
+{
+    queue_remove(&heap->queues[page->class_id], page);
+    page->in_full = 1;
+    queue_push_back(&heap->full, page);
+}
+
+static bool page_has_room(page_t *page)
+{
+    if (page->free != NULL)
+        return true;
+    if (ebbi_load_relaxed(&page->capacity) < page->reserved) {
+        ebbi_page_extend(page);
+        return true;
+    }
+    return false;
+}
+
+static void heap_adopt(heap_t *heap, page_t *page)
+{
+    ebbi_store_relaxed(&page->owner, heap);
+    ebbi_page_allow_delayed(page);
+    ebbi_page_collect(page);
+}
+
+static page_t *heap_find_page(heap_t *heap, unsigned c)
+{
+    page_queue_t *q = &heap->queues[c];
+    page_t *page = q->first;
+    while (page != NULL) {
+        ebbi_page_collect(page);
+        if (page_has_room(page))
+            goto found;
+        page_t *next = page->next;
+        if (!ebbi_page_try_mark_full(page))
+            continue; /* remote frees arrived: collect them */
+        page_to_full(heap, page);
+        page = next;
+    }
+    while ((page = ebbi_arena_take_abandoned(heap->arena, c)) != NULL) {
+        heap_adopt(heap, page);
+        queue_push_front(q, page);
+        for (;;) {
+            if (page_has_room(page))
+                goto found;
+            if (ebbi_page_try_mark_full(page)) {
+                page_to_full(heap, page);
+                break;
+            }
+            ebbi_page_collect(page);
+        }
+    }
+    bool is_zero = false;
+    page = ebbi_arena_alloc_page(heap->arena, c, &is_zero);
+    if (page == NULL)
+        return NULL;
+    ebbi_page_init(page, heap, c, is_zero);
+    ebbi_page_extend(page);
+    queue_push_front(q, page);
+found:
+    if (q->first != page) {
+        queue_remove(q, page);
+        queue_push_front(q, page);
+    }
+    ebbi_heap_direct_update(heap, c);
+    return page;
+}
+
+void *ebbi_heap_alloc_generic(heap_t *heap, size_t size, bool zero)
+{
+    if (unlikely(heap == &ebbi_heap_empty)) {
+        heap = ebbi_heap_for_thread();
+        if (heap == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    if (ebbi_load_relaxed(&heap->delayed_free) != NULL)
+        heap_drain_delayed(heap);
+    if (size > EBB_PAGE_BLOCK_MAX) {
+        void *p = ebbi_huge_alloc(heap, size, 0, zero);
+        if (p == NULL && size <= (size_t)PTRDIFF_MAX && ebbi_release_reserves() > 0)
+            p = ebbi_huge_alloc(heap, size, 0, zero);
+        return p;
+    }
+    unsigned c = ebbi_size_class(size);
+    page_t *page = heap->queues[c].first;
+    if (page == NULL || page->free == NULL) {
+        page = heap_find_page(heap, c);
+        if (page == NULL && ebbi_release_reserves() > 0)
+            page = heap_find_page(heap, c);
+        if (page == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    return ebbi_page_pop(heap, page, size, zero);
+}
+
+/* Out of memory: give back what is held for reuse (the arenas' spare
+ * segments, their abandoned empty pages, the huge-block cache), so that a
+ * retry can map afresh.  Returns the bytes given back. */
+size_t ebbi_release_reserves(void)
+{
+    size_t released = ebbi_huge_trim();
+    for (unsigned i = 0; i < ebbi_process.arena_count; i++)
+        released += ebbi_arena_trim(&ebbi_arenas[i]);
+    return released;
+}
+
+/* ---- collecting, abandoning ------------------------------------------------------ */
+
+/* Give back every empty page of this heap (malloc_trim, thread exit).  With
+ * abandon_all, also leave the pages that still hold live blocks to the
+ * arenas, for other threads to adopt. */
+void ebbi_heap_collect(heap_t *heap, bool abandon_all)
+{
+    if (abandon_all) {
+        /* From here on no remote free notifies this heap... */
+        for (unsigned c = 0; c < EBB_CLASS_COUNT; c++)
+            for (page_t *p = heap->queues[c].first; p != NULL; p = p->next)
+                ebbi_page_forbid_delayed(p);
+        for (page_t *p = heap->full.first; p != NULL; p = p->next)
+            ebbi_page_forbid_delayed(p);
+    }
+    /* ...so after this drain nothing more arrives on the delayed list. */
+    heap_drain_delayed(heap);
+
+    for (page_t *p = heap->full.first, *next; p != NULL; p = next) {
+        next = p->next;
+        ebbi_page_collect(p);
+        if (p->free != NULL || abandon_all)
+            page_unfull(heap, p);
+    }
+    for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
+        page_queue_t *q = &heap->queues[c];
+        for (page_t *p = q->first, *next; p != NULL; p = next) {
+            next = p->next;
+            ebbi_page_collect(p);
+            if (p->used == 0) {
+                page_release(heap, p);
+            } else if (abandon_all) {
+                queue_remove(q, p);
+                ebbi_store_relaxed(&p->owner, NULL);
+                ebbi_arena_abandon_page(p);
+            }
+        }
+        if (abandon_all)
+            ebbi_heap_direct_update(heap, c);
+    }
+}
+
+/* ---- thread start and exit ---------------------------------------------------------- */
+
+heap_t *ebbi_heap_for_thread(void)
+{
+    if (!ebbi_process_ready() && !ebbi_process_init())
+        return NULL;
+    pthread_mutex_lock(&heaps.lock);
+    heap_t *heap = heaps.pool;
+    if (heap != NULL)
+        heaps.pool = heap->pool_next;
+    pthread_mutex_unlock(&heaps.lock);
+    if (heap == NULL) {
+        heap = ebbi_meta_alloc(sizeof(heap_t));
+        if (heap == NULL)
+            return NULL;
+        pthread_mutex_lock(&heaps.lock);
+        heap->id = heaps.next_id++;
+        heap->all_next = heaps.all;
+        __atomic_store_n(&heaps.all, heap, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&heaps.lock);
+    }
+    heap_reset_queues(heap);
+    heap->arena = &ebbi_arenas[heap->id % ebbi_process.arena_count];
+    heap->in_use = true;
+    /* Blocks that reached this heap after its last owner abandoned it. */
+    heap_drain_delayed(heap);
+    ebbi_tls_heap = heap;
+    /* May allocate (keys past the first 32): the heap is already in place. */
+    if (ebbi_load_acquire(&ebbi_process.thread_key_ready))
+        pthread_setspecific(ebbi_process.thread_key, heap);
+    return heap;
+}
+
+void ebbi_heap_thread_done(void *value)
+{
+    heap_t *heap = value;
+    if (heap == NULL || heap == &ebbi_heap_empty || heap != ebbi_tls_heap)
+        return;
+    ebbi_heap_collect(heap, true);
+    heap->in_use = false;
+    ebbi_tls_heap = &ebbi_heap_empty;
+    pthread_mutex_lock(&heaps.lock);
+    heap->pool_next = heaps.pool;
+    heaps.pool = heap;
+    pthread_mutex_unlock(&heaps.lock);
+}
+
+void ebbi_heaps_fork_prepare(void)
+{
+    pthread_mutex_lock(&heaps.lock);
+}
+
+void ebbi_heaps_fork_parent(void)
+{
+    pthread_mutex_unlock(&heaps.lock);
+}
+
+void ebbi_heaps_fork_child(void)
+{
+    pthread_mutex_init(&heaps.lock, NULL);
+}

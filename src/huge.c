@@ -1,0 +1,284 @@
+/* Huge blocks: requests above EBB_PAGE_BLOCK_MAX (2 MiB), and aligned
+ * requests that a page cannot serve, each in a mapping of its own.
+ *
+ * The mapping is a segment: 4 MiB-aligned, its header in the first OS page
+ * (only slices[0..1] and, for large alignments, the slice holding the block
+ * are written), the block at
+ *   seg + 64 KiB              (alignment up to 64 KiB),
+ *   seg + alignment           (alignment up to 2 MiB),
+ *   seg + 4 MiB, aligned      (alignment of 4 MiB and more: the block's
+ *                              region is marked SEGMAP_HUGE_BELOW).
+ * The block's page entry is always slices[1]: capacity 1, recip 0, so the
+ * free path's exact-division check accepts the block's start and nothing
+ * else.  The slack between the header and the block is never touched.
+ *
+ * A freed huge block goes to a small cache (a few entries, a byte limit, a
+ * time limit), so a loop that allocates and frees a big buffer does not
+ * map and unmap it each time; otherwise it is unmapped at once.  realloc
+ * grows and moves huge blocks with mremap: no copy.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+#define HUGE_CACHE_ENTRIES 4
+#define HUGE_CACHE_MAX_BYTES (64UL << 20)
+#define HUGE_CACHE_EXPIRE_NS (200UL * 1000 * 1000)
+
+static struct {
+    pthread_mutex_t lock;
+    segment_t *entries[HUGE_CACHE_ENTRIES];
+    unsigned count;
+    size_t bytes;
+} cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static _Atomic(uint64_t) huge_mapped;
+static _Atomic(uint64_t) huge_cached;
+
+uint64_t ebbi_huge_mapped_bytes(void)
+{
+    return ebbi_load_relaxed(&huge_mapped);
+}
+
+uint64_t ebbi_huge_cached_bytes(void)
+{
+    return ebbi_load_relaxed(&huge_cached);
+}
+
+static size_t page_round(size_t n)
+{
+    size_t ps = ebbi_process.page_size;
+    return (n + ps - 1) & ~(ps - 1);
+}
+
+/* Where the block starts in its segment, for an alignment. */
+static size_t block_offset(size_t align)
+{
+    if (align <= EBB_SLICE_SIZE)
+        return EBB_SLICE_SIZE;
+    if (align < EBB_SEGMENT_SIZE)
+        return align;
+    return EBB_SEGMENT_SIZE;
+}
+
+static void huge_unmap(segment_t *seg)
+{
+    page_t *page = &seg->slices[1];
+    if (page->start - (uintptr_t)seg >= EBB_SEGMENT_SIZE)
+        ebbi_segmap_set(page->start, SEGMAP_NONE);
+    ebbi_segmap_set((uintptr_t)seg, SEGMAP_NONE);
+    ebbi_fetch_sub_relaxed(&huge_mapped, seg->map_size);
+    ebbi_os_unmap(seg, seg->map_size);
+}
+
+/* Lock held: take the entries out of the cache that have expired, onto
+ * `out` (linked through next) to be unmapped after unlocking. */
+static segment_t *cache_expire_locked(uint64_t now, bool all)
+{
+    segment_t *out = NULL;
+    for (unsigned i = 0; i < cache.count;) {
+        segment_t *seg = cache.entries[i];
+        if (all || now - seg->cached_at_ns >= HUGE_CACHE_EXPIRE_NS) {
+            cache.entries[i] = cache.entries[--cache.count];
+            cache.bytes -= seg->map_size;
+            seg->next = out;
+            out = seg;
+        } else {
+            i++;
+        }
+    }
+    ebbi_store_relaxed(&huge_cached, cache.bytes);
+    return out;
+}
+
+static size_t unmap_list(segment_t *list)
+{
+    size_t bytes = 0;
+    while (list != NULL) {
+        segment_t *next = list->next;
+        bytes += list->map_size;
+        huge_unmap(list);
+        list = next;
+    }
+    return bytes;
+}
+
+/* A cached mapping that fits `map_size` without wasting more than a
+ * quarter of itself. */
+static segment_t *cache_take(size_t map_size, segment_t **expired)
+{
+    segment_t *found = NULL;
+    pthread_mutex_lock(&cache.lock);
+    *expired = cache_expire_locked(ebbi_os_now_ns(), false);
+    for (unsigned i = 0; i < cache.count; i++) {
+        segment_t *seg = cache.entries[i];
+        if (seg->map_size >= map_size && seg->map_size - map_size <= seg->map_size / 4) {
+            cache.entries[i] = cache.entries[--cache.count];
+            cache.bytes -= seg->map_size;
+            found = seg;
+            break;
+        }
+    }
+    ebbi_store_relaxed(&huge_cached, cache.bytes);
+    pthread_mutex_unlock(&cache.lock);
+    return found;
+}
+
+void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool zero)
+{
+    if (align < EBB_ALIGNMENT)
+        align = EBB_ALIGNMENT;
+    if (size < EBB_MIN_BLOCK)
+        size = EBB_MIN_BLOCK; /* a block, even of size 0, is mapped memory */
+    size_t offset = block_offset(align);
+    if (size > (size_t)PTRDIFF_MAX - offset - align) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t map_size = page_round(offset + size);
+    segment_t *seg = NULL;
+    bool is_zero = false;
+    segment_t *expired = NULL;
+    if (offset == EBB_SLICE_SIZE)
+        seg = cache_take(map_size, &expired);
+    unmap_list(expired);
+    if (seg == NULL) {
+        if (offset < EBB_SEGMENT_SIZE)
+            seg = ebbi_os_map_aligned(map_size, EBB_SEGMENT_SIZE, 0);
+        else
+            seg = ebbi_os_map_aligned(map_size, align, EBB_SEGMENT_SIZE);
+        if (seg == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        seg->map_size = map_size;
+        seg->kind = SEGMENT_HUGE;
+        seg->source = SOURCE_MMAP;
+        ebbi_fetch_add_relaxed(&huge_mapped, map_size);
+        is_zero = true;
+    }
+    uintptr_t block = (uintptr_t)seg + offset;
+    page_t *page = &seg->slices[1];
+    page->start = block;
+    page->block_size = 1; /* unused: recip 0 makes the start the only block */
+    page->recip = 0;
+    ebbi_store_relaxed(&page->capacity, 1);
+    page->used = 1;
+    page->kind = SLICE_HUGE;
+    ebbi_store_relaxed(&page->owner, NULL);
+    if (offset > EBB_SLICE_SIZE && offset < EBB_SEGMENT_SIZE)
+        seg->slices[offset >> EBB_SLICE_SHIFT].slice_back = (uint16_t)((offset >> EBB_SLICE_SHIFT) - 1);
+    if (offset >= EBB_SEGMENT_SIZE)
+        ebbi_segmap_set(block, SEGMAP_HUGE_BELOW);
+    ebbi_segmap_set((uintptr_t)seg, SEGMAP_SEGMENT);
+
+    ebbi_counter_add(&heap->huge_allocs, 1);
+    ebbi_counter_add(&heap->huge_bytes_alloc, seg->map_size - offset);
+    if (zero && !is_zero)
+        memset((void *)block, 0, size);
+    return (void *)block;
+}
+
+size_t ebbi_huge_usable_size(const segment_t *seg, const page_t *page)
+{
+    return (uintptr_t)seg + seg->map_size - page->start;
+}
+
+void ebbi_huge_free(heap_t *heap, segment_t *seg, page_t *page)
+{
+    size_t usable = ebbi_huge_usable_size(seg, page);
+    if (heap != &ebbi_heap_empty) {
+        ebbi_counter_add(&heap->huge_frees, 1);
+        ebbi_counter_add(&heap->huge_bytes_freed, usable);
+    } else {
+        ebbi_fetch_add_relaxed(&ebbi_orphan_huge_frees, 1);
+        ebbi_fetch_add_relaxed(&ebbi_orphan_huge_bytes, usable);
+    }
+    segment_t *expired = NULL;
+    bool cached = false;
+    if (page->start == (uintptr_t)seg + EBB_SLICE_SIZE && seg->map_size <= HUGE_CACHE_MAX_BYTES) {
+        pthread_mutex_lock(&cache.lock);
+        uint64_t now = ebbi_os_now_ns();
+        expired = cache_expire_locked(now, false);
+        if (cache.count < HUGE_CACHE_ENTRIES && cache.bytes + seg->map_size <= HUGE_CACHE_MAX_BYTES) {
+            /* Still ours, but no longer a block: capacity 0 makes free()
+             * refuse it, and the kind lets it say "double free". */
+            page->kind = SLICE_HUGE_CACHED;
+            ebbi_store_relaxed(&page->capacity, 0);
+            seg->cached_at_ns = now;
+            cache.entries[cache.count++] = seg;
+            cache.bytes += seg->map_size;
+            ebbi_store_relaxed(&huge_cached, cache.bytes);
+            cached = true;
+        }
+        pthread_mutex_unlock(&cache.lock);
+    }
+    unmap_list(expired);
+    if (!cached)
+        huge_unmap(seg);
+}
+
+void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
+{
+    size_t offset = page->start - (uintptr_t)seg;
+    if (offset >= EBB_SEGMENT_SIZE || size > (size_t)PTRDIFF_MAX - offset)
+        return NULL; /* the caller copies */
+    size_t old_map = seg->map_size;
+    size_t new_map = page_round(offset + size);
+    if (new_map <= old_map) {
+        /* Shrinking: give back the tail when it is worth a system call. */
+        if (old_map - new_map >= old_map / 4) {
+            ebbi_os_unmap((uint8_t *)seg + new_map, old_map - new_map);
+            seg->map_size = new_map;
+            ebbi_fetch_sub_relaxed(&huge_mapped, old_map - new_map);
+        }
+    } else if (ebbi_os_resize_in_place(seg, old_map, new_map)) {
+        seg->map_size = new_map;
+        ebbi_fetch_add_relaxed(&huge_mapped, new_map - old_map);
+    } else {
+        /* Move the pages to a fresh aligned place: no copy. */
+        segment_t *target = ebbi_os_map_aligned(new_map, EBB_SEGMENT_SIZE, 0);
+        if (target == NULL)
+            return NULL;
+        if (!ebbi_os_move(seg, old_map, new_map, target)) {
+            ebbi_os_unmap(target, new_map);
+            return NULL;
+        }
+        ebbi_segmap_set((uintptr_t)seg, SEGMAP_NONE);
+        seg = target;
+        seg->map_size = new_map;
+        page = &seg->slices[1];
+        page->start = (uintptr_t)seg + offset;
+        ebbi_segmap_set((uintptr_t)seg, SEGMAP_SEGMENT);
+        ebbi_fetch_add_relaxed(&huge_mapped, new_map - old_map);
+    }
+    int64_t delta = (int64_t)seg->map_size - (int64_t)old_map;
+    if (delta >= 0)
+        ebbi_counter_add(&heap->huge_bytes_alloc, (uint64_t)delta);
+    else
+        ebbi_counter_add(&heap->huge_bytes_freed, (uint64_t)-delta);
+    return (void *)page->start;
+}
+
+size_t ebbi_huge_trim(void)
+{
+    pthread_mutex_lock(&cache.lock);
+    segment_t *all = cache_expire_locked(0, true);
+    pthread_mutex_unlock(&cache.lock);
+    return unmap_list(all);
+}
+
+void ebbi_huge_fork_prepare(void)
+{
+    pthread_mutex_lock(&cache.lock);
+}
+
+void ebbi_huge_fork_parent(void)
+{
+    pthread_mutex_unlock(&cache.lock);
+}
+
+void ebbi_huge_fork_child(void)
+{
+    pthread_mutex_init(&cache.lock, NULL);
+}

@@ -1,0 +1,136 @@
+/* Process start, fork, and the allocator's own metadata.
+ *
+ * The first allocation may come before main and before any constructor
+ * (the dynamic loader allocates), so initialization is lazy: the first
+ * slow path calls ebbi_process_init.  It runs in two phases:
+ *   1. what needs nothing from the C library that could allocate: page
+ *      size, options, the free-key secret, the arenas; then the allocator
+ *      is ready and serves any allocation, from any thread;
+ *   2. the pthread key whose destructor gives a thread's heap back at its
+ *      exit, and the fork handlers — calls that may allocate, which now
+ *      simply works.
+ *
+ * fork: the prepare handler takes every allocator lock (heaps, arenas,
+ * huge cache, break, metadata, in that order) so the child never inherits
+ * a lock held by a thread that does not exist in it; the parent releases
+ * them, the child re-initializes them.  The forking thread's heap is
+ * intact in the child.  The heaps of the other threads stay as they were:
+ * their pages are not reused by the child (their blocks were live in the
+ * parent anyway), and frees into them from the child land on their
+ * remote-free lists.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+ebbi_process_t ebbi_process;
+
+/* ---- metadata: bump-allocated from the os, never freed ------------------- */
+
+#define META_CHUNK (1UL << 20)
+
+static struct {
+    pthread_mutex_t lock;
+    uint8_t *cursor;
+    size_t left;
+    _Atomic(uint64_t) bytes;
+} meta = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+void *ebbi_meta_alloc(size_t size)
+{
+    size = (size + 63) & ~(size_t)63;
+    pthread_mutex_lock(&meta.lock);
+    if (size > meta.left) {
+        size_t chunk = size > META_CHUNK ? size : META_CHUNK;
+        pthread_mutex_unlock(&meta.lock);
+        uint8_t *fresh = ebbi_os_map(chunk, NULL);
+        if (fresh == NULL)
+            return NULL;
+        pthread_mutex_lock(&meta.lock);
+        meta.cursor = fresh;
+        meta.left = chunk;
+    }
+    void *p = meta.cursor;
+    meta.cursor += size;
+    meta.left -= size;
+    pthread_mutex_unlock(&meta.lock);
+    ebbi_fetch_add_relaxed(&meta.bytes, size);
+    return p; /* zero: fresh from the kernel, never handed out before */
+}
+
+uint64_t ebbi_meta_bytes(void)
+{
+    return ebbi_load_relaxed(&meta.bytes);
+}
+
+/* ---- fork ------------------------------------------------------------------- */
+
+static void fork_prepare(void)
+{
+    ebbi_heaps_fork_prepare();
+    ebbi_arenas_fork_prepare();
+    ebbi_huge_fork_prepare();
+    ebbi_source_fork_prepare();
+    pthread_mutex_lock(&meta.lock);
+}
+
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&meta.lock);
+    ebbi_source_fork_parent();
+    ebbi_huge_fork_parent();
+    ebbi_arenas_fork_parent();
+    ebbi_heaps_fork_parent();
+}
+
+static void fork_child(void)
+{
+    pthread_mutex_init(&meta.lock, NULL);
+    ebbi_source_fork_child();
+    ebbi_huge_fork_child();
+    ebbi_arenas_fork_child();
+    ebbi_heaps_fork_child();
+}
+
+/* ---- start --------------------------------------------------------------------- */
+
+bool ebbi_process_init(void)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&ebbi_process.state, &expected, 1)) {
+        /* Another thread is initializing (phase 1 makes no call that could
+         * come back here): wait for it. */
+        while (ebbi_load_acquire(&ebbi_process.state) != 2)
+            ebbi_os_yield();
+        return true;
+    }
+    /* Phase 1. */
+    ebbi_process.page_size = ebbi_os_page_size();
+    ebbi_options_load();
+    ebbi_process.free_secret = ebbi_os_random_word();
+    ebbi_os_init(ebbi_os_random_word() >> 7);
+    unsigned arenas = (unsigned)ebbi_option(EBB_OPTION_ARENAS);
+    if (arenas == 0)
+        arenas = ebbi_os_cpu_count();
+    if (arenas > EBB_MAX_ARENAS)
+        arenas = EBB_MAX_ARENAS;
+    ebbi_process.arena_count = arenas;
+    ebbi_arenas_init(arenas);
+    ebbi_store_release(&ebbi_process.state, 2);
+
+    /* Phase 2. */
+    if (pthread_key_create(&ebbi_process.thread_key, ebbi_heap_thread_done) == 0)
+        ebbi_store_release(&ebbi_process.thread_key_ready, true);
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    return true;
+}
+
+/* Before main: make sure the options come from the environment, which an
+ * allocation by the dynamic loader may have been too early to see. */
+__attribute__((constructor(101))) static void ebbi_constructor(void)
+{
+    if (!ebbi_process_ready())
+        ebbi_process_init();
+    else if (!ebbi_options_from_environment())
+        ebbi_options_load();
+}

@@ -1,0 +1,413 @@
+/* ebbmalloc's internal map and index.
+ *
+ * The object hierarchy, top down:
+ *
+ *   heap (one per thread) ──owns──▶ pages, in one queue per size class
+ *   arena (a few, locked) ──owns──▶ segments, their free spans, abandoned pages
+ *   segment (4 MiB, aligned) ─cut─▶ 64 slices of 64 KiB; slice 0 is metadata
+ *   page = a run of slices serving one size class; its blocks are free-listed
+ *   huge block = a segment of its own (own mapping), one block
+ *
+ * Layers, each a file, calls only downward:
+ *   os.c        the only code with system calls
+ *   source.c    memory sources: the program break and mmap
+ *   segment.c   segments, the segment map, huge segments
+ *   arena.c     spans of slices, abandoned pages (the only locks on the block path)
+ *   page.c      a page's free lists, carving, remote frees, page queues
+ *   heap.c      thread heaps: finding pages, thread start and exit, adoption
+ *   huge.c      huge blocks with a small time-limited cache
+ *   alloc.c     malloc/free fast paths and the whole API (ebb_*)
+ *   override.c  the unprefixed symbols that replace the C library's malloc
+ *   sizeclass.c, stats.c, options.c, report.c, init.c: support
+ *
+ * Internal symbols shared across files carry the prefix `ebbi_`; the
+ * public API is `ebb_` (include/ebbmalloc.h) and the C names.
+ */
+#ifndef EBB_INTERNAL_H
+#define EBB_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atomic.h"
+#include "config.h"
+
+#define EBBI_HIDDEN __attribute__((visibility("hidden")))
+#define EBBI_EXPORT __attribute__((visibility("default")))
+#define EBBI_NOINLINE __attribute__((noinline))
+#define EBBI_COLD __attribute__((cold, noinline))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+struct heap_s;
+struct arena_s;
+
+/* ---------------------------------------------------------------------
+ * Blocks.  A free block's first word links it into a free list (the
+ * seeds' "memory within the block"); its second word holds the free key,
+ * secret ^ address, so that a second free of the same block is seen at
+ * once.  Every block handed out has its key word cleared.
+ */
+typedef struct block_s {
+    struct block_s *next;
+    uintptr_t free_key;
+} block_t;
+
+/* ---------------------------------------------------------------------
+ * Pages.  One page_t describes each slice of a segment; the entry of a
+ * page's first slice (its head) describes the page.
+ *
+ * Invariants:
+ *  - block_size > 0 and start == the page's first block iff the slice
+ *    heads a page in use; otherwise block_size == 0, capacity == 0 and
+ *    start is odd (never equal to an aligned pointer).  An all-zero entry is
+ *    also "nothing here".  free() relies on this: a pointer is a live
+ *    block iff off = ptr - start is a multiple of block_size, off/block_size
+ *    < capacity (the exact-division check with `recip`).
+ *  - slice_back is the distance from this slice to the head of its span,
+ *    for every slice of a page in use and the last slice of a free span;
+ *    it never reaches outside the segment.
+ *  - used = blocks handed out and not yet freed by the owner, including
+ *    blocks sitting in thread_free.  free + local_free + |thread_free| +
+ *    used == capacity.  The page is empty iff used == 0 after collecting.
+ *  - free, local_free, used, capacity, in_full are touched only by the
+ *    owner heap; owner is changed only by the owner (to NULL, when it
+ *    abandons the page) or, from NULL, by the one heap that adopts it from
+ *    its arena's abandoned list under the arena lock.
+ *  - thread_free is an atomic list (blocks freed by other threads) whose
+ *    low two bits hold the delayed-free state (page.c).
+ */
+enum slice_kind {
+    SLICE_UNUSED = 0, /* metadata, or a slice inside a huge segment */
+    SLICE_FREE,       /* part of a free span */
+    SLICE_PAGE,       /* part of a page in use */
+    SLICE_HUGE,       /* the block of a huge segment */
+    SLICE_HUGE_CACHED /* a huge segment kept in the cache after its free */
+};
+
+typedef struct page_s {
+    /* First cache line: everything malloc and free touch. */
+    block_t *free;                      /* blocks ready to hand out */
+    block_t *local_free;                /* blocks freed by the owner since the last refill */
+    uintptr_t start;                    /* address of block 0 (odd when not a page) */
+    uint64_t recip;                     /* ceil(2^32 / block_size); 0 for huge blocks */
+    _Atomic(struct heap_s *) owner;     /* owning heap; NULL when abandoned or free */
+    uint32_t used;
+    uint32_t block_size;
+    _Atomic(uint32_t) capacity;         /* blocks carved so far (read by any freeing thread) */
+    uint16_t slice_back;
+    uint8_t class_id;
+    uint8_t in_full;                    /* in the owner's full queue */
+    _Atomic(uintptr_t) thread_free;
+
+    /* Colder fields. */
+    uint32_t reserved;                  /* blocks the page can hold */
+    uint16_t slice_count;               /* slices in the span (head only) */
+    uint8_t kind;                       /* enum slice_kind */
+    uint8_t free_is_zero;               /* blocks on `free` are zero but for their link word */
+    uint8_t span_is_zero;               /* a free span's memory is untouched since the kernel gave it */
+    uint8_t is_zero_at_init;            /* the page's memory was zero when it was set up */
+    struct page_s *next;                /* in a heap queue, a free-span bin or an abandoned list */
+    struct page_s *prev;
+} __attribute__((aligned(64))) page_t;
+
+/* ---------------------------------------------------------------------
+ * Segments: 4 MiB aligned.  The header (this struct) lives in slice 0, so
+ * metadata never sits beside user data in a page.
+ */
+enum segment_kind { SEGMENT_PAGES = 1, SEGMENT_HUGE = 2 };
+enum source_kind { SOURCE_MMAP = 1, SOURCE_BRK = 2 };
+
+typedef struct segment_s {
+    page_t slices[EBB_SLICES_PER_SEGMENT];
+    struct arena_s *arena;          /* SEGMENT_PAGES: the arena that owns it */
+    size_t map_size;                /* bytes of the mapping that starts at the segment */
+    uint8_t kind;                   /* enum segment_kind */
+    uint8_t source;                 /* enum source_kind */
+    uint32_t free_slices;           /* slices in free spans */
+    struct segment_s *next, *prev;  /* in the arena's segment list */
+    uint64_t cached_at_ns;          /* huge cache: when the block was freed */
+} segment_t;
+
+/* The segment map: one byte per 4 MiB of address space.
+ *   0: not the allocator's;  1: a segment header starts here;
+ *   2: the huge block of the segment one region below starts here
+ *      (huge blocks aligned to 4 MiB or more). */
+#define SEGMAP_NONE 0
+#define SEGMAP_SEGMENT 1
+#define SEGMAP_HUGE_BELOW 2
+EBBI_HIDDEN extern _Atomic(uint8_t) ebbi_segmap[EBB_SEGMAP_ENTRIES];
+
+static inline segment_t *ebbi_segment_of(const void *p)
+{
+    return (segment_t *)((uintptr_t)p & ~(uintptr_t)EBB_SEGMENT_MASK);
+}
+
+static inline unsigned ebbi_segmap_get(uintptr_t addr)
+{
+    uintptr_t idx = addr >> EBB_SEGMENT_SHIFT;
+    if (unlikely(idx >= EBB_SEGMAP_ENTRIES))
+        return SEGMAP_NONE;
+    return ebbi_load_relaxed(&ebbi_segmap[idx]);
+}
+
+/* The page (head slice) holding address p of a segment. */
+static inline page_t *ebbi_page_of(segment_t *seg, uintptr_t p)
+{
+    page_t *slice = &seg->slices[(p - (uintptr_t)seg) >> EBB_SLICE_SHIFT];
+    return slice - slice->slice_back;
+}
+
+static inline uintptr_t ebbi_slice_address(segment_t *seg, const page_t *slice)
+{
+    return (uintptr_t)seg + ((uintptr_t)(slice - seg->slices) << EBB_SLICE_SHIFT);
+}
+
+/* Is p the start of a live-or-free block carved in this page? */
+static inline bool ebbi_page_holds_block(const page_t *page, uintptr_t p)
+{
+    uintptr_t off = p - page->start;
+    uint64_t idx = (off * page->recip) >> 32;
+    return idx * page->block_size == off && idx < ebbi_load_relaxed(&page->capacity);
+}
+
+/* ---------------------------------------------------------------------
+ * Size classes (sizeclass.c).
+ */
+typedef struct {
+    uint32_t block_size;
+    uint8_t page_slices; /* slices in a page of this class */
+} ebbi_class_info_t;
+
+EBBI_HIDDEN extern const ebbi_class_info_t ebbi_classes[];
+
+static inline unsigned ebbi_size_class(size_t size)
+{
+    if (size <= 128)
+        return size <= EBB_MIN_BLOCK ? 0 : (unsigned)((size - 1) >> 4);
+    size_t s = size - 1;
+    unsigned k = 63u - (unsigned)__builtin_clzl(s); /* 2^k <= s < 2^(k+1) */
+    unsigned sub = (unsigned)(s >> (k - 3)) & 7u;
+    return 8u + (k - 7u) * 8u + sub;
+}
+
+/* ---------------------------------------------------------------------
+ * Heaps: one per thread.
+ *
+ * Invariants:
+ *  - direct[i] is the first page of the queue of the class serving sizes
+ *    (16i-15 .. 16i), or &ebbi_page_empty when that queue is empty.
+ *  - a page is in exactly one of: a class queue, the full queue (in_full),
+ *    an arena's abandoned list, an arena's free-span bins (as free span).
+ */
+typedef struct page_queue_s {
+    page_t *first;
+    page_t *last;
+} page_queue_t;
+
+typedef struct class_counts_s {
+    ebbi_counter_t allocs;
+    ebbi_counter_t frees;
+} class_counts_t;
+
+typedef struct heap_s {
+    page_t *direct[EBB_DIRECT_SLOTS];
+    page_queue_t queues[EBB_CLASS_COUNT];
+    page_queue_t full;
+    _Atomic(block_t *) delayed_free; /* blocks freed remotely into full pages */
+    struct arena_s *arena;
+    uint32_t id;
+    bool in_use;
+    struct heap_s *pool_next;        /* in the pool of unused heaps */
+    struct heap_s *all_next;         /* every heap ever made, for statistics */
+    class_counts_t counts[EBB_CLASS_COUNT];
+    ebbi_counter_t huge_allocs, huge_frees, huge_bytes_alloc, huge_bytes_freed;
+} heap_t;
+
+EBBI_HIDDEN extern heap_t ebbi_heap_empty;
+EBBI_HIDDEN extern page_t ebbi_page_empty;
+EBBI_HIDDEN extern __thread heap_t *ebbi_tls_heap __attribute__((tls_model("initial-exec")));
+
+/* ---------------------------------------------------------------------
+ * Arenas.
+ */
+typedef struct arena_s {
+    pthread_mutex_t lock;
+    uint64_t span_mask;                /* bit n: span_bins[n] non-empty */
+    page_t *span_bins[EBB_SLICES_PER_SEGMENT];
+    _Atomic(page_t *) abandoned[EBB_CLASS_COUNT]; /* written under the lock, peeked without */
+    segment_t *segments;               /* segments in use by this arena */
+    segment_t *empty_segment;          /* one fully free segment kept for reuse */
+    uint32_t index;
+} arena_t;
+
+/* ---------------------------------------------------------------------
+ * Process-wide state (init.c).
+ */
+typedef struct ebbi_process_s {
+    _Atomic int state;                 /* 0 uninitialized, 1 initializing, 2 ready */
+    size_t page_size;
+    unsigned arena_count;
+    uintptr_t free_secret;             /* mixed into free keys */
+    _Atomic(bool) thread_key_ready;
+    pthread_key_t thread_key;
+} ebbi_process_t;
+
+EBBI_HIDDEN extern ebbi_process_t ebbi_process;
+EBBI_HIDDEN extern arena_t ebbi_arenas[EBB_MAX_ARENAS];
+
+static inline uintptr_t ebbi_free_key(const void *block)
+{
+    return ebbi_process.free_secret ^ (uintptr_t)block;
+}
+
+/* ---- os.c: the only system calls ---------------------------------- */
+/* Every function preserves errno; failures are reported by return value. */
+EBBI_HIDDEN void *ebbi_os_map(size_t size, void *hint);            /* zeroed RW memory, or NULL */
+/* [p, p+size) with p + offset a multiple of align (a power of two). */
+EBBI_HIDDEN void *ebbi_os_map_aligned(size_t size, size_t align, size_t offset);
+EBBI_HIDDEN void ebbi_os_unmap(void *p, size_t size);
+EBBI_HIDDEN void ebbi_os_decommit(void *p, size_t size);           /* pages read back as zero */
+EBBI_HIDDEN bool ebbi_os_resize_in_place(void *p, size_t old_size, size_t new_size);
+EBBI_HIDDEN bool ebbi_os_move(void *old, size_t old_size, size_t new_size, void *target);
+EBBI_HIDDEN void *ebbi_os_brk_current(void);
+EBBI_HIDDEN void *ebbi_os_brk_move(intptr_t delta);                /* old break, or NULL */
+EBBI_HIDDEN size_t ebbi_os_page_size(void);
+EBBI_HIDDEN unsigned ebbi_os_cpu_count(void);
+EBBI_HIDDEN uintptr_t ebbi_os_random_word(void);
+EBBI_HIDDEN uint64_t ebbi_os_now_ns(void);
+EBBI_HIDDEN void ebbi_os_write_stderr(const char *s, size_t n);
+EBBI_HIDDEN void ebbi_os_write_fd(int fd, const char *s, size_t n);
+EBBI_HIDDEN int ebbi_os_dup_stderr(void);
+EBBI_HIDDEN __attribute__((noreturn)) void ebbi_os_abort(void);
+EBBI_HIDDEN void ebbi_os_yield(void);
+EBBI_HIDDEN void ebbi_os_init(uintptr_t random);
+
+typedef struct ebbi_os_counts_s {
+    ebbi_counter_t mmap, munmap, madvise, mremap, brk;
+} ebbi_os_counts_t;
+EBBI_HIDDEN void ebbi_os_counts_get(ebbi_os_counts_t *out);
+
+/* ---- source.c: memory sources ---------------------------------------- */
+EBBI_HIDDEN segment_t *ebbi_source_alloc_segment(bool *is_zero, uint8_t *source);
+EBBI_HIDDEN void ebbi_source_free_segment(segment_t *seg, uint8_t source);
+EBBI_HIDDEN uint64_t ebbi_source_mapped_bytes(void);
+EBBI_HIDDEN void ebbi_source_fork_prepare(void);
+EBBI_HIDDEN void ebbi_source_fork_parent(void);
+EBBI_HIDDEN void ebbi_source_fork_child(void);
+
+/* ---- segment.c: segments and the segment map ---------------------------- */
+EBBI_HIDDEN segment_t *ebbi_segment_alloc(arena_t *arena);
+EBBI_HIDDEN void ebbi_segment_free(segment_t *seg);
+EBBI_HIDDEN void ebbi_segmap_set(uintptr_t region, uint8_t value);
+EBBI_HIDDEN segment_t *ebbi_segment_lookup(uintptr_t p, page_t **page);
+
+/* ---- arena.c: spans and abandoned pages --------------------------------- */
+EBBI_HIDDEN void ebbi_arenas_init(unsigned count);
+EBBI_HIDDEN page_t *ebbi_arena_alloc_page(arena_t *arena, unsigned class_id, bool *is_zero);
+EBBI_HIDDEN void ebbi_arena_free_page(page_t *page);
+EBBI_HIDDEN void ebbi_arena_abandon_page(page_t *page);
+EBBI_HIDDEN page_t *ebbi_arena_take_abandoned(arena_t *arena, unsigned class_id);
+EBBI_HIDDEN size_t ebbi_arena_trim(arena_t *arena);
+EBBI_HIDDEN void ebbi_arena_span_add_segment(arena_t *arena, segment_t *seg);
+EBBI_HIDDEN void ebbi_arenas_fork_prepare(void);
+EBBI_HIDDEN void ebbi_arenas_fork_parent(void);
+EBBI_HIDDEN void ebbi_arenas_fork_child(void);
+
+typedef struct ebbi_arena_usage_s {
+    uint64_t segments;
+    uint64_t segment_bytes;
+    uint64_t free_span_bytes;
+    uint64_t empty_segment_bytes;
+} ebbi_arena_usage_t;
+EBBI_HIDDEN void ebbi_arenas_usage(ebbi_arena_usage_t *out);
+
+/* ---- page.c: one page's lists --------------------------------------- */
+EBBI_HIDDEN void ebbi_page_init(page_t *page, heap_t *heap, unsigned class_id, bool is_zero);
+EBBI_HIDDEN void ebbi_page_extend(page_t *page);
+EBBI_HIDDEN void ebbi_page_collect(page_t *page);
+EBBI_HIDDEN bool ebbi_page_try_mark_full(page_t *page);
+EBBI_HIDDEN void ebbi_page_clear_full_mark(page_t *page);
+EBBI_HIDDEN void ebbi_page_forbid_delayed(page_t *page);
+EBBI_HIDDEN void ebbi_page_allow_delayed(page_t *page);
+EBBI_HIDDEN void ebbi_page_free_remote(page_t *page, block_t *block);
+
+/* Hand out the first block of page->free (non-empty). */
+static inline void *ebbi_page_pop(heap_t *heap, page_t *page, size_t size, bool zero)
+{
+    block_t *block = page->free;
+    page->free = block->next;
+    page->used++;
+    ebbi_counter_add(&heap->counts[page->class_id].allocs, 1);
+    block->free_key = 0;
+    if (zero) {
+        if (page->free_is_zero)
+            block->next = NULL; /* the rest is still as the kernel gave it */
+        else
+            __builtin_memset(block, 0, size);
+    }
+    return block;
+}
+
+/* ---- heap.c: thread heaps ------------------------------------------------ */
+EBBI_HIDDEN heap_t *ebbi_heap_for_thread(void);
+EBBI_HIDDEN void *ebbi_heap_alloc_generic(heap_t *heap, size_t size, bool zero);
+EBBI_HIDDEN void ebbi_heap_free_local_slow(heap_t *heap, page_t *page);
+EBBI_HIDDEN void ebbi_heap_thread_done(void *value);
+EBBI_HIDDEN void ebbi_heap_collect(heap_t *heap, bool abandon_all);
+EBBI_HIDDEN size_t ebbi_release_reserves(void);
+EBBI_HIDDEN void ebbi_heaps_fork_prepare(void);
+EBBI_HIDDEN void ebbi_heaps_fork_parent(void);
+EBBI_HIDDEN void ebbi_heaps_fork_child(void);
+EBBI_HIDDEN heap_t *ebbi_heaps_first(void);
+EBBI_HIDDEN void ebbi_heap_direct_update(heap_t *heap, unsigned class_id);
+
+/* ---- huge.c: huge blocks -------------------------------------------------- */
+EBBI_HIDDEN void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool zero);
+EBBI_HIDDEN void ebbi_huge_free(heap_t *heap, segment_t *seg, page_t *page);
+EBBI_HIDDEN void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size);
+EBBI_HIDDEN size_t ebbi_huge_usable_size(const segment_t *seg, const page_t *page);
+EBBI_HIDDEN size_t ebbi_huge_trim(void);
+EBBI_HIDDEN uint64_t ebbi_huge_mapped_bytes(void);
+EBBI_HIDDEN uint64_t ebbi_huge_cached_bytes(void);
+EBBI_HIDDEN void ebbi_huge_fork_prepare(void);
+EBBI_HIDDEN void ebbi_huge_fork_parent(void);
+EBBI_HIDDEN void ebbi_huge_fork_child(void);
+
+/* ---- meta (in init.c): allocator metadata from the os -------------------- */
+EBBI_HIDDEN void *ebbi_meta_alloc(size_t size);
+EBBI_HIDDEN uint64_t ebbi_meta_bytes(void);
+
+/* ---- init.c: process start, fork ----------------------------------------- */
+EBBI_HIDDEN bool ebbi_process_init(void);
+static inline bool ebbi_process_ready(void)
+{
+    return likely(ebbi_load_acquire(&ebbi_process.state) == 2);
+}
+
+/* ---- options.c -------------------------------------------------------------- */
+typedef enum {
+    EBB_OPTION_BRK,      /* use the program break as a memory source */
+    EBB_OPTION_ARENAS,   /* number of arenas; 0 = one per CPU */
+    EBB_OPTION_STATS,    /* print a summary to stderr at exit */
+    EBB_OPTION_COUNT
+} ebbi_option_t;
+EBBI_HIDDEN void ebbi_options_load(void);
+EBBI_HIDDEN bool ebbi_options_from_environment(void);
+EBBI_HIDDEN long ebbi_option(ebbi_option_t option);
+EBBI_HIDDEN void ebbi_option_set(ebbi_option_t option, long value);
+
+/* ---- report.c: the one way to say something ------------------------------ */
+EBBI_HIDDEN __attribute__((noreturn)) EBBI_COLD void ebbi_fatal(const char *what, const void *addr);
+EBBI_HIDDEN size_t ebbi_format(char *buf, size_t cap, const char *fmt, ...);
+EBBI_HIDDEN void ebbi_message(const char *fmt, ...);
+
+/* ---- stats.c ----------------------------------------------------------------- */
+EBBI_HIDDEN extern ebbi_counter_t ebbi_orphan_frees[EBB_CLASS_COUNT];
+EBBI_HIDDEN extern ebbi_counter_t ebbi_orphan_huge_frees;
+EBBI_HIDDEN extern ebbi_counter_t ebbi_orphan_huge_bytes;
+
+#endif

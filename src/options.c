@@ -1,0 +1,90 @@
+/* Run-time options: one table, read from EBB_* environment variables
+ * without allocating (getenv only reads the environment).
+ *
+ * Options are read when the allocator initializes; an allocation before
+ * the environment is set up (from the dynamic loader) uses the defaults,
+ * and the library's constructor reads them again.  Values are integers
+ * with an optional K, M or G suffix (powers of 1024).
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+typedef struct {
+    const char *name;
+    long default_value;
+    long min, max;
+} option_desc_t;
+
+static const option_desc_t option_descs[EBB_OPTION_COUNT] = {
+    /* The break only when we are the process's malloc (source.c). */
+    [EBB_OPTION_BRK] = {"EBB_BRK", EBB_OVERRIDE, 0, 1},
+    [EBB_OPTION_ARENAS] = {"EBB_ARENAS", 0, 0, EBB_MAX_ARENAS},
+    [EBB_OPTION_STATS] = {"EBB_STATS", 0, 0, 1},
+};
+
+static _Atomic(long) option_values[EBB_OPTION_COUNT];
+static _Atomic(bool) options_loaded;
+
+extern char **environ;
+
+/* "123", "64K", "2M", "1G"; false if malformed. */
+static bool parse_value(const char *s, long *out)
+{
+    if (*s == '\0')
+        return false;
+    long v = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (v > (__LONG_MAX__ - 9) / 10)
+            return false;
+        v = v * 10 + (*s - '0');
+    }
+    int shift = 0;
+    switch (*s) {
+    case 'k': case 'K': shift = 10; s++; break;
+    case 'm': case 'M': shift = 20; s++; break;
+    case 'g': case 'G': shift = 30; s++; break;
+    default: break;
+    }
+    if (*s != '\0' || v > (__LONG_MAX__ >> shift))
+        return false;
+    *out = v << shift;
+    return true;
+}
+
+void ebbi_options_load(void)
+{
+    bool have_env = environ != NULL;
+    for (int i = 0; i < EBB_OPTION_COUNT; i++) {
+        const option_desc_t *d = &option_descs[i];
+        long v = d->default_value;
+        const char *s = have_env ? getenv(d->name) : NULL;
+        long parsed;
+        if (s != NULL && parse_value(s, &parsed)) {
+            if (parsed < d->min)
+                parsed = d->min;
+            if (parsed > d->max)
+                parsed = d->max;
+            v = parsed;
+        } else if (s != NULL) {
+            ebbi_message("ebbmalloc: warning: %s=%s is not a number; using %ld\n", d->name, s, v);
+        }
+        ebbi_store_relaxed(&option_values[i], v);
+    }
+    ebbi_store_relaxed(&options_loaded, have_env);
+}
+
+bool ebbi_options_from_environment(void)
+{
+    return ebbi_load_relaxed(&options_loaded);
+}
+
+long ebbi_option(ebbi_option_t option)
+{
+    return ebbi_load_relaxed(&option_values[option]);
+}
+
+void ebbi_option_set(ebbi_option_t option, long value)
+{
+    ebbi_store_relaxed(&option_values[option], value);
+}

@@ -1,0 +1,233 @@
+/* The os layer: the only file that talks to the kernel.
+ *
+ * Contract for every function here:
+ *  - sizes and addresses are multiples of the OS page size, sizes > 0;
+ *  - errno is preserved: failure is reported by the return value alone,
+ *    and the caller decides what the program sees (ENOMEM);
+ *  - a failure to get memory (mmap, mremap, brk) is survivable; a failure
+ *    to give memory back (munmap, madvise) is ignored after counting, since
+ *    the memory stays valid and the next attempt may succeed.
+ *
+ * The system calls, for seccomp users: mmap (PROT_READ|PROT_WRITE,
+ * MAP_PRIVATE|MAP_ANONYMOUS[|MAP_NORESERVE]), munmap, madvise
+ * (MADV_DONTNEED), mremap (0, or MREMAP_MAYMOVE|MREMAP_FIXED), brk (through
+ * the C library's sbrk, so its own view of the break stays right),
+ * sched_getaffinity, sched_yield, clock_gettime (vDSO), write (fd 2, or its
+ * duplicate kept for EBB_STATS), fcntl (F_DUPFD_CLOEXEC), and the signal
+ * calls of abort.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static ebbi_os_counts_t os_counts;
+
+#define COUNT(field) ebbi_fetch_add_relaxed(&os_counts.field, 1)
+
+void ebbi_os_counts_get(ebbi_os_counts_t *out)
+{
+    ebbi_store_relaxed(&out->mmap, ebbi_load_relaxed(&os_counts.mmap));
+    ebbi_store_relaxed(&out->munmap, ebbi_load_relaxed(&os_counts.munmap));
+    ebbi_store_relaxed(&out->madvise, ebbi_load_relaxed(&os_counts.madvise));
+    ebbi_store_relaxed(&out->mremap, ebbi_load_relaxed(&os_counts.mremap));
+    ebbi_store_relaxed(&out->brk, ebbi_load_relaxed(&os_counts.brk));
+}
+
+void *ebbi_os_map(size_t size, void *hint)
+{
+    int saved = errno;
+    COUNT(mmap);
+    void *p = mmap(hint, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    errno = saved;
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void ebbi_os_unmap(void *p, size_t size)
+{
+    int saved = errno;
+    COUNT(munmap);
+    munmap(p, size);
+    errno = saved;
+}
+
+/* Where the next aligned mapping is asked for.  Asking the kernel for an
+ * address that is already aligned and free gets an aligned mapping in one
+ * call, instead of over-allocating and trimming (three calls). */
+static _Atomic(uintptr_t) aligned_hint;
+
+static void *map_at_hint(size_t size, size_t align)
+{
+    uintptr_t hint = ebbi_fetch_add_relaxed(&aligned_hint, (size + align - 1) & ~(align - 1));
+    if (hint == 0 || hint + size > ((uintptr_t)1 << EBB_ADDRESS_BITS) - ((uintptr_t)1 << 40))
+        return NULL;
+    void *p = ebbi_os_map(size, (void *)hint);
+    if (p == NULL || ((uintptr_t)p & (align - 1)) == 0)
+        return p;
+    ebbi_os_unmap(p, size);
+    return NULL;
+}
+
+void *ebbi_os_map_aligned(size_t size, size_t align, size_t offset)
+{
+    if (offset == 0) {
+        void *p = map_at_hint(size, align);
+        if (p != NULL)
+            return p;
+    }
+    /* Over-allocate by `align`, then give back the head and the tail. */
+    size_t total = size + align;
+    if (total < size)
+        return NULL;
+    uint8_t *raw = ebbi_os_map(total, NULL);
+    if (raw == NULL)
+        return NULL;
+    uintptr_t target = (((uintptr_t)raw + offset + align - 1) & ~(uintptr_t)(align - 1)) - offset;
+    size_t head = target - (uintptr_t)raw;
+    size_t tail = total - head - size;
+    if (head > 0)
+        ebbi_os_unmap(raw, head);
+    if (tail > 0)
+        ebbi_os_unmap((uint8_t *)target + size, tail);
+    return (void *)target;
+}
+
+void ebbi_os_decommit(void *p, size_t size)
+{
+    int saved = errno;
+    COUNT(madvise);
+    madvise(p, size, MADV_DONTNEED);
+    errno = saved;
+}
+
+bool ebbi_os_resize_in_place(void *p, size_t old_size, size_t new_size)
+{
+    int saved = errno;
+    COUNT(mremap);
+    void *r = mremap(p, old_size, new_size, 0);
+    errno = saved;
+    return r == p;
+}
+
+bool ebbi_os_move(void *old, size_t old_size, size_t new_size, void *target)
+{
+    int saved = errno;
+    COUNT(mremap);
+    void *r = mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+    errno = saved;
+    return r == target;
+}
+
+void *ebbi_os_brk_current(void)
+{
+    int saved = errno;
+    void *p = sbrk(0);
+    errno = saved;
+    return p == (void *)-1 ? NULL : p;
+}
+
+void *ebbi_os_brk_move(intptr_t delta)
+{
+    int saved = errno;
+    COUNT(brk);
+    void *p = sbrk(delta);
+    errno = saved;
+    return p == (void *)-1 ? NULL : p;
+}
+
+size_t ebbi_os_page_size(void)
+{
+    unsigned long ps = getauxval(AT_PAGESZ);
+    return ps != 0 ? ps : 4096;
+}
+
+unsigned ebbi_os_cpu_count(void)
+{
+    int saved = errno;
+    cpu_set_t set;
+    unsigned n = 1;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int c = CPU_COUNT(&set);
+        if (c > 0)
+            n = (unsigned)c;
+    }
+    errno = saved;
+    return n;
+}
+
+uintptr_t ebbi_os_random_word(void)
+{
+    /* The kernel's 16 random bytes for this process (no system call). */
+    const uint8_t *r = (const uint8_t *)getauxval(AT_RANDOM);
+    uintptr_t w = 0x9e3779b97f4a7c15u;
+    if (r != NULL) {
+        for (int i = 0; i < 16; i++)
+            w = (w ^ r[i]) * 0x100000001b3u;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    w ^= (uintptr_t)ts.tv_nsec * 0xff51afd7ed558ccdu;
+    w ^= (uintptr_t)&os_counts; /* ASLR */
+    w ^= w >> 29;
+    return w | 1;
+}
+
+uint64_t ebbi_os_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void ebbi_os_write_stderr(const char *s, size_t n)
+{
+    ebbi_os_write_fd(2, s, n);
+}
+
+int ebbi_os_dup_stderr(void)
+{
+    int saved = errno;
+    int fd = fcntl(2, F_DUPFD_CLOEXEC, 64);
+    errno = saved;
+    return fd;
+}
+
+void ebbi_os_write_fd(int fd, const char *s, size_t n)
+{
+    int saved = errno;
+    while (n > 0) {
+        ssize_t w = write(fd, s, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        s += w;
+        n -= (size_t)w;
+    }
+    errno = saved;
+}
+
+void ebbi_os_abort(void)
+{
+    abort();
+}
+
+void ebbi_os_yield(void)
+{
+    sched_yield();
+}
+
+void ebbi_os_init(uintptr_t random)
+{
+    /* Aligned mappings are asked for from a randomized base above 2 TiB. */
+    uintptr_t base = ((uintptr_t)2 << 40) + ((random & 0xffff) << EBB_SEGMENT_SHIFT);
+    ebbi_store_relaxed(&aligned_hint, base);
+}

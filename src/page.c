@@ -1,0 +1,197 @@
+/* Pages: the free lists of one page.
+ *
+ * A page keeps three lists of free blocks, each linked through the blocks'
+ * first words:
+ *   free        what malloc pops (owner only);
+ *   local_free  what the owner freed since `free` was last refilled (owner
+ *               only) — keeping it apart makes every page run out now and
+ *               then, which is when the slow path does its periodic work;
+ *   thread_free what other threads freed: an atomic list they push onto
+ *               with one compare-and-swap, taken whole by the owner.
+ *
+ * Blocks are carved lazily from the page's untouched tail, a few KiB at a
+ * time, so a page costs RAM only as it is used.
+ *
+ * thread_free's low two bits hold the delayed-free state, which lets a
+ * full page (one the owner moved off its class queue, so that the slow
+ * path does not scan it) come back when another thread frees into it:
+ *   NORMAL       remote frees push onto the page's list;
+ *   USE_DELAYED  the page is full: the next remote free does not push onto
+ *                the page but onto the owner heap's delayed list, so the
+ *                owner sees it and moves the page back to its class queue;
+ *   DELAYING     that remote free is under way (the owner, abandoning the
+ *                page, waits until it is done);
+ *   NEVER        abandoned: remote frees push onto the page's list only.
+ */
+#include "internal.h"
+
+#define TF_NORMAL 0u
+#define TF_USE_DELAYED 1u
+#define TF_DELAYING 2u
+#define TF_NEVER 3u
+#define TF_STATE_MASK 3u
+
+static inline unsigned tf_state(uintptr_t tf)
+{
+    return (unsigned)(tf & TF_STATE_MASK);
+}
+
+static inline block_t *tf_list(uintptr_t tf)
+{
+    return (block_t *)(tf & ~(uintptr_t)TF_STATE_MASK);
+}
+
+void ebbi_page_init(page_t *page, heap_t *heap, unsigned class_id, bool is_zero)
+{
+    segment_t *seg = ebbi_segment_of(page);
+    uint32_t size = ebbi_classes[class_id].block_size;
+    page->start = ebbi_slice_address(seg, page);
+    page->block_size = size;
+    page->recip = (((uint64_t)1 << 32) + size - 1) / size;
+    page->reserved = (uint32_t)(((size_t)page->slice_count << EBB_SLICE_SHIFT) / size);
+    ebbi_store_relaxed(&page->capacity, 0);
+    page->used = 0;
+    page->free = NULL;
+    page->local_free = NULL;
+    page->class_id = (uint8_t)class_id;
+    page->in_full = 0;
+    page->is_zero_at_init = is_zero;
+    page->free_is_zero = is_zero;
+    ebbi_store_relaxed(&page->thread_free, TF_NORMAL);
+    ebbi_store_relaxed(&page->owner, heap);
+}
+
+/* Carve more blocks from the untouched tail onto the (empty) free list. */
+void ebbi_page_extend(page_t *page)
+{
+    uint32_t size = page->block_size;
+    uint32_t capacity = ebbi_load_relaxed(&page->capacity);
+    uint32_t n = EBB_EXTEND_BYTES / size;
+    if (n == 0)
+        n = 1;
+    if (n > page->reserved - capacity)
+        n = page->reserved - capacity;
+    uint8_t *first = (uint8_t *)page->start + (size_t)capacity * size;
+    uint8_t *p = first;
+    for (uint32_t i = 1; i < n; i++, p += size)
+        ((block_t *)p)->next = (block_t *)(p + size);
+    ((block_t *)p)->next = NULL;
+    page->free = (block_t *)first;
+    ebbi_store_relaxed(&page->capacity, capacity + n);
+    /* The carved blocks are as zero as the page was when it was set up. */
+    page->free_is_zero = page->is_zero_at_init;
+}
+
+/* Owner (or the arena lock, for an abandoned page): move the blocks freed
+ * locally and by other threads onto `free`. */
+void ebbi_page_collect(page_t *page)
+{
+    uintptr_t tf = ebbi_load_relaxed(&page->thread_free);
+    if (tf_list(tf) != NULL) {
+        /* Take the whole list, keeping the state bits. */
+        while (!ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (uintptr_t)tf_state(tf)))
+            ;
+        block_t *list = tf_list(tf);
+        block_t *tail = list;
+        uint32_t count = 1;
+        while (tail->next != NULL) {
+            tail = tail->next;
+            count++;
+        }
+        page->used -= count;
+        tail->next = page->local_free;
+        page->local_free = list;
+    }
+    if (page->local_free != NULL) {
+        if (page->free == NULL) {
+            page->free = page->local_free;
+        } else {
+            block_t *tail = page->local_free;
+            while (tail->next != NULL)
+                tail = tail->next;
+            tail->next = page->free;
+            page->free = page->local_free;
+        }
+        page->local_free = NULL;
+        page->free_is_zero = false;
+    }
+}
+
+/* Owner, page full: ask the next remote free to notify us.  Fails (and the
+ * caller collects again) if remote frees arrived meanwhile. */
+bool ebbi_page_try_mark_full(page_t *page)
+{
+    uintptr_t tf = ebbi_load_relaxed(&page->thread_free);
+    do {
+        if (tf_list(tf) != NULL)
+            return false;
+    } while (!ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (uintptr_t)TF_USE_DELAYED));
+    return true;
+}
+
+/* Owner, page leaving the full queue: remote frees go to the page again.
+ * A remote free in DELAYING state sets NORMAL itself. */
+void ebbi_page_clear_full_mark(page_t *page)
+{
+    uintptr_t tf = ebbi_load_relaxed(&page->thread_free);
+    while (tf_state(tf) == TF_USE_DELAYED) {
+        if (ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (tf & ~(uintptr_t)TF_STATE_MASK) | TF_NORMAL))
+            break;
+    }
+}
+
+/* Owner, before abandoning: no remote free may notify us any more. */
+void ebbi_page_forbid_delayed(page_t *page)
+{
+    uintptr_t tf = ebbi_load_relaxed(&page->thread_free);
+    for (;;) {
+        if (tf_state(tf) == TF_DELAYING) {
+            ebbi_spin_pause();
+            tf = ebbi_load_relaxed(&page->thread_free);
+            continue;
+        }
+        if (ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (tf & ~(uintptr_t)TF_STATE_MASK) | TF_NEVER))
+            return;
+    }
+}
+
+/* New owner, after adopting. */
+void ebbi_page_allow_delayed(page_t *page)
+{
+    uintptr_t tf = ebbi_load_relaxed(&page->thread_free);
+    while (!ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (tf & ~(uintptr_t)TF_STATE_MASK) | TF_NORMAL))
+        ;
+}
+
+/* Any thread but the owner: give a block back to its page. */
+void ebbi_page_free_remote(page_t *page, block_t *block)
+{
+    block->free_key = ebbi_free_key(block);
+    uintptr_t tf = ebbi_load_relaxed(&page->thread_free);
+    uintptr_t desired;
+    bool notify;
+    do {
+        notify = tf_state(tf) == TF_USE_DELAYED;
+        if (notify) {
+            desired = (tf & ~(uintptr_t)TF_STATE_MASK) | TF_DELAYING;
+        } else {
+            block->next = tf_list(tf);
+            desired = (uintptr_t)block | tf_state(tf);
+        }
+    } while (!ebbi_cas_weak_release(&page->thread_free, &tf, desired));
+    if (!notify)
+        return;
+
+    /* The owner cannot abandon the page while we are DELAYING, so its heap
+     * is still the owner here.  Reset the state before handing the block
+     * over: once the owner has the block it may free the page, and we must
+     * not touch the page after that. */
+    heap_t *heap = ebbi_load_relaxed(&page->owner);
+    tf = ebbi_load_relaxed(&page->thread_free);
+    while (!ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (tf & ~(uintptr_t)TF_STATE_MASK) | TF_NORMAL))
+        ;
+    block_t *head = ebbi_load_relaxed(&heap->delayed_free);
+    do {
+        block->next = head;
+    } while (!ebbi_cas_weak_release(&heap->delayed_free, &head, block));
+}

@@ -1,0 +1,81 @@
+/* Segments and the segment map.
+ *
+ * A segment is 4 MiB of address space aligned to 4 MiB, taken from a memory
+ * source.  Its first slice holds the header (segment_t): the page entries
+ * of all 64 slices, so no metadata sits beside user data.  A pointer's
+ * segment is its address with the low 22 bits cleared.
+ *
+ * The segment map says, for any address, whether a segment of ours starts
+ * in its 4 MiB region.  It is a byte per region over the 47-bit user
+ * address space: 32 MiB of zero-initialized address space in .bss, which
+ * costs RAM only where a page of it is written (one page per 16 GiB of
+ * address space in use).  free() consults it before touching anything, so
+ * a foreign pointer (stack, the program's own mappings, a wild address) is
+ * reported rather than followed.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+_Atomic(uint8_t) ebbi_segmap[EBB_SEGMAP_ENTRIES];
+
+void ebbi_segmap_set(uintptr_t region, uint8_t value)
+{
+    ebbi_store_relaxed(&ebbi_segmap[region >> EBB_SEGMENT_SHIFT], value);
+}
+
+segment_t *ebbi_segment_alloc(arena_t *arena)
+{
+    bool is_zero = false;
+    uint8_t source = 0;
+    segment_t *seg = ebbi_source_alloc_segment(&is_zero, &source);
+    if (seg == NULL)
+        return NULL;
+    /* An all-zero page entry means "no block here" (internal.h), so fresh
+     * memory needs only the free span written. */
+    if (!is_zero)
+        memset(seg, 0, sizeof *seg);
+    seg->kind = SEGMENT_PAGES;
+    seg->source = source;
+    seg->map_size = EBB_SEGMENT_SIZE;
+    seg->arena = arena;
+    seg->free_slices = 0;
+    seg->next = seg->prev = NULL;
+    /* The caller adds slices 1..63 as one free span (is_zero says whether
+     * their memory is untouched). */
+    seg->slices[1].span_is_zero = is_zero;
+    ebbi_segmap_set((uintptr_t)seg, SEGMAP_SEGMENT);
+    return seg;
+}
+
+void ebbi_segment_free(segment_t *seg)
+{
+    ebbi_segmap_set((uintptr_t)seg, SEGMAP_NONE);
+    ebbi_source_free_segment(seg, seg->source);
+}
+
+/* The slow-path lookup: the segment and page of p if p is the start of a
+ * block carved in a page in use or of a huge block (live or cached);
+ * NULL otherwise.  Never reads memory that the segment map does not
+ * vouch for. */
+segment_t *ebbi_segment_lookup(uintptr_t p, page_t **page_out)
+{
+    if ((p & (EBB_ALIGNMENT - 1)) != 0)
+        return NULL;
+    unsigned kind = ebbi_segmap_get(p);
+    segment_t *seg;
+    page_t *page;
+    if (kind == SEGMAP_SEGMENT) {
+        seg = ebbi_segment_of((void *)p);
+        page = ebbi_page_of(seg, p);
+    } else if (kind == SEGMAP_HUGE_BELOW) {
+        seg = (segment_t *)((uintptr_t)ebbi_segment_of((void *)p) - EBB_SEGMENT_SIZE);
+        page = &seg->slices[1];
+    } else {
+        return NULL;
+    }
+    *page_out = page;
+    if (page->kind == SLICE_HUGE_CACHED && page->start == p)
+        return seg;
+    return ebbi_page_holds_block(page, p) ? seg : NULL;
+}

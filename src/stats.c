@@ -1,0 +1,243 @@
+/* Statistics: counters kept per thread, summed on demand, and the glibc
+ * entry points that report them (mallinfo, mallinfo2, malloc_stats,
+ * malloc_info) or tune the allocator (mallopt).
+ *
+ * Each heap counts the blocks it handed out and took back per size class,
+ * with plain stores (atomic.h: ebbi_counter_add); a block freed by another
+ * thread is counted by the freeing thread's heap, so only the sums over
+ * all heaps mean anything, and they are exact once the threads are quiet.
+ * Frees by threads without a heap (after their heap was given back at
+ * exit) go to the process-wide atomic counters below.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "ebbmalloc.h"
+#include "internal.h"
+
+ebbi_counter_t ebbi_orphan_frees[EBB_CLASS_COUNT];
+ebbi_counter_t ebbi_orphan_huge_frees;
+ebbi_counter_t ebbi_orphan_huge_bytes;
+
+void ebb_stats_get(struct ebb_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    int64_t live[EBB_CLASS_COUNT];
+    uint64_t allocs = 0, frees = 0;
+    int64_t huge_blocks = 0, huge_bytes = 0;
+    for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
+        uint64_t f = ebbi_load_relaxed(&ebbi_orphan_frees[c]);
+        live[c] = -(int64_t)f;
+        frees += f;
+    }
+    huge_blocks -= (int64_t)ebbi_load_relaxed(&ebbi_orphan_huge_frees);
+    huge_bytes -= (int64_t)ebbi_load_relaxed(&ebbi_orphan_huge_bytes);
+    frees += ebbi_load_relaxed(&ebbi_orphan_huge_frees);
+    for (heap_t *h = ebbi_heaps_first(); h != NULL; h = h->all_next) {
+        for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
+            uint64_t a = ebbi_load_relaxed(&h->counts[c].allocs);
+            uint64_t f = ebbi_load_relaxed(&h->counts[c].frees);
+            live[c] += (int64_t)a - (int64_t)f;
+            allocs += a;
+            frees += f;
+        }
+        uint64_t ha = ebbi_load_relaxed(&h->huge_allocs), hf = ebbi_load_relaxed(&h->huge_frees);
+        huge_blocks += (int64_t)ha - (int64_t)hf;
+        huge_bytes += (int64_t)ebbi_load_relaxed(&h->huge_bytes_alloc) -
+                      (int64_t)ebbi_load_relaxed(&h->huge_bytes_freed);
+        allocs += ha;
+        frees += hf;
+    }
+    /* Counters read while other threads run can be a moment apart. */
+    for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
+        if (live[c] > 0) {
+            out->in_use_blocks += (uint64_t)live[c];
+            out->in_use += (uint64_t)live[c] * ebbi_classes[c].block_size;
+        }
+    }
+    if (huge_blocks > 0)
+        out->huge_blocks = (uint64_t)huge_blocks;
+    if (huge_bytes > 0)
+        out->huge_in_use = (uint64_t)huge_bytes;
+    out->in_use_blocks += out->huge_blocks;
+    out->in_use += out->huge_in_use;
+    out->malloc_calls = allocs;
+    out->free_calls = frees;
+
+    ebbi_arena_usage_t usage;
+    ebbi_arenas_usage(&usage);
+    out->segments = usage.segments;
+    out->mapped = ebbi_source_mapped_bytes() + ebbi_huge_mapped_bytes();
+    /* Segment headers count as metadata: the part of slice 0 they use. */
+    size_t header = (sizeof(segment_t) + 4095) & ~(size_t)4095;
+    out->metadata = ebbi_meta_bytes() + usage.segments * header;
+
+    ebbi_os_counts_t os;
+    ebbi_os_counts_get(&os);
+    out->os_mmap = ebbi_load_relaxed(&os.mmap);
+    out->os_munmap = ebbi_load_relaxed(&os.munmap);
+    out->os_madvise = ebbi_load_relaxed(&os.madvise);
+    out->os_mremap = ebbi_load_relaxed(&os.mremap);
+    out->os_brk = ebbi_load_relaxed(&os.brk);
+}
+
+struct ebb_mallinfo2 ebb_mallinfo2(void)
+{
+    struct ebb_stats s;
+    ebb_stats_get(&s);
+    struct ebb_mallinfo2 mi;
+    memset(&mi, 0, sizeof mi);
+    uint64_t segment_bytes = ebbi_source_mapped_bytes();
+    uint64_t segment_in_use = s.in_use - s.huge_in_use;
+    mi.arena = segment_bytes;
+    mi.ordblks = s.segments;
+    mi.hblks = s.huge_blocks;
+    mi.hblkhd = ebbi_huge_mapped_bytes();
+    mi.uordblks = segment_in_use;
+    mi.fordblks = segment_bytes > segment_in_use ? segment_bytes - segment_in_use : 0;
+    ebbi_arena_usage_t usage;
+    ebbi_arenas_usage(&usage);
+    mi.keepcost = usage.empty_segment_bytes + ebbi_huge_cached_bytes();
+    return mi;
+}
+
+void ebb_malloc_stats(void)
+{
+    struct ebb_stats s;
+    ebb_stats_get(&s);
+    char buf[2048];
+    size_t n = ebbi_format(buf, sizeof buf,
+                           "ebbmalloc statistics\n"
+                           "system bytes     = %20lu\n"
+                           "in use bytes     = %20lu\n",
+                           (unsigned long)s.mapped, (unsigned long)s.in_use);
+#define EBB_STATS_LINE_(name, doc)                                                                  \
+    n += ebbi_format(buf + n, sizeof buf - n, "%-16s = %20lu  (%s)\n", #name, (unsigned long)s.name, doc);
+    EBB_STATS_FIELDS(EBB_STATS_LINE_)
+#undef EBB_STATS_LINE_
+    ebbi_os_write_stderr(buf, n);
+}
+
+int ebb_malloc_info(int options, FILE *stream)
+{
+    if (options != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct ebb_stats s;
+    ebb_stats_get(&s);
+    char buf[4096];
+    size_t n = ebbi_format(buf, sizeof buf, "<malloc version=\"ebbmalloc-%d.%d.%d\">\n",
+                           EBBMALLOC_VERSION_MAJOR, EBBMALLOC_VERSION_MINOR, EBBMALLOC_VERSION_PATCH);
+#define EBB_STATS_XML_(name, doc)                                                                   \
+    n += ebbi_format(buf + n, sizeof buf - n, "<stat name=\"%s\" value=\"%lu\"/>\n", #name,      \
+                     (unsigned long)s.name);
+    EBB_STATS_FIELDS(EBB_STATS_XML_)
+#undef EBB_STATS_XML_
+    n += ebbi_format(buf + n, sizeof buf - n,
+                     "<total type=\"mmap\" count=\"%lu\" size=\"%lu\"/>\n"
+                     "<system type=\"current\" size=\"%lu\"/>\n"
+                     "</malloc>\n",
+                     (unsigned long)s.huge_blocks, (unsigned long)ebbi_huge_mapped_bytes(),
+                     (unsigned long)s.mapped);
+    /* The one stdio call of the allocator: the caller asked for a FILE. No
+     * lock of ours is held, so an allocation by stdio is harmless. */
+    return fwrite(buf, 1, n, stream) == n ? 0 : -1;
+}
+
+/* EBB_STATS=1: one line at exit, for people and for scripts.  Programs
+ * often close stderr in an atexit handler (gnulib's close_stdout does),
+ * which runs before library destructors: the line goes to a duplicate of
+ * stderr taken at start (close-on-exec, so children do not inherit it). */
+static int stats_fd = -1;
+
+__attribute__((constructor(102))) static void stats_at_start(void)
+{
+    if (ebbi_option(EBB_OPTION_STATS))
+        stats_fd = ebbi_os_dup_stderr();
+}
+
+__attribute__((destructor)) static void stats_at_exit(void)
+{
+    if (!ebbi_process_ready() || !ebbi_option(EBB_OPTION_STATS))
+        return;
+    struct ebb_stats s;
+    ebb_stats_get(&s);
+    char buf[1024];
+    size_t n = ebbi_format(buf, sizeof buf, "ebbmalloc: exit:");
+#define EBB_STATS_PAIR_(name, doc)                                                                  \
+    n += ebbi_format(buf + n, sizeof buf - n, " %s=%lu", #name, (unsigned long)s.name);
+    EBB_STATS_FIELDS(EBB_STATS_PAIR_)
+#undef EBB_STATS_PAIR_
+    n += ebbi_format(buf + n, sizeof buf - n, "\n");
+    ebbi_os_write_fd(stats_fd >= 0 ? stats_fd : 2, buf, n);
+}
+
+/* glibc's mallopt parameters (malloc.h). */
+#define GLIBC_M_MXFAST 1
+#define GLIBC_M_TRIM_THRESHOLD (-1)
+#define GLIBC_M_TOP_PAD (-2)
+#define GLIBC_M_MMAP_THRESHOLD (-3)
+#define GLIBC_M_MMAP_MAX (-4)
+#define GLIBC_M_CHECK_ACTION (-5)
+#define GLIBC_M_PERTURB (-6)
+#define GLIBC_M_ARENA_TEST (-7)
+#define GLIBC_M_ARENA_MAX (-8)
+
+int ebb_mallopt(int param, int value)
+{
+    switch (param) {
+    case GLIBC_M_MXFAST:
+        /* glibc refuses values above its largest fastbin size. */
+        return value >= 0 && value <= 160;
+    case GLIBC_M_TRIM_THRESHOLD:
+    case GLIBC_M_TOP_PAD:
+    case GLIBC_M_MMAP_THRESHOLD:
+    case GLIBC_M_MMAP_MAX:
+    case GLIBC_M_CHECK_ACTION:
+    case GLIBC_M_PERTURB:
+    case GLIBC_M_ARENA_TEST:
+    case GLIBC_M_ARENA_MAX:
+        /* Accepted as glibc accepts them; ebbmalloc sizes its own caches
+         * and thresholds (see ebbmalloc(3)). */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+#if EBB_OVERRIDE
+#include <malloc.h>
+
+EBBI_EXPORT struct mallinfo2 mallinfo2(void)
+{
+    struct ebb_mallinfo2 e = ebb_mallinfo2();
+    struct mallinfo2 m;
+    _Static_assert(sizeof m == sizeof e, "struct mallinfo2 layout");
+    memcpy(&m, &e, sizeof m);
+    return m;
+}
+
+/* glibc's old interface: int fields, which wrap above 2 GiB (as glibc's do). */
+EBBI_EXPORT struct mallinfo mallinfo(void)
+{
+    struct ebb_mallinfo2 e = ebb_mallinfo2();
+    struct mallinfo m;
+    m.arena = (int)e.arena;
+    m.ordblks = (int)e.ordblks;
+    m.smblks = (int)e.smblks;
+    m.hblks = (int)e.hblks;
+    m.hblkhd = (int)e.hblkhd;
+    m.usmblks = (int)e.usmblks;
+    m.fsmblks = (int)e.fsmblks;
+    m.uordblks = (int)e.uordblks;
+    m.fordblks = (int)e.fordblks;
+    m.keepcost = (int)e.keepcost;
+    return m;
+}
+
+#define EBB_ALIAS(target) __attribute__((alias(#target), visibility("default"), used))
+void malloc_stats(void) EBB_ALIAS(ebb_malloc_stats);
+int malloc_info(int options, FILE *stream) EBB_ALIAS(ebb_malloc_info);
+int mallopt(int param, int value) EBB_ALIAS(ebb_mallopt);
+#endif

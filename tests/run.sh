@@ -1,0 +1,58 @@
+#!/bin/sh
+# Runs the whole test suite and prints "N passed, N failed" as its last line.
+# Usage: sh tests/run.sh [build-dir]
+B=${1:-build}
+LIB=$(cd "$B" && pwd)/libebbmalloc.so
+T=$B/tests
+total_pass=0
+total_fail=0
+failed_names=""
+
+# run NAME COMMAND...: a test prints "N passed, N failed"; a non-zero exit
+# with no failure counted is one failure more.
+run() {
+    name=$1
+    shift
+    start=$(date +%s)
+    out=$("$@" 2>&1)
+    rc=$?
+    secs=$(( $(date +%s) - start ))
+    line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+    pass=0
+    fail=1
+    if [ -n "$line" ]; then
+        pass=${line%% passed*}
+        fail=${line#*, }
+        fail=${fail%% failed*}
+        if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+            fail=1
+        fi
+    fi
+    total_pass=$((total_pass + pass))
+    total_fail=$((total_fail + fail))
+    if [ "$fail" -eq 0 ]; then
+        printf 'PASS %-22s %4d checks  %3ds\n' "$name" "$pass" "$secs"
+    else
+        printf 'FAIL %-22s %4d passed, %d failed (exit %d)\n' "$name" "$pass" "$fail" "$rc"
+        printf '%s\n' "$out" | tail -n 30 | sed 's/^/    | /'
+        failed_names="$failed_names $name"
+    fi
+}
+
+run sizeclass      "$T/test_sizeclass"
+run internal       "$T/test_internal"
+run api            "$T/test_api"
+run threads        "$T/test_threads"
+run oom            "$T/test_oom"
+run override       env LD_PRELOAD="$LIB" "$T/test_override"
+run early          env LD_PRELOAD="$LIB" "$T/test_early"
+run misuse         env EBB_TEST_LIB="$LIB" "$T/test_misuse"
+run cxx            env LD_PRELOAD="$LIB" "$T/test_cxx"
+run static         "$T/test_static"
+run static-dynamic "$T/test_static_dyn"
+run programs       sh tests/test_programs.sh "$LIB"
+
+echo
+[ -n "$failed_names" ] && echo "failed:$failed_names"
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]

@@ -1,0 +1,391 @@
+/* API semantics, edge by edge, through the prefixed API (the C names are
+ * aliases of the same functions: test_override checks that).  Built
+ * against the library and, for make test-sanitize, with UBSan and TSan. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "ebbmalloc.h"
+
+/* Impossible sizes are passed on purpose. */
+#pragma GCC diagnostic ignored "-Wpragmas"
+#pragma GCC diagnostic ignored "-Wunknown-warning-option"
+#pragma GCC diagnostic ignored "-Walloc-size-larger-than="
+
+static void fill(void *p, size_t n, unsigned seed)
+{
+    unsigned char *c = p;
+    for (size_t i = 0; i < n; i++)
+        c[i] = (unsigned char)(seed + i * 7);
+}
+
+static int verify(const void *p, size_t n, unsigned seed)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++)
+        if (c[i] != (unsigned char)(seed + i * 7))
+            return 0;
+    return 1;
+}
+
+static int all_zero(const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++)
+        if (c[i] != 0)
+            return 0;
+    return 1;
+}
+
+static void test_malloc_zero(void)
+{
+    void *a = ebb_malloc(0), *b = ebb_malloc(0), *c = ebb_malloc(0);
+    CHECK(a != NULL && b != NULL && c != NULL, "malloc(0) must not return NULL");
+    CHECK(a != b && b != c && a != c, "malloc(0) results must be distinct");
+    CHECK(ebb_malloc_usable_size(a) >= 1, "malloc(0) block is usable");
+    ebb_free(a);
+    ebb_free(b);
+    ebb_free(c);
+    ebb_free(NULL);
+    CHECK(ebb_malloc_usable_size(NULL) == 0);
+}
+
+/* Every size from 1 to 64 KiB: aligned, usable >= size, all of it
+ * writable without touching a neighbour. */
+static void test_alignment_and_usable(void)
+{
+    int misaligned = 0, short_usable = 0, clobbered = 0;
+    for (size_t n = 1; n <= 65536; n++) {
+        unsigned char *a = ebb_malloc(n);
+        unsigned char *b = ebb_malloc(n);
+        if (a == NULL || b == NULL) {
+            misaligned++;
+            break;
+        }
+        if (((uintptr_t)a & 15) || ((uintptr_t)b & 15))
+            misaligned++;
+        size_t ua = ebb_malloc_usable_size(a), ub = ebb_malloc_usable_size(b);
+        if (ua < n || ub < n)
+            short_usable++;
+        if (n < 4096 || n % 61 == 0) {
+            fill(b, ub, 3);
+            memset(a, 0xA5, ua);
+            if (!verify(b, ub, 3))
+                clobbered++;
+        }
+        ebb_free(a);
+        ebb_free(b);
+    }
+    CHECK(misaligned == 0, "%d sizes misaligned", misaligned);
+    CHECK(short_usable == 0, "%d sizes with usable < request", short_usable);
+    CHECK(clobbered == 0, "%d sizes where writing the usable size hit a neighbour", clobbered);
+
+    /* Larger sizes, into huge blocks. */
+    int bad = 0;
+    for (size_t n = 65536; n <= (64u << 20); n = n * 3 / 2 + 4093) {
+        unsigned char *p = ebb_malloc(n);
+        if (p == NULL || ((uintptr_t)p & 15) || ebb_malloc_usable_size(p) < n) {
+            bad++;
+            ebb_free(p);
+            continue;
+        }
+        size_t u = ebb_malloc_usable_size(p);
+        p[0] = 1;
+        p[n - 1] = 2;
+        p[u - 1] = 3;
+        ebb_free(p);
+    }
+    CHECK(bad == 0, "%d large sizes bad", bad);
+}
+
+static void test_calloc(void)
+{
+    /* Dirty memory first, then calloc must hand back zeros. */
+    size_t sizes[] = {1, 16, 24, 100, 1000, 4096, 5000, 70000, 300000, 3u << 20, 40u << 20};
+    int nonzero = 0;
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        void *blocks[64];
+        for (int i = 0; i < 64; i++) {
+            blocks[i] = ebb_malloc(sizes[s]);
+            memset(blocks[i], 0xCD, ebb_malloc_usable_size(blocks[i]));
+        }
+        for (int i = 0; i < 64; i++)
+            ebb_free(blocks[i]);
+        for (int i = 0; i < 64; i++) {
+            blocks[i] = ebb_calloc(1, sizes[s]);
+            if (blocks[i] == NULL || !all_zero(blocks[i], sizes[s]))
+                nonzero++;
+        }
+        for (int i = 0; i < 64; i++)
+            ebb_free(blocks[i]);
+    }
+    CHECK(nonzero == 0, "%d calloc blocks not zero after reuse", nonzero);
+
+    /* Fresh memory too (the allocator may skip the memset there). */
+    void *fresh = ebb_calloc(1000, 1000);
+    CHECK(fresh != NULL && all_zero(fresh, 1000000));
+    ebb_free(fresh);
+
+    errno = 0;
+    CHECK(ebb_calloc(SIZE_MAX / 2, 3) == NULL && errno == ENOMEM, "calloc overflow");
+    errno = 0;
+    CHECK(ebb_calloc((size_t)1 << 33, (size_t)1 << 33) == NULL && errno == ENOMEM, "calloc overflow");
+    void *z = ebb_calloc(0, 10);
+    CHECK(z != NULL, "calloc(0, n) returns a unique pointer");
+    ebb_free(z);
+}
+
+static void test_impossible_sizes(void)
+{
+    size_t sizes[] = {SIZE_MAX, SIZE_MAX - 4096, (size_t)PTRDIFF_MAX + 1, (size_t)PTRDIFF_MAX,
+                      (size_t)1 << 62};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        errno = 0;
+        CHECK(ebb_malloc(sizes[i]) == NULL && errno == ENOMEM, "malloc(%zu)", sizes[i]);
+        errno = 0;
+        CHECK(ebb_memalign(64, sizes[i]) == NULL && errno == ENOMEM, "memalign(64, %zu)", sizes[i]);
+        errno = 0;
+        CHECK(ebb_memalign(1 << 20, sizes[i]) == NULL && errno == ENOMEM);
+        void *r = (void *)1;
+        CHECK(ebb_posix_memalign(&r, 64, sizes[i]) == ENOMEM && r == (void *)1);
+    }
+    errno = 0;
+    CHECK(ebb_pvalloc(SIZE_MAX) == NULL && errno == ENOMEM, "pvalloc overflow");
+}
+
+static void test_realloc(void)
+{
+    /* Grow from 1 byte to 64 MiB, through every kind of block. */
+    size_t n = 1;
+    unsigned char *p = ebb_malloc(n);
+    fill(p, n, 11);
+    int lost = 0;
+    while (n < (64u << 20)) {
+        size_t m = n * 3 / 2 + 1;
+        unsigned char *q = ebb_realloc(p, m);
+        if (q == NULL || !verify(q, n, 11)) {
+            lost++;
+            break;
+        }
+        fill(q, m, 11);
+        p = q;
+        n = m;
+    }
+    CHECK(lost == 0, "realloc growth lost data at %zu bytes", n);
+    /* And back down. */
+    while (n > 1) {
+        size_t m = n / 3;
+        unsigned char *q = ebb_realloc(p, m ? m : 1);
+        if (q == NULL || !verify(q, m ? m : 1, 11)) {
+            lost++;
+            break;
+        }
+        p = q;
+        n = m ? m : 1;
+    }
+    CHECK(lost == 0, "realloc shrink lost data at %zu bytes", n);
+    ebb_free(p);
+
+    /* A failed realloc keeps the old block. */
+    p = ebb_malloc(1000);
+    fill(p, 1000, 5);
+    errno = 0;
+    CHECK(ebb_realloc(p, (size_t)PTRDIFF_MAX + 1) == NULL && errno == ENOMEM);
+    CHECK(ebb_realloc(p, SIZE_MAX) == NULL);
+    CHECK(verify(p, 1000, 5), "failed realloc kept the contents");
+    errno = 0;
+    CHECK(ebb_reallocarray(p, SIZE_MAX / 2, 4) == NULL && errno == ENOMEM, "reallocarray overflow");
+    CHECK(verify(p, 1000, 5));
+    unsigned char *q = ebb_reallocarray(p, 10, 200);
+    CHECK(q != NULL && verify(q, 1000, 5));
+    ebb_free(q);
+
+    /* realloc(NULL, n) is malloc; realloc(p, 0) frees (glibc). */
+    p = ebb_realloc(NULL, 77);
+    CHECK(p != NULL && ebb_malloc_usable_size(p) >= 77);
+    CHECK(ebb_realloc(p, 0) == NULL);
+
+    /* Huge to huge: grow in place or by moving pages; content kept. */
+    p = ebb_malloc(8u << 20);
+    fill(p, 8u << 20, 9);
+    q = ebb_realloc(p, 200u << 20);
+    CHECK(q != NULL && verify(q, 8u << 20, 9), "huge realloc grow");
+    p = ebb_realloc(q, 3u << 20);
+    CHECK(p != NULL && verify(p, 3u << 20, 9), "huge realloc shrink");
+    ebb_free(p);
+}
+
+static void test_aligned(void)
+{
+    int bad = 0;
+    for (size_t align = 1; align <= (8u << 20); align *= 2) {
+        size_t sizes[] = {0, 1, align > 1 ? align - 1 : 1, align, align + 1, 3 * align + 5};
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            size_t size = sizes[i];
+            void *p = NULL;
+            if (align >= sizeof(void *)) {
+                int rc = ebb_posix_memalign(&p, align, size);
+                if (rc != 0 || ((uintptr_t)p & (align - 1)) || ebb_malloc_usable_size(p) < size)
+                    bad++;
+                if (p != NULL && size > 0)
+                    memset(p, 1, size);
+                ebb_free(p);
+            }
+            p = ebb_aligned_alloc(align, size);
+            if (p == NULL || ((uintptr_t)p & (align - 1)) || ebb_malloc_usable_size(p) < size)
+                bad++;
+            if (p != NULL && size > 0)
+                memset(p, 2, size);
+            ebb_free(p);
+            p = ebb_memalign(align, size);
+            if (p == NULL || ((uintptr_t)p & (align - 1)) || ebb_malloc_usable_size(p) < size)
+                bad++;
+            ebb_free(p);
+        }
+    }
+    CHECK(bad == 0, "%d aligned allocations bad", bad);
+
+    /* Keep many aligned blocks alive at once: no overlap. */
+    void *live[200];
+    for (int i = 0; i < 200; i++) {
+        live[i] = ebb_memalign((size_t)64 << (i % 8), 100 + i);
+        fill(live[i], 100 + i, (unsigned)i);
+    }
+    int corrupt = 0;
+    for (int i = 0; i < 200; i++) {
+        if (!verify(live[i], 100 + i, (unsigned)i))
+            corrupt++;
+        ebb_free(live[i]);
+    }
+    CHECK(corrupt == 0, "aligned blocks overlapped");
+
+    void *p = (void *)1;
+    CHECK(ebb_posix_memalign(&p, 3, 10) == EINVAL && p == (void *)1, "not a power of two");
+    CHECK(ebb_posix_memalign(&p, 0, 10) == EINVAL);
+    CHECK(ebb_posix_memalign(&p, 4, 10) == EINVAL, "not a multiple of sizeof(void *)");
+    CHECK(ebb_posix_memalign(&p, 24, 10) == EINVAL);
+    errno = 0;
+    CHECK(ebb_aligned_alloc(3, 10) == NULL && errno == EINVAL);
+    errno = 0;
+    CHECK(ebb_aligned_alloc(0, 10) == NULL && errno == EINVAL);
+    errno = 0;
+    CHECK(ebb_memalign(SIZE_MAX, 10) == NULL && errno == EINVAL);
+    /* memalign rounds a non-power-of-two alignment up (glibc). */
+    p = ebb_memalign(24, 10);
+    CHECK(p != NULL && ((uintptr_t)p & 31) == 0);
+    ebb_free(p);
+
+    size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+    p = ebb_valloc(10);
+    CHECK(p != NULL && ((uintptr_t)p & (ps - 1)) == 0);
+    ebb_free(p);
+    p = ebb_pvalloc(0);
+    CHECK(p != NULL && ((uintptr_t)p & (ps - 1)) == 0 && ebb_malloc_usable_size(p) >= ps);
+    ebb_free(p);
+    p = ebb_pvalloc(ps + 1);
+    CHECK(p != NULL && ebb_malloc_usable_size(p) >= 2 * ps);
+    ebb_free(p);
+}
+
+static void test_errno_preserved(void)
+{
+    errno = 1234;
+    void *p = ebb_malloc(100), *q = ebb_malloc(10u << 20);
+    ebb_free(p);
+    ebb_free(q);
+    CHECK(errno == 1234, "successful calls leave errno alone");
+}
+
+static void test_sized_frees(void)
+{
+    void *p = ebb_malloc(48);
+    ebb_free_sized(p, 48);
+    p = ebb_aligned_alloc(256, 1000);
+    ebb_free_aligned_sized(p, 256, 1000);
+    CHECK(1, "free_sized and free_aligned_sized accept their blocks");
+}
+
+static void test_stats_and_glibc_extras(void)
+{
+    struct ebb_stats before, during, after;
+    ebb_stats_get(&before);
+    void *blocks[1000];
+    for (int i = 0; i < 1000; i++)
+        blocks[i] = ebb_malloc(1000);
+    void *big = ebb_malloc(16u << 20);
+    ebb_stats_get(&during);
+    CHECK(during.in_use >= before.in_use + 1000 * 1000 + (16u << 20), "in_use counts live blocks");
+    CHECK(during.malloc_calls >= before.malloc_calls + 1001);
+    CHECK(during.huge_blocks >= before.huge_blocks + 1);
+    CHECK(during.mapped >= during.in_use, "mapped >= in use");
+    struct ebb_mallinfo2 mi = ebb_mallinfo2();
+    CHECK(mi.uordblks >= 1000 * 1000 && mi.hblkhd >= (16u << 20), "mallinfo2 reports use");
+    for (int i = 0; i < 1000; i++)
+        ebb_free(blocks[i]);
+    ebb_free(big);
+    ebb_stats_get(&after);
+    CHECK(after.in_use == before.in_use, "in_use back to its level: %lu vs %lu",
+          (unsigned long)after.in_use, (unsigned long)before.in_use);
+    CHECK(after.free_calls >= before.free_calls + 1001);
+
+    CHECK(ebb_mallopt(-1 /* M_TRIM_THRESHOLD */, 1 << 20) == 1);
+    CHECK(ebb_mallopt(12345, 1) == 0, "unknown parameters are refused");
+    CHECK(ebb_malloc_trim(0) >= 0);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CHECK(ebb_malloc_info(0, f) == 0);
+    fclose(f);
+    CHECK(text != NULL && strstr(text, "<malloc version=\"ebbmalloc") != NULL &&
+          strstr(text, "</malloc>") != NULL, "malloc_info writes XML");
+    free(text);
+    errno = 0;
+    CHECK(ebb_malloc_info(1, stdout) == -1 && errno == EINVAL);
+}
+
+/* Many blocks of many sizes alive together: nothing overlaps. */
+static void test_no_overlap(void)
+{
+    enum { N = 20000 };
+    static void *p[N];
+    static size_t sz[N];
+    unsigned x = 12345;
+    for (int i = 0; i < N; i++) {
+        x = x * 1103515245 + 12345;
+        sz[i] = 1 + (x >> 8) % ((i % 50 == 0) ? 200000 : 2000);
+        p[i] = ebb_malloc(sz[i]);
+        fill(p[i], sz[i], (unsigned)i);
+    }
+    for (int i = 0; i < N; i += 2) {
+        ebb_free(p[i]);
+        p[i] = ebb_malloc(sz[i] / 2 + 1);
+        sz[i] = sz[i] / 2 + 1;
+        fill(p[i], sz[i], (unsigned)i);
+    }
+    int bad = 0;
+    for (int i = 0; i < N; i++) {
+        if (!verify(p[i], sz[i], (unsigned)i))
+            bad++;
+        ebb_free(p[i]);
+    }
+    CHECK(bad == 0, "%d blocks corrupted by others", bad);
+}
+
+int main(void)
+{
+    test_malloc_zero();
+    test_alignment_and_usable();
+    test_calloc();
+    test_impossible_sizes();
+    test_realloc();
+    test_aligned();
+    test_errno_preserved();
+    test_sized_frees();
+    test_stats_and_glibc_extras();
+    test_no_overlap();
+    return check_summary();
+}

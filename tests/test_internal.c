@@ -1,0 +1,102 @@
+/* Unit tests of internal structures: the exact-division block check, the
+ * segment map, and the span allocator's coalescing. */
+#include <string.h>
+
+#include "check.h"
+#include "ebbmalloc.h"
+#include "internal.h"
+
+/* For every class: each block start is accepted, every other aligned
+ * address in the page (and just outside it) is refused. */
+static void test_block_check(void)
+{
+    int wrong = 0;
+    for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
+        page_t page;
+        memset(&page, 0, sizeof page);
+        uint32_t size = ebbi_classes[c].block_size;
+        size_t span = (size_t)ebbi_classes[c].page_slices << EBB_SLICE_SHIFT;
+        page.start = (uintptr_t)1 << 40;
+        page.block_size = size;
+        page.recip = (((uint64_t)1 << 32) + size - 1) / size;
+        uint32_t capacity = (uint32_t)(span / size);
+        ebbi_store_relaxed(&page.capacity, capacity);
+        for (uintptr_t off = 0; off < span + 4096; off += EBB_ALIGNMENT) {
+            bool expect = off % size == 0 && off / size < capacity;
+            if (ebbi_page_holds_block(&page, page.start + off) != expect)
+                wrong++;
+        }
+        if (ebbi_page_holds_block(&page, page.start - 16) || ebbi_page_holds_block(&page, page.start - size))
+            wrong++;
+    }
+    CHECK(wrong == 0, "%d addresses judged wrongly", wrong);
+
+    page_t zero;
+    memset(&zero, 0, sizeof zero);
+    CHECK(!ebbi_page_holds_block(&zero, 0x10000) && !ebbi_page_holds_block(&zero, 0),
+          "an all-zero entry holds no block");
+}
+
+static void test_segment_map(void)
+{
+    void *p = ebb_malloc(100);
+    CHECK(ebbi_segmap_get((uintptr_t)p) == SEGMAP_SEGMENT, "a block's region is marked");
+    int local;
+    CHECK(ebbi_segmap_get((uintptr_t)&local) == SEGMAP_NONE, "the stack is not");
+    CHECK(ebbi_segmap_get((uintptr_t)1 << 62) == SEGMAP_NONE, "beyond the map is not");
+    page_t *page;
+    CHECK(ebbi_segment_lookup((uintptr_t)p, &page) == ebbi_segment_of(p));
+    CHECK(ebbi_segment_lookup((uintptr_t)p + 16, &page) == NULL, "interior pointers are refused");
+    ebb_free(p);
+
+    void *huge = ebb_aligned_alloc(8u << 20, 5u << 20);
+    CHECK(((uintptr_t)huge & ((8u << 20) - 1)) == 0);
+    CHECK(ebbi_segmap_get((uintptr_t)huge) == SEGMAP_HUGE_BELOW, "a 4 MiB+ aligned block's region");
+    CHECK(ebbi_segment_lookup((uintptr_t)huge, &page) != NULL && page->start == (uintptr_t)huge);
+    ebb_free(huge);
+    CHECK(ebbi_segmap_get((uintptr_t)huge) == SEGMAP_NONE, "unmapped, unmarked");
+}
+
+/* Fill a segment with pages of mixed sizes, free them in a scrambled
+ * order: the spans must coalesce until the segment is whole again. */
+static void test_span_coalescing(void)
+{
+    /* An arena no heap uses, so the segment holds only our pages. */
+    arena_t *arena = &ebbi_arenas[EBB_MAX_ARENAS - 1];
+    pthread_mutex_init(&arena->lock, NULL);
+    unsigned classes[] = {0, 70, 100, 85, 3, 110, 95, 60};
+    page_t *pages[64];
+    int n = 0;
+    segment_t *seg = NULL;
+    bool zero;
+    for (int round = 0; n < 64; round++) {
+        page_t *pg = ebbi_arena_alloc_page(arena, classes[round % 8], &zero);
+        REQUIRE(pg != NULL);
+        if (seg == NULL)
+            seg = ebbi_segment_of(pg);
+        if (ebbi_segment_of(pg) != seg) {
+            ebbi_arena_free_page(pg);
+            break;
+        }
+        pages[n++] = pg;
+    }
+    CHECK(seg->free_slices < 8, "the segment was filled (%u slices left)", seg->free_slices);
+    for (int step = 0; step < n; step++) {
+        int i = (step * 37) % n;
+        while (pages[i] == NULL)
+            i = (i + 1) % n;
+        ebbi_arena_free_page(pages[i]);
+        pages[i] = NULL;
+    }
+    /* Whole again: it is the arena's spare now, or back with its source. */
+    CHECK(arena->empty_segment == seg || ebbi_segmap_get((uintptr_t)seg) == SEGMAP_NONE,
+          "the segment coalesced back into one free span");
+}
+
+int main(void)
+{
+    test_block_check();
+    test_segment_map();
+    test_span_coalescing();
+    return check_summary();
+}

@@ -1,0 +1,303 @@
+/* Threads: blocks handed between 8+ threads (most frees are cross-thread),
+ * thousands of short-lived threads whose last blocks are freed by another
+ * thread after they exit, and fork from a process whose other threads are
+ * allocating.  Every block's contents are checked before it is freed. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "ebbmalloc.h"
+
+typedef struct {
+    uint32_t tag;  /* who made it, and a sequence number */
+    uint32_t size;
+} header_t;
+
+static void stamp(void *p, uint32_t size, uint32_t tag)
+{
+    header_t *h = p;
+    h->tag = tag;
+    h->size = size;
+    unsigned char *c = p;
+    for (uint32_t i = sizeof *h; i < size; i++)
+        c[i] = (unsigned char)(tag * 31 + i);
+}
+
+static int intact(const void *p)
+{
+    const header_t *h = p;
+    const unsigned char *c = p;
+    for (uint32_t i = sizeof *h; i < h->size; i++)
+        if (c[i] != (unsigned char)(h->tag * 31 + i))
+            return 0;
+    return 1;
+}
+
+static uint32_t rnd(uint32_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+static uint32_t random_size(uint32_t *seed)
+{
+    uint32_t r = rnd(seed);
+    if (r % 1000 == 0)
+        return 3u << 20; /* a huge block now and then */
+    if (r % 50 == 0)
+        return 8 + rnd(seed) % 200000;
+    return 8 + rnd(seed) % 600;
+}
+
+/* ---- blocks handed between threads --------------------------------------- */
+
+#define HANDOFF_THREADS 8
+#define MAILBOX 256
+#define HANDOFF_OPS 40000
+
+typedef struct {
+    pthread_mutex_t lock;
+    void *slots[MAILBOX];
+    int count;
+} mailbox_t;
+
+static mailbox_t mailboxes[HANDOFF_THREADS];
+static atomic_int handoff_corrupt;
+static atomic_int handoff_done;
+
+static void drain(mailbox_t *box)
+{
+    void *taken[MAILBOX];
+    pthread_mutex_lock(&box->lock);
+    int n = box->count;
+    memcpy(taken, box->slots, (size_t)n * sizeof(void *));
+    box->count = 0;
+    pthread_mutex_unlock(&box->lock);
+    for (int i = 0; i < n; i++) {
+        if (!intact(taken[i]))
+            atomic_fetch_add(&handoff_corrupt, 1);
+        ebb_free(taken[i]);
+    }
+}
+
+static void *handoff_thread(void *arg)
+{
+    int self = (int)(intptr_t)arg;
+    uint32_t seed = 0x9e3779b9u * (uint32_t)(self + 1);
+    for (int op = 0; op < HANDOFF_OPS; op++) {
+        uint32_t size = random_size(&seed);
+        void *p = ebb_malloc(size);
+        if (p == NULL) {
+            atomic_fetch_add(&handoff_corrupt, 1000000);
+            break;
+        }
+        stamp(p, size, (uint32_t)(self << 24 | op));
+        int to = (int)(rnd(&seed) % HANDOFF_THREADS);
+        mailbox_t *box = &mailboxes[to];
+        for (;;) {
+            pthread_mutex_lock(&box->lock);
+            if (box->count < MAILBOX) {
+                box->slots[box->count++] = p;
+                pthread_mutex_unlock(&box->lock);
+                break;
+            }
+            pthread_mutex_unlock(&box->lock);
+            drain(&mailboxes[self]);
+        }
+        if (op % 16 == 0)
+            drain(&mailboxes[self]);
+    }
+    atomic_fetch_add(&handoff_done, 1);
+    while (atomic_load(&handoff_done) < HANDOFF_THREADS)
+        drain(&mailboxes[self]);
+    drain(&mailboxes[self]);
+    return NULL;
+}
+
+static void test_handoff(void)
+{
+    struct ebb_stats before, after;
+    ebb_stats_get(&before);
+    pthread_t t[HANDOFF_THREADS];
+    for (int i = 0; i < HANDOFF_THREADS; i++)
+        pthread_mutex_init(&mailboxes[i].lock, NULL);
+    for (int i = 0; i < HANDOFF_THREADS; i++)
+        pthread_create(&t[i], NULL, handoff_thread, (void *)(intptr_t)i);
+    for (int i = 0; i < HANDOFF_THREADS; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < HANDOFF_THREADS; i++)
+        drain(&mailboxes[i]);
+    CHECK(atomic_load(&handoff_corrupt) == 0, "%d blocks corrupted in cross-thread handoff",
+          atomic_load(&handoff_corrupt));
+    ebb_stats_get(&after);
+    CHECK(after.in_use == before.in_use, "every handed-off block was freed: in_use %lu -> %lu",
+          (unsigned long)before.in_use, (unsigned long)after.in_use);
+    CHECK(after.malloc_calls - before.malloc_calls == (uint64_t)HANDOFF_THREADS * HANDOFF_OPS,
+          "malloc calls counted exactly across threads");
+    CHECK(after.free_calls - before.free_calls == (uint64_t)HANDOFF_THREADS * HANDOFF_OPS,
+          "free calls counted exactly across threads");
+}
+
+/* ---- short-lived threads --------------------------------------------------- */
+
+#define SHORT_THREADS 3008 /* a multiple of SHORT_BATCH */
+#define SHORT_BATCH 16
+
+static void *short_results[SHORT_THREADS][3];
+
+static void *short_thread(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    uint32_t seed = (uint32_t)id * 2654435761u + 1;
+    /* Churn that the thread cleans up itself (its pages go back at exit)... */
+    void *own[64];
+    for (int i = 0; i < 64; i++) {
+        own[i] = ebb_malloc(16 + rnd(&seed) % 3000);
+        memset(own[i], 0x5a, 16);
+    }
+    for (int i = 0; i < 64; i++)
+        ebb_free(own[i]);
+    /* ...and blocks it leaves behind, for the main thread to free. */
+    for (int k = 0; k < 3; k++) {
+        uint32_t size = k == 2 && id % 100 == 0 ? (3u << 20) : 16 + rnd(&seed) % (k ? 70000 : 256);
+        void *p = ebb_malloc(size);
+        stamp(p, size, (uint32_t)id * 4 + (uint32_t)k);
+        short_results[id][k] = p;
+    }
+    return NULL;
+}
+
+static void test_short_lived_threads(void)
+{
+    struct ebb_stats before, after;
+    ebb_stats_get(&before);
+    int corrupt = 0;
+    for (int base = 0; base < SHORT_THREADS; base += SHORT_BATCH) {
+        pthread_t t[SHORT_BATCH];
+        for (int i = 0; i < SHORT_BATCH; i++)
+            pthread_create(&t[i], NULL, short_thread, (void *)(intptr_t)(base + i));
+        for (int i = 0; i < SHORT_BATCH; i++)
+            pthread_join(t[i], NULL);
+        /* The threads have exited: free what they left. */
+        for (int i = 0; i < SHORT_BATCH; i++) {
+            for (int k = 0; k < 3; k++) {
+                void *p = short_results[base + i][k];
+                if (!intact(p))
+                    corrupt++;
+                ebb_free(p);
+            }
+        }
+    }
+    CHECK(corrupt == 0, "%d blocks of exited threads corrupted", corrupt);
+    ebb_stats_get(&after);
+    CHECK(after.in_use == before.in_use, "all blocks of exited threads freed");
+    /* Pages abandoned by exited threads are adopted and reused: thousands
+     * of threads must not grow the heap without bound. */
+    CHECK(after.mapped < before.mapped + (256u << 20), "mapped grew by %lu MiB over %d threads",
+          (unsigned long)((after.mapped - before.mapped) >> 20), SHORT_THREADS);
+}
+
+/* ---- fork while other threads allocate ---------------------------------------- */
+#ifndef EBB_TEST_NO_FORK /* TSan does not follow a fork in a threaded program */
+
+static atomic_int fork_stop;
+
+static void *busy_thread(void *arg)
+{
+    uint32_t seed = (uint32_t)(intptr_t)arg + 7;
+    void *slots[128] = {0};
+    while (!atomic_load(&fork_stop)) {
+        int i = (int)(rnd(&seed) % 128);
+        ebb_free(slots[i]);
+        slots[i] = ebb_malloc(random_size(&seed) % 5000 + 1);
+    }
+    for (int i = 0; i < 128; i++)
+        ebb_free(slots[i]);
+    return NULL;
+}
+
+static void *child_thread(void *arg)
+{
+    uint32_t seed = (uint32_t)(intptr_t)arg + 99;
+    for (int i = 0; i < 2000; i++) {
+        uint32_t size = random_size(&seed);
+        void *p = ebb_malloc(size);
+        if (p == NULL)
+            return (void *)1;
+        stamp(p, size, (uint32_t)i);
+        if (!intact(p))
+            return (void *)1;
+        ebb_free(p);
+    }
+    return NULL;
+}
+
+static int child_work(void)
+{
+    alarm(20); /* a deadlock in the child fails the test instead of hanging it */
+    void *p[1000];
+    for (int i = 0; i < 1000; i++) {
+        p[i] = ebb_malloc((size_t)(i % 300) + 8);
+        if (p[i] == NULL)
+            return 1;
+        stamp(p[i], (uint32_t)(i % 300) + 8, (uint32_t)i);
+    }
+    for (int i = 0; i < 1000; i++) {
+        if (!intact(p[i]))
+            return 1;
+        ebb_free(p[i]);
+    }
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        if (pthread_create(&t[i], NULL, child_thread, (void *)(intptr_t)i) != 0)
+            return 1;
+    int bad = 0;
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        bad += r != NULL;
+    }
+    return bad;
+}
+
+static void test_fork_with_threads(void)
+{
+    pthread_t t[4];
+    atomic_store(&fork_stop, 0);
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, busy_thread, (void *)(intptr_t)i);
+    int failures = 0;
+    for (int round = 0; round < 30; round++) {
+        usleep(2000);
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(child_work());
+        int status = 0;
+        waitpid(pid, &status, 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            failures++;
+    }
+    atomic_store(&fork_stop, 1);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    CHECK(failures == 0, "%d of 30 forked children failed or hung", failures);
+}
+#endif
+
+int main(void)
+{
+    test_handoff();
+    test_short_lived_threads();
+#ifndef EBB_TEST_NO_FORK
+    test_fork_with_threads();
+#endif
+    return check_summary();
+}

@@ -1,0 +1,97 @@
+# Tests (included by the Makefile).
+#
+# Four ways a test program meets the allocator:
+#   prefixed  links the allocator built without the C names (EBB_OVERRIDE=0):
+#             it calls ebb_* while the C library's malloc serves everything
+#             else, so counts are exact.  The sanitizer builds are of this
+#             kind: UBSan and TSan bring their own malloc.
+#   preload   plain programs run with LD_PRELOAD=build/libebbmalloc.so.
+#   static    programs linked with build/libebbmalloc.a.
+#   unit      tests of internal structures, linked with the objects.
+
+TBUILD       := $(BUILD)/tests
+TEST_CFLAGS  := -std=gnu11 -O1 -g -pthread -Wall -Wextra -Werror -Iinclude -Itests
+TEST_CXXFLAGS := -std=c++17 -O1 -g -pthread -Wall -Wextra -Werror -Iinclude -Itests
+
+PREFIXED_TESTS := test_api test_threads test_oom
+PRELOAD_TESTS  := test_override test_early test_misuse
+UNIT_TESTS     := test_sizeclass test_internal
+
+# ---- the allocator built without the C names ----------------------------------
+$(BUILD)/obj-prefixed/%.o: src/%.c $(HDRS) Makefile
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(LIB_CFLAGS) -DEBB_OVERRIDE=0 -c $< -o $@
+
+$(BUILD)/libebbmalloc-prefixed.a: $(patsubst src/%.c,$(BUILD)/obj-prefixed/%.o,$(SRCS))
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(TBUILD)/%: tests/%.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-prefixed.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@ $(BUILD)/libebbmalloc-prefixed.a
+
+# Preloaded and C++ programs link nothing of ours.
+$(addprefix $(TBUILD)/,$(PRELOAD_TESTS)): $(TBUILD)/%: tests/%.c tests/check.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@ -ldl
+
+$(TBUILD)/test_cxx: tests/test_cxx.cpp tests/check.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CXX     $@")
+	$(Q)$(CXX) $(TEST_CXXFLAGS) $< -o $@ -ldl
+
+# Static linking: fully static, and a dynamic program with the archive.
+$(TBUILD)/test_static: tests/test_static.c tests/check.h $(BUILD)/libebbmalloc.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(TEST_CFLAGS) -static $< -o $@ $(BUILD)/libebbmalloc.a
+
+$(TBUILD)/test_static_dyn: tests/test_static.c tests/check.h $(BUILD)/libebbmalloc.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@ $(BUILD)/libebbmalloc.a
+
+# Unit tests see the internals.
+$(addprefix $(TBUILD)/,$(UNIT_TESTS)): $(TBUILD)/%: tests/%.c tests/check.h $(BUILD)/libebbmalloc-prefixed.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(TEST_CFLAGS) -Isrc $< -o $@ $(BUILD)/libebbmalloc-prefixed.a
+
+TEST_PROGRAMS := $(addprefix $(TBUILD)/,$(PREFIXED_TESTS) $(PRELOAD_TESTS) $(UNIT_TESTS) \
+                   test_cxx test_static test_static_dyn)
+
+test: lib $(TEST_PROGRAMS) check-layers
+	@sh tests/run.sh $(BUILD)
+
+# The system calls stay in the os layer.
+check-layers:
+	@sh tests/check_layers.sh
+
+# ---- sanitizer builds ------------------------------------------------------------
+SAN_TESTS := test_api test_threads
+
+define san_variant
+$(BUILD)/obj-$(1)/%.o: src/%.c $$(HDRS) Makefile
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  CC      $$@")
+	$$(Q)$$(SAN_CC) $$(LIB_CFLAGS) -O1 -fno-omit-frame-pointer $(2) -DEBB_OVERRIDE=0 -c $$< -o $$@
+
+$(BUILD)/libebbmalloc-$(1).a: $$(patsubst src/%.c,$(BUILD)/obj-$(1)/%.o,$$(SRCS))
+	@rm -f $$@
+	$(Q)ar rcs $$@ $$^
+
+$(TBUILD)/$(1)/%: tests/%.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-$(1).a
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  CC      $$@")
+	$$(Q)$$(SAN_CC) $$(TEST_CFLAGS) -fno-omit-frame-pointer $(2) $(3) $$< -o $$@ $(BUILD)/libebbmalloc-$(1).a
+endef
+
+SAN_CC ?= clang
+$(eval $(call san_variant,ubsan,-fsanitize=undefined -fno-sanitize-recover=undefined,))
+$(eval $(call san_variant,tsan,-fsanitize=thread,-DEBB_TEST_NO_FORK))
+
+test-sanitize: $(addprefix $(TBUILD)/ubsan/,$(SAN_TESTS)) $(addprefix $(TBUILD)/tsan/,$(SAN_TESTS))
+	@sh tests/run_sanitize.sh $(BUILD) $(SAN_TESTS)
