@@ -21,7 +21,7 @@ static inline void *heap_malloc(heap_t *heap, size_t size, bool zero)
     if (likely(size <= EBB_DIRECT_MAX)) {
         page_t *page = heap->direct[(size + EBB_ALIGNMENT - 1) / EBB_ALIGNMENT];
         if (likely(page->free != NULL))
-            return ebbi_page_pop(heap, page, size, zero);
+            return ebbi_page_pop(page, size, zero);
     }
     return ebbi_heap_alloc_generic(heap, size, zero);
 }
@@ -72,16 +72,22 @@ static EBBI_NOINLINE void free_nonlocal(heap_t *heap, segment_t *seg, page_t *pa
     ebbi_page_free_remote(page, block);
 }
 
-/* Pointers whose region the fast path does not handle: NULL, huge blocks
- * aligned to 4 MiB or more, and anything that is not ours. */
+/* What the fast path does not handle: NULL, huge blocks aligned to 4 MiB
+ * or more, and every misuse (reported here, so the fast path stays a leaf
+ * function). */
 static EBBI_NOINLINE void free_special(void *p)
 {
     if (p == NULL)
         return;
     page_t *page = NULL;
     segment_t *seg = ebbi_segment_lookup((uintptr_t)p, &page);
-    if (seg == NULL || page->kind != SLICE_HUGE)
+    if (seg == NULL)
         free_bad("free of invalid pointer", p, page);
+    if (page->kind != SLICE_HUGE) {
+        if (((block_t *)p)->free_key == ebbi_free_key(p))
+            ebbi_fatal("double free", p);
+        free_bad("free of invalid pointer", p, page);
+    }
     ebbi_huge_free(ebbi_tls_heap, seg, page);
 }
 
@@ -94,18 +100,20 @@ void ebb_free(void *p)
     }
     segment_t *seg = ebbi_segment_of(p);
     page_t *page = ebbi_page_of(seg, addr);
-    if (unlikely(!ebbi_page_holds_block(page, addr)))
-        free_bad("free of invalid pointer", p, page);
     block_t *block = p;
-    if (unlikely(block->free_key == ebbi_free_key(block)))
-        ebbi_fatal("double free", p);
+    uintptr_t key = ebbi_free_key(block);
+    if (unlikely(!ebbi_page_holds_block(page, addr) || block->free_key == key)) {
+        free_special(p);
+        return;
+    }
     heap_t *heap = ebbi_tls_heap;
     if (likely(ebbi_load_relaxed(&page->owner) == heap)) {
-        ebbi_counter_add(&heap->counts[page->class_id].frees, 1);
+        ebbi_counter_add(&page->counts->frees, 1);
         block->next = page->local_free;
-        block->free_key = ebbi_free_key(block);
+        block->free_key = key;
         page->local_free = block;
-        if (unlikely(--page->used == 0 || page->in_full))
+        page->used--;
+        if (unlikely(page->free_flags != 0))
             ebbi_heap_free_local_slow(heap, page);
         return;
     }

@@ -35,13 +35,15 @@ static void span_insert(arena_t *arena, page_t *head, unsigned count, bool is_ze
     head->kind = SLICE_FREE;
     head->slice_count = (uint16_t)count;
     head->slice_back = 0;
+    head->free_flags = 0;
     head->span_is_zero = is_zero;
-    ebbi_store_relaxed(&head->capacity, 0);
+    ebbi_store_relaxed(&head->carved, 0);
+    head->capacity = 0;
     head->block_size = 0;
     head->start = 0;
     page_t *last = head + count - 1;
     last->kind = SLICE_FREE;
-    last->slice_back = (uint16_t)(count - 1);
+    last->slice_back = (uint8_t)(count - 1);
     head->prev = NULL;
     head->next = arena->span_bins[count];
     if (head->next != NULL)
@@ -106,7 +108,7 @@ static page_t *span_take(arena_t *arena, unsigned count, bool *is_zero)
     if (bin > count)
         span_insert(arena, head + count, bin - count, head->span_is_zero);
     for (unsigned i = 0; i < count; i++) {
-        head[i].slice_back = (uint16_t)i;
+        head[i].slice_back = (uint8_t)i;
         head[i].kind = SLICE_PAGE;
     }
     head->slice_count = (uint16_t)count;
@@ -180,14 +182,16 @@ static segment_t *span_free_locked(arena_t *arena, page_t *page)
 
 static void page_reset(page_t *page)
 {
-    ebbi_store_relaxed(&page->capacity, 0);
+    ebbi_store_relaxed(&page->carved, 0);
+    page->capacity = 0;
     page->block_size = 0;
     page->start = 0;
-    page->recip = 0;
+    page->divisor_magic = 0;
     page->free = NULL;
     page->local_free = NULL;
     page->used = 0;
-    page->in_full = 0;
+    page->free_flags = 0;
+    page->counts = NULL;
     ebbi_store_relaxed(&page->thread_free, 0);
     ebbi_store_relaxed(&page->owner, NULL);
 }

@@ -88,6 +88,46 @@ void ebbi_heap_direct_update(heap_t *heap, unsigned class_id)
         heap->direct[i] = page;
 }
 
+/* Class queues.  Besides the links, they keep PAGE_NOT_FIRST exact (free()
+ * releases an emptied page only if it is not the first of its queue) and
+ * the direct slots pointing at the first page. */
+static void class_first_changed(heap_t *heap, unsigned c)
+{
+    page_t *first = heap->queues[c].first;
+    if (first != NULL)
+        first->free_flags &= (uint8_t)~PAGE_NOT_FIRST;
+    ebbi_heap_direct_update(heap, c);
+}
+
+static void class_push_front(heap_t *heap, page_t *page)
+{
+    page_queue_t *q = &heap->queues[page->class_id];
+    if (q->first != NULL)
+        q->first->free_flags |= PAGE_NOT_FIRST;
+    queue_push_front(q, page);
+    class_first_changed(heap, page->class_id);
+}
+
+static void class_push_back(heap_t *heap, page_t *page)
+{
+    page_queue_t *q = &heap->queues[page->class_id];
+    queue_push_back(q, page);
+    if (q->first == page)
+        class_first_changed(heap, page->class_id);
+    else
+        page->free_flags |= PAGE_NOT_FIRST;
+}
+
+static void class_remove(heap_t *heap, page_t *page)
+{
+    page_queue_t *q = &heap->queues[page->class_id];
+    bool was_first = q->first == page;
+    queue_remove(q, page);
+    page->free_flags &= (uint8_t)~PAGE_NOT_FIRST;
+    if (was_first)
+        class_first_changed(heap, page->class_id);
+}
+
 static void heap_reset_queues(heap_t *heap)
 {
     for (unsigned i = 0; i < EBB_DIRECT_SLOTS; i++)
@@ -98,40 +138,37 @@ static void heap_reset_queues(heap_t *heap)
 
 /* ---- freeing into our own pages -------------------------------------------- */
 
+static void page_to_full(heap_t *heap, page_t *page)
+{
+    class_remove(heap, page);
+    page->free_flags |= PAGE_IN_FULL;
+    queue_push_back(&heap->full, page);
+}
+
 static void page_unfull(heap_t *heap, page_t *page)
 {
     ebbi_page_clear_full_mark(page);
     queue_remove(&heap->full, page);
-    page->in_full = 0;
-    page_queue_t *q = &heap->queues[page->class_id];
-    bool was_empty = q->first == NULL;
-    queue_push_back(q, page);
-    if (was_empty)
-        ebbi_heap_direct_update(heap, page->class_id);
+    page->free_flags &= (uint8_t)~PAGE_IN_FULL;
+    class_push_back(heap, page);
 }
 
 static void page_release(heap_t *heap, page_t *page)
 {
-    unsigned c = page->class_id;
-    bool was_first = heap->queues[c].first == page;
-    queue_remove(&heap->queues[c], page);
-    if (was_first)
-        ebbi_heap_direct_update(heap, c);
+    class_remove(heap, page);
     ebbi_arena_free_page(page);
 }
 
-/* A local free found the page full, or emptied it. */
+/* A local free into a page with free_flags set: it was full, or it is now
+ * empty and not the first of its queue.  The first page of a class stays
+ * even when empty, so that a loop allocating and freeing one block does
+ * not return a page and take it back each time. */
 void ebbi_heap_free_local_slow(heap_t *heap, page_t *page)
 {
-    if (page->in_full)
+    if (page->free_flags & PAGE_IN_FULL)
         page_unfull(heap, page);
-    if (page->used == 0) {
-        /* Keep the first page of a class even when empty, so that a loop
-         * allocating and freeing one block does not return a page and take
-         * it back each time. */
-        if (heap->queues[page->class_id].first != page)
-            page_release(heap, page);
-    }
+    if (page->used == 0 && (page->free_flags & PAGE_NOT_FIRST))
+        page_release(heap, page);
 }
 
 static void free_local(heap_t *heap, page_t *page, block_t *block)
@@ -140,7 +177,7 @@ static void free_local(heap_t *heap, page_t *page, block_t *block)
     block->free_key = ebbi_free_key(block);
     page->local_free = block;
     page->used--;
-    if (page->used == 0 || page->in_full)
+    if (page->free_flags != 0)
         ebbi_heap_free_local_slow(heap, page);
 }
 
@@ -164,18 +201,11 @@ static void heap_drain_delayed(heap_t *heap)
 
 /* ---- finding a page with free blocks ------------------------------------------ */
 
-static void page_to_full(heap_t *heap, page_t *page)
-{
-    queue_remove(&heap->queues[page->class_id], page);
-    page->in_full = 1;
-    queue_push_back(&heap->full, page);
-}
-
 static bool page_has_room(page_t *page)
 {
     if (page->free != NULL)
         return true;
-    if (ebbi_load_relaxed(&page->capacity) < page->reserved) {
+    if (page->capacity < page->reserved) {
         ebbi_page_extend(page);
         return true;
     }
@@ -185,6 +215,8 @@ static bool page_has_room(page_t *page)
 static void heap_adopt(heap_t *heap, page_t *page)
 {
     ebbi_store_relaxed(&page->owner, heap);
+    page->counts = &heap->counts[page->class_id];
+    page->free_flags = 0;
     ebbi_page_allow_delayed(page);
     ebbi_page_collect(page);
 }
@@ -205,10 +237,10 @@ static page_t *heap_find_page(heap_t *heap, unsigned c)
     }
     while ((page = ebbi_arena_take_abandoned(heap->arena, c)) != NULL) {
         heap_adopt(heap, page);
-        queue_push_front(q, page);
+        class_push_front(heap, page);
         for (;;) {
             if (page_has_room(page))
-                goto found;
+                return page;
             if (ebbi_page_try_mark_full(page)) {
                 page_to_full(heap, page);
                 break;
@@ -222,13 +254,13 @@ static page_t *heap_find_page(heap_t *heap, unsigned c)
         return NULL;
     ebbi_page_init(page, heap, c, is_zero);
     ebbi_page_extend(page);
-    queue_push_front(q, page);
+    class_push_front(heap, page);
+    return page;
 found:
     if (q->first != page) {
-        queue_remove(q, page);
-        queue_push_front(q, page);
+        class_remove(heap, page);
+        class_push_front(heap, page);
     }
-    ebbi_heap_direct_update(heap, c);
     return page;
 }
 
@@ -260,7 +292,7 @@ void *ebbi_heap_alloc_generic(heap_t *heap, size_t size, bool zero)
             return NULL;
         }
     }
-    return ebbi_page_pop(heap, page, size, zero);
+    return ebbi_page_pop(page, size, zero);
 }
 
 /* Out of memory: give back what is held for reuse (the arenas' spare
@@ -306,13 +338,11 @@ void ebbi_heap_collect(heap_t *heap, bool abandon_all)
             if (p->used == 0) {
                 page_release(heap, p);
             } else if (abandon_all) {
-                queue_remove(q, p);
+                class_remove(heap, p);
                 ebbi_store_relaxed(&p->owner, NULL);
                 ebbi_arena_abandon_page(p);
             }
         }
-        if (abandon_all)
-            ebbi_heap_direct_update(heap, c);
     }
 }
 

@@ -8,7 +8,7 @@
  *   seg + alignment           (alignment up to 2 MiB),
  *   seg + 4 MiB, aligned      (alignment of 4 MiB and more: the block's
  *                              region is marked SEGMAP_HUGE_BELOW).
- * The block's page entry is always slices[1]: capacity 1, recip 0, so the
+ * The block's page entry is always slices[1]: carved 1, magic 1, so the
  * free path's exact-division check accepts the block's start and nothing
  * else.  The slack between the header and the block is never touched.
  *
@@ -160,14 +160,15 @@ void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool zero)
     uintptr_t block = (uintptr_t)seg + offset;
     page_t *page = &seg->slices[1];
     page->start = block;
-    page->block_size = 1; /* unused: recip 0 makes the start the only block */
-    page->recip = 0;
-    ebbi_store_relaxed(&page->capacity, 1);
+    page->block_size = 0;
+    page->divisor_magic = 1; /* with carved 1: the start is the only block */
+    page->capacity = 1;
+    ebbi_store_relaxed(&page->carved, 1);
     page->used = 1;
     page->kind = SLICE_HUGE;
     ebbi_store_relaxed(&page->owner, NULL);
     if (offset > EBB_SLICE_SIZE && offset < EBB_SEGMENT_SIZE)
-        seg->slices[offset >> EBB_SLICE_SHIFT].slice_back = (uint16_t)((offset >> EBB_SLICE_SHIFT) - 1);
+        seg->slices[offset >> EBB_SLICE_SHIFT].slice_back = (uint8_t)((offset >> EBB_SLICE_SHIFT) - 1);
     if (offset >= EBB_SEGMENT_SIZE)
         ebbi_segmap_set(block, SEGMAP_HUGE_BELOW);
     ebbi_segmap_set((uintptr_t)seg, SEGMAP_SEGMENT);
@@ -201,10 +202,10 @@ void ebbi_huge_free(heap_t *heap, segment_t *seg, page_t *page)
         uint64_t now = ebbi_os_now_ns();
         expired = cache_expire_locked(now, false);
         if (cache.count < HUGE_CACHE_ENTRIES && cache.bytes + seg->map_size <= HUGE_CACHE_MAX_BYTES) {
-            /* Still ours, but no longer a block: capacity 0 makes free()
+            /* Still ours, but no longer a block: carved 0 makes free()
              * refuse it, and the kind lets it say "double free". */
             page->kind = SLICE_HUGE_CACHED;
-            ebbi_store_relaxed(&page->capacity, 0);
+            ebbi_store_relaxed(&page->carved, 0);
             seg->cached_at_ns = now;
             cache.entries[cache.count++] = seg;
             cache.bytes += seg->map_size;

@@ -61,19 +61,17 @@ typedef struct block_s {
  * page's first slice (its head) describes the page.
  *
  * Invariants:
- *  - block_size > 0 and start == the page's first block iff the slice
- *    heads a page in use; otherwise block_size == 0, capacity == 0 and
- *    start is odd (never equal to an aligned pointer).  An all-zero entry is
- *    also "nothing here".  free() relies on this: a pointer is a live
- *    block iff off = ptr - start is a multiple of block_size, off/block_size
- *    < capacity (the exact-division check with `recip`).
+ *  - carved > 0 iff the slice heads a page in use (or a huge block):
+ *    free() relies on this.  A pointer is a block of the page iff
+ *    off = ptr - start < carved and off is a multiple of the block size
+ *    (ebbi_page_holds_block).  An all-zero entry holds no block.
  *  - slice_back is the distance from this slice to the head of its span,
  *    for every slice of a page in use and the last slice of a free span;
  *    it never reaches outside the segment.
  *  - used = blocks handed out and not yet freed by the owner, including
  *    blocks sitting in thread_free.  free + local_free + |thread_free| +
  *    used == capacity.  The page is empty iff used == 0 after collecting.
- *  - free, local_free, used, capacity, in_full are touched only by the
+ *  - free, local_free, used, capacity, free_flags are touched only by the
  *    owner heap; owner is changed only by the owner (to NULL, when it
  *    abandons the page) or, from NULL, by the one heap that adopts it from
  *    its arena's abandoned list under the arena lock.
@@ -88,31 +86,42 @@ enum slice_kind {
     SLICE_HUGE_CACHED /* a huge segment kept in the cache after its free */
 };
 
+struct class_counts_s;
+
+/* free_flags: why free() must look closer at a page. */
+#define PAGE_IN_FULL 1u   /* in the owner's full queue: any free brings it back */
+#define PAGE_NOT_FIRST 2u /* not the first page of its class queue: released once empty */
+
 typedef struct page_s {
     /* First cache line: everything malloc and free touch. */
     block_t *free;                      /* blocks ready to hand out */
     block_t *local_free;                /* blocks freed by the owner since the last refill */
-    uintptr_t start;                    /* address of block 0 (odd when not a page) */
-    uint64_t recip;                     /* ceil(2^32 / block_size); 0 for huge blocks */
-    _Atomic(struct heap_s *) owner;     /* owning heap; NULL when abandoned or free */
+    uintptr_t start;                    /* address of block 0; 0 when not a page */
+    _Atomic(struct heap_s *) owner;     /* owning heap; NULL when abandoned, free or huge */
+    struct class_counts_s *counts;      /* the owner's statistics for this class */
+    uint64_t divisor_magic;             /* ceil(2^64 / block_size); 1 for huge blocks */
     uint32_t used;
+    _Atomic(uint32_t) carved;           /* bytes of blocks carved so far (read by any freeing thread) */
     uint32_t block_size;
-    _Atomic(uint32_t) capacity;         /* blocks carved so far (read by any freeing thread) */
-    uint16_t slice_back;
+    uint8_t slice_back;
     uint8_t class_id;
-    uint8_t in_full;                    /* in the owner's full queue */
-    _Atomic(uintptr_t) thread_free;
-
-    /* Colder fields. */
-    uint32_t reserved;                  /* blocks the page can hold */
-    uint16_t slice_count;               /* slices in the span (head only) */
-    uint8_t kind;                       /* enum slice_kind */
+    uint8_t free_flags;                 /* PAGE_IN_FULL | PAGE_NOT_FIRST */
     uint8_t free_is_zero;               /* blocks on `free` are zero but for their link word */
+
+    /* Second cache line. */
+    _Atomic(uintptr_t) thread_free;
+    uint32_t capacity;                  /* blocks carved so far */
+    uint32_t reserved;                  /* blocks the page can hold */
+    uint8_t kind;                       /* enum slice_kind */
+    uint16_t slice_count;               /* slices in the span (head only) */
     uint8_t span_is_zero;               /* a free span's memory is untouched since the kernel gave it */
     uint8_t is_zero_at_init;            /* the page's memory was zero when it was set up */
     struct page_s *next;                /* in a heap queue, a free-span bin or an abandoned list */
     struct page_s *prev;
 } __attribute__((aligned(64))) page_t;
+
+_Static_assert(sizeof(page_t) == 128, "two cache lines per page entry");
+_Static_assert(__builtin_offsetof(page_t, free_is_zero) < 64, "the fast paths read one cache line");
 
 /* ---------------------------------------------------------------------
  * Segments: 4 MiB aligned.  The header (this struct) lives in slice 0, so
@@ -154,10 +163,12 @@ static inline unsigned ebbi_segmap_get(uintptr_t addr)
     return ebbi_load_relaxed(&ebbi_segmap[idx]);
 }
 
-/* The page (head slice) holding address p of a segment. */
+/* The page (head slice) holding address p of a segment.  (The shifts
+ * fold "slice index times sizeof(page_t)" into one.) */
 static inline page_t *ebbi_page_of(segment_t *seg, uintptr_t p)
 {
-    page_t *slice = &seg->slices[(p - (uintptr_t)seg) >> EBB_SLICE_SHIFT];
+    uintptr_t entry = (p >> (EBB_SLICE_SHIFT - 7)) & ((uintptr_t)(EBB_SLICES_PER_SEGMENT - 1) << 7);
+    page_t *slice = (page_t *)((uintptr_t)seg + entry);
     return slice - slice->slice_back;
 }
 
@@ -166,12 +177,20 @@ static inline uintptr_t ebbi_slice_address(segment_t *seg, const page_t *slice)
     return (uintptr_t)seg + ((uintptr_t)(slice - seg->slices) << EBB_SLICE_SHIFT);
 }
 
-/* Is p the start of a live-or-free block carved in this page? */
+/* Is p the start of a live-or-free block carved in this page?  Below
+ * `carved` (< 2^22), off is a multiple of the block size exactly when
+ * off * ceil(2^64 / size) wraps to less than that magic number (Lemire,
+ * Kaser and Kurz, "Faster remainder by direct computation", 2019): one
+ * multiplication, no division. */
 static inline bool ebbi_page_holds_block(const page_t *page, uintptr_t p)
 {
     uintptr_t off = p - page->start;
-    uint64_t idx = (off * page->recip) >> 32;
-    return idx * page->block_size == off && idx < ebbi_load_relaxed(&page->capacity);
+    return off < ebbi_load_relaxed(&page->carved) && off * page->divisor_magic < page->divisor_magic;
+}
+
+static inline uint64_t ebbi_divisor_magic(uint32_t size)
+{
+    return UINT64_MAX / size + 1;
 }
 
 /* ---------------------------------------------------------------------
@@ -200,7 +219,7 @@ static inline unsigned ebbi_size_class(size_t size)
  * Invariants:
  *  - direct[i] is the first page of the queue of the class serving sizes
  *    (16i-15 .. 16i), or &ebbi_page_empty when that queue is empty.
- *  - a page is in exactly one of: a class queue, the full queue (in_full),
+ *  - a page is in exactly one of: a class queue, the full queue (PAGE_IN_FULL),
  *    an arena's abandoned list, an arena's free-span bins (as free span).
  */
 typedef struct page_queue_s {
@@ -336,12 +355,12 @@ EBBI_HIDDEN void ebbi_page_allow_delayed(page_t *page);
 EBBI_HIDDEN void ebbi_page_free_remote(page_t *page, block_t *block);
 
 /* Hand out the first block of page->free (non-empty). */
-static inline void *ebbi_page_pop(heap_t *heap, page_t *page, size_t size, bool zero)
+static inline void *ebbi_page_pop(page_t *page, size_t size, bool zero)
 {
     block_t *block = page->free;
     page->free = block->next;
     page->used++;
-    ebbi_counter_add(&heap->counts[page->class_id].allocs, 1);
+    ebbi_counter_add(&page->counts->allocs, 1);
     block->free_key = 0;
     if (zero) {
         if (page->free_is_zero)

@@ -47,14 +47,16 @@ void ebbi_page_init(page_t *page, heap_t *heap, unsigned class_id, bool is_zero)
     uint32_t size = ebbi_classes[class_id].block_size;
     page->start = ebbi_slice_address(seg, page);
     page->block_size = size;
-    page->recip = (((uint64_t)1 << 32) + size - 1) / size;
+    page->divisor_magic = ebbi_divisor_magic(size);
     page->reserved = (uint32_t)(((size_t)page->slice_count << EBB_SLICE_SHIFT) / size);
-    ebbi_store_relaxed(&page->capacity, 0);
+    page->capacity = 0;
+    ebbi_store_relaxed(&page->carved, 0);
     page->used = 0;
     page->free = NULL;
     page->local_free = NULL;
     page->class_id = (uint8_t)class_id;
-    page->in_full = 0;
+    page->free_flags = 0;
+    page->counts = &heap->counts[class_id];
     page->is_zero_at_init = is_zero;
     page->free_is_zero = is_zero;
     ebbi_store_relaxed(&page->thread_free, TF_NORMAL);
@@ -65,7 +67,7 @@ void ebbi_page_init(page_t *page, heap_t *heap, unsigned class_id, bool is_zero)
 void ebbi_page_extend(page_t *page)
 {
     uint32_t size = page->block_size;
-    uint32_t capacity = ebbi_load_relaxed(&page->capacity);
+    uint32_t capacity = page->capacity;
     uint32_t n = EBB_EXTEND_BYTES / size;
     if (n == 0)
         n = 1;
@@ -77,7 +79,8 @@ void ebbi_page_extend(page_t *page)
         ((block_t *)p)->next = (block_t *)(p + size);
     ((block_t *)p)->next = NULL;
     page->free = (block_t *)first;
-    ebbi_store_relaxed(&page->capacity, capacity + n);
+    page->capacity = capacity + n;
+    ebbi_store_relaxed(&page->carved, (capacity + n) * size);
     /* The carved blocks are as zero as the page was when it was set up. */
     page->free_is_zero = page->is_zero_at_init;
 }

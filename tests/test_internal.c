@@ -18,9 +18,9 @@ static void test_block_check(void)
         size_t span = (size_t)ebbi_classes[c].page_slices << EBB_SLICE_SHIFT;
         page.start = (uintptr_t)1 << 40;
         page.block_size = size;
-        page.recip = (((uint64_t)1 << 32) + size - 1) / size;
+        page.divisor_magic = ebbi_divisor_magic(size);
         uint32_t capacity = (uint32_t)(span / size);
-        ebbi_store_relaxed(&page.capacity, capacity);
+        ebbi_store_relaxed(&page.carved, capacity * size);
         for (uintptr_t off = 0; off < span + 4096; off += EBB_ALIGNMENT) {
             bool expect = off % size == 0 && off / size < capacity;
             if (ebbi_page_holds_block(&page, page.start + off) != expect)
