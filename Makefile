@@ -35,7 +35,8 @@ SRCS := $(addprefix src/,os.c source.c segment.c arena.c page.c heap.c huge.c al
 HDRS := $(wildcard src/*.h) include/ebbmalloc.h
 OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 
-.PHONY: all lib run test test-sanitize bench bench-quick install uninstall clean check-layers
+.PHONY: all lib run test test-run test-sanitize test-sanitize-run bench bench-quick bench-instr \
+        install uninstall clean check-layers
 
 all: lib
 lib: $(BUILD)/libebbmalloc.so $(BUILD)/libebbmalloc.a
@@ -55,7 +56,9 @@ $(BUILD)/libebbmalloc.a: $(OBJS)
 	$(Q)ar rcs $@ $(OBJS)
 
 # ---- the main job -----------------------------------------------------------
-run: lib
+run:
+	@sh tools/deps.sh run
+	@$(MAKE) --no-print-directory lib
 	@sh tools/demo.sh
 
 # ---- tests ----------------------------------------------------------------------
@@ -63,10 +66,17 @@ include tests/tests.mk
 
 # ---- benchmarks -------------------------------------------------------------------
 bench: lib
+	@sh tools/deps.sh bench
 	@sh bench/run.sh
 
 bench-quick: lib
+	@sh tools/deps.sh bench
 	@sh bench/run.sh --quick
+
+# Instructions per small malloc+free pair, counted by callgrind.
+bench-instr: lib
+	@sh tools/deps.sh bench
+	@sh bench/instr.sh
 
 # ---- install ------------------------------------------------------------------------
 install: lib

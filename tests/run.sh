@@ -50,6 +50,7 @@ run misuse         env EBB_TEST_LIB="$LIB" "$T/test_misuse"
 run cxx            env LD_PRELOAD="$LIB" "$T/test_cxx"
 run static         "$T/test_static"
 run static-dynamic "$T/test_static_dyn"
+run install        sh tests/test_install.sh
 run programs       sh tests/test_programs.sh "$LIB"
 
 echo

@@ -25,6 +25,9 @@ struct alignas(4096) PageAligned {
     char bytes[100];
 };
 
+// Destroyed when its thread exits, after the thread's function returned.
+static thread_local std::vector<std::string> per_thread;
+
 static bool ours(void *p)
 {
     Dl_info info;
@@ -92,6 +95,17 @@ int main()
         intact = intact && (*built[t])[19999] == std::to_string(t * 100000 + 19999);
     CHECK(intact, "containers built in other threads");
     built.clear();
+
+    // thread_local destructors free at thread exit.
+    std::vector<std::thread> exiting;
+    for (int t = 0; t < 16; t++)
+        exiting.emplace_back([t] {
+            for (int i = 0; i < 1000; i++)
+                per_thread.push_back(std::string(40, static_cast<char>('a' + t % 26)) + std::to_string(i));
+        });
+    for (auto &th : exiting)
+        th.join();
+    CHECK(true, "thread_local containers destroyed at thread exit");
 
     try {
         std::vector<char> impossible(static_cast<size_t>(PTRDIFF_MAX) / 2);

@@ -1,5 +1,6 @@
 /* Unit tests of internal structures: the exact-division block check, the
  * segment map, and the span allocator's coalescing. */
+#include <pthread.h>
 #include <string.h>
 
 #include "check.h"
@@ -93,8 +94,45 @@ static void test_span_coalescing(void)
           "the segment coalesced back into one free span");
 }
 
+/* A thread exits with a live block in a page: the page is abandoned to its
+ * arena, and the next thread that needs that class adopts it. */
+static void *leave_one_block(void *arg)
+{
+    *(void **)arg = ebb_malloc(4000);
+    return NULL;
+}
+
+static void test_abandon_and_adopt(void)
+{
+    void *left = NULL;
+    pthread_t t;
+    pthread_create(&t, NULL, leave_one_block, &left);
+    pthread_join(t, NULL);
+    REQUIRE(left != NULL);
+    page_t *page;
+    segment_t *seg = ebbi_segment_lookup((uintptr_t)left, &page);
+    REQUIRE(seg != NULL);
+    CHECK(ebbi_load_relaxed(&page->owner) == NULL, "the exited thread's page was abandoned");
+    CHECK(ebbi_load_relaxed(&seg->arena->abandoned[page->class_id]) != NULL, "it waits in its arena");
+    /* This thread needs that class now: it takes the abandoned page (from
+     * the arena it looks in, which we point at the page's). */
+    ebb_free(ebb_malloc(1));
+    heap_t *self = ebbi_tls_heap;
+    REQUIRE(self != &ebbi_heap_empty);
+    self->arena = seg->arena;
+    void *mine[64];
+    int n = 0;
+    while (n < 64 && ebbi_load_relaxed(&page->owner) != self)
+        mine[n++] = ebb_malloc(4000);
+    CHECK(ebbi_load_relaxed(&page->owner) == self, "a thread that needs the class adopts the page");
+    while (n > 0)
+        ebb_free(mine[--n]);
+    ebb_free(left);
+}
+
 int main(void)
 {
+    test_abandon_and_adopt();
     test_block_check();
     test_segment_map();
     test_span_coalescing();

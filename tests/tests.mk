@@ -63,7 +63,12 @@ $(addprefix $(TBUILD)/,$(UNIT_TESTS)): $(TBUILD)/%: tests/%.c tests/check.h $(BU
 TEST_PROGRAMS := $(addprefix $(TBUILD)/,$(PREFIXED_TESTS) $(PRELOAD_TESTS) $(UNIT_TESTS) \
                    test_cxx test_static test_static_dyn)
 
-test: lib $(TEST_PROGRAMS) check-layers
+# The packages the tests need are installed first (tools/deps.sh).
+test:
+	@sh tools/deps.sh test
+	@$(MAKE) --no-print-directory test-run
+
+test-run: lib $(TEST_PROGRAMS) check-layers
 	@sh tests/run.sh $(BUILD)
 
 # The system calls stay in the os layer.
@@ -93,5 +98,9 @@ SAN_CC ?= clang
 $(eval $(call san_variant,ubsan,-fsanitize=undefined -fno-sanitize-recover=undefined,))
 $(eval $(call san_variant,tsan,-fsanitize=thread,-DEBB_TEST_NO_FORK))
 
-test-sanitize: $(addprefix $(TBUILD)/ubsan/,$(SAN_TESTS)) $(addprefix $(TBUILD)/tsan/,$(SAN_TESTS))
+test-sanitize:
+	@sh tools/deps.sh test
+	@$(MAKE) --no-print-directory test-sanitize-run
+
+test-sanitize-run: $(addprefix $(TBUILD)/ubsan/,$(SAN_TESTS)) $(addprefix $(TBUILD)/tsan/,$(SAN_TESTS))
 	@sh tests/run_sanitize.sh $(BUILD) $(SAN_TESTS)

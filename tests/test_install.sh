@@ -1,0 +1,45 @@
+#!/bin/sh
+# make install into a staging directory: the files land where PREFIX and
+# DESTDIR say, pkg-config finds the library, and a program built with its
+# flags runs on ebbmalloc.  Prints "N passed, N failed".
+STAGE=$(mktemp -d)
+trap 'rm -rf "$STAGE"' EXIT
+pass=0
+fail=0
+check() { # description command...
+    d=$1
+    shift
+    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $d"; fi
+}
+make --no-print-directory install PREFIX=/opt/ebb DESTDIR="$STAGE" > "$STAGE/log" 2>&1
+check "make install succeeds" test $? -eq 0
+for f in lib/libebbmalloc.so lib/libebbmalloc.so.0 lib/libebbmalloc.a include/ebbmalloc.h \
+         lib/pkgconfig/ebbmalloc.pc; do
+    check "installed $f" test -e "$STAGE/opt/ebb/$f"
+done
+check "the soname is libebbmalloc.so.0" sh -c "objdump -p '$STAGE/opt/ebb/lib/libebbmalloc.so' | grep -q 'SONAME *libebbmalloc.so.0'"
+export PKG_CONFIG_PATH="$STAGE/opt/ebb/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$STAGE"
+flags=$(pkg-config --cflags --libs ebbmalloc)
+check "pkg-config knows ebbmalloc" test -n "$flags"
+cat > "$STAGE/prog.c" <<'PROG'
+#include <stdio.h>
+#include <stdlib.h>
+#include <ebbmalloc.h>
+int main(void)
+{
+    struct ebb_stats before, after;
+    ebb_stats_get(&before);
+    char *p = malloc(100);
+    ebb_stats_get(&after);
+    printf("%d\n", p != NULL && after.malloc_calls == before.malloc_calls + 1);
+    free(p);
+    return 0;
+}
+PROG
+# shellcheck disable=SC2086
+cc "$STAGE/prog.c" -o "$STAGE/prog" $flags
+check "a program builds with pkg-config's flags" test -x "$STAGE/prog"
+out=$(LD_LIBRARY_PATH="$STAGE/opt/ebb/lib" "$STAGE/prog")
+check "the linked program's malloc is ebbmalloc's" test "$out" = 1
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

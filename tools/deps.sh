@@ -1,0 +1,46 @@
+#!/bin/sh
+# Installs the Debian packages a make target needs, if any is missing.
+# Idempotent: with everything present it only checks and exits.
+# Usage: sh tools/deps.sh run|test|bench
+set -e
+need=""
+want() { # command package
+    command -v "$1" > /dev/null 2>&1 || need="$need $2"
+}
+want_file() { # path package
+    [ -e "$1" ] || need="$need $2"
+}
+MA=$(gcc -print-multiarch 2> /dev/null || echo x86_64-linux-gnu)
+want cc gcc
+want make make
+want python3 python3
+want_file /usr/bin/python3 python3
+case "$1" in
+test)
+    want c++ g++
+    want clang clang
+    want git git
+    want xz xz-utils
+    want zstd zstd
+    want sort coreutils
+    want pkg-config pkg-config
+    # clang's sanitizer runtimes
+    ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.tsan-x86_64.a > /dev/null 2>&1 ||
+        [ "$MA" != x86_64-linux-gnu ] || need="$need libclang-rt-dev"
+    ;;
+bench)
+    want valgrind valgrind
+    want hyperfine hyperfine
+    want_file /usr/bin/time time
+    want_file "/usr/lib/$MA/libjemalloc.so.2" libjemalloc2
+    want_file "/usr/lib/$MA/libtcmalloc_minimal.so.4" libtcmalloc-minimal4
+    want_file "/usr/lib/$MA/libmimalloc.so.2" libmimalloc2.0
+    ;;
+esac
+[ -z "$need" ] && exit 0
+echo "installing:$need"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q $need || { $SUDO apt-get update -q && $SUDO apt-get install -y -q $need; }
