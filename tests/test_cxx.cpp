@@ -25,6 +25,9 @@ struct alignas(4096) PageAligned {
     char bytes[100];
 };
 
+// Blocks stored here are observable, so no compiler elides them.
+void *volatile cxx_sink;
+
 // Destroyed when its thread exits, after the thread's function returned.
 static thread_local std::vector<std::string> per_thread;
 
@@ -109,6 +112,7 @@ int main()
 
     try {
         std::vector<char> impossible(static_cast<size_t>(PTRDIFF_MAX) / 2);
+        cxx_sink = impossible.data(); // observable: the allocation cannot be elided
         CHECK(false, "an impossible vector was allocated");
     } catch (const std::bad_alloc &) {
         CHECK(true);

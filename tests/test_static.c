@@ -20,10 +20,16 @@ static void *worker(void *arg)
 
 int main(void)
 {
-    /* The C names are aliases of the ebb_ functions. */
-    CHECK((void *)&malloc == (void *)&ebb_malloc, "malloc is ebbmalloc's");
-    CHECK((void *)&free == (void *)&ebb_free && (void *)&realloc == (void *)&ebb_realloc &&
-          (void *)&calloc == (void *)&ebb_calloc && (void *)&posix_memalign == (void *)&ebb_posix_memalign);
+    /* The C names are aliases of the ebb_ functions (read through volatile
+     * pointers: a compiler may assume two functions have two addresses). */
+    void *volatile c_names[] = {(void *)&malloc, (void *)&free, (void *)&realloc, (void *)&calloc,
+                                (void *)&posix_memalign};
+    void *volatile ebb_names[] = {(void *)&ebb_malloc, (void *)&ebb_free, (void *)&ebb_realloc,
+                                  (void *)&ebb_calloc, (void *)&ebb_posix_memalign};
+    int same = 0;
+    for (int i = 0; i < 5; i++)
+        same += c_names[i] == ebb_names[i];
+    CHECK(same == 5, "malloc, free, realloc, calloc, posix_memalign are ebbmalloc's (%d of 5)", same);
 
     struct ebb_stats before, after;
     ebb_stats_get(&before);
