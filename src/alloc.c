@@ -84,7 +84,7 @@ static EBBI_NOINLINE void free_special(void *p)
     if (seg == NULL)
         free_bad("free of invalid pointer", p, page);
     if (page->kind != SLICE_HUGE) {
-        if (((block_t *)p)->free_key == ebbi_free_key(p))
+        if (((block_t *)p)->free_key == ebbi_free_key(page))
             ebbi_fatal("double free", p);
         free_bad("free of invalid pointer", p, page);
     }
@@ -101,7 +101,7 @@ void ebb_free(void *p)
     segment_t *seg = ebbi_segment_of(p);
     page_t *page = ebbi_page_of(seg, addr);
     block_t *block = p;
-    uintptr_t key = ebbi_free_key(block);
+    uintptr_t key = ebbi_free_key(page);
     if (unlikely(!ebbi_page_holds_block(page, addr) || block->free_key == key)) {
         free_special(p);
         return;
@@ -142,7 +142,7 @@ static segment_t *live_block(const char *op, void *p, page_t **page)
     segment_t *seg = ebbi_segment_lookup((uintptr_t)p, page);
     if (seg == NULL || (*page)->kind == SLICE_HUGE_CACHED)
         free_bad(op, p, *page);
-    if ((*page)->kind != SLICE_HUGE && ((block_t *)p)->free_key == ebbi_free_key(p))
+    if ((*page)->kind != SLICE_HUGE && ((block_t *)p)->free_key == ebbi_free_key(*page))
         ebbi_fatal("use of a freed block", p);
     return seg;
 }

@@ -174,7 +174,7 @@ void ebbi_heap_free_local_slow(heap_t *heap, page_t *page)
 static void free_local(heap_t *heap, page_t *page, block_t *block)
 {
     block->next = page->local_free;
-    block->free_key = ebbi_free_key(block);
+    block->free_key = ebbi_free_key(page);
     page->local_free = block;
     page->used--;
     if (page->free_flags != 0)

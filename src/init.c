@@ -107,7 +107,6 @@ bool ebbi_process_init(void)
     /* Phase 1. */
     ebbi_process.page_size = ebbi_os_page_size();
     ebbi_options_load();
-    ebbi_process.free_secret = ebbi_os_random_word();
     ebbi_os_init(ebbi_os_random_word() >> 7);
     unsigned arenas = (unsigned)ebbi_option(EBB_OPTION_ARENAS);
     if (arenas == 0)

@@ -47,8 +47,8 @@ struct arena_s;
 
 /* ---------------------------------------------------------------------
  * Blocks.  A free block's first word links it into a free list (the
- * seeds' "memory within the block"); its second word holds the free key,
- * secret ^ address, so that a second free of the same block is seen at
+ * seeds' "memory within the block"); its second word holds the free key
+ * (ebbi_free_key), so that a second free of the same block is seen at
  * once.  Every block handed out has its key word cleared.
  */
 typedef struct block_s {
@@ -270,7 +270,6 @@ typedef struct ebbi_process_s {
     _Atomic int state;                 /* 0 uninitialized, 1 initializing, 2 ready */
     size_t page_size;
     unsigned arena_count;
-    uintptr_t free_secret;             /* mixed into free keys */
     _Atomic(bool) thread_key_ready;
     pthread_key_t thread_key;
 } ebbi_process_t;
@@ -278,9 +277,13 @@ typedef struct ebbi_process_s {
 EBBI_HIDDEN extern ebbi_process_t ebbi_process;
 EBBI_HIDDEN extern arena_t ebbi_arenas[EBB_MAX_ARENAS];
 
-static inline uintptr_t ebbi_free_key(const void *block)
+/* The free key of the blocks of a page: the address of the page's entry,
+ * a value no program can hold legitimately (no pointer into the
+ * allocator's metadata is ever handed out), and already in a register on
+ * the free path. */
+static inline uintptr_t ebbi_free_key(const page_t *page)
 {
-    return ebbi_process.free_secret ^ (uintptr_t)block;
+    return (uintptr_t)page;
 }
 
 /* ---- os.c: the only system calls ---------------------------------- */

@@ -169,7 +169,7 @@ void ebbi_page_allow_delayed(page_t *page)
 /* Any thread but the owner: give a block back to its page. */
 void ebbi_page_free_remote(page_t *page, block_t *block)
 {
-    block->free_key = ebbi_free_key(block);
+    block->free_key = ebbi_free_key(page);
     uintptr_t tf = ebbi_load_relaxed(&page->thread_free);
     uintptr_t desired;
     bool notify;
