@@ -76,23 +76,32 @@ struct ebb_mallinfo2 {
 };
 EBB_API struct ebb_mallinfo2 ebb_mallinfo2(void);
 
-/* Statistics, summed on demand over all threads.  "in use" counts whole
- * blocks (the size class a request was rounded to).  One list of fields
- * makes the struct, malloc_stats' lines and malloc_info's XML. */
-#define EBB_STATS_FIELDS(X)                                                     \
-    X(in_use, "bytes in live blocks")                                           \
-    X(in_use_blocks, "live blocks")                                             \
-    X(huge_in_use, "bytes of those in huge blocks (each its own mapping)")      \
-    X(mapped, "bytes of address space mapped from the kernel")                  \
-    X(segments, "segments (4 MiB each) held")                                   \
-    X(huge_blocks, "live huge blocks")                                          \
-    X(metadata, "bytes of the allocator's own bookkeeping")                     \
-    X(malloc_calls, "blocks handed out, all entry points")                      \
-    X(free_calls, "blocks given back, all entry points")                        \
-    X(os_mmap, "mmap calls")                                                    \
-    X(os_munmap, "munmap calls")                                                \
-    X(os_madvise, "madvise calls")                                              \
-    X(os_mremap, "mremap calls")                                                \
+/* Statistics, summed on demand over all threads.  Every byte the
+ * allocator holds is in one state: in use, freed but not reclaimed (still
+ * resident, reused first), reclaimed (given back to the kernel), or
+ * metadata; resident = in_use + freed_retained + metadata.  "in use"
+ * counts whole blocks (the size class a request was rounded to); huge
+ * blocks are counted resident in full.  One list of fields makes the
+ * struct, malloc_stats' lines, malloc_info's XML and EBB_STATS' line. */
+#define EBB_STATS_FIELDS(X)                                                          \
+    X(in_use, "bytes in live blocks")                                                \
+    X(in_use_blocks, "live blocks")                                                  \
+    X(huge_in_use, "bytes of live blocks in huge blocks (each its own mapping)")     \
+    X(freed_retained, "bytes freed, not reclaimed: resident, reused first")          \
+    X(reclaimable, "of those, bytes the reclaimer gives back after the delay")       \
+    X(resident, "bytes resident: in use + freed, not reclaimed + metadata")          \
+    X(reclaimed, "bytes of address space held but not resident")                     \
+    X(reclaimed_total, "bytes given back to the kernel since the start")             \
+    X(mapped, "bytes of address space mapped from the kernel")                       \
+    X(metadata, "bytes of the allocator's own bookkeeping")                          \
+    X(segments, "segments (4 MiB each) held")                                        \
+    X(huge_blocks, "live huge blocks")                                               \
+    X(malloc_calls, "blocks handed out, all entry points")                           \
+    X(free_calls, "blocks given back, all entry points")                             \
+    X(os_mmap, "mmap calls")                                                         \
+    X(os_munmap, "munmap calls")                                                     \
+    X(os_madvise, "madvise calls")                                                   \
+    X(os_mremap, "mremap calls")                                                     \
     X(os_brk, "calls that moved the program break")
 
 struct ebb_stats {

@@ -307,7 +307,7 @@ int ebb_malloc_trim(size_t pad)
     heap_t *heap = ebbi_tls_heap;
     if (heap != &ebbi_heap_empty)
         ebbi_heap_collect(heap, false);
-    return ebbi_release_reserves() > 0;
+    return ebbi_reclaim_now(true) > 0;
 }
 
 /* ---- the C library's names --------------------------------------------------------- */

@@ -1,24 +1,37 @@
-/* Arenas: spans of slices, and abandoned pages.
+/* Arenas: spans of slices, their reclamation, and abandoned pages.
  *
  * An arena owns segments.  Their free slices form free spans, kept in bins
  * by length (1..63 slices) with a bit mask of the non-empty bins, so the
  * smallest span that fits is found in O(1).  A freed page coalesces with
- * free neighbours of its segment; a segment whose 63 data slices are all
- * free is kept as the arena's one spare segment (hysteresis: a program
- * that frees its last page and allocates again does not go to the kernel
- * and back), and any other fully free segment goes back to its source.
+ * the free spans beside it.
+ *
+ * Reclamation: each segment knows, per slice, how much of it may be
+ * resident (`touched`: the prefix, in 4 KiB units, that blocks were carved
+ * from since the slice was last decommitted).  A free span with touched
+ * memory is dirty — freed, not reclaimed — and waits on the arena's dirty
+ * list, oldest first, with the time it was freed.  ebbi_arena_purge gives
+ * back the spans that have waited long enough (reclaim.c decides what
+ * "long enough" is): a segment that is entirely free goes back to its
+ * source (munmap, or the break moved down), other spans are decommitted
+ * (madvise), the touched runs only, adjacent ones in one call.  Memory
+ * reused before its time is never given back: the steady state pays
+ * nothing.
  *
  * Pages whose thread exited with live blocks in them wait here, by size
  * class, for another thread to adopt them.
  *
- * The arena lock is taken only on the slow paths (a thread needs a new
- * page, or returns an empty one), never across a system call.
+ * The arena lock is taken only on the slow paths, never across a system
+ * call: spans being decommitted are taken out of the bins and marked
+ * SLICE_PURGING so that no neighbour coalesces with them meanwhile.
  */
 #include <string.h>
 
 #include "internal.h"
 
 arena_t ebbi_arenas[EBB_MAX_ARENAS];
+
+/* Touched bytes of segments on their way back to the kernel. */
+static _Atomic(uint64_t) releasing_bytes;
 
 void ebbi_arenas_init(unsigned count)
 {
@@ -28,15 +41,86 @@ void ebbi_arenas_init(unsigned count)
     }
 }
 
-/* ---- free spans (lock held) ---------------------------------------- */
+/* ---- touched memory --------------------------------------------------- */
 
-static void span_insert(arena_t *arena, page_t *head, unsigned count, bool is_zero)
+static size_t touched_bytes(const segment_t *seg, unsigned first, unsigned count)
 {
+    size_t units = 0;
+    for (unsigned i = first; i < first + count; i++)
+        units += ebbi_load_relaxed(&seg->touched[i]) & TOUCH_UNITS;
+    return units * EBB_TOUCH_UNIT;
+}
+
+static bool slices_zero(const segment_t *seg, unsigned first, unsigned count)
+{
+    for (unsigned i = first; i < first + count; i++)
+        if (ebbi_load_relaxed(&seg->touched[i]) != 0)
+            return false;
+    return true;
+}
+
+static unsigned slice_index(const page_t *slice)
+{
+    return (unsigned)(slice - ebbi_segment_of(slice)->slices);
+}
+
+/* ---- the dirty list (lock held) ----------------------------------------- */
+
+static void dirty_append(arena_t *arena, page_t *head)
+{
+    head->dirty_next = NULL;
+    head->dirty_prev = arena->dirty_last;
+    if (arena->dirty_last != NULL)
+        arena->dirty_last->dirty_next = head;
+    else
+        arena->dirty_first = head;
+    arena->dirty_last = head;
+}
+
+static void dirty_unlink(arena_t *arena, page_t *head)
+{
+    if (head->dirty_prev != NULL)
+        head->dirty_prev->dirty_next = head->dirty_next;
+    else
+        arena->dirty_first = head->dirty_next;
+    if (head->dirty_next != NULL)
+        head->dirty_next->dirty_prev = head->dirty_prev;
+    else
+        arena->dirty_last = head->dirty_prev;
+    head->dirty_next = head->dirty_prev = NULL;
+}
+
+/* Insert `head` before `next` (a split remainder keeps its age's place). */
+static void dirty_insert_before(arena_t *arena, page_t *next, page_t *head)
+{
+    head->dirty_next = next;
+    head->dirty_prev = next->dirty_prev;
+    if (head->dirty_prev != NULL)
+        head->dirty_prev->dirty_next = head;
+    else
+        arena->dirty_first = head;
+    next->dirty_prev = head;
+}
+
+static void dirty_bytes_add(arena_t *arena, int64_t delta)
+{
+    if (delta == 0)
+        return;
+    ebbi_store_relaxed(&arena->dirty_bytes, ebbi_load_relaxed(&arena->dirty_bytes) + (uint64_t)delta);
+    ebbi_reclaimable_add(delta);
+}
+
+/* ---- free spans (lock held) ---------------------------------------------- */
+
+/* Put a free span in its bin (and, if it holds touched memory, on the
+ * dirty list, freed `freed_at`).  dirty_bytes of the span is computed. */
+static void span_insert(arena_t *arena, page_t *head, unsigned count, uint64_t freed_at, bool append)
+{
+    segment_t *seg = ebbi_segment_of(head);
     head->kind = SLICE_FREE;
     head->slice_count = (uint16_t)count;
     head->slice_back = 0;
     head->free_flags = 0;
-    head->span_is_zero = is_zero;
     ebbi_store_relaxed(&head->carved, 0);
     head->capacity = 0;
     head->block_size = 0;
@@ -44,14 +128,38 @@ static void span_insert(arena_t *arena, page_t *head, unsigned count, bool is_ze
     page_t *last = head + count - 1;
     last->kind = SLICE_FREE;
     last->slice_back = (uint8_t)(count - 1);
-    head->prev = NULL;
-    head->next = arena->span_bins[count];
-    if (head->next != NULL)
-        head->next->prev = head;
-    arena->span_bins[count] = head;
+    /* Lower addresses to the front, roughly (spans are taken from the
+     * front): new pages gather low, and the segments at the top of the
+     * heap empty out and can go back. */
+    page_t *front = arena->span_bins[count];
+    if (front == NULL || head < front) {
+        head->prev = NULL;
+        head->next = front;
+        if (front != NULL)
+            front->prev = head;
+        arena->span_bins[count] = head;
+    } else {
+        head->prev = front;
+        head->next = front->next;
+        if (front->next != NULL)
+            front->next->prev = head;
+        front->next = head;
+    }
     arena->span_mask |= (uint64_t)1 << count;
+    seg->free_slices += count;
+
+    /* Listed for reclamation: spans with touched memory, and whole free
+     * segments (to be given back even when nothing in them is resident). */
+    head->span_dirty = (uint32_t)touched_bytes(seg, slice_index(head), count);
+    head->freed_at_ns = freed_at;
+    head->dirty_next = head->dirty_prev = NULL;
+    head->listed = head->span_dirty > 0 || count == EBB_SEGMENT_DATA_SLICES;
+    dirty_bytes_add(arena, (int64_t)head->span_dirty);
+    if (head->listed && append)
+        dirty_append(arena, head);
 }
 
+/* Take a free span out of its bin and off the dirty list. */
 static void span_remove(arena_t *arena, page_t *head)
 {
     unsigned count = head->slice_count;
@@ -64,6 +172,11 @@ static void span_remove(arena_t *arena, page_t *head)
     if (arena->span_bins[count] == NULL)
         arena->span_mask &= ~((uint64_t)1 << count);
     head->next = head->prev = NULL;
+    if (head->listed)
+        dirty_unlink(arena, head);
+    head->listed = 0;
+    dirty_bytes_add(arena, -(int64_t)head->span_dirty);
+    ebbi_segment_of(head)->free_slices -= count;
 }
 
 static void segment_link(arena_t *arena, segment_t *seg)
@@ -86,16 +199,27 @@ static void segment_unlink(arena_t *arena, segment_t *seg)
     seg->next = seg->prev = NULL;
 }
 
-/* Lock held: make a whole segment's data slices one free span. */
-static void segment_add_span(arena_t *arena, segment_t *seg)
+/* Free `count` slices from `head`, coalescing with the free spans beside
+ * them.  A merged span counts as freed now. */
+static void span_free(arena_t *arena, page_t *head, unsigned count, uint64_t now)
 {
-    segment_link(arena, seg);
-    seg->free_slices = EBB_SEGMENT_DATA_SLICES;
-    span_insert(arena, &seg->slices[1], EBB_SEGMENT_DATA_SLICES, seg->slices[1].span_is_zero);
+    segment_t *seg = ebbi_segment_of(head);
+    page_t *right = head + count;
+    if (right < seg->slices + EBB_SLICES_PER_SEGMENT && right->kind == SLICE_FREE) {
+        span_remove(arena, right);
+        count += right->slice_count;
+    }
+    page_t *left = head - 1; /* slices[0] is never SLICE_FREE */
+    if (left->kind == SLICE_FREE) {
+        page_t *left_head = left - left->slice_back;
+        span_remove(arena, left_head);
+        count += left_head->slice_count;
+        head = left_head;
+    }
+    span_insert(arena, head, count, now, true);
 }
 
-/* Lock held: cut a page of `count` slices from the smallest span that
- * fits, or return NULL. */
+/* Cut a page of `count` slices from the smallest span that fits. */
 static page_t *span_take(arena_t *arena, unsigned count, bool *is_zero)
 {
     uint64_t fits = arena->span_mask & ~(((uint64_t)1 << count) - 1);
@@ -103,16 +227,29 @@ static page_t *span_take(arena_t *arena, unsigned count, bool *is_zero)
         return NULL;
     unsigned bin = (unsigned)__builtin_ctzll(fits);
     page_t *head = arena->span_bins[bin];
+    uint64_t freed_at = head->freed_at_ns;
+    page_t *dirty_next = head->dirty_next;
+    bool was_listed = head->listed;
     span_remove(arena, head);
-    *is_zero = head->span_is_zero;
-    if (bin > count)
-        span_insert(arena, head + count, bin - count, head->span_is_zero);
+    if (bin > count) {
+        page_t *rest = head + count;
+        span_insert(arena, rest, bin - count, freed_at, false);
+        if (rest->listed) {
+            /* Keep the remainder's place (its age) in the reclaim list. */
+            if (was_listed && dirty_next != NULL)
+                dirty_insert_before(arena, dirty_next, rest);
+            else
+                dirty_append(arena, rest);
+        }
+    }
+    segment_t *seg = ebbi_segment_of(head);
     for (unsigned i = 0; i < count; i++) {
         head[i].slice_back = (uint8_t)i;
         head[i].kind = SLICE_PAGE;
     }
     head->slice_count = (uint16_t)count;
-    ebbi_segment_of(head)->free_slices -= count;
+    /* Untouched memory is as the kernel gave it: zero. */
+    *is_zero = slices_zero(seg, slice_index(head), count);
     return head;
 }
 
@@ -126,58 +263,15 @@ page_t *ebbi_arena_alloc_page(arena_t *arena, unsigned class_id, bool *is_zero)
             pthread_mutex_unlock(&arena->lock);
             return page;
         }
-        segment_t *seg = arena->empty_segment;
-        if (seg != NULL) {
-            arena->empty_segment = NULL;
-        } else {
-            /* Go to the kernel without the lock. */
-            pthread_mutex_unlock(&arena->lock);
-            seg = ebbi_segment_alloc(arena);
-            if (seg == NULL)
-                return NULL;
-            pthread_mutex_lock(&arena->lock);
-        }
-        segment_add_span(arena, seg);
+        /* Go to the kernel without the lock. */
+        pthread_mutex_unlock(&arena->lock);
+        segment_t *seg = ebbi_segment_alloc(arena);
+        if (seg == NULL)
+            return NULL;
+        pthread_mutex_lock(&arena->lock);
+        segment_link(arena, seg);
+        span_insert(arena, &seg->slices[1], EBB_SEGMENT_DATA_SLICES, ebbi_os_now_ns(), true);
     }
-}
-
-/* Lock held: return a page's slices to the free spans, coalescing.
- * Returns the segment if it became entirely free and must be released
- * (after unlocking), else NULL. */
-static segment_t *span_free_locked(arena_t *arena, page_t *page)
-{
-    segment_t *seg = ebbi_segment_of(page);
-    unsigned count = page->slice_count;
-    page_t *head = page;
-    unsigned total = count;
-    bool is_zero = false; /* the page was used */
-
-    page_t *right = head + count;
-    if (right < seg->slices + EBB_SLICES_PER_SEGMENT && right->kind == SLICE_FREE) {
-        span_remove(arena, right);
-        total += right->slice_count;
-    }
-    page_t *left = head - 1; /* slices[0] is never SLICE_FREE */
-    if (left->kind == SLICE_FREE) {
-        page_t *left_head = left - left->slice_back;
-        span_remove(arena, left_head);
-        total += left_head->slice_count;
-        head = left_head;
-    }
-    seg->free_slices += count;
-    if (seg->free_slices < EBB_SEGMENT_DATA_SLICES) {
-        span_insert(arena, head, total, is_zero);
-        return NULL;
-    }
-    /* The whole segment is free. */
-    segment_unlink(arena, seg);
-    head->span_is_zero = is_zero;
-    head->kind = SLICE_FREE;
-    if (arena->empty_segment == NULL) {
-        arena->empty_segment = seg;
-        return NULL;
-    }
-    return seg;
 }
 
 static void page_reset(page_t *page)
@@ -199,12 +293,131 @@ static void page_reset(page_t *page)
 void ebbi_arena_free_page(page_t *page)
 {
     arena_t *arena = ebbi_segment_of(page)->arena;
+    unsigned count = page->slice_count;
+    uint64_t now = ebbi_os_now_ns();
     page_reset(page);
     pthread_mutex_lock(&arena->lock);
-    segment_t *release = span_free_locked(arena, page);
+    span_free(arena, page, count, now);
     pthread_mutex_unlock(&arena->lock);
-    if (release != NULL)
-        ebbi_segment_free(release);
+    ebbi_reclaim_notify(now);
+}
+
+/* ---- reclamation ---------------------------------------------------------- */
+
+/* Purge the touched runs of slices [first, first+count) of a segment,
+ * adjacent runs in one call (MADV_DONTNEED, or MADV_FREE with
+ * EBB_PURGE=free).  Returns the bytes that were touched. */
+static size_t purge_touched(segment_t *seg, unsigned first, unsigned count)
+{
+    bool lazy = ebbi_option(EBB_OPTION_PURGE) == 1;
+    size_t given = 0;
+    unsigned i = first, end = first + count;
+    while (i < end) {
+        if ((ebbi_load_relaxed(&seg->touched[i]) & TOUCH_UNITS) == 0) {
+            i++;
+            continue;
+        }
+        unsigned run = i;
+        while (i < end && (ebbi_load_relaxed(&seg->touched[i]) & TOUCH_UNITS) != 0) {
+            given += (size_t)(ebbi_load_relaxed(&seg->touched[i]) & TOUCH_UNITS) * EBB_TOUCH_UNIT;
+            i++;
+        }
+        /* Whole slices, but for the run's last one, purged as far as it was
+         * touched. */
+        size_t run_bytes = ((size_t)(i - 1 - run) << EBB_SLICE_SHIFT) +
+                           (size_t)(ebbi_load_relaxed(&seg->touched[i - 1]) & TOUCH_UNITS) * EBB_TOUCH_UNIT;
+        void *at = (uint8_t *)seg + ((size_t)run << EBB_SLICE_SHIFT);
+        uint8_t after = 0;
+        if (lazy && ebbi_os_purge_lazily(at, run_bytes))
+            after = TOUCH_STALE;
+        else
+            ebbi_os_decommit(at, run_bytes);
+        for (unsigned k = run; k < i; k++)
+            ebbi_store_relaxed(&seg->touched[k], after);
+    }
+    return given;
+}
+
+size_t ebbi_arena_purge(arena_t *arena, uint64_t freed_before_ns, size_t at_least)
+{
+    enum { BATCH = 32 };
+    size_t given = 0;
+    for (;;) {
+        page_t *spans[BATCH];
+        unsigned n = 0;
+        segment_t *release = NULL;
+        pthread_mutex_lock(&arena->lock);
+        while (n < BATCH && arena->dirty_first != NULL) {
+            page_t *head = arena->dirty_first;
+            if (head->freed_at_ns >= freed_before_ns && given >= at_least)
+                break;
+            unsigned count = head->slice_count;
+            given += head->span_dirty;
+            span_remove(arena, head);
+            segment_t *seg = ebbi_segment_of(head);
+            if (count == EBB_SEGMENT_DATA_SLICES) {
+                /* The whole segment is free: back to its source.  Until it
+                 * is, its memory still counts as resident. */
+                segment_unlink(arena, seg);
+                seg->next = release;
+                release = seg;
+                ebbi_fetch_add_relaxed(&releasing_bytes, touched_bytes(seg, 1, EBB_SEGMENT_DATA_SLICES));
+                spans[n++] = NULL;
+                continue;
+            }
+            /* Out of the bins while we decommit: no neighbour may merge. */
+            head->kind = SLICE_PURGING;
+            head[count - 1].kind = SLICE_PURGING;
+            spans[n++] = head;
+        }
+        bool more = arena->dirty_first != NULL;
+        pthread_mutex_unlock(&arena->lock);
+
+        unsigned purging = 0;
+        for (unsigned i = 0; i < n; i++) {
+            if (spans[i] == NULL)
+                continue;
+            segment_t *seg = ebbi_segment_of(spans[i]);
+            purge_touched(seg, slice_index(spans[i]), spans[i]->slice_count);
+            purging++;
+        }
+        while (release != NULL) {
+            segment_t *next = release->next;
+            size_t touched = touched_bytes(release, 1, EBB_SEGMENT_DATA_SLICES);
+            ebbi_segment_free(release);
+            ebbi_reclaimed_add(touched);
+            ebbi_fetch_sub_relaxed(&releasing_bytes, touched);
+            release = next;
+        }
+        if (purging > 0) {
+            /* Back in the bins, clean; a span that now makes a whole free
+             * segment waits one more delay before the segment goes. */
+            uint64_t now = ebbi_os_now_ns();
+            pthread_mutex_lock(&arena->lock);
+            for (unsigned i = 0; i < n; i++) {
+                page_t *head = spans[i];
+                if (head == NULL)
+                    continue;
+                unsigned count = head->slice_count;
+                ebbi_reclaimed_add(head->span_dirty);
+                head->span_dirty = 0;
+                head->kind = SLICE_FREE;
+                head[count - 1].kind = SLICE_FREE;
+                span_free(arena, head, count, now);
+            }
+            pthread_mutex_unlock(&arena->lock);
+        }
+        if (!more || n < BATCH)
+            return given;
+    }
+}
+
+uint64_t ebbi_arena_oldest_dirty_ns(arena_t *arena)
+{
+    pthread_mutex_lock(&arena->lock);
+    uint64_t t = arena->dirty_first != NULL ? arena->dirty_first->freed_at_ns : 0;
+    pthread_mutex_unlock(&arena->lock);
+    return t;
 }
 
 /* ---- abandoned pages ---------------------------------------------------- */
@@ -234,13 +447,11 @@ page_t *ebbi_arena_take_abandoned(arena_t *arena, unsigned class_id)
     return page;
 }
 
-/* Give back what the arena holds that nobody uses: abandoned pages whose
- * blocks have all been freed since, and the spare segment.  Returns the
- * bytes given back to the kernel. */
-size_t ebbi_arena_trim(arena_t *arena)
+/* Free the abandoned pages whose blocks have all been freed since their
+ * thread exited (they wait for nobody). */
+void ebbi_arena_sweep_abandoned(arena_t *arena)
 {
-    segment_t *release = NULL;
-    size_t released = 0;
+    uint64_t now = ebbi_os_now_ns();
     pthread_mutex_lock(&arena->lock);
     for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
         page_t *keep = NULL;
@@ -254,30 +465,15 @@ size_t ebbi_arena_trim(arena_t *arena)
                 page->next = keep;
                 keep = page;
             } else {
+                unsigned count = page->slice_count;
                 page_reset(page);
-                segment_t *seg = span_free_locked(arena, page);
-                if (seg != NULL) {
-                    seg->next = release;
-                    release = seg;
-                }
+                span_free(arena, page, count, now);
             }
             page = next;
         }
         ebbi_store_relaxed(&arena->abandoned[c], keep);
     }
-    if (arena->empty_segment != NULL) {
-        arena->empty_segment->next = release;
-        release = arena->empty_segment;
-        arena->empty_segment = NULL;
-    }
     pthread_mutex_unlock(&arena->lock);
-    while (release != NULL) {
-        segment_t *next = release->next;
-        ebbi_segment_free(release);
-        released += EBB_SEGMENT_SIZE;
-        release = next;
-    }
-    return released;
 }
 
 void ebbi_arenas_usage(ebbi_arena_usage_t *out)
@@ -289,13 +485,12 @@ void ebbi_arenas_usage(ebbi_arena_usage_t *out)
         for (segment_t *seg = arena->segments; seg != NULL; seg = seg->next) {
             out->segments++;
             out->free_span_bytes += (uint64_t)seg->free_slices << EBB_SLICE_SHIFT;
+            out->touched_bytes += touched_bytes(seg, 1, EBB_SEGMENT_DATA_SLICES);
         }
-        if (arena->empty_segment != NULL) {
-            out->segments++;
-            out->empty_segment_bytes += EBB_SEGMENT_SIZE;
-        }
+        out->dirty_bytes += ebbi_load_relaxed(&arena->dirty_bytes);
         pthread_mutex_unlock(&arena->lock);
     }
+    out->touched_bytes += ebbi_load_relaxed(&releasing_bytes);
     out->segment_bytes = out->segments * EBB_SEGMENT_SIZE;
 }
 

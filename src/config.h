@@ -42,6 +42,12 @@
  * are touched only as they are used. */
 #define EBB_EXTEND_BYTES 4096
 
+/* Touched memory is tracked per slice in these units (reclamation). */
+#define EBB_TOUCH_UNIT 4096u
+#define EBB_TOUCH_UNITS_PER_SLICE (EBB_SLICE_SIZE / EBB_TOUCH_UNIT)
+#define TOUCH_UNITS 0x1fu
+#define TOUCH_STALE 0x80u
+
 /* Arenas (each with its own lock) that own segments; threads are spread
  * over them. */
 #define EBB_MAX_ARENAS 64

@@ -159,16 +159,95 @@ static void page_release(heap_t *heap, page_t *page)
     ebbi_arena_free_page(page);
 }
 
+/* ---- spare pages -------------------------------------------------------------- */
+
+/* An emptied page of several slices leaves its queue for the heap's spare
+ * slot, where the next request of its class takes it back without the
+ * arena lock (so a loop allocating and freeing one big block stays cheap),
+ * and where the reclaimer can take it from an idle thread: the slot is an
+ * atomic exchange, and a page in it belongs to whoever empties the slot. */
+static _Atomic(uint64_t) spare_bytes;
+
+static page_t *spare_take(heap_t *heap)
+{
+    page_t *page = ebbi_exchange_acq_rel(&heap->spare, NULL);
+    if (page != NULL) {
+        uint64_t bytes = (uint64_t)page->slice_count << EBB_SLICE_SHIFT;
+        ebbi_fetch_sub_relaxed(&spare_bytes, bytes);
+        ebbi_reclaimable_add(-(int64_t)bytes);
+    }
+    return page;
+}
+
+static void spare_put(heap_t *heap, page_t *page)
+{
+    uint64_t now = ebbi_os_now_ns();
+    uint64_t bytes = (uint64_t)page->slice_count << EBB_SLICE_SHIFT;
+    ebbi_store_relaxed(&page->freed_since_ns, now);
+    ebbi_fetch_add_relaxed(&spare_bytes, bytes);
+    ebbi_reclaimable_add((int64_t)bytes);
+    page_t *old = ebbi_exchange_acq_rel(&heap->spare, page);
+    if (old != NULL) {
+        uint64_t old_bytes = (uint64_t)old->slice_count << EBB_SLICE_SHIFT;
+        ebbi_fetch_sub_relaxed(&spare_bytes, old_bytes);
+        ebbi_reclaimable_add(-(int64_t)old_bytes);
+        ebbi_arena_free_page(old);
+    }
+    ebbi_reclaim_notify(now);
+}
+
+uint64_t ebbi_heaps_spare_bytes(void)
+{
+    return ebbi_load_relaxed(&spare_bytes);
+}
+
+/* The reclaimer: free the spare pages parked before `cutoff_ns`. */
+size_t ebbi_heaps_release_spares(uint64_t cutoff_ns)
+{
+    size_t given = 0;
+    for (heap_t *h = ebbi_heaps_first(); h != NULL; h = h->all_next) {
+        page_t *page = ebbi_load_acquire(&h->spare);
+        if (page == NULL || ebbi_load_relaxed(&page->freed_since_ns) >= cutoff_ns)
+            continue;
+        page = spare_take(h);
+        if (page != NULL) {
+            given += (size_t)page->slice_count << EBB_SLICE_SHIFT;
+            ebbi_arena_free_page(page);
+        }
+    }
+    return given;
+}
+
+uint64_t ebbi_heaps_oldest_spare_ns(void)
+{
+    uint64_t oldest = 0;
+    for (heap_t *h = ebbi_heaps_first(); h != NULL; h = h->all_next) {
+        page_t *page = ebbi_load_acquire(&h->spare);
+        uint64_t since = page != NULL ? ebbi_load_relaxed(&page->freed_since_ns) : 0;
+        if (page != NULL && (oldest == 0 || since < oldest))
+            oldest = since;
+    }
+    return oldest;
+}
+
 /* A local free into a page with free_flags set: it was full, or it is now
- * empty and not the first of its queue.  The first page of a class stays
- * even when empty, so that a loop allocating and freeing one block does
- * not return a page and take it back each time. */
+ * empty.  The first page of a class stays in its queue even when empty, so
+ * that a loop allocating and freeing one block does not return a page and
+ * take it back each time; one of several slices goes to the spare slot;
+ * any other goes back to its arena. */
 void ebbi_heap_free_local_slow(heap_t *heap, page_t *page)
 {
     if (page->free_flags & PAGE_IN_FULL)
         page_unfull(heap, page);
-    if (page->used == 0 && (page->free_flags & PAGE_NOT_FIRST))
+    if (page->used != 0)
+        return;
+    if (page->free_flags & PAGE_NOT_FIRST) {
         page_release(heap, page);
+        ebbi_reclaim_tick();
+    } else if (page->free_flags & PAGE_MULTI) {
+        class_remove(heap, page);
+        spare_put(heap, page);
+    }
 }
 
 static void free_local(heap_t *heap, page_t *page, block_t *block)
@@ -216,13 +295,14 @@ static void heap_adopt(heap_t *heap, page_t *page)
 {
     ebbi_store_relaxed(&page->owner, heap);
     page->counts = &heap->counts[page->class_id];
-    page->free_flags = 0;
+    page->free_flags = page->slice_count > 1 ? PAGE_MULTI : 0;
     ebbi_page_allow_delayed(page);
     ebbi_page_collect(page);
 }
 
 static page_t *heap_find_page(heap_t *heap, unsigned c)
 {
+    ebbi_reclaim_tick();
     page_queue_t *q = &heap->queues[c];
     page_t *page = q->first;
     while (page != NULL) {
@@ -247,6 +327,14 @@ static page_t *heap_find_page(heap_t *heap, unsigned c)
             }
             ebbi_page_collect(page);
         }
+    }
+    /* Only this thread puts a page in its spare slot, so the page seen
+     * here is the one taken, unless the reclaimer took it first. */
+    page = ebbi_load_relaxed(&heap->spare);
+    if (page != NULL && page->class_id == c && (page = spare_take(heap)) != NULL) {
+        class_push_front(heap, page);
+        if (page_has_room(page))
+            return page;
     }
     bool is_zero = false;
     page = ebbi_arena_alloc_page(heap->arena, c, &is_zero);
@@ -300,10 +388,7 @@ void *ebbi_heap_alloc_generic(heap_t *heap, size_t size, bool zero)
  * retry can map afresh.  Returns the bytes given back. */
 size_t ebbi_release_reserves(void)
 {
-    size_t released = ebbi_huge_trim();
-    for (unsigned i = 0; i < ebbi_process.arena_count; i++)
-        released += ebbi_arena_trim(&ebbi_arenas[i]);
-    return released;
+    return ebbi_reclaim_now(true);
 }
 
 /* ---- collecting, abandoning ------------------------------------------------------ */
@@ -323,6 +408,9 @@ void ebbi_heap_collect(heap_t *heap, bool abandon_all)
     }
     /* ...so after this drain nothing more arrives on the delayed list. */
     heap_drain_delayed(heap);
+    page_t *spare = spare_take(heap);
+    if (spare != NULL)
+        ebbi_arena_free_page(spare);
 
     for (page_t *p = heap->full.first, *next; p != NULL; p = next) {
         next = p->next;

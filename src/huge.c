@@ -12,18 +12,17 @@
  * free path's exact-division check accepts the block's start and nothing
  * else.  The slack between the header and the block is never touched.
  *
- * A freed huge block goes to a small cache (a few entries, a byte limit, a
- * time limit), so a loop that allocates and frees a big buffer does not
- * map and unmap it each time; otherwise it is unmapped at once.  realloc
- * grows and moves huge blocks with mremap: no copy.
+ * A freed huge block goes to a small cache (a few entries, within the
+ * retention bound, given back after the reclamation delay: reclaim.c), so
+ * a loop that allocates and frees a big buffer does not map and unmap it
+ * each time; otherwise it is unmapped at once.  realloc grows and moves
+ * huge blocks with mremap: no copy.
  */
 #include <string.h>
 
 #include "internal.h"
 
-#define HUGE_CACHE_ENTRIES 4
-#define HUGE_CACHE_MAX_BYTES (64UL << 20)
-#define HUGE_CACHE_EXPIRE_NS (200UL * 1000 * 1000)
+#define HUGE_CACHE_ENTRIES 8
 
 static struct {
     pthread_mutex_t lock;
@@ -34,10 +33,23 @@ static struct {
 
 static _Atomic(uint64_t) huge_mapped;
 static _Atomic(uint64_t) huge_cached;
+/* The never-touched bytes between each header page and its block. */
+static _Atomic(uint64_t) huge_slack;
 
 uint64_t ebbi_huge_mapped_bytes(void)
 {
     return ebbi_load_relaxed(&huge_mapped);
+}
+
+/* Huge mappings' memory that may be resident: all of it but the slack. */
+uint64_t ebbi_huge_resident_bytes(void)
+{
+    return ebbi_load_relaxed(&huge_mapped) - ebbi_load_relaxed(&huge_slack);
+}
+
+static size_t segment_slack(const segment_t *seg)
+{
+    return seg->slices[1].start - (uintptr_t)seg - ebbi_process.page_size;
 }
 
 uint64_t ebbi_huge_cached_bytes(void)
@@ -61,33 +73,45 @@ static size_t block_offset(size_t align)
     return EBB_SEGMENT_SIZE;
 }
 
+/* Give a huge segment back to the kernel; its memory counts as reclaimed
+ * (huge blocks are taken to be resident: they are written by the program). */
 static void huge_unmap(segment_t *seg)
 {
     page_t *page = &seg->slices[1];
     if (page->start - (uintptr_t)seg >= EBB_SEGMENT_SIZE)
         ebbi_segmap_set(page->start, SEGMAP_NONE);
     ebbi_segmap_set((uintptr_t)seg, SEGMAP_NONE);
-    ebbi_fetch_sub_relaxed(&huge_mapped, seg->map_size);
-    ebbi_os_unmap(seg, seg->map_size);
+    /* Counted resident until it is gone. */
+    size_t size = seg->map_size, slack = segment_slack(seg);
+    ebbi_os_unmap(seg, size);
+    ebbi_fetch_sub_relaxed(&huge_mapped, size);
+    ebbi_fetch_sub_relaxed(&huge_slack, slack);
+    ebbi_reclaimed_add(size - slack);
 }
 
-/* Lock held: take the entries out of the cache that have expired, onto
- * `out` (linked through next) to be unmapped after unlocking. */
-static segment_t *cache_expire_locked(uint64_t now, bool all)
+static void cache_bytes_changed(int64_t delta)
+{
+    ebbi_store_relaxed(&huge_cached, cache.bytes);
+    ebbi_reclaimable_add(delta);
+}
+
+/* Lock held: take out the entries cached before `cutoff_ns`, onto a list
+ * (linked through next) to unmap after unlocking. */
+static segment_t *cache_expire_locked(uint64_t cutoff_ns)
 {
     segment_t *out = NULL;
     for (unsigned i = 0; i < cache.count;) {
         segment_t *seg = cache.entries[i];
-        if (all || now - seg->cached_at_ns >= HUGE_CACHE_EXPIRE_NS) {
+        if (seg->cached_at_ns < cutoff_ns) {
             cache.entries[i] = cache.entries[--cache.count];
             cache.bytes -= seg->map_size;
+            cache_bytes_changed(-(int64_t)seg->map_size);
             seg->next = out;
             out = seg;
         } else {
             i++;
         }
     }
-    ebbi_store_relaxed(&huge_cached, cache.bytes);
     return out;
 }
 
@@ -103,23 +127,43 @@ static size_t unmap_list(segment_t *list)
     return bytes;
 }
 
+size_t ebbi_huge_expire(uint64_t cached_before_ns)
+{
+    if (ebbi_load_relaxed(&huge_cached) == 0)
+        return 0;
+    pthread_mutex_lock(&cache.lock);
+    segment_t *out = cache_expire_locked(cached_before_ns);
+    pthread_mutex_unlock(&cache.lock);
+    return unmap_list(out);
+}
+
+uint64_t ebbi_huge_oldest_cached_ns(void)
+{
+    uint64_t oldest = 0;
+    pthread_mutex_lock(&cache.lock);
+    for (unsigned i = 0; i < cache.count; i++)
+        if (oldest == 0 || cache.entries[i]->cached_at_ns < oldest)
+            oldest = cache.entries[i]->cached_at_ns;
+    pthread_mutex_unlock(&cache.lock);
+    return oldest;
+}
+
 /* A cached mapping that fits `map_size` without wasting more than a
  * quarter of itself. */
-static segment_t *cache_take(size_t map_size, segment_t **expired)
+static segment_t *cache_take(size_t map_size)
 {
     segment_t *found = NULL;
     pthread_mutex_lock(&cache.lock);
-    *expired = cache_expire_locked(ebbi_os_now_ns(), false);
     for (unsigned i = 0; i < cache.count; i++) {
         segment_t *seg = cache.entries[i];
         if (seg->map_size >= map_size && seg->map_size - map_size <= seg->map_size / 4) {
             cache.entries[i] = cache.entries[--cache.count];
             cache.bytes -= seg->map_size;
+            cache_bytes_changed(-(int64_t)seg->map_size);
             found = seg;
             break;
         }
     }
-    ebbi_store_relaxed(&huge_cached, cache.bytes);
     pthread_mutex_unlock(&cache.lock);
     return found;
 }
@@ -138,10 +182,9 @@ void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool zero)
     size_t map_size = page_round(offset + size);
     segment_t *seg = NULL;
     bool is_zero = false;
-    segment_t *expired = NULL;
+    ebbi_reclaim_tick();
     if (offset == EBB_SLICE_SIZE)
-        seg = cache_take(map_size, &expired);
-    unmap_list(expired);
+        seg = cache_take(map_size);
     if (seg == NULL) {
         if (offset < EBB_SEGMENT_SIZE)
             seg = ebbi_os_map_aligned(map_size, EBB_SEGMENT_SIZE, 0);
@@ -171,6 +214,8 @@ void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool zero)
         seg->slices[offset >> EBB_SLICE_SHIFT].slice_back = (uint8_t)((offset >> EBB_SLICE_SHIFT) - 1);
     if (offset >= EBB_SEGMENT_SIZE)
         ebbi_segmap_set(block, SEGMAP_HUGE_BELOW);
+    if (is_zero)
+        ebbi_fetch_add_relaxed(&huge_slack, segment_slack(seg));
     ebbi_segmap_set((uintptr_t)seg, SEGMAP_SEGMENT);
 
     ebbi_counter_add(&heap->huge_allocs, 1);
@@ -195,13 +240,15 @@ void ebbi_huge_free(heap_t *heap, segment_t *seg, page_t *page)
         ebbi_fetch_add_relaxed(&ebbi_orphan_huge_frees, 1);
         ebbi_fetch_add_relaxed(&ebbi_orphan_huge_bytes, usable);
     }
-    segment_t *expired = NULL;
+    /* Keep the mapping a while (reclaim.c), within the retention bound, so
+     * that a loop freeing and allocating a big buffer does not go to the
+     * kernel each time. */
+    uint64_t now = ebbi_os_now_ns();
+    size_t max = (size_t)ebbi_option(EBB_OPTION_RETAIN_MAX);
     bool cached = false;
-    if (page->start == (uintptr_t)seg + EBB_SLICE_SIZE && seg->map_size <= HUGE_CACHE_MAX_BYTES) {
+    if (page->start == (uintptr_t)seg + EBB_SLICE_SIZE && seg->map_size <= max / 2) {
         pthread_mutex_lock(&cache.lock);
-        uint64_t now = ebbi_os_now_ns();
-        expired = cache_expire_locked(now, false);
-        if (cache.count < HUGE_CACHE_ENTRIES && cache.bytes + seg->map_size <= HUGE_CACHE_MAX_BYTES) {
+        if (cache.count < HUGE_CACHE_ENTRIES && cache.bytes + seg->map_size <= max) {
             /* Still ours, but no longer a block: carved 0 makes free()
              * refuse it, and the kind lets it say "double free". */
             page->kind = SLICE_HUGE_CACHED;
@@ -209,14 +256,16 @@ void ebbi_huge_free(heap_t *heap, segment_t *seg, page_t *page)
             seg->cached_at_ns = now;
             cache.entries[cache.count++] = seg;
             cache.bytes += seg->map_size;
-            ebbi_store_relaxed(&huge_cached, cache.bytes);
+            cache_bytes_changed((int64_t)seg->map_size);
             cached = true;
         }
         pthread_mutex_unlock(&cache.lock);
     }
-    unmap_list(expired);
-    if (!cached)
+    if (cached)
+        ebbi_reclaim_notify(now);
+    else
         huge_unmap(seg);
+    ebbi_reclaim_tick();
 }
 
 void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
@@ -259,14 +308,6 @@ void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
     else
         ebbi_counter_add(&heap->huge_bytes_freed, (uint64_t)-delta);
     return (void *)page->start;
-}
-
-size_t ebbi_huge_trim(void)
-{
-    pthread_mutex_lock(&cache.lock);
-    segment_t *all = cache_expire_locked(0, true);
-    pthread_mutex_unlock(&cache.lock);
-    return unmap_list(all);
 }
 
 void ebbi_huge_fork_prepare(void)

@@ -67,6 +67,7 @@ uint64_t ebbi_meta_bytes(void)
 
 static void fork_prepare(void)
 {
+    ebbi_reclaim_fork_prepare();
     ebbi_heaps_fork_prepare();
     ebbi_arenas_fork_prepare();
     ebbi_huge_fork_prepare();
@@ -81,6 +82,7 @@ static void fork_parent(void)
     ebbi_huge_fork_parent();
     ebbi_arenas_fork_parent();
     ebbi_heaps_fork_parent();
+    ebbi_reclaim_fork_parent();
 }
 
 static void fork_child(void)
@@ -90,6 +92,7 @@ static void fork_child(void)
     ebbi_huge_fork_child();
     ebbi_arenas_fork_child();
     ebbi_heaps_fork_child();
+    ebbi_reclaim_fork_child();
 }
 
 /* ---- start --------------------------------------------------------------------- */
@@ -132,4 +135,6 @@ __attribute__((constructor(101))) static void ebbi_constructor(void)
         ebbi_process_init();
     else if (!ebbi_options_from_environment())
         ebbi_options_load();
+    /* From here on the process is far enough along to start a thread. */
+    ebbi_store_release(&ebbi_process.started, true);
 }

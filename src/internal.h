@@ -83,7 +83,8 @@ enum slice_kind {
     SLICE_FREE,       /* part of a free span */
     SLICE_PAGE,       /* part of a page in use */
     SLICE_HUGE,       /* the block of a huge segment */
-    SLICE_HUGE_CACHED /* a huge segment kept in the cache after its free */
+    SLICE_HUGE_CACHED,/* a huge segment kept in the cache after its free */
+    SLICE_PURGING     /* a free span being decommitted, outside the bins */
 };
 
 struct class_counts_s;
@@ -91,33 +92,51 @@ struct class_counts_s;
 /* free_flags: why free() must look closer at a page. */
 #define PAGE_IN_FULL 1u   /* in the owner's full queue: any free brings it back */
 #define PAGE_NOT_FIRST 2u /* not the first page of its class queue: released once empty */
+#define PAGE_MULTI 4u     /* several slices: not kept in its queue once empty (heap.c) */
 
+/* The head entry of a free span reuses fields a page in use needs: its
+ * `carved` is 0, so no pointer is ever taken for one of its blocks. */
 typedef struct page_s {
     /* First cache line: everything malloc and free touch. */
-    block_t *free;                      /* blocks ready to hand out */
-    block_t *local_free;                /* blocks freed by the owner since the last refill */
+    union {
+        struct {
+            block_t *free;              /* blocks ready to hand out */
+            block_t *local_free;        /* blocks freed by the owner since the last refill */
+        };
+        struct {                        /* a free span on its arena's reclaim list */
+            struct page_s *dirty_next;
+            struct page_s *dirty_prev;
+        };
+    };
     uintptr_t start;                    /* address of block 0; 0 when not a page */
     _Atomic(struct heap_s *) owner;     /* owning heap; NULL when abandoned, free or huge */
     struct class_counts_s *counts;      /* the owner's statistics for this class */
-    uint64_t divisor_magic;             /* ceil(2^64 / block_size); 1 for huge blocks */
-    uint32_t used;
+    union {
+        uint64_t divisor_magic;         /* ceil(2^64 / block_size); 1 for huge blocks */
+        uint64_t freed_at_ns;           /* a free span: when it was freed */
+    };
+    union {
+        uint32_t used;
+        uint32_t span_dirty;            /* a free span: bytes of it that may be resident */
+    };
     _Atomic(uint32_t) carved;           /* bytes of blocks carved so far (read by any freeing thread) */
     uint32_t block_size;
     uint8_t slice_back;
     uint8_t class_id;
-    uint8_t free_flags;                 /* PAGE_IN_FULL | PAGE_NOT_FIRST */
+    uint8_t free_flags;                 /* PAGE_IN_FULL | PAGE_NOT_FIRST | PAGE_MULTI */
     uint8_t free_is_zero;               /* blocks on `free` are zero but for their link word */
 
     /* Second cache line. */
     _Atomic(uintptr_t) thread_free;
     uint32_t capacity;                  /* blocks carved so far */
     uint32_t reserved;                  /* blocks the page can hold */
-    uint8_t kind;                       /* enum slice_kind */
     uint16_t slice_count;               /* slices in the span (head only) */
-    uint8_t span_is_zero;               /* a free span's memory is untouched since the kernel gave it */
+    uint8_t kind;                       /* enum slice_kind */
     uint8_t is_zero_at_init;            /* the page's memory was zero when it was set up */
+    uint8_t listed;                     /* a free span: on its arena's reclaim list */
     struct page_s *next;                /* in a heap queue, a free-span bin or an abandoned list */
     struct page_s *prev;
+    _Atomic(uint64_t) freed_since_ns;   /* in a heap's spare slot since (read by the reclaimer) */
 } __attribute__((aligned(64))) page_t;
 
 _Static_assert(sizeof(page_t) == 128, "two cache lines per page entry");
@@ -132,6 +151,13 @@ enum source_kind { SOURCE_MMAP = 1, SOURCE_BRK = 2 };
 
 typedef struct segment_s {
     page_t slices[EBB_SLICES_PER_SEGMENT];
+    /* Per slice, how much of it may be resident: the prefix, in 4 KiB
+     * units (TOUCH_UNITS), that blocks were carved from since it was last
+     * purged; TOUCH_STALE if a lazy purge (MADV_FREE) left it not known to
+     * be zero.  A slice reads as zero iff its byte is 0.  Raised by the
+     * page's owner, reset by its arena (under the lock) when the slice is
+     * free. */
+    _Atomic(uint8_t) touched[EBB_SLICES_PER_SEGMENT];
     struct arena_s *arena;          /* SEGMENT_PAGES: the arena that owns it */
     size_t map_size;                /* bytes of the mapping that starts at the segment */
     uint8_t kind;                   /* enum segment_kind */
@@ -237,6 +263,7 @@ typedef struct heap_s {
     page_queue_t queues[EBB_CLASS_COUNT];
     page_queue_t full;
     _Atomic(block_t *) delayed_free; /* blocks freed remotely into full pages */
+    _Atomic(page_t *) spare;         /* an emptied page of several slices (heap.c) */
     struct arena_s *arena;
     uint32_t id;
     bool in_use;
@@ -258,8 +285,9 @@ typedef struct arena_s {
     uint64_t span_mask;                /* bit n: span_bins[n] non-empty */
     page_t *span_bins[EBB_SLICES_PER_SEGMENT];
     _Atomic(page_t *) abandoned[EBB_CLASS_COUNT]; /* written under the lock, peeked without */
-    segment_t *segments;               /* segments in use by this arena */
-    segment_t *empty_segment;          /* one fully free segment kept for reuse */
+    segment_t *segments;               /* the arena's segments */
+    page_t *dirty_first, *dirty_last;  /* free spans to reclaim, oldest first */
+    _Atomic(uint64_t) dirty_bytes;     /* their touched bytes (read without the lock) */
     uint32_t index;
 } arena_t;
 
@@ -271,6 +299,7 @@ typedef struct ebbi_process_s {
     size_t page_size;
     unsigned arena_count;
     _Atomic(bool) thread_key_ready;
+    _Atomic(bool) started;             /* the library's constructor has run */
     pthread_key_t thread_key;
 } ebbi_process_t;
 
@@ -293,6 +322,9 @@ EBBI_HIDDEN void *ebbi_os_map(size_t size, void *hint);            /* zeroed RW 
 EBBI_HIDDEN void *ebbi_os_map_aligned(size_t size, size_t align, size_t offset);
 EBBI_HIDDEN void ebbi_os_unmap(void *p, size_t size);
 EBBI_HIDDEN void ebbi_os_decommit(void *p, size_t size);           /* pages read back as zero */
+/* MADV_FREE: the kernel takes the pages when it needs them; until then they
+ * keep their contents.  False if the kernel does not support it. */
+EBBI_HIDDEN bool ebbi_os_purge_lazily(void *p, size_t size);
 EBBI_HIDDEN bool ebbi_os_resize_in_place(void *p, size_t old_size, size_t new_size);
 EBBI_HIDDEN bool ebbi_os_move(void *old, size_t old_size, size_t new_size, void *target);
 EBBI_HIDDEN void *ebbi_os_brk_current(void);
@@ -333,8 +365,11 @@ EBBI_HIDDEN page_t *ebbi_arena_alloc_page(arena_t *arena, unsigned class_id, boo
 EBBI_HIDDEN void ebbi_arena_free_page(page_t *page);
 EBBI_HIDDEN void ebbi_arena_abandon_page(page_t *page);
 EBBI_HIDDEN page_t *ebbi_arena_take_abandoned(arena_t *arena, unsigned class_id);
-EBBI_HIDDEN size_t ebbi_arena_trim(arena_t *arena);
-EBBI_HIDDEN void ebbi_arena_span_add_segment(arena_t *arena, segment_t *seg);
+/* Reclaim the spans freed before `freed_before_ns`, and older ones still
+ * until `at_least` bytes are given back.  Returns the touched bytes given. */
+EBBI_HIDDEN size_t ebbi_arena_purge(arena_t *arena, uint64_t freed_before_ns, size_t at_least);
+EBBI_HIDDEN uint64_t ebbi_arena_oldest_dirty_ns(arena_t *arena);
+EBBI_HIDDEN void ebbi_arena_sweep_abandoned(arena_t *arena);
 EBBI_HIDDEN void ebbi_arenas_fork_prepare(void);
 EBBI_HIDDEN void ebbi_arenas_fork_parent(void);
 EBBI_HIDDEN void ebbi_arenas_fork_child(void);
@@ -342,8 +377,9 @@ EBBI_HIDDEN void ebbi_arenas_fork_child(void);
 typedef struct ebbi_arena_usage_s {
     uint64_t segments;
     uint64_t segment_bytes;
-    uint64_t free_span_bytes;
-    uint64_t empty_segment_bytes;
+    uint64_t free_span_bytes;   /* slices in free spans */
+    uint64_t touched_bytes;     /* data slices' memory that may be resident */
+    uint64_t dirty_bytes;       /* of that, in free spans: reclaimable */
 } ebbi_arena_usage_t;
 EBBI_HIDDEN void ebbi_arenas_usage(ebbi_arena_usage_t *out);
 
@@ -385,15 +421,33 @@ EBBI_HIDDEN void ebbi_heaps_fork_prepare(void);
 EBBI_HIDDEN void ebbi_heaps_fork_parent(void);
 EBBI_HIDDEN void ebbi_heaps_fork_child(void);
 EBBI_HIDDEN heap_t *ebbi_heaps_first(void);
+EBBI_HIDDEN uint64_t ebbi_heaps_spare_bytes(void);
+EBBI_HIDDEN size_t ebbi_heaps_release_spares(uint64_t cutoff_ns);
+EBBI_HIDDEN uint64_t ebbi_heaps_oldest_spare_ns(void);
 EBBI_HIDDEN void ebbi_heap_direct_update(heap_t *heap, unsigned class_id);
+
+/* ---- reclaim.c: when freed memory goes back --------------------------------- */
+EBBI_HIDDEN void ebbi_reclaim_notify(uint64_t now_ns);
+EBBI_HIDDEN void ebbi_reclaim_tick(void);
+EBBI_HIDDEN size_t ebbi_reclaim_now(bool all);
+EBBI_HIDDEN uint64_t ebbi_reclaim_delay_ns(void);
+EBBI_HIDDEN void ebbi_reclaimed_add(size_t bytes);
+EBBI_HIDDEN uint64_t ebbi_reclaimed_total(void);
+EBBI_HIDDEN void ebbi_reclaimable_add(int64_t delta);
+EBBI_HIDDEN uint64_t ebbi_reclaimable_bytes(void);
+EBBI_HIDDEN void ebbi_reclaim_fork_prepare(void);
+EBBI_HIDDEN void ebbi_reclaim_fork_parent(void);
+EBBI_HIDDEN void ebbi_reclaim_fork_child(void);
 
 /* ---- huge.c: huge blocks -------------------------------------------------- */
 EBBI_HIDDEN void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool zero);
 EBBI_HIDDEN void ebbi_huge_free(heap_t *heap, segment_t *seg, page_t *page);
 EBBI_HIDDEN void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size);
 EBBI_HIDDEN size_t ebbi_huge_usable_size(const segment_t *seg, const page_t *page);
-EBBI_HIDDEN size_t ebbi_huge_trim(void);
+EBBI_HIDDEN size_t ebbi_huge_expire(uint64_t cached_before_ns);
+EBBI_HIDDEN uint64_t ebbi_huge_oldest_cached_ns(void);
 EBBI_HIDDEN uint64_t ebbi_huge_mapped_bytes(void);
+EBBI_HIDDEN uint64_t ebbi_huge_resident_bytes(void);
 EBBI_HIDDEN uint64_t ebbi_huge_cached_bytes(void);
 EBBI_HIDDEN void ebbi_huge_fork_prepare(void);
 EBBI_HIDDEN void ebbi_huge_fork_parent(void);
@@ -415,6 +469,10 @@ typedef enum {
     EBB_OPTION_BRK,      /* use the program break as a memory source */
     EBB_OPTION_ARENAS,   /* number of arenas; 0 = one per CPU */
     EBB_OPTION_STATS,    /* print a summary to stderr at exit */
+    EBB_OPTION_RECLAIM_DELAY_MS, /* freed memory goes back after this long */
+    EBB_OPTION_RETAIN_MAX,       /* ...or at once past this many reclaimable bytes */
+    EBB_OPTION_BACKGROUND,       /* a thread reclaims for programs that go idle */
+    EBB_OPTION_PURGE,            /* 0: MADV_DONTNEED, 1: MADV_FREE */
     EBB_OPTION_COUNT
 } ebbi_option_t;
 EBBI_HIDDEN void ebbi_options_load(void);

@@ -14,14 +14,37 @@ typedef struct {
     const char *name;
     long default_value;
     long min, max;
+    const char *const *words; /* accepted words, valued 0, 1, ... (or NULL) */
 } option_desc_t;
+
+static const char *const purge_words[] = {"dontneed", "free", NULL};
 
 static const option_desc_t option_descs[EBB_OPTION_COUNT] = {
     /* The break only when we are the process's malloc (source.c). */
-    [EBB_OPTION_BRK] = {"EBB_BRK", EBB_OVERRIDE, 0, 1},
-    [EBB_OPTION_ARENAS] = {"EBB_ARENAS", 0, 0, EBB_MAX_ARENAS},
-    [EBB_OPTION_STATS] = {"EBB_STATS", 0, 0, 1},
+    [EBB_OPTION_BRK] = {"EBB_BRK", EBB_OVERRIDE, 0, 1, NULL},
+    [EBB_OPTION_ARENAS] = {"EBB_ARENAS", 0, 0, EBB_MAX_ARENAS, NULL},
+    [EBB_OPTION_STATS] = {"EBB_STATS", 0, 0, 1, NULL},
+    /* Reclamation (reclaim.c); the defaults are measured in docs/RECLAIM.md. */
+    [EBB_OPTION_RECLAIM_DELAY_MS] = {"EBB_RECLAIM_DELAY_MS", 50, 0, 3600 * 1000, NULL},
+    [EBB_OPTION_RETAIN_MAX] = {"EBB_RETAIN_MAX", 64L << 20, 0, __LONG_MAX__, NULL},
+    [EBB_OPTION_BACKGROUND] = {"EBB_BACKGROUND", 1, 0, 1, NULL},
+    [EBB_OPTION_PURGE] = {"EBB_PURGE", 0, 0, 1, purge_words},
 };
+
+static bool word_value(const option_desc_t *d, const char *s, long *out)
+{
+    for (long i = 0; d->words != NULL && d->words[i] != NULL; i++) {
+        const char *w = d->words[i];
+        size_t k = 0;
+        while (w[k] != '\0' && w[k] == s[k])
+            k++;
+        if (w[k] == '\0' && s[k] == '\0') {
+            *out = i;
+            return true;
+        }
+    }
+    return false;
+}
 
 static _Atomic(long) option_values[EBB_OPTION_COUNT];
 static _Atomic(bool) options_loaded;
@@ -60,14 +83,14 @@ void ebbi_options_load(void)
         long v = d->default_value;
         const char *s = have_env ? getenv(d->name) : NULL;
         long parsed;
-        if (s != NULL && parse_value(s, &parsed)) {
+        if (s != NULL && (word_value(d, s, &parsed) || parse_value(s, &parsed))) {
             if (parsed < d->min)
                 parsed = d->min;
             if (parsed > d->max)
                 parsed = d->max;
             v = parsed;
         } else if (s != NULL) {
-            ebbi_message("ebbmalloc: warning: %s=%s is not a number; using %ld\n", d->name, s, v);
+            ebbi_message("ebbmalloc: warning: %s=%s is not a valid value; using %ld\n", d->name, s, v);
         }
         ebbi_store_relaxed(&option_values[i], v);
     }

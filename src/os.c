@@ -107,6 +107,15 @@ void ebbi_os_decommit(void *p, size_t size)
     errno = saved;
 }
 
+bool ebbi_os_purge_lazily(void *p, size_t size)
+{
+    int saved = errno;
+    COUNT(madvise);
+    bool ok = madvise(p, size, MADV_FREE) == 0;
+    errno = saved;
+    return ok;
+}
+
 bool ebbi_os_resize_in_place(void *p, size_t old_size, size_t new_size)
 {
     int saved = errno;

@@ -55,12 +55,30 @@ void ebbi_page_init(page_t *page, heap_t *heap, unsigned class_id, bool is_zero)
     page->free = NULL;
     page->local_free = NULL;
     page->class_id = (uint8_t)class_id;
-    page->free_flags = 0;
+    page->free_flags = page->slice_count > 1 ? PAGE_MULTI : 0;
     page->counts = &heap->counts[class_id];
     page->is_zero_at_init = is_zero;
     page->free_is_zero = is_zero;
     ebbi_store_relaxed(&page->thread_free, TF_NORMAL);
     ebbi_store_relaxed(&page->owner, heap);
+}
+
+/* Record that the page's memory up to `end` bytes from its start may be
+ * resident now (the slices from the one holding `begin`). */
+static void page_touch(page_t *page, size_t begin, size_t end)
+{
+    segment_t *seg = ebbi_segment_of(page);
+    unsigned head = (unsigned)(page - seg->slices);
+    for (size_t s = begin >> EBB_SLICE_SHIFT; (s << EBB_SLICE_SHIFT) < end; s++) {
+        size_t in_slice = end - (s << EBB_SLICE_SHIFT);
+        if (in_slice > EBB_SLICE_SIZE)
+            in_slice = EBB_SLICE_SIZE;
+        uint8_t units = (uint8_t)((in_slice + EBB_TOUCH_UNIT - 1) / EBB_TOUCH_UNIT);
+        _Atomic(uint8_t) *t = &seg->touched[head + s];
+        uint8_t old = ebbi_load_relaxed(t);
+        if ((old & TOUCH_UNITS) < units)
+            ebbi_store_relaxed(t, (uint8_t)((old & ~TOUCH_UNITS) | units));
+    }
 }
 
 /* Carve more blocks from the untouched tail onto the (empty) free list. */
@@ -81,6 +99,7 @@ void ebbi_page_extend(page_t *page)
     page->free = (block_t *)first;
     page->capacity = capacity + n;
     ebbi_store_relaxed(&page->carved, (capacity + n) * size);
+    page_touch(page, (size_t)capacity * size, (size_t)(capacity + n) * size);
     /* The carved blocks are as zero as the page was when it was set up. */
     page->free_is_zero = page->is_zero_at_init;
 }

@@ -32,18 +32,19 @@ segment_t *ebbi_segment_alloc(arena_t *arena)
     if (seg == NULL)
         return NULL;
     /* An all-zero page entry means "no block here" (internal.h), so fresh
-     * memory needs only the free span written. */
-    if (!is_zero)
+     * memory needs only the free span written (by the caller). */
+    if (!is_zero) {
         memset(seg, 0, sizeof *seg);
+        /* Reused memory: all of it may be resident, none of it is zero. */
+        for (unsigned i = 1; i < EBB_SLICES_PER_SEGMENT; i++)
+            ebbi_store_relaxed(&seg->touched[i], (uint8_t)EBB_TOUCH_UNITS_PER_SLICE);
+    }
     seg->kind = SEGMENT_PAGES;
     seg->source = source;
     seg->map_size = EBB_SEGMENT_SIZE;
     seg->arena = arena;
     seg->free_slices = 0;
     seg->next = seg->prev = NULL;
-    /* The caller adds slices 1..63 as one free span (is_zero says whether
-     * their memory is untouched). */
-    seg->slices[1].span_is_zero = is_zero;
     ebbi_segmap_set((uintptr_t)seg, SEGMAP_SEGMENT);
     return seg;
 }

@@ -67,10 +67,18 @@ void ebb_stats_get(struct ebb_stats *out)
     ebbi_arena_usage_t usage;
     ebbi_arenas_usage(&usage);
     out->segments = usage.segments;
-    out->mapped = ebbi_source_mapped_bytes() + ebbi_huge_mapped_bytes();
+    out->mapped = ebbi_source_mapped_bytes() + ebbi_huge_mapped_bytes() + ebbi_meta_bytes();
     /* Segment headers count as metadata: the part of slice 0 they use. */
-    size_t header = (sizeof(segment_t) + 4095) & ~(size_t)4095;
+    size_t ps = ebbi_process.page_size ? ebbi_process.page_size : 4096;
+    size_t header = (sizeof(segment_t) + ps - 1) & ~(ps - 1);
     out->metadata = ebbi_meta_bytes() + usage.segments * header;
+    out->resident = usage.touched_bytes + ebbi_huge_resident_bytes() + out->metadata;
+    if (out->resident < out->in_use + out->metadata)
+        out->resident = out->in_use + out->metadata; /* counters read a moment apart */
+    out->freed_retained = out->resident - out->in_use - out->metadata;
+    out->reclaimable = ebbi_reclaimable_bytes();
+    out->reclaimed = out->mapped > out->resident ? out->mapped - out->resident : 0;
+    out->reclaimed_total = ebbi_reclaimed_total();
 
     ebbi_os_counts_t os;
     ebbi_os_counts_get(&os);
@@ -87,17 +95,19 @@ struct ebb_mallinfo2 ebb_mallinfo2(void)
     ebb_stats_get(&s);
     struct ebb_mallinfo2 mi;
     memset(&mi, 0, sizeof mi);
-    uint64_t segment_bytes = ebbi_source_mapped_bytes();
+    /* glibc's fields, with ebbmalloc's meaning: arena = resident memory
+     * outside huge blocks, uordblks = in use there, fordblks = freed, not
+     * reclaimed; hblkhd = huge mappings; keepcost = what malloc_trim or the
+     * reclaimer would give back now. */
+    uint64_t huge_resident = ebbi_huge_resident_bytes();
     uint64_t segment_in_use = s.in_use - s.huge_in_use;
-    mi.arena = segment_bytes;
+    mi.arena = s.resident > huge_resident ? s.resident - huge_resident : 0;
     mi.ordblks = s.segments;
     mi.hblks = s.huge_blocks;
     mi.hblkhd = ebbi_huge_mapped_bytes();
     mi.uordblks = segment_in_use;
-    mi.fordblks = segment_bytes > segment_in_use ? segment_bytes - segment_in_use : 0;
-    ebbi_arena_usage_t usage;
-    ebbi_arenas_usage(&usage);
-    mi.keepcost = usage.empty_segment_bytes + ebbi_huge_cached_bytes();
+    mi.fordblks = s.freed_retained;
+    mi.keepcost = s.reclaimable;
     return mi;
 }
 

@@ -14,7 +14,7 @@ TEST_CFLAGS  := -std=gnu11 -O1 -g -pthread -Wall -Wextra -Werror -Iinclude -Ites
 TEST_CXXFLAGS := -std=c++17 -O1 -g -pthread -Wall -Wextra -Werror -Iinclude -Itests
 
 PREFIXED_TESTS := test_api test_threads test_oom
-PRELOAD_TESTS  := test_override test_early test_misuse test_brk
+PRELOAD_TESTS  := test_override test_early test_misuse test_brk test_reclaim
 UNIT_TESTS     := test_sizeclass test_internal
 
 # ---- the allocator built without the C names ----------------------------------

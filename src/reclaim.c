@@ -1,0 +1,259 @@
+/* Reclamation policy: when freed memory goes back to the kernel.
+ *
+ * Memory that is freed becomes "freed, not reclaimed": free spans in the
+ * arenas, a thread's spare page, the huge-block cache.  It is reclaimed —
+ * decommitted, unmapped, or the program break moved down — once it has
+ * stayed free for EBB_RECLAIM_DELAY_MS, or at once (oldest first) when the
+ * reclaimable total passes EBB_RETAIN_MAX.  Memory reused within the delay
+ * is never given back, so a program with a steady footprint pays nothing.
+ *
+ * Who reclaims: the allocator's slow paths, when the earliest deadline has
+ * passed (ebbi_reclaim_tick), and, for a program that goes idle, a
+ * background thread started the first time there is something to reclaim
+ * (EBB_BACKGROUND=0 turns it off).  malloc_trim(0) reclaims everything at
+ * once.
+ *
+ * Mechanisms live below: arena.c (spans), huge.c (the cache), heap.c (the
+ * spare pages), source.c (the break).
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define NEVER UINT64_MAX
+
+static struct {
+    _Atomic(uint64_t) next_due_ns;   /* earliest time something becomes due; NEVER if none */
+    _Atomic(uint64_t) reclaimed_total;
+    _Atomic(int64_t) reclaimable;    /* free spans' touched bytes, spare pages, huge cache */
+    _Atomic(int) busy;               /* one reclaimer at a time (the others skip) */
+    /* The background thread. */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    _Atomic(int) thread_state;       /* 0 none, 1 starting, 2 running */
+    bool cond_ready;
+} rc = {.next_due_ns = NEVER, .lock = PTHREAD_MUTEX_INITIALIZER};
+
+uint64_t ebbi_reclaim_delay_ns(void)
+{
+    return (uint64_t)ebbi_option(EBB_OPTION_RECLAIM_DELAY_MS) * 1000000u;
+}
+
+void ebbi_reclaimed_add(size_t bytes)
+{
+    if (bytes > 0)
+        ebbi_fetch_add_relaxed(&rc.reclaimed_total, bytes);
+}
+
+uint64_t ebbi_reclaimed_total(void)
+{
+    return ebbi_load_relaxed(&rc.reclaimed_total);
+}
+
+/* Free memory the allocator could give back now: free spans with touched
+ * memory, spare pages, the huge cache. */
+uint64_t ebbi_reclaimable_bytes(void)
+{
+    int64_t v = ebbi_load_relaxed(&rc.reclaimable);
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+void ebbi_reclaimable_add(int64_t delta)
+{
+    ebbi_fetch_add_relaxed(&rc.reclaimable, delta);
+}
+
+static void due_at_most(uint64_t due)
+{
+    uint64_t cur = ebbi_load_relaxed(&rc.next_due_ns);
+    while (due < cur && !atomic_compare_exchange_weak(&rc.next_due_ns, &cur, due))
+        ;
+}
+
+/* The earliest deadline after a pass, from what is left. */
+static void recompute_due(void)
+{
+    uint64_t delay = ebbi_reclaim_delay_ns();
+    uint64_t due = NEVER;
+    for (unsigned i = 0; i < ebbi_process.arena_count; i++) {
+        uint64_t t = ebbi_arena_oldest_dirty_ns(&ebbi_arenas[i]);
+        if (t != 0 && t + delay < due)
+            due = t + delay;
+    }
+    uint64_t t = ebbi_huge_oldest_cached_ns();
+    if (t != 0 && t + delay < due)
+        due = t + delay;
+    t = ebbi_heaps_oldest_spare_ns();
+    if (t != 0 && t + delay < due)
+        due = t + delay;
+    ebbi_store_relaxed(&rc.next_due_ns, due);
+}
+
+/* One pass: give back what has waited `delay` (everything with `all`), and
+ * the oldest of the rest while the reclaimable total is over its bound. */
+static size_t reclaim_pass(uint64_t now, bool all)
+{
+    uint64_t delay = ebbi_reclaim_delay_ns();
+    uint64_t cutoff = all ? NEVER : (now > delay ? now - delay : 0);
+    size_t given = ebbi_heaps_release_spares(cutoff);
+    given += ebbi_huge_expire(cutoff);
+    for (unsigned i = 0; i < ebbi_process.arena_count; i++) {
+        ebbi_arena_sweep_abandoned(&ebbi_arenas[i]);
+        given += ebbi_arena_purge(&ebbi_arenas[i], cutoff, 0);
+    }
+    uint64_t retained = ebbi_reclaimable_bytes();
+    uint64_t max = (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MAX);
+    for (unsigned i = 0; retained > max && i < ebbi_process.arena_count; i++) {
+        given += ebbi_arena_purge(&ebbi_arenas[i], 0, (size_t)(retained - max));
+        retained = ebbi_reclaimable_bytes();
+    }
+    if (retained > max)
+        given += ebbi_huge_expire(NEVER);
+    recompute_due();
+    return given;
+}
+
+size_t ebbi_reclaim_now(bool all)
+{
+    if (!ebbi_process_ready())
+        return 0;
+    int expected = 0;
+    if (!all && !atomic_compare_exchange_strong(&rc.busy, &expected, 1))
+        return 0; /* someone else is at it */
+    if (all) {
+        /* malloc_trim waits its turn rather than skip. */
+        while (!atomic_compare_exchange_weak(&rc.busy, &expected, 1)) {
+            expected = 0;
+            ebbi_os_yield();
+        }
+    }
+    size_t given = reclaim_pass(ebbi_os_now_ns(), all);
+    ebbi_store_release(&rc.busy, 0);
+    return given;
+}
+
+/* ---- the background thread ------------------------------------------------ */
+
+static void *reclaim_thread(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&rc.lock);
+    for (;;) {
+        uint64_t due = ebbi_load_relaxed(&rc.next_due_ns);
+        uint64_t now = ebbi_os_now_ns();
+        if (due == NEVER) {
+            pthread_cond_wait(&rc.wake, &rc.lock);
+            continue;
+        }
+        if (now < due) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            uint64_t wait = due - now;
+            ts.tv_sec += (time_t)(wait / 1000000000u);
+            ts.tv_nsec += (long)(wait % 1000000000u);
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&rc.wake, &rc.lock, &ts);
+            continue;
+        }
+        pthread_mutex_unlock(&rc.lock);
+        ebbi_reclaim_now(false);
+        pthread_mutex_lock(&rc.lock);
+    }
+    return NULL;
+}
+
+static void start_thread(void)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&rc.thread_state, &expected, 1))
+        return;
+    if (!rc.cond_ready) {
+        pthread_condattr_t attr;
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&rc.wake, &attr);
+        pthread_condattr_destroy(&attr);
+        rc.cond_ready = true;
+    }
+    /* The thread takes no signal meant for the program. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    int rc_create = pthread_create(&t, &attr, reclaim_thread, NULL);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc_create != 0) {
+        ebbi_store_relaxed(&rc.thread_state, 0);
+        return;
+    }
+    pthread_setname_np(t, "ebb-reclaim");
+    ebbi_store_release(&rc.thread_state, 2);
+}
+
+/* Something became reclaimable at `now` (no lock of ours is held). */
+void ebbi_reclaim_notify(uint64_t now)
+{
+    uint64_t due = now + ebbi_reclaim_delay_ns();
+    uint64_t before = ebbi_load_relaxed(&rc.next_due_ns);
+    if (due < before)
+        due_at_most(due);
+    if (ebbi_reclaimable_bytes() > (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MAX)) {
+        ebbi_reclaim_now(false);
+        return;
+    }
+    if (!ebbi_option(EBB_OPTION_BACKGROUND) || !ebbi_load_acquire(&ebbi_process.started))
+        return;
+    int state = ebbi_load_acquire(&rc.thread_state);
+    if (state == 0)
+        start_thread();
+    else if (state == 2 && before == NEVER) {
+        /* The thread sleeps without a deadline: wake it. */
+        pthread_mutex_lock(&rc.lock);
+        pthread_cond_signal(&rc.wake);
+        pthread_mutex_unlock(&rc.lock);
+    }
+}
+
+/* Slow paths call this: reclaim if a deadline has passed. */
+void ebbi_reclaim_tick(void)
+{
+    uint64_t due = ebbi_load_relaxed(&rc.next_due_ns);
+    if (due != NEVER && ebbi_os_now_ns() >= due)
+        ebbi_reclaim_now(false);
+}
+
+/* fork: the child has no background thread; the first notify starts one. */
+void ebbi_reclaim_fork_prepare(void)
+{
+    pthread_mutex_lock(&rc.lock);
+}
+
+void ebbi_reclaim_fork_parent(void)
+{
+    pthread_mutex_unlock(&rc.lock);
+}
+
+void ebbi_reclaim_fork_child(void)
+{
+    pthread_mutex_init(&rc.lock, NULL);
+    if (rc.cond_ready) {
+        pthread_condattr_t attr;
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&rc.wake, &attr);
+        pthread_condattr_destroy(&attr);
+    }
+    ebbi_store_relaxed(&rc.thread_state, 0);
+    ebbi_store_relaxed(&rc.busy, 0);
+}

@@ -1,0 +1,312 @@
+/* Reclamation, run with LD_PRELOAD=libebbmalloc.so:
+ *
+ *   test_reclaim PATTERN MODE
+ *
+ * PATTERN allocates and frees memory in one of the ways programs do;
+ * MODE says who must give it back:
+ *   background  nobody calls the allocator: within 500 ms resident memory
+ *               is back to live data + 4 MiB (the reclaimer thread);
+ *   calls       EBB_BACKGROUND=0: after the delay, the next allocator call
+ *               that reaches a slow path does it;
+ *   trim        malloc_trim(0) brings it to live data + 2 MiB at once.
+ * At every check the allocator's own accounting (ebb_stats_get: resident
+ * = in use + freed, not reclaimed + metadata) agrees with /proc within 5%
+ * + 1 MiB, and calloc of reclaimed memory returns zeros.
+ *
+ *   test_reclaim steady -
+ *
+ * A program with a steady footprint makes no madvise or munmap call in
+ * its steady phase: memory reused within the delay is never given back.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "ebbmalloc.h"
+
+#define MiB (1024L * 1024)
+#define GiB (1024 * MiB)
+
+/* The pointer arrays live outside the allocator, so they are neither live
+ * data nor freed memory; they are part of the program's other memory. */
+static void **slots;
+static size_t slot_count;
+
+static long rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, resident = 0;
+    if (f != NULL) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return resident * sysconf(_SC_PAGESIZE);
+}
+
+static uint64_t rnd_state = 88172645463325252u;
+static uint64_t rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return rnd_state;
+}
+
+static void shuffle(void **a, size_t n)
+{
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = rnd() % (i + 1);
+        void *t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+    }
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+/* ---- the patterns: each returns the bytes it leaves allocated ---------- */
+
+static size_t fill_and_free(size_t total, size_t min, size_t max, int keep_last)
+{
+    size_t n = 0, bytes = 0;
+    while (bytes < total && n < slot_count) {
+        size_t size = min + rnd() % (max - min + 1);
+        char *p = malloc(size);
+        memset(p, 0x5a, size);
+        slots[n++] = p;
+        bytes += size;
+    }
+    size_t live = 0;
+    void *last = NULL;
+    if (keep_last) {
+        /* Allocated last, it sits at the top of the heap. */
+        last = malloc(100);
+        memset(last, 1, 100);
+        live = malloc_usable_size(last);
+    }
+    shuffle(slots, n);
+    for (size_t i = 0; i < n; i++)
+        free(slots[i]);
+    slots[0] = last;
+    return live;
+}
+
+static void *thread_256m(void *arg)
+{
+    (void)arg;
+    size_t n = (256 * MiB) / 200;
+    void **mine = mmap(NULL, n * sizeof(void *), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    for (size_t i = 0; i < n; i++) {
+        mine[i] = malloc(200);
+        memset(mine[i], 3, 200);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(mine[i]);
+    munmap(mine, n * sizeof(void *));
+    return NULL;
+}
+
+static size_t run_pattern(const char *name)
+{
+    if (strcmp(name, "small") == 0)
+        return fill_and_free(GiB, 16, 256, 0);
+    if (strcmp(name, "small-pinned") == 0)
+        return fill_and_free(GiB, 16, 256, 1);
+    if (strcmp(name, "medium") == 0)
+        return fill_and_free(GiB, 4096, 65536, 0);
+    if (strcmp(name, "threads") == 0) {
+        pthread_t t[4];
+        for (int i = 0; i < 4; i++)
+            pthread_create(&t[i], NULL, thread_256m, NULL);
+        for (int i = 0; i < 4; i++)
+            pthread_join(t[i], NULL);
+        return 0;
+    }
+    if (strcmp(name, "huge") == 0) {
+        for (int i = 0; i < 100; i++) {
+            slots[i] = malloc(8 * MiB);
+            memset(slots[i], 7, 8 * MiB);
+        }
+        for (int i = 0; i < 100; i++)
+            free(slots[i]);
+        slots[0] = NULL;
+        return 0;
+    }
+    if (strcmp(name, "realloc") == 0) {
+        char *buf = NULL;
+        size_t size = 0;
+        for (size_t next = 4096; next <= 512 * MiB; next *= 2) {
+            buf = realloc(buf, next);
+            memset(buf + size, 9, next - size);
+            size = next;
+        }
+        free(buf);
+        return 0;
+    }
+    return (size_t)-1;
+}
+
+/* ---- checks ---------------------------------------------------------------- */
+
+/* The preloaded library's statistics, found at run time (this program is
+ * not linked with it). */
+static void ebb_stats(struct ebb_stats *s)
+{
+    static void (*get)(struct ebb_stats *);
+    if (get == NULL)
+        get = (void (*)(struct ebb_stats *))dlsym(RTLD_DEFAULT, "ebb_stats_get");
+    REQUIRE(get != NULL, "ebbmalloc is not preloaded");
+    get(s);
+}
+
+static void *volatile sink;
+static long other_memory; /* the program's resident memory that is not the allocator's */
+
+static void check_accounting(const char *when)
+{
+    /* The reclaimer may be at work meanwhile: /proc is read before and
+     * after the statistics, and the accounting must fall between. */
+    struct ebb_stats s;
+    long rss_before = rss_bytes();
+    ebb_stats(&s);
+    long rss_after = rss_bytes();
+    long lo = rss_before < rss_after ? rss_before : rss_after;
+    long hi = rss_before < rss_after ? rss_after : rss_before;
+    long ours = (long)s.resident;
+    long expect = other_memory + ours;
+    CHECK(expect >= lo - lo / 20 - MiB && expect <= hi + hi / 20 + MiB,
+          "%s: /proc says %ld..%ld KiB resident, the accounting %ld KiB (+ %ld KiB other)", when, lo >> 10,
+          hi >> 10, ours >> 10, other_memory >> 10);
+    CHECK(s.resident == s.in_use + s.freed_retained + s.metadata, "%s: the states add up", when);
+}
+
+static void check_back(const char *when, long base, size_t live, long margin)
+{
+    long rss = rss_bytes();
+    CHECK(rss <= base + (long)live + margin, "%s: %ld KiB resident, allowed %ld KiB (live %zu KiB)", when,
+          rss >> 10, (base + (long)live + margin) >> 10, live >> 10);
+    check_accounting(when);
+}
+
+static void check_calloc_zero(void)
+{
+    /* Memory given back and taken again must read as zero through calloc. */
+    int dirty = 0;
+    size_t sizes[] = {48, 200, 3000, 40000, 9 * MiB};
+    for (size_t k = 0; k < 5; k++) {
+        void *blocks[400];
+        int n = sizes[k] > MiB ? 4 : 400;
+        for (int i = 0; i < n; i++) {
+            unsigned char *p = calloc(1, sizes[k]);
+            for (size_t j = 0; j < sizes[k]; j += 61)
+                dirty += p[j] != 0;
+            dirty += p[sizes[k] - 1] != 0;
+            blocks[i] = p;
+        }
+        for (int i = 0; i < n; i++)
+            free(blocks[i]);
+    }
+    CHECK(dirty == 0, "calloc after reclamation: %d nonzero bytes", dirty);
+}
+
+static int steady(void)
+{
+    enum { LIVE = 100000 };
+    void **live = slots;
+    for (int i = 0; i < LIVE; i++)
+        live[i] = malloc(16 + rnd() % 2000);
+    void *big = NULL;
+    struct ebb_stats before, after;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long elapsed = 0;
+    int measuring = 0;
+    while (elapsed < 2000) {
+        for (int k = 0; k < 1000; k++) {
+            size_t i = rnd() % LIVE;
+            free(live[i]);
+            live[i] = malloc(16 + rnd() % 2000);
+            memset(live[i], 1, 16);
+        }
+        free(big);
+        big = malloc(8 * MiB); /* a big buffer, freed and taken again */
+        memset(big, 2, 4096);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        elapsed = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+        if (!measuring && elapsed >= 500) {
+            /* Warm: from here the footprint is steady. */
+            ebb_stats(&before);
+            measuring = 1;
+        }
+    }
+    ebb_stats(&after);
+    CHECK(after.os_madvise == before.os_madvise, "%lu madvise calls in the steady phase",
+          (unsigned long)(after.os_madvise - before.os_madvise));
+    CHECK(after.os_munmap == before.os_munmap, "%lu munmap calls in the steady phase",
+          (unsigned long)(after.os_munmap - before.os_munmap));
+    CHECK(after.os_mmap == before.os_mmap, "%lu mmap calls in the steady phase",
+          (unsigned long)(after.os_mmap - before.os_mmap));
+    return check_summary();
+}
+
+int main(int argc, char **argv)
+{
+    REQUIRE(argc == 3, "usage: test_reclaim PATTERN background|calls|trim");
+    slot_count = 64 * MiB / sizeof(void *) * 2;
+    slots = mmap(NULL, slot_count * sizeof(void *), PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    REQUIRE(slots != MAP_FAILED);
+    memset(slots, 0, slot_count * sizeof(void *)); /* resident before the baseline */
+    if (strcmp(argv[1], "steady") == 0)
+        return steady();
+
+    const char *mode = argv[2];
+    /* Warm up (starts the reclaimer), then measure the program's own memory. */
+    sink = malloc(100000);
+    free(sink);
+    malloc_trim(0);
+    struct ebb_stats s0;
+    ebb_stats(&s0);
+    long base = rss_bytes();
+    other_memory = base - (long)s0.resident;
+
+    size_t live = run_pattern(argv[1]);
+    REQUIRE(live != (size_t)-1, "unknown pattern %s", argv[1]);
+    long after_free = rss_bytes();
+    check_accounting("right after the frees");
+
+    if (strcmp(mode, "background") == 0) {
+        sleep_ms(500);
+        check_back("500 ms later, no allocator call", base, live, 4 * MiB);
+    } else if (strcmp(mode, "calls") == 0) {
+        sleep_ms(300);
+        /* One allocator call with a slow path (a huge block; through a
+         * volatile pointer, or the compiler drops the pair). */
+        sink = malloc(3 * MiB);
+        free(sink);
+        check_back("at the first allocator call after the delay", base, live, 4 * MiB);
+    } else if (strcmp(mode, "trim") == 0) {
+        malloc_trim(0);
+        check_back("malloc_trim(0) at once", base, live, 2 * MiB);
+    } else {
+        REQUIRE(0, "unknown mode %s", mode);
+    }
+    check_calloc_zero();
+    free(slots[0]);
+    printf("%s/%s: %ld MiB resident after the frees, %ld MiB at the check (base %ld MiB)\n", argv[1], mode,
+           after_free / MiB, rss_bytes() / MiB, base / MiB);
+    return check_summary();
+}

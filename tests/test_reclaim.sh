@@ -1,0 +1,31 @@
+#!/bin/sh
+# Every reclamation pattern in every mode (tests/test_reclaim.c), and the
+# steady-state program.  Prints "N passed, N failed".
+LIB=$1
+T=$2
+pass=0
+fail=0
+run() { # env... -- args
+    out=$("$@" 2>&1)
+    rc=$?
+    line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+    p=0
+    f=1
+    if [ -n "$line" ]; then
+        p=${line%% passed*}
+        f=${line#*, }
+        f=${f%% failed*}
+        [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+    fi
+    pass=$((pass + p))
+    fail=$((fail + f))
+    printf '%s\n' "$out" | grep -v -E '^[0-9]+ passed, [0-9]+ failed$'
+}
+for pattern in small small-pinned medium threads huge realloc; do
+    run env LD_PRELOAD="$LIB" "$T/test_reclaim" "$pattern" background
+    run env LD_PRELOAD="$LIB" EBB_BACKGROUND=0 "$T/test_reclaim" "$pattern" calls
+    run env LD_PRELOAD="$LIB" "$T/test_reclaim" "$pattern" trim
+done
+run env LD_PRELOAD="$LIB" "$T/test_reclaim" steady -
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
