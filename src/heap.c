@@ -363,7 +363,8 @@ void *ebbi_heap_alloc_generic(heap_t *heap, size_t size, bool zero)
     }
     if (ebbi_load_relaxed(&heap->delayed_free) != NULL)
         heap_drain_delayed(heap);
-    if (size > EBB_PAGE_BLOCK_MAX) {
+    size_t own_mapping = (size_t)ebbi_option(EBB_OPTION_MMAP_THRESHOLD);
+    if (size > EBB_PAGE_BLOCK_MAX || (own_mapping != 0 && size >= own_mapping)) {
         void *p = ebbi_huge_alloc(heap, size, 0, zero);
         if (p == NULL && size <= (size_t)PTRDIFF_MAX && ebbi_release_reserves() > 0)
             p = ebbi_huge_alloc(heap, size, 0, zero);

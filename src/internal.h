@@ -473,6 +473,8 @@ typedef enum {
     EBB_OPTION_RETAIN_MAX,       /* ...or at once past this many reclaimable bytes */
     EBB_OPTION_BACKGROUND,       /* a thread reclaims for programs that go idle */
     EBB_OPTION_PURGE,            /* 0: MADV_DONTNEED, 1: MADV_FREE */
+    EBB_OPTION_RETAIN_MIN,       /* reclaimable bytes kept even after the delay */
+    EBB_OPTION_MMAP_THRESHOLD,   /* requests this big get their own mapping (0: 2 MiB up) */
     EBB_OPTION_COUNT
 } ebbi_option_t;
 EBBI_HIDDEN void ebbi_options_load(void);

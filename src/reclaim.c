@@ -98,11 +98,17 @@ static size_t reclaim_pass(uint64_t now, bool all)
 {
     uint64_t delay = ebbi_reclaim_delay_ns();
     uint64_t cutoff = all ? NEVER : (now > delay ? now - delay : 0);
-    size_t given = ebbi_heaps_release_spares(cutoff);
-    given += ebbi_huge_expire(cutoff);
+    /* EBB_RETAIN_MIN (mallopt's M_TOP_PAD): that much may stay. */
+    uint64_t keep = all ? 0 : (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MIN);
+    size_t given = 0;
+    if (ebbi_reclaimable_bytes() > keep)
+        given += ebbi_heaps_release_spares(cutoff);
+    if (ebbi_reclaimable_bytes() > keep)
+        given += ebbi_huge_expire(cutoff);
     for (unsigned i = 0; i < ebbi_process.arena_count; i++) {
         ebbi_arena_sweep_abandoned(&ebbi_arenas[i]);
-        given += ebbi_arena_purge(&ebbi_arenas[i], cutoff, 0);
+        if (ebbi_reclaimable_bytes() > keep)
+            given += ebbi_arena_purge(&ebbi_arenas[i], cutoff, 0);
     }
     uint64_t retained = ebbi_reclaimable_bytes();
     uint64_t max = (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MAX);

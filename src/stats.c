@@ -194,15 +194,36 @@ __attribute__((destructor)) static void stats_at_exit(void)
 #define GLIBC_M_ARENA_TEST (-7)
 #define GLIBC_M_ARENA_MAX (-8)
 
+/* glibc's tunables, mapped onto ebbmalloc's where they mean the same:
+ *   M_TRIM_THRESHOLD  free memory kept before it goes back: EBB_RETAIN_MAX;
+ *   M_TOP_PAD         free memory kept when giving back: EBB_RETAIN_MIN;
+ *   M_MMAP_THRESHOLD  requests this big get their own mapping (up to 2 MiB,
+ *                     above which they always do): EBB_MMAP_THRESHOLD.
+ * The others are accepted, as glibc accepts them, and change nothing. */
 int ebb_mallopt(int param, int value)
 {
+    if (!ebbi_process_ready())
+        ebbi_process_init();
     switch (param) {
     case GLIBC_M_MXFAST:
         /* glibc refuses values above its largest fastbin size. */
         return value >= 0 && value <= 160;
     case GLIBC_M_TRIM_THRESHOLD:
+        if (value < 0)
+            return 0;
+        ebbi_option_set(EBB_OPTION_RETAIN_MAX, value);
+        return 1;
     case GLIBC_M_TOP_PAD:
+        if (value < 0)
+            return 0;
+        ebbi_option_set(EBB_OPTION_RETAIN_MIN, value);
+        return 1;
     case GLIBC_M_MMAP_THRESHOLD:
+        /* glibc refuses values above half its largest heap (32 MiB). */
+        if (value < 0 || value > (32 << 20))
+            return 0;
+        ebbi_option_set(EBB_OPTION_MMAP_THRESHOLD, value > (int)EBB_PAGE_BLOCK_MAX ? 0 : value);
+        return 1;
     case GLIBC_M_MMAP_MAX:
     case GLIBC_M_CHECK_ACTION:
     case GLIBC_M_PERTURB:

@@ -331,8 +331,37 @@ static void test_stats_and_glibc_extras(void)
           (unsigned long)after.in_use, (unsigned long)before.in_use);
     CHECK(after.free_calls >= before.free_calls + 1001);
 
-    CHECK(ebb_mallopt(-1 /* M_TRIM_THRESHOLD */, 1 << 20) == 1);
     CHECK(ebb_mallopt(12345, 1) == 0, "unknown parameters are refused");
+    CHECK(ebb_mallopt(-3 /* M_MMAP_THRESHOLD */, -1) == 0 && ebb_mallopt(-1 /* M_TRIM_THRESHOLD */, -5) == 0,
+          "negative thresholds are refused");
+
+    /* M_MMAP_THRESHOLD: requests this big get their own mapping. */
+    CHECK(ebb_mallopt(-3, 100000) == 1);
+    struct ebb_stats m0, m1;
+    ebb_stats_get(&m0);
+    void *own = ebb_malloc(150000);
+    ebb_stats_get(&m1);
+    CHECK(m1.huge_blocks == m0.huge_blocks + 1, "M_MMAP_THRESHOLD sends 150000 bytes to a mapping");
+    ebb_free(own);
+    CHECK(ebb_mallopt(-3, 32 << 20) == 1);
+    ebb_stats_get(&m0);
+    own = ebb_malloc(150000);
+    ebb_stats_get(&m1);
+    CHECK(m1.huge_blocks == m0.huge_blocks, "above 2 MiB the threshold changes nothing");
+    ebb_free(own);
+
+    /* M_TRIM_THRESHOLD: freed memory past it goes back at once. */
+    CHECK(ebb_mallopt(-1, 1 << 20) == 1);
+    void *many[20000];
+    for (int i = 0; i < 20000; i++)
+        memset(many[i] = ebb_malloc(1000), 1, 1000);
+    for (int i = 0; i < 20000; i++)
+        ebb_free(many[i]);
+    ebb_stats_get(&m1);
+    CHECK(m1.reclaimable <= (2u << 20), "M_TRIM_THRESHOLD bounds what stays: %lu KiB",
+          (unsigned long)(m1.reclaimable >> 10));
+    CHECK(ebb_mallopt(-1, 64 << 20) == 1);
+    CHECK(ebb_mallopt(-2 /* M_TOP_PAD */, 0) == 1);
     CHECK(ebb_malloc_trim(0) >= 0);
 
     char *text = NULL;

@@ -26,6 +26,9 @@ for pattern in small small-pinned medium threads huge realloc; do
     run env LD_PRELOAD="$LIB" EBB_BACKGROUND=0 "$T/test_reclaim" "$pattern" calls
     run env LD_PRELOAD="$LIB" "$T/test_reclaim" "$pattern" trim
 done
+run env LD_PRELOAD="$LIB" EBB_RECLAIM_DELAY_MS=2000 "$T/test_reclaim" medium delayed
+run env LD_PRELOAD="$LIB" EBB_PURGE=free "$T/test_reclaim" small lazy
+run env LD_PRELOAD="$LIB" EBB_PURGE=free "$T/test_reclaim" medium lazy
 run env LD_PRELOAD="$LIB" "$T/test_reclaim" steady -
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
