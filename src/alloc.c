@@ -51,20 +51,33 @@ static heap_t *heap_ready(void)
 
 /* ---- free --------------------------------------------------------------- */
 
+/* What a bad pointer is: a block freed already, or not one of ours.
+ * Reported (ebbi_misuse); if the program goes on, the call is ignored. */
 static EBBI_COLD void free_bad(const char *op, void *p, page_t *page)
 {
-    if (page != NULL && page->kind == SLICE_HUGE_CACHED && page->start == (uintptr_t)p)
-        ebbi_fatal("double free", p);
-    ebbi_fatal(op, p);
+    bool freed = false;
+    if (page != NULL && page->start == (uintptr_t)p &&
+        (page->kind == SLICE_HUGE_CACHED || page->kind == SLICE_GUARD_FREED))
+        freed = true;
+    if ((ebbi_safety & SAFETY_SECURE) && ebbi_secure_recently_unmapped((uintptr_t)p))
+        freed = true;
+    ebbi_misuse(freed ? "double free" : op, p);
 }
 
-/* Another thread's page, an abandoned page, or a huge block. */
-static EBBI_NOINLINE void free_nonlocal(heap_t *heap, segment_t *seg, page_t *page, block_t *block)
+/* Another thread's page, an abandoned page, a huge or a guarded block. */
+static EBBI_NOINLINE void free_nonlocal(heap_t *heap, segment_t *seg, page_t *page, block_t *block,
+                                        const void *site)
 {
     if (page->kind == SLICE_HUGE) {
         ebbi_huge_free(heap, seg, page);
         return;
     }
+    if (page->kind == SLICE_GUARDED) {
+        ebbi_guard_free(heap, seg, page, site);
+        return;
+    }
+    if (ebbi_safety & (SAFETY_ZERO | SAFETY_SECURE)) /* free_flags are the owner's */
+        ebbi_safety_on_free(page, block);
     if (heap != &ebbi_heap_empty)
         ebbi_counter_add(&heap->counts[page->class_id].frees, 1);
     else
@@ -75,27 +88,35 @@ static EBBI_NOINLINE void free_nonlocal(heap_t *heap, segment_t *seg, page_t *pa
 /* What the fast path does not handle: NULL, huge blocks aligned to 4 MiB
  * or more, and every misuse (reported here, so the fast path stays a leaf
  * function). */
-static EBBI_NOINLINE void free_special(void *p)
+static EBBI_NOINLINE void free_special(void *p, const void *site)
 {
     if (p == NULL)
         return;
     page_t *page = NULL;
     segment_t *seg = ebbi_segment_lookup((uintptr_t)p, &page);
-    if (seg == NULL)
+    if (seg == NULL || page->kind == SLICE_HUGE_CACHED || page->kind == SLICE_GUARD_FREED) {
         free_bad("free of invalid pointer", p, page);
-    if (page->kind != SLICE_HUGE) {
-        if (((block_t *)p)->free_key == ebbi_free_key(page))
-            ebbi_fatal("double free", p);
-        free_bad("free of invalid pointer", p, page);
+        return;
     }
-    ebbi_huge_free(ebbi_tls_heap, seg, page);
+    if (page->kind == SLICE_HUGE) {
+        ebbi_huge_free(ebbi_tls_heap, seg, page);
+        return;
+    }
+    if (page->kind == SLICE_GUARDED) {
+        ebbi_guard_free(ebbi_tls_heap, seg, page, site);
+        return;
+    }
+    if (((block_t *)p)->free_key == ebbi_free_key(page))
+        ebbi_misuse("double free", p);
+    else
+        ebbi_misuse("free of invalid pointer", p);
 }
 
 void ebb_free(void *p)
 {
     uintptr_t addr = (uintptr_t)p;
     if (unlikely(ebbi_segmap_get(addr) != SEGMAP_SEGMENT)) {
-        free_special(p);
+        free_special(p, __builtin_return_address(0));
         return;
     }
     segment_t *seg = ebbi_segment_of(p);
@@ -103,21 +124,23 @@ void ebb_free(void *p)
     block_t *block = p;
     uintptr_t key = ebbi_free_key(page);
     if (unlikely(!ebbi_page_holds_block(page, addr) || block->free_key == key)) {
-        free_special(p);
+        free_special(p, __builtin_return_address(0));
         return;
     }
     heap_t *heap = ebbi_tls_heap;
     if (likely(ebbi_load_relaxed(&page->owner) == heap)) {
+        if (unlikely(page->free_flags != 0)) {
+            ebbi_heap_free_local(heap, page, block);
+            return;
+        }
         ebbi_counter_add(&page->counts->frees, 1);
         block->next = page->local_free;
         block->free_key = key;
         page->local_free = block;
         page->used--;
-        if (unlikely(page->free_flags != 0))
-            ebbi_heap_free_local_slow(heap, page);
         return;
     }
-    free_nonlocal(heap, seg, page, block);
+    free_nonlocal(heap, seg, page, block, __builtin_return_address(0));
 }
 
 void ebb_free_sized(void *p, size_t size)
@@ -135,21 +158,35 @@ void ebb_free_aligned_sized(void *p, size_t alignment, size_t size)
 
 /* ---- looking up a live block ---------------------------------------------- */
 
-/* The segment and page of a live block, or a report naming `op`. */
+/* The segment and page of a live block; NULL after a report naming `op`
+ * (if the program is to go on, EBB_ABORT_ON_ERROR=0). */
 static segment_t *live_block(const char *op, void *p, page_t **page)
 {
     *page = NULL;
     segment_t *seg = ebbi_segment_lookup((uintptr_t)p, page);
-    if (seg == NULL || (*page)->kind == SLICE_HUGE_CACHED)
+    if (seg == NULL || (*page)->kind == SLICE_HUGE_CACHED || (*page)->kind == SLICE_GUARD_FREED) {
         free_bad(op, p, *page);
-    if ((*page)->kind != SLICE_HUGE && ((block_t *)p)->free_key == ebbi_free_key(*page))
-        ebbi_fatal("use of a freed block", p);
+        return NULL;
+    }
+    if ((*page)->kind != SLICE_HUGE && (*page)->kind != SLICE_GUARDED &&
+        ((block_t *)p)->free_key == ebbi_free_key(*page)) {
+        ebbi_misuse("use of a freed block", p);
+        return NULL;
+    }
     return seg;
 }
 
-static size_t block_usable(const segment_t *seg, const page_t *page)
+/* Bytes the program may use: the class (or mapping) size, or what was
+ * asked for where a safety mode watches the rest. */
+static size_t block_usable(const segment_t *seg, const page_t *page, const void *p)
 {
-    return page->kind == SLICE_HUGE ? ebbi_huge_usable_size(seg, page) : page->block_size;
+    if (page->kind == SLICE_HUGE)
+        return ebbi_huge_usable_size(seg, page);
+    if (page->kind == SLICE_GUARDED)
+        return ebbi_guard_usable_size(page);
+    if (ebbi_safety & SAFETY_SECURE)
+        return ebbi_canary_check(page, p);
+    return page->block_size;
 }
 
 size_t ebb_malloc_usable_size(void *p)
@@ -158,7 +195,7 @@ size_t ebb_malloc_usable_size(void *p)
         return 0;
     page_t *page;
     segment_t *seg = live_block("malloc_usable_size of invalid pointer", p, &page);
-    return block_usable(seg, page);
+    return seg != NULL ? block_usable(seg, page, p) : 0;
 }
 
 /* ---- realloc -------------------------------------------------------------------- */
@@ -174,7 +211,11 @@ void *ebb_realloc(void *p, size_t size)
     }
     page_t *page;
     segment_t *seg = live_block("realloc of invalid pointer", p, &page);
-    size_t usable = block_usable(seg, page);
+    if (seg == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t usable = block_usable(seg, page, p);
     if (page->kind == SLICE_HUGE && size > EBB_PAGE_BLOCK_MAX) {
         heap_t *heap = heap_ready();
         if (heap != NULL) {
@@ -182,7 +223,7 @@ void *ebb_realloc(void *p, size_t size)
             if (q != NULL)
                 return q;
         }
-    } else if (size <= usable && size >= usable / 2) {
+    } else if (size <= usable && size >= usable / 2 && ebbi_safety == 0) {
         return p; /* fits, and not so much smaller that a move pays */
     }
     void *q = ebb_malloc(size);
@@ -214,19 +255,30 @@ static void *malloc_aligned(size_t align, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    if (align <= EBB_PAGE_ALIGN_MAX) {
-        /* A class whose size is a multiple of `align` has every block
-         * aligned: pages start on 64 KiB boundaries (sizeclass.c). */
-        size_t n = size == 0 ? align : (size + align - 1) & ~(align - 1);
-        if (n <= EBB_PAGE_BLOCK_MAX)
-            return ebb_malloc(n);
-    }
     heap_t *heap = heap_ready();
     if (heap == NULL) {
         errno = ENOMEM;
         return NULL;
     }
-    void *p = ebbi_huge_alloc(heap, size, align, false);
+    void *p;
+    if ((ebbi_safety & SAFETY_GUARD_ALL) && (p = ebbi_guard_alloc(heap, size, align, __builtin_return_address(0))))
+        return p;
+    if (align <= EBB_PAGE_ALIGN_MAX) {
+        /* A class whose size is a multiple of `align` has every block
+         * aligned: pages start on 64 KiB boundaries (sizeclass.c).  In
+         * secure mode the canary's room counts in that size. */
+        size_t tail = (ebbi_safety & SAFETY_SECURE) ? SECURE_TAIL : 0;
+        size_t n = ((size == 0 ? 1 : size) + tail + align - 1) & ~(align - 1);
+        if (n <= EBB_PAGE_BLOCK_MAX) {
+            /* Sampled guarded blocks are aligned to the page, no more. */
+            bool suspend = align > ebbi_process.page_size && (ebbi_safety & SAFETY_GUARD_SAMPLE);
+            heap->sample_suspended += suspend;
+            p = ebb_malloc(n - tail);
+            heap->sample_suspended -= suspend;
+            return p;
+        }
+    }
+    p = ebbi_huge_alloc(heap, size, align, false);
     if (p == NULL && ebbi_release_reserves() > 0)
         p = ebbi_huge_alloc(heap, size, align, false);
     return p;

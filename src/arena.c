@@ -256,6 +256,12 @@ static page_t *span_take(arena_t *arena, unsigned count, bool *is_zero)
 page_t *ebbi_arena_alloc_page(arena_t *arena, unsigned class_id, bool *is_zero)
 {
     unsigned count = ebbi_classes[class_id].page_slices;
+    if (ebbi_safety & SAFETY_SECURE) {
+        /* Room for a block beside the guard page that ends the page. */
+        size_t size = ebbi_classes[class_id].block_size;
+        while (((size_t)count << EBB_SLICE_SHIFT) - ebbi_process.page_size < size)
+            count++;
+    }
     pthread_mutex_lock(&arena->lock);
     for (;;) {
         page_t *page = span_take(arena, count, is_zero);
@@ -274,8 +280,20 @@ page_t *ebbi_arena_alloc_page(arena_t *arena, unsigned class_id, bool *is_zero)
     }
 }
 
+/* Secure mode: the guard page that ends a page in use becomes memory again. */
+static void page_unguard(page_t *page)
+{
+    if (ebbi_safety & SAFETY_SECURE) {
+        segment_t *seg = ebbi_segment_of(page);
+        size_t ps = ebbi_process.page_size;
+        uintptr_t end = ebbi_slice_address(seg, page) + ((uintptr_t)page->slice_count << EBB_SLICE_SHIFT);
+        ebbi_os_protect((void *)(end - ps), ps, true);
+    }
+}
+
 static void page_reset(page_t *page)
 {
+    page_unguard(page);
     ebbi_store_relaxed(&page->carved, 0);
     page->capacity = 0;
     page->block_size = 0;
@@ -318,27 +336,31 @@ static size_t purge_touched(segment_t *seg, unsigned first, unsigned count)
             continue;
         }
         unsigned run = i;
+        size_t run_given = 0;
         while (i < end && (ebbi_load_relaxed(&seg->touched[i]) & TOUCH_UNITS) != 0) {
-            given += (size_t)(ebbi_load_relaxed(&seg->touched[i]) & TOUCH_UNITS) * EBB_TOUCH_UNIT;
+            run_given += (size_t)(ebbi_load_relaxed(&seg->touched[i]) & TOUCH_UNITS) * EBB_TOUCH_UNIT;
             i++;
         }
         /* Whole slices, but for the run's last one, purged as far as it was
-         * touched. */
-        size_t run_bytes = ((size_t)(i - 1 - run) << EBB_SLICE_SHIFT) +
-                           (size_t)(ebbi_load_relaxed(&seg->touched[i - 1]) & TOUCH_UNITS) * EBB_TOUCH_UNIT;
+         * touched (all of it if an earlier lazy purge left it stale). */
+        uint8_t last = ebbi_load_relaxed(&seg->touched[i - 1]);
+        size_t last_bytes = (last & TOUCH_STALE) ? EBB_SLICE_SIZE : (size_t)(last & TOUCH_UNITS) * EBB_TOUCH_UNIT;
+        size_t run_bytes = ((size_t)(i - 1 - run) << EBB_SLICE_SHIFT) + last_bytes;
         void *at = (uint8_t *)seg + ((size_t)run << EBB_SLICE_SHIFT);
         uint8_t after = 0;
-        if (lazy && ebbi_os_purge_lazily(at, run_bytes))
+        if (lazy && ebbi_os_purge_lazily(at, run_bytes)) {
             after = TOUCH_STALE;
-        else
-            ebbi_os_decommit(at, run_bytes);
+        } else if (!ebbi_os_decommit(at, run_bytes)) {
+            continue; /* locked memory: still resident, still holding its data */
+        }
+        given += run_given;
         for (unsigned k = run; k < i; k++)
             ebbi_store_relaxed(&seg->touched[k], after);
     }
     return given;
 }
 
-size_t ebbi_arena_purge(arena_t *arena, uint64_t freed_before_ns, size_t at_least)
+size_t ebbi_arena_purge(arena_t *arena, uint64_t freed_before_ns, size_t at_least, uint64_t keep)
 {
     enum { BATCH = 32 };
     size_t given = 0;
@@ -349,7 +371,8 @@ size_t ebbi_arena_purge(arena_t *arena, uint64_t freed_before_ns, size_t at_leas
         pthread_mutex_lock(&arena->lock);
         while (n < BATCH && arena->dirty_first != NULL) {
             page_t *head = arena->dirty_first;
-            if (head->freed_at_ns >= freed_before_ns && given >= at_least)
+            if (given >= at_least && (head->freed_at_ns >= freed_before_ns ||
+                                      (head->span_dirty > 0 && keep > 0 && ebbi_reclaimable_bytes() <= keep)))
                 break;
             unsigned count = head->slice_count;
             given += head->span_dirty;
@@ -378,7 +401,7 @@ size_t ebbi_arena_purge(arena_t *arena, uint64_t freed_before_ns, size_t at_leas
             if (spans[i] == NULL)
                 continue;
             segment_t *seg = ebbi_segment_of(spans[i]);
-            purge_touched(seg, slice_index(spans[i]), spans[i]->slice_count);
+            ebbi_reclaimed_add(purge_touched(seg, slice_index(spans[i]), spans[i]->slice_count));
             purging++;
         }
         while (release != NULL) {
@@ -399,7 +422,6 @@ size_t ebbi_arena_purge(arena_t *arena, uint64_t freed_before_ns, size_t at_leas
                 if (head == NULL)
                     continue;
                 unsigned count = head->slice_count;
-                ebbi_reclaimed_add(head->span_dirty);
                 head->span_dirty = 0;
                 head->kind = SLICE_FREE;
                 head[count - 1].kind = SLICE_FREE;

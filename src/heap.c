@@ -80,7 +80,9 @@ void ebbi_heap_direct_update(heap_t *heap, unsigned class_id)
     if (size > EBB_DIRECT_MAX)
         return;
     page_t *page = heap->queues[class_id].first;
-    if (page == NULL)
+    /* Secure and guard modes take every allocation through the generic
+     * path (encoded links, canaries, guarded blocks). */
+    if (page == NULL || (ebbi_safety & (SAFETY_SECURE | SAFETY_GUARD_ALL)))
         page = &ebbi_page_empty;
     unsigned lo = class_id == 0 ? 0 : ebbi_classes[class_id - 1].block_size / EBB_ALIGNMENT + 1;
     unsigned hi = size / EBB_ALIGNMENT;
@@ -183,7 +185,10 @@ static void spare_put(heap_t *heap, page_t *page)
 {
     uint64_t now = ebbi_os_now_ns();
     uint64_t bytes = (uint64_t)page->slice_count << EBB_SLICE_SHIFT;
-    ebbi_store_relaxed(&page->freed_since_ns, now);
+    /* What others need to know of the page lives in the heap (never
+     * unmapped), not in the page, which the reclaimer may free. */
+    ebbi_store_relaxed(&heap->spare_since_ns, now);
+    heap->spare_class = page->class_id;
     ebbi_fetch_add_relaxed(&spare_bytes, bytes);
     ebbi_reclaimable_add((int64_t)bytes);
     page_t *old = ebbi_exchange_acq_rel(&heap->spare, page);
@@ -206,10 +211,9 @@ size_t ebbi_heaps_release_spares(uint64_t cutoff_ns)
 {
     size_t given = 0;
     for (heap_t *h = ebbi_heaps_first(); h != NULL; h = h->all_next) {
-        page_t *page = ebbi_load_acquire(&h->spare);
-        if (page == NULL || ebbi_load_relaxed(&page->freed_since_ns) >= cutoff_ns)
+        if (ebbi_load_acquire(&h->spare) == NULL || ebbi_load_relaxed(&h->spare_since_ns) >= cutoff_ns)
             continue;
-        page = spare_take(h);
+        page_t *page = spare_take(h);
         if (page != NULL) {
             given += (size_t)page->slice_count << EBB_SLICE_SHIFT;
             ebbi_arena_free_page(page);
@@ -222,9 +226,8 @@ uint64_t ebbi_heaps_oldest_spare_ns(void)
 {
     uint64_t oldest = 0;
     for (heap_t *h = ebbi_heaps_first(); h != NULL; h = h->all_next) {
-        page_t *page = ebbi_load_acquire(&h->spare);
-        uint64_t since = page != NULL ? ebbi_load_relaxed(&page->freed_since_ns) : 0;
-        if (page != NULL && (oldest == 0 || since < oldest))
+        uint64_t since = ebbi_load_relaxed(&h->spare_since_ns);
+        if (ebbi_load_acquire(&h->spare) != NULL && (oldest == 0 || since < oldest))
             oldest = since;
     }
     return oldest;
@@ -235,7 +238,8 @@ uint64_t ebbi_heaps_oldest_spare_ns(void)
  * that a loop allocating and freeing one block does not return a page and
  * take it back each time; one of several slices goes to the spare slot;
  * any other goes back to its arena. */
-void ebbi_heap_free_local_slow(heap_t *heap, page_t *page)
+/* After a local free into a page with free_flags set. */
+static void after_local_free(heap_t *heap, page_t *page)
 {
     if (page->free_flags & PAGE_IN_FULL)
         page_unfull(heap, page);
@@ -250,14 +254,25 @@ void ebbi_heap_free_local_slow(heap_t *heap, page_t *page)
     }
 }
 
+/* Push a block on its page's local list (the free was counted already). */
 static void free_local(heap_t *heap, page_t *page, block_t *block)
 {
-    block->next = page->local_free;
+    ebbi_block_set_next(block, page->local_free);
     block->free_key = ebbi_free_key(page);
     page->local_free = block;
     page->used--;
     if (page->free_flags != 0)
-        ebbi_heap_free_local_slow(heap, page);
+        after_local_free(heap, page);
+}
+
+/* free() of a block of one of our pages whose free_flags are set: a safety
+ * mode's check or zeroing, then the push and what follows it. */
+void ebbi_heap_free_local(heap_t *heap, page_t *page, block_t *block)
+{
+    if (page->free_flags & PAGE_SAFE)
+        ebbi_safety_on_free(page, block);
+    ebbi_counter_add(&page->counts->frees, 1);
+    free_local(heap, page, block);
 }
 
 /* Take the blocks other threads freed into our full pages.  A block whose
@@ -267,7 +282,12 @@ static void heap_drain_delayed(heap_t *heap)
 {
     block_t *block = ebbi_exchange_acq_rel(&heap->delayed_free, NULL);
     while (block != NULL) {
-        block_t *next = block->next;
+        block_t *next = ebbi_block_next(block);
+        if (next != NULL && (ebbi_safety & SAFETY_SECURE)) {
+            page_t *owner_page;
+            if (ebbi_segment_lookup((uintptr_t)next, &owner_page) == NULL)
+                ebbi_safety_link_corrupted(block);
+        }
         segment_t *seg = ebbi_segment_of(block);
         page_t *page = ebbi_page_of(seg, (uintptr_t)block);
         if (ebbi_load_relaxed(&page->owner) == heap)
@@ -295,7 +315,7 @@ static void heap_adopt(heap_t *heap, page_t *page)
 {
     ebbi_store_relaxed(&page->owner, heap);
     page->counts = &heap->counts[page->class_id];
-    page->free_flags = page->slice_count > 1 ? PAGE_MULTI : 0;
+    page->free_flags &= PAGE_MULTI | PAGE_SAFE; /* as ebbi_page_init set them */
     ebbi_page_allow_delayed(page);
     ebbi_page_collect(page);
 }
@@ -330,9 +350,9 @@ static page_t *heap_find_page(heap_t *heap, unsigned c)
     }
     /* Only this thread puts a page in its spare slot, so the page seen
      * here is the one taken, unless the reclaimer took it first. */
-    page = ebbi_load_relaxed(&heap->spare);
-    if (page != NULL && page->class_id == c && (page = spare_take(heap)) != NULL) {
+    if (ebbi_load_relaxed(&heap->spare) != NULL && heap->spare_class == c && (page = spare_take(heap)) != NULL) {
         class_push_front(heap, page);
+        ebbi_page_collect(page);
         if (page_has_room(page))
             return page;
     }
@@ -352,6 +372,68 @@ found:
     return page;
 }
 
+/* Find a page of class c with a free block, giving back reserves once if
+ * memory runs out. */
+static page_t *page_for_class(heap_t *heap, unsigned c)
+{
+    page_t *page = heap->queues[c].first;
+    if (page == NULL || page->free == NULL) {
+        page = heap_find_page(heap, c);
+        if (page == NULL && ebbi_release_reserves() > 0)
+            page = heap_find_page(heap, c);
+    }
+    return page;
+}
+
+/* The generic path of the secure and guard modes. */
+static EBBI_NOINLINE void *heap_alloc_safe(heap_t *heap, size_t size, bool zero, const void *site)
+{
+    unsigned c = size > EBB_PAGE_BLOCK_MAX ? EBB_CLASS_COUNT : ebbi_size_class(size);
+    if ((ebbi_safety & SAFETY_GUARD_ALL) ||
+        ((ebbi_safety & SAFETY_GUARD_SAMPLE) && ebbi_guard_sample(heap, c))) {
+        void *p = ebbi_guard_alloc(heap, size, EBB_ALIGNMENT, site);
+        if (p != NULL || size > (size_t)PTRDIFF_MAX / 2) {
+            if (p == NULL)
+                errno = ENOMEM;
+            return p; /* fresh pages: zero already */
+        }
+        if (ebbi_safety & SAFETY_GUARD_ALL) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    size_t need = size;
+    if ((ebbi_safety & SAFETY_SECURE) && __builtin_add_overflow(size, SECURE_TAIL, &need)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t own_mapping = (size_t)ebbi_option(EBB_OPTION_MMAP_THRESHOLD);
+    if (need > EBB_PAGE_BLOCK_MAX || (own_mapping != 0 && size >= own_mapping))
+        return ebbi_huge_alloc(heap, size, 0, zero);
+    page_t *page = page_for_class(heap, ebbi_size_class(need));
+    if (page == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    block_t *block = page->free;
+    block_t *next = ebbi_block_next(block);
+    if (next != NULL && (ebbi_safety & SAFETY_SECURE) && !ebbi_page_holds_block(page, (uintptr_t)next))
+        ebbi_safety_link_corrupted(block);
+    page->free = next;
+    page->used++;
+    ebbi_counter_add(&page->counts->allocs, 1);
+    block->free_key = 0;
+    if (zero) {
+        if (page->free_is_zero)
+            block->next = NULL;
+        else
+            memset(block, 0, size);
+    }
+    if (ebbi_safety & SAFETY_SECURE)
+        ebbi_canary_set(page, block, size == 0 ? 1 : size); /* malloc(0) gives a byte */
+    return block;
+}
+
 void *ebbi_heap_alloc_generic(heap_t *heap, size_t size, bool zero)
 {
     if (unlikely(heap == &ebbi_heap_empty)) {
@@ -363,6 +445,10 @@ void *ebbi_heap_alloc_generic(heap_t *heap, size_t size, bool zero)
     }
     if (ebbi_load_relaxed(&heap->delayed_free) != NULL)
         heap_drain_delayed(heap);
+    if (unlikely(ebbi_load_relaxed(&ebbi_reclaim_thread_wanted)))
+        ebbi_reclaim_start_thread();
+    if (unlikely(ebbi_safety & (SAFETY_SECURE | SAFETY_GUARD_ALL | SAFETY_GUARD_SAMPLE)))
+        return heap_alloc_safe(heap, size, zero, __builtin_return_address(0));
     size_t own_mapping = (size_t)ebbi_option(EBB_OPTION_MMAP_THRESHOLD);
     if (size > EBB_PAGE_BLOCK_MAX || (own_mapping != 0 && size >= own_mapping)) {
         void *p = ebbi_huge_alloc(heap, size, 0, zero);
@@ -370,16 +456,10 @@ void *ebbi_heap_alloc_generic(heap_t *heap, size_t size, bool zero)
             p = ebbi_huge_alloc(heap, size, 0, zero);
         return p;
     }
-    unsigned c = ebbi_size_class(size);
-    page_t *page = heap->queues[c].first;
-    if (page == NULL || page->free == NULL) {
-        page = heap_find_page(heap, c);
-        if (page == NULL && ebbi_release_reserves() > 0)
-            page = heap_find_page(heap, c);
-        if (page == NULL) {
-            errno = ENOMEM;
-            return NULL;
-        }
+    page_t *page = page_for_class(heap, ebbi_size_class(size));
+    if (page == NULL) {
+        errno = ENOMEM;
+        return NULL;
     }
     return ebbi_page_pop(page, size, zero);
 }
@@ -495,4 +575,14 @@ void ebbi_heaps_fork_parent(void)
 void ebbi_heaps_fork_child(void)
 {
     pthread_mutex_init(&heaps.lock, NULL);
+    /* A thread that was freeing into one of our pages at the fork exists
+     * no more: its notification never ends (see ebbi_page_after_fork). */
+    heap_t *heap = ebbi_tls_heap;
+    if (heap == &ebbi_heap_empty)
+        return;
+    for (unsigned c = 0; c < EBB_CLASS_COUNT; c++)
+        for (page_t *p = heap->queues[c].first; p != NULL; p = p->next)
+            ebbi_page_after_fork(p);
+    for (page_t *p = heap->full.first; p != NULL; p = p->next)
+        ebbi_page_after_fork(p);
 }

@@ -47,9 +47,18 @@ uint64_t ebbi_huge_resident_bytes(void)
     return ebbi_load_relaxed(&huge_mapped) - ebbi_load_relaxed(&huge_slack);
 }
 
+/* Secure mode: a guard page ends every huge mapping. */
+static size_t tail_guard(void)
+{
+    return (ebbi_safety & SAFETY_SECURE) ? ebbi_process.page_size : 0;
+}
+
+/* The header's pages (segment_t spans a few), then never-touched slack. */
 static size_t segment_slack(const segment_t *seg)
 {
-    return seg->slices[1].start - (uintptr_t)seg - ebbi_process.page_size;
+    size_t ps = ebbi_process.page_size;
+    size_t header = (sizeof(segment_t) + ps - 1) & ~(ps - 1);
+    return seg->slices[1].start - (uintptr_t)seg - header;
 }
 
 uint64_t ebbi_huge_cached_bytes(void)
@@ -82,7 +91,9 @@ static void huge_unmap(segment_t *seg)
         ebbi_segmap_set(page->start, SEGMAP_NONE);
     ebbi_segmap_set((uintptr_t)seg, SEGMAP_NONE);
     /* Counted resident until it is gone. */
-    size_t size = seg->map_size, slack = segment_slack(seg);
+    if (ebbi_safety & SAFETY_SECURE)
+        ebbi_secure_note_unmapped(page->start);
+    size_t size = seg->map_size, slack = segment_slack(seg) + tail_guard();
     ebbi_os_unmap(seg, size);
     ebbi_fetch_sub_relaxed(&huge_mapped, size);
     ebbi_fetch_sub_relaxed(&huge_slack, slack);
@@ -179,7 +190,7 @@ void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool zero)
         errno = ENOMEM;
         return NULL;
     }
-    size_t map_size = page_round(offset + size);
+    size_t map_size = page_round(offset + size) + tail_guard();
     segment_t *seg = NULL;
     bool is_zero = false;
     ebbi_reclaim_tick();
@@ -214,12 +225,15 @@ void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool zero)
         seg->slices[offset >> EBB_SLICE_SHIFT].slice_back = (uint8_t)((offset >> EBB_SLICE_SHIFT) - 1);
     if (offset >= EBB_SEGMENT_SIZE)
         ebbi_segmap_set(block, SEGMAP_HUGE_BELOW);
-    if (is_zero)
-        ebbi_fetch_add_relaxed(&huge_slack, segment_slack(seg));
+    if (is_zero) {
+        ebbi_fetch_add_relaxed(&huge_slack, segment_slack(seg) + tail_guard());
+        if (tail_guard() != 0)
+            ebbi_os_protect((uint8_t *)seg + map_size - tail_guard(), tail_guard(), false);
+    }
     ebbi_segmap_set((uintptr_t)seg, SEGMAP_SEGMENT);
 
     ebbi_counter_add(&heap->huge_allocs, 1);
-    ebbi_counter_add(&heap->huge_bytes_alloc, seg->map_size - offset);
+    ebbi_counter_add(&heap->huge_bytes_alloc, ebbi_huge_usable_size(seg, page));
     if (zero && !is_zero)
         memset((void *)block, 0, size);
     return (void *)block;
@@ -227,7 +241,7 @@ void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool zero)
 
 size_t ebbi_huge_usable_size(const segment_t *seg, const page_t *page)
 {
-    return (uintptr_t)seg + seg->map_size - page->start;
+    return (uintptr_t)seg + seg->map_size - tail_guard() - page->start;
 }
 
 void ebbi_huge_free(heap_t *heap, segment_t *seg, page_t *page)
@@ -271,7 +285,7 @@ void ebbi_huge_free(heap_t *heap, segment_t *seg, page_t *page)
 void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
 {
     size_t offset = page->start - (uintptr_t)seg;
-    if (offset >= EBB_SEGMENT_SIZE || size > (size_t)PTRDIFF_MAX - offset)
+    if (offset >= EBB_SEGMENT_SIZE || size > (size_t)PTRDIFF_MAX - offset || tail_guard() != 0)
         return NULL; /* the caller copies */
     size_t old_map = seg->map_size;
     size_t new_map = page_round(offset + size);
@@ -290,11 +304,14 @@ void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
         segment_t *target = ebbi_os_map_aligned(new_map, EBB_SEGMENT_SIZE, 0);
         if (target == NULL)
             return NULL;
+        /* Unmark the old place before the move frees it: another thread may
+         * map a segment there the moment it is free. */
+        ebbi_segmap_set((uintptr_t)seg, SEGMAP_NONE);
         if (!ebbi_os_move(seg, old_map, new_map, target)) {
+            ebbi_segmap_set((uintptr_t)seg, SEGMAP_SEGMENT);
             ebbi_os_unmap(target, new_map);
             return NULL;
         }
-        ebbi_segmap_set((uintptr_t)seg, SEGMAP_NONE);
         seg = target;
         seg->map_size = new_map;
         page = &seg->slices[1];

@@ -93,6 +93,7 @@ static void fork_child(void)
     ebbi_arenas_fork_child();
     ebbi_heaps_fork_child();
     ebbi_reclaim_fork_child();
+    ebbi_safety_fork_child();
 }
 
 /* ---- start --------------------------------------------------------------------- */
@@ -110,6 +111,7 @@ bool ebbi_process_init(void)
     /* Phase 1. */
     ebbi_process.page_size = ebbi_os_page_size();
     ebbi_options_load();
+    ebbi_safety_init();
     ebbi_os_init(ebbi_os_random_word() >> 7);
     unsigned arenas = (unsigned)ebbi_option(EBB_OPTION_ARENAS);
     if (arenas == 0)

@@ -84,7 +84,9 @@ enum slice_kind {
     SLICE_PAGE,       /* part of a page in use */
     SLICE_HUGE,       /* the block of a huge segment */
     SLICE_HUGE_CACHED,/* a huge segment kept in the cache after its free */
-    SLICE_PURGING     /* a free span being decommitted, outside the bins */
+    SLICE_PURGING,    /* a free span being decommitted, outside the bins */
+    SLICE_GUARDED,    /* a guarded block (safety.c), beside a PROT_NONE page */
+    SLICE_GUARD_FREED /* a guarded block after its free, PROT_NONE in quarantine */
 };
 
 struct class_counts_s;
@@ -93,6 +95,7 @@ struct class_counts_s;
 #define PAGE_IN_FULL 1u   /* in the owner's full queue: any free brings it back */
 #define PAGE_NOT_FIRST 2u /* not the first page of its class queue: released once empty */
 #define PAGE_MULTI 4u     /* several slices: not kept in its queue once empty (heap.c) */
+#define PAGE_SAFE 8u      /* a safety mode checks or zeroes every free (safety.c) */
 
 /* The head entry of a free span reuses fields a page in use needs: its
  * `carved` is 0, so no pointer is ever taken for one of its blocks. */
@@ -136,7 +139,6 @@ typedef struct page_s {
     uint8_t listed;                     /* a free span: on its arena's reclaim list */
     struct page_s *next;                /* in a heap queue, a free-span bin or an abandoned list */
     struct page_s *prev;
-    _Atomic(uint64_t) freed_since_ns;   /* in a heap's spare slot since (read by the reclaimer) */
 } __attribute__((aligned(64))) page_t;
 
 _Static_assert(sizeof(page_t) == 128, "two cache lines per page entry");
@@ -165,15 +167,18 @@ typedef struct segment_s {
     uint32_t free_slices;           /* slices in free spans */
     struct segment_s *next, *prev;  /* in the arena's segment list */
     uint64_t cached_at_ns;          /* huge cache: when the block was freed */
+    uintptr_t alloc_site, free_site;/* guarded blocks: who allocated and freed them */
 } segment_t;
 
 /* The segment map: one byte per 4 MiB of address space.
  *   0: not the allocator's;  1: a segment header starts here;
- *   2: the huge block of the segment one region below starts here
- *      (huge blocks aligned to 4 MiB or more). */
+ *   v >= 2: this region belongs to the huge segment v - 1 regions below
+ *      (a huge block aligned to 4 MiB or more starts here, or a guarded
+ *      block's pages reach here: the fault handler looks them up). */
 #define SEGMAP_NONE 0
 #define SEGMAP_SEGMENT 1
 #define SEGMAP_HUGE_BELOW 2
+#define SEGMAP_MAX_BELOW 255
 EBBI_HIDDEN extern _Atomic(uint8_t) ebbi_segmap[EBB_SEGMAP_ENTRIES];
 
 static inline segment_t *ebbi_segment_of(const void *p)
@@ -264,6 +269,8 @@ typedef struct heap_s {
     page_queue_t full;
     _Atomic(block_t *) delayed_free; /* blocks freed remotely into full pages */
     _Atomic(page_t *) spare;         /* an emptied page of several slices (heap.c) */
+    _Atomic(uint64_t) spare_since_ns;/* ...parked since (read by the reclaimer) */
+    uint8_t spare_class;
     struct arena_s *arena;
     uint32_t id;
     bool in_use;
@@ -271,6 +278,10 @@ typedef struct heap_s {
     struct heap_s *all_next;         /* every heap ever made, for statistics */
     class_counts_t counts[EBB_CLASS_COUNT];
     ebbi_counter_t huge_allocs, huge_frees, huge_bytes_alloc, huge_bytes_freed;
+    int64_t sample_countdown;        /* EBB_GUARD_SAMPLE: allocations until the next sample */
+    int sample_suspended;            /* >0: no sampling (an over-aligned request) */
+    uint64_t sample_seen[EBB_CLASS_COUNT];
+    uint64_t rng;                    /* safety modes' randomness, this thread's */
 } heap_t;
 
 EBBI_HIDDEN extern heap_t ebbi_heap_empty;
@@ -321,7 +332,8 @@ EBBI_HIDDEN void *ebbi_os_map(size_t size, void *hint);            /* zeroed RW 
 /* [p, p+size) with p + offset a multiple of align (a power of two). */
 EBBI_HIDDEN void *ebbi_os_map_aligned(size_t size, size_t align, size_t offset);
 EBBI_HIDDEN void ebbi_os_unmap(void *p, size_t size);
-EBBI_HIDDEN void ebbi_os_decommit(void *p, size_t size);           /* pages read back as zero */
+/* Pages read back as zero, and cost no memory, if true is returned. */
+EBBI_HIDDEN bool ebbi_os_decommit(void *p, size_t size);
 /* MADV_FREE: the kernel takes the pages when it needs them; until then they
  * keep their contents.  False if the kernel does not support it. */
 EBBI_HIDDEN bool ebbi_os_purge_lazily(void *p, size_t size);
@@ -339,6 +351,9 @@ EBBI_HIDDEN int ebbi_os_dup_stderr(void);
 EBBI_HIDDEN __attribute__((noreturn)) void ebbi_os_abort(void);
 EBBI_HIDDEN void ebbi_os_yield(void);
 EBBI_HIDDEN void ebbi_os_init(uintptr_t random);
+EBBI_HIDDEN bool ebbi_os_protect(void *p, size_t size, bool accessible);
+EBBI_HIDDEN bool ebbi_os_install_fault_handler(void (*handler)(int, void *, void *));
+EBBI_HIDDEN void ebbi_os_fault_chain(int sig, void *info, void *context);
 
 typedef struct ebbi_os_counts_s {
     ebbi_counter_t mmap, munmap, madvise, mremap, brk;
@@ -366,8 +381,10 @@ EBBI_HIDDEN void ebbi_arena_free_page(page_t *page);
 EBBI_HIDDEN void ebbi_arena_abandon_page(page_t *page);
 EBBI_HIDDEN page_t *ebbi_arena_take_abandoned(arena_t *arena, unsigned class_id);
 /* Reclaim the spans freed before `freed_before_ns`, and older ones still
- * until `at_least` bytes are given back.  Returns the touched bytes given. */
-EBBI_HIDDEN size_t ebbi_arena_purge(arena_t *arena, uint64_t freed_before_ns, size_t at_least);
+ * until `at_least` bytes are given back; stop early (but for whole free
+ * segments) once no more than `keep` bytes are reclaimable.  Returns the
+ * touched bytes given. */
+EBBI_HIDDEN size_t ebbi_arena_purge(arena_t *arena, uint64_t freed_before_ns, size_t at_least, uint64_t keep);
 EBBI_HIDDEN uint64_t ebbi_arena_oldest_dirty_ns(arena_t *arena);
 EBBI_HIDDEN void ebbi_arena_sweep_abandoned(arena_t *arena);
 EBBI_HIDDEN void ebbi_arenas_fork_prepare(void);
@@ -392,6 +409,7 @@ EBBI_HIDDEN void ebbi_page_clear_full_mark(page_t *page);
 EBBI_HIDDEN void ebbi_page_forbid_delayed(page_t *page);
 EBBI_HIDDEN void ebbi_page_allow_delayed(page_t *page);
 EBBI_HIDDEN void ebbi_page_free_remote(page_t *page, block_t *block);
+EBBI_HIDDEN void ebbi_page_after_fork(page_t *page);
 
 /* Hand out the first block of page->free (non-empty). */
 static inline void *ebbi_page_pop(page_t *page, size_t size, bool zero)
@@ -413,7 +431,7 @@ static inline void *ebbi_page_pop(page_t *page, size_t size, bool zero)
 /* ---- heap.c: thread heaps ------------------------------------------------ */
 EBBI_HIDDEN heap_t *ebbi_heap_for_thread(void);
 EBBI_HIDDEN void *ebbi_heap_alloc_generic(heap_t *heap, size_t size, bool zero);
-EBBI_HIDDEN void ebbi_heap_free_local_slow(heap_t *heap, page_t *page);
+EBBI_HIDDEN void ebbi_heap_free_local(heap_t *heap, page_t *page, block_t *block);
 EBBI_HIDDEN void ebbi_heap_thread_done(void *value);
 EBBI_HIDDEN void ebbi_heap_collect(heap_t *heap, bool abandon_all);
 EBBI_HIDDEN size_t ebbi_release_reserves(void);
@@ -429,6 +447,8 @@ EBBI_HIDDEN void ebbi_heap_direct_update(heap_t *heap, unsigned class_id);
 /* ---- reclaim.c: when freed memory goes back --------------------------------- */
 EBBI_HIDDEN void ebbi_reclaim_notify(uint64_t now_ns);
 EBBI_HIDDEN void ebbi_reclaim_tick(void);
+EBBI_HIDDEN extern _Atomic(bool) ebbi_reclaim_thread_wanted;
+EBBI_HIDDEN void ebbi_reclaim_start_thread(void);
 EBBI_HIDDEN size_t ebbi_reclaim_now(bool all);
 EBBI_HIDDEN uint64_t ebbi_reclaim_delay_ns(void);
 EBBI_HIDDEN void ebbi_reclaimed_add(size_t bytes);
@@ -475,6 +495,12 @@ typedef enum {
     EBB_OPTION_PURGE,            /* 0: MADV_DONTNEED, 1: MADV_FREE */
     EBB_OPTION_RETAIN_MIN,       /* reclaimable bytes kept even after the delay */
     EBB_OPTION_MMAP_THRESHOLD,   /* requests this big get their own mapping (0: 2 MiB up) */
+    EBB_OPTION_ZERO_ON_FREE,     /* safety modes (safety.c) */
+    EBB_OPTION_SECURE,
+    EBB_OPTION_GUARD,            /* 0 off, 1 guard page after, 2 before */
+    EBB_OPTION_GUARD_SAMPLE,     /* one allocation in N guarded; 0 off */
+    EBB_OPTION_GUARD_QUARANTINE, /* bytes of freed guarded blocks kept inaccessible */
+    EBB_OPTION_ABORT_ON_ERROR,
     EBB_OPTION_COUNT
 } ebbi_option_t;
 EBBI_HIDDEN void ebbi_options_load(void);
@@ -482,8 +508,60 @@ EBBI_HIDDEN bool ebbi_options_from_environment(void);
 EBBI_HIDDEN long ebbi_option(ebbi_option_t option);
 EBBI_HIDDEN void ebbi_option_set(ebbi_option_t option, long value);
 
+/* ---- safety.c: the safety modes ---------------------------------------------- */
+#define SAFETY_ZERO 1u         /* EBB_ZERO_ON_FREE: freed blocks are zeroed */
+#define SAFETY_SECURE 2u       /* EBB_SECURE: hardened layout and checks */
+#define SAFETY_GUARD_ALL 4u    /* EBB_GUARD: every allocation guarded */
+#define SAFETY_GUARD_SAMPLE 8u /* EBB_GUARD_SAMPLE: one in N guarded */
+/* Fixed when the allocator starts; 0 in the default mode. */
+EBBI_HIDDEN extern uint8_t ebbi_safety;
+EBBI_HIDDEN extern uintptr_t ebbi_link_secret;
+
+/* Free-list links: plain, or in secure mode encoded with a secret and the
+ * link's own address, so that an overwritten link decodes to garbage that
+ * the decoder's checks refuse rather than follow. */
+static inline block_t *ebbi_block_next(const block_t *b)
+{
+    uintptr_t v = (uintptr_t)b->next;
+    if (ebbi_safety & SAFETY_SECURE)
+        v ^= ebbi_link_secret ^ (uintptr_t)b;
+    return (block_t *)v;
+}
+
+static inline void ebbi_block_set_next(block_t *b, block_t *next)
+{
+    uintptr_t v = (uintptr_t)next;
+    if (ebbi_safety & SAFETY_SECURE)
+        v ^= ebbi_link_secret ^ (uintptr_t)b;
+    b->next = (block_t *)v;
+}
+
+EBBI_HIDDEN void ebbi_safety_init(void);
+EBBI_HIDDEN void *ebbi_guard_alloc(heap_t *heap, size_t size, size_t align, const void *site);
+EBBI_HIDDEN void ebbi_guard_free(heap_t *heap, segment_t *seg, page_t *page, const void *site);
+EBBI_HIDDEN size_t ebbi_guard_usable_size(const page_t *page);
+EBBI_HIDDEN bool ebbi_guard_sample(heap_t *heap, unsigned class_id);
+EBBI_HIDDEN uint64_t ebbi_guard_resident_bytes(void);
+EBBI_HIDDEN uint64_t ebbi_guard_mapped_bytes(void);
+/* Secure mode: room after each block for its canary; writing it and
+ * checking it on free (a broken canary is reported).  Returns the size
+ * the block was asked for. */
+#define SECURE_TAIL 8u
+EBBI_HIDDEN void ebbi_canary_set(page_t *page, block_t *block, size_t size);
+EBBI_HIDDEN size_t ebbi_canary_check(const page_t *page, const block_t *block);
+/* Zero or check a block being freed into a PAGE_SAFE page. */
+EBBI_HIDDEN void ebbi_safety_on_free(page_t *page, block_t *block);
+EBBI_HIDDEN void ebbi_safety_link_corrupted(const void *where);
+EBBI_HIDDEN bool ebbi_secure_recently_unmapped(uintptr_t p);
+EBBI_HIDDEN void ebbi_secure_note_unmapped(uintptr_t p);
+EBBI_HIDDEN void ebbi_safety_fork_child(void);
+
 /* ---- report.c: the one way to say something ------------------------------ */
 EBBI_HIDDEN __attribute__((noreturn)) EBBI_COLD void ebbi_fatal(const char *what, const void *addr);
+/* Misuse the program survives if the call is ignored (a double free, a free
+ * of a pointer that is not ours): an error and abort, or with
+ * EBB_ABORT_ON_ERROR=0 a warning, and the caller ignores the call. */
+EBBI_HIDDEN EBBI_COLD void ebbi_misuse(const char *what, const void *addr);
 EBBI_HIDDEN size_t ebbi_format(char *buf, size_t cap, const char *fmt, ...);
 EBBI_HIDDEN void ebbi_message(const char *fmt, ...);
 

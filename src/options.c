@@ -18,6 +18,7 @@ typedef struct {
 } option_desc_t;
 
 static const char *const purge_words[] = {"dontneed", "free", NULL};
+static const char *const guard_words[] = {"0", "after", "before", NULL};
 
 static const option_desc_t option_descs[EBB_OPTION_COUNT] = {
     /* The break only when we are the process's malloc (source.c). */
@@ -31,6 +32,13 @@ static const option_desc_t option_descs[EBB_OPTION_COUNT] = {
     [EBB_OPTION_PURGE] = {"EBB_PURGE", 0, 0, 1, purge_words},
     [EBB_OPTION_RETAIN_MIN] = {"EBB_RETAIN_MIN", 0, 0, __LONG_MAX__, NULL},
     [EBB_OPTION_MMAP_THRESHOLD] = {"EBB_MMAP_THRESHOLD", 0, 0, EBB_PAGE_BLOCK_MAX, NULL},
+    /* Safety modes (safety.c), fixed when the allocator starts. */
+    [EBB_OPTION_ZERO_ON_FREE] = {"EBB_ZERO_ON_FREE", 0, 0, 1, NULL},
+    [EBB_OPTION_SECURE] = {"EBB_SECURE", 0, 0, 1, NULL},
+    [EBB_OPTION_GUARD] = {"EBB_GUARD", 0, 0, 2, guard_words},
+    [EBB_OPTION_GUARD_SAMPLE] = {"EBB_GUARD_SAMPLE", 0, 0, __LONG_MAX__, NULL},
+    [EBB_OPTION_GUARD_QUARANTINE] = {"EBB_GUARD_QUARANTINE", 64L << 20, 0, __LONG_MAX__, NULL},
+    [EBB_OPTION_ABORT_ON_ERROR] = {"EBB_ABORT_ON_ERROR", 1, 0, 1, NULL},
 };
 
 static bool word_value(const option_desc_t *d, const char *s, long *out)

@@ -12,6 +12,7 @@
  * MAP_PRIVATE|MAP_ANONYMOUS[|MAP_NORESERVE]), munmap, madvise
  * (MADV_DONTNEED), mremap (0, or MREMAP_MAYMOVE|MREMAP_FIXED), brk (through
  * the C library's sbrk, so its own view of the break stays right),
+ * mprotect (safety modes: guard pages), sigaction (SIGSEGV, guard modes),
  * sched_getaffinity, sched_yield, clock_gettime (vDSO), write (fd 2, or its
  * duplicate kept for EBB_STATS), fcntl (F_DUPFD_CLOEXEC), and the signal
  * calls of abort.
@@ -19,6 +20,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <sched.h>
+#include <string.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/auxv.h>
@@ -99,12 +101,14 @@ void *ebbi_os_map_aligned(size_t size, size_t align, size_t offset)
     return (void *)target;
 }
 
-void ebbi_os_decommit(void *p, size_t size)
+bool ebbi_os_decommit(void *p, size_t size)
 {
     int saved = errno;
     COUNT(madvise);
-    madvise(p, size, MADV_DONTNEED);
+    /* Fails on locked memory (mlock, mlockall): then it keeps its contents. */
+    bool ok = madvise(p, size, MADV_DONTNEED) == 0;
     errno = saved;
+    return ok;
 }
 
 bool ebbi_os_purge_lazily(void *p, size_t size)
@@ -232,6 +236,52 @@ void ebbi_os_abort(void)
 void ebbi_os_yield(void)
 {
     sched_yield();
+}
+
+bool ebbi_os_protect(void *p, size_t size, bool accessible)
+{
+    int saved = errno;
+    bool ok = mprotect(p, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+    errno = saved;
+    return ok;
+}
+
+/* The guard modes' fault handler, installed in front of the program's;
+ * the program's (or the default action) gets every fault that is not a
+ * guarded block's. */
+static struct sigaction previous_segv;
+
+bool ebbi_os_install_fault_handler(void (*handler)(int, void *, void *))
+{
+    int saved = errno;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = (void (*)(int, siginfo_t *, void *))handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    bool ok = sigaction(SIGSEGV, &sa, &previous_segv) == 0;
+    errno = saved;
+    return ok;
+}
+
+/* Hand a fault on: to the handler that was there before ours, or, if that
+ * was the default, restore it and return, so that the faulting instruction
+ * runs again and the fault takes its course (the signal is "re-raised"). */
+void ebbi_os_fault_chain(int sig, void *info, void *context)
+{
+    if (previous_segv.sa_flags & SA_SIGINFO) {
+        previous_segv.sa_sigaction(sig, info, context);
+        return;
+    }
+    if (previous_segv.sa_handler == SIG_DFL || previous_segv.sa_handler == SIG_IGN) {
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        sigaction(sig, &dfl, NULL);
+        return;
+    }
+    previous_segv.sa_handler(sig);
 }
 
 void ebbi_os_init(uintptr_t random)

@@ -48,14 +48,21 @@ void ebbi_page_init(page_t *page, heap_t *heap, unsigned class_id, bool is_zero)
     page->start = ebbi_slice_address(seg, page);
     page->block_size = size;
     page->divisor_magic = ebbi_divisor_magic(size);
-    page->reserved = (uint32_t)(((size_t)page->slice_count << EBB_SLICE_SHIFT) / size);
+    size_t span = (size_t)page->slice_count << EBB_SLICE_SHIFT;
+    if (ebbi_safety & SAFETY_SECURE) {
+        /* A guard page ends every page. */
+        span -= ebbi_process.page_size;
+        ebbi_os_protect((uint8_t *)page->start + span, ebbi_process.page_size, false);
+    }
+    page->reserved = (uint32_t)(span / size);
     page->capacity = 0;
     ebbi_store_relaxed(&page->carved, 0);
     page->used = 0;
     page->free = NULL;
     page->local_free = NULL;
     page->class_id = (uint8_t)class_id;
-    page->free_flags = page->slice_count > 1 ? PAGE_MULTI : 0;
+    page->free_flags = (page->slice_count > 1 ? PAGE_MULTI : 0) |
+                       ((ebbi_safety & (SAFETY_ZERO | SAFETY_SECURE)) ? PAGE_SAFE : 0);
     page->counts = &heap->counts[class_id];
     page->is_zero_at_init = is_zero;
     page->free_is_zero = is_zero;
@@ -92,11 +99,35 @@ void ebbi_page_extend(page_t *page)
     if (n > page->reserved - capacity)
         n = page->reserved - capacity;
     uint8_t *first = (uint8_t *)page->start + (size_t)capacity * size;
-    uint8_t *p = first;
-    for (uint32_t i = 1; i < n; i++, p += size)
-        ((block_t *)p)->next = (block_t *)(p + size);
-    ((block_t *)p)->next = NULL;
-    page->free = (block_t *)first;
+    if (ebbi_safety & SAFETY_SECURE) {
+        /* Secure mode: the new blocks go on the list in a random order. */
+        uint32_t order[EBB_EXTEND_BYTES / EBB_MIN_BLOCK];
+        for (uint32_t i = 0; i < n; i++)
+            order[i] = i;
+        uint64_t x = ebbi_link_secret ^ (uintptr_t)first ^ ((uint64_t)capacity << 32);
+        for (uint32_t i = n; i > 1; i--) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            uint32_t j = (uint32_t)(x % i);
+            uint32_t t = order[i - 1];
+            order[i - 1] = order[j];
+            order[j] = t;
+        }
+        block_t *next = NULL;
+        for (uint32_t i = 0; i < n; i++) {
+            block_t *b = (block_t *)(first + (size_t)order[i] * size);
+            ebbi_block_set_next(b, next);
+            next = b;
+        }
+        page->free = next;
+    } else {
+        uint8_t *p = first;
+        for (uint32_t i = 1; i < n; i++, p += size)
+            ((block_t *)p)->next = (block_t *)(p + size);
+        ((block_t *)p)->next = NULL;
+        page->free = (block_t *)first;
+    }
     page->capacity = capacity + n;
     ebbi_store_relaxed(&page->carved, (capacity + n) * size);
     page_touch(page, (size_t)capacity * size, (size_t)(capacity + n) * size);
@@ -116,12 +147,13 @@ void ebbi_page_collect(page_t *page)
         block_t *list = tf_list(tf);
         block_t *tail = list;
         uint32_t count = 1;
-        while (tail->next != NULL) {
-            tail = tail->next;
+        for (block_t *next; (next = ebbi_block_next(tail)) != NULL; tail = next) {
+            if ((ebbi_safety & SAFETY_SECURE) && !ebbi_page_holds_block(page, (uintptr_t)next))
+                ebbi_safety_link_corrupted(tail);
             count++;
         }
         page->used -= count;
-        tail->next = page->local_free;
+        ebbi_block_set_next(tail, page->local_free);
         page->local_free = list;
     }
     if (page->local_free != NULL) {
@@ -129,13 +161,15 @@ void ebbi_page_collect(page_t *page)
             page->free = page->local_free;
         } else {
             block_t *tail = page->local_free;
-            while (tail->next != NULL)
-                tail = tail->next;
-            tail->next = page->free;
+            for (block_t *next; (next = ebbi_block_next(tail)) != NULL;)
+                tail = next;
+            ebbi_block_set_next(tail, page->free);
             page->free = page->local_free;
         }
         page->local_free = NULL;
-        page->free_is_zero = false;
+        /* Zero-on-free keeps freed blocks zero but for their first words. */
+        if (!(ebbi_safety & SAFETY_ZERO))
+            page->free_is_zero = false;
     }
 }
 
@@ -145,7 +179,9 @@ bool ebbi_page_try_mark_full(page_t *page)
 {
     uintptr_t tf = ebbi_load_relaxed(&page->thread_free);
     do {
-        if (tf_list(tf) != NULL)
+        /* A notification still under way (DELAYING) must finish first: the
+         * owner relies on that state to wait for it before abandoning. */
+        if (tf_list(tf) != NULL || tf_state(tf) == TF_DELAYING)
             return false;
     } while (!ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (uintptr_t)TF_USE_DELAYED));
     return true;
@@ -166,15 +202,27 @@ void ebbi_page_clear_full_mark(page_t *page)
 void ebbi_page_forbid_delayed(page_t *page)
 {
     uintptr_t tf = ebbi_load_relaxed(&page->thread_free);
-    for (;;) {
+    for (unsigned spins = 0;; spins++) {
         if (tf_state(tf) == TF_DELAYING) {
-            ebbi_spin_pause();
+            if (spins < 64)
+                ebbi_spin_pause();
+            else
+                ebbi_os_yield(); /* the notifying thread may be descheduled */
             tf = ebbi_load_relaxed(&page->thread_free);
             continue;
         }
         if (ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (tf & ~(uintptr_t)TF_STATE_MASK) | TF_NEVER))
             return;
     }
+}
+
+/* In a forked child: a notification (DELAYING) that a thread of the parent
+ * had under way will never end; give the page back its normal state. */
+void ebbi_page_after_fork(page_t *page)
+{
+    uintptr_t tf = ebbi_load_relaxed(&page->thread_free);
+    if (tf_state(tf) == TF_DELAYING)
+        ebbi_store_relaxed(&page->thread_free, (tf & ~(uintptr_t)TF_STATE_MASK) | TF_NORMAL);
 }
 
 /* New owner, after adopting. */
@@ -197,10 +245,10 @@ void ebbi_page_free_remote(page_t *page, block_t *block)
         if (notify) {
             desired = (tf & ~(uintptr_t)TF_STATE_MASK) | TF_DELAYING;
         } else {
-            block->next = tf_list(tf);
+            ebbi_block_set_next(block, tf_list(tf));
             desired = (uintptr_t)block | tf_state(tf);
         }
-    } while (!ebbi_cas_weak_release(&page->thread_free, &tf, desired));
+    } while (!ebbi_cas_weak_acq_rel(&page->thread_free, &tf, desired));
     if (!notify)
         return;
 
@@ -210,10 +258,11 @@ void ebbi_page_free_remote(page_t *page, block_t *block)
      * not touch the page after that. */
     heap_t *heap = ebbi_load_relaxed(&page->owner);
     tf = ebbi_load_relaxed(&page->thread_free);
-    while (!ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (tf & ~(uintptr_t)TF_STATE_MASK) | TF_NORMAL))
+    while (tf_state(tf) == TF_DELAYING &&
+           !ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (tf & ~(uintptr_t)TF_STATE_MASK) | TF_NORMAL))
         ;
     block_t *head = ebbi_load_relaxed(&heap->delayed_free);
     do {
-        block->next = head;
+        ebbi_block_set_next(block, head);
     } while (!ebbi_cas_weak_release(&heap->delayed_free, &head, block));
 }

@@ -30,6 +30,7 @@ static struct {
     _Atomic(uint64_t) reclaimed_total;
     _Atomic(int64_t) reclaimable;    /* free spans' touched bytes, spare pages, huge cache */
     _Atomic(int) busy;               /* one reclaimer at a time (the others skip) */
+    _Atomic(uint64_t) generation;    /* counts notifies (recompute_due) */
     /* The background thread. */
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -73,29 +74,41 @@ static void due_at_most(uint64_t due)
         ;
 }
 
-/* The earliest deadline after a pass, from what is left. */
-static void recompute_due(void)
+/* The earliest deadline after a pass, from what is left.  A notify during
+ * the scan may have set an earlier one: the generation says so, and then
+ * the earlier stays. */
+static void recompute_due(uint64_t generation, uint64_t keep)
 {
     uint64_t delay = ebbi_reclaim_delay_ns();
     uint64_t due = NEVER;
-    for (unsigned i = 0; i < ebbi_process.arena_count; i++) {
-        uint64_t t = ebbi_arena_oldest_dirty_ns(&ebbi_arenas[i]);
+    if (ebbi_reclaimable_bytes() > keep) {
+        for (unsigned i = 0; i < ebbi_process.arena_count; i++) {
+            uint64_t t = ebbi_arena_oldest_dirty_ns(&ebbi_arenas[i]);
+            if (t != 0 && t + delay < due)
+                due = t + delay;
+        }
+        uint64_t t = ebbi_huge_oldest_cached_ns();
+        if (t != 0 && t + delay < due)
+            due = t + delay;
+        t = ebbi_heaps_oldest_spare_ns();
         if (t != 0 && t + delay < due)
             due = t + delay;
     }
-    uint64_t t = ebbi_huge_oldest_cached_ns();
-    if (t != 0 && t + delay < due)
-        due = t + delay;
-    t = ebbi_heaps_oldest_spare_ns();
-    if (t != 0 && t + delay < due)
-        due = t + delay;
-    ebbi_store_relaxed(&rc.next_due_ns, due);
+    uint64_t cur = ebbi_load_relaxed(&rc.next_due_ns);
+    for (;;) {
+        uint64_t want = due;
+        if (ebbi_load_acquire(&rc.generation) != generation && cur < want)
+            want = cur;
+        if (atomic_compare_exchange_weak(&rc.next_due_ns, &cur, want))
+            break;
+    }
 }
 
 /* One pass: give back what has waited `delay` (everything with `all`), and
  * the oldest of the rest while the reclaimable total is over its bound. */
 static size_t reclaim_pass(uint64_t now, bool all)
 {
+    uint64_t generation = ebbi_load_acquire(&rc.generation);
     uint64_t delay = ebbi_reclaim_delay_ns();
     uint64_t cutoff = all ? NEVER : (now > delay ? now - delay : 0);
     /* EBB_RETAIN_MIN (mallopt's M_TOP_PAD): that much may stay. */
@@ -107,24 +120,26 @@ static size_t reclaim_pass(uint64_t now, bool all)
         given += ebbi_huge_expire(cutoff);
     for (unsigned i = 0; i < ebbi_process.arena_count; i++) {
         ebbi_arena_sweep_abandoned(&ebbi_arenas[i]);
-        if (ebbi_reclaimable_bytes() > keep)
-            given += ebbi_arena_purge(&ebbi_arenas[i], cutoff, 0);
+        given += ebbi_arena_purge(&ebbi_arenas[i], cutoff, 0, keep);
     }
     uint64_t retained = ebbi_reclaimable_bytes();
     uint64_t max = (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MAX);
     for (unsigned i = 0; retained > max && i < ebbi_process.arena_count; i++) {
-        given += ebbi_arena_purge(&ebbi_arenas[i], 0, (size_t)(retained - max));
+        given += ebbi_arena_purge(&ebbi_arenas[i], 0, (size_t)(retained - max), 0);
         retained = ebbi_reclaimable_bytes();
     }
     if (retained > max)
         given += ebbi_huge_expire(NEVER);
-    recompute_due();
+    recompute_due(generation, keep);
     return given;
 }
 
+/* A pass that runs out of memory must not wait for itself (OOM retry). */
+static __thread bool in_pass;
+
 size_t ebbi_reclaim_now(bool all)
 {
-    if (!ebbi_process_ready())
+    if (!ebbi_process_ready() || in_pass)
         return 0;
     int expected = 0;
     if (!all && !atomic_compare_exchange_strong(&rc.busy, &expected, 1))
@@ -136,7 +151,9 @@ size_t ebbi_reclaim_now(bool all)
             ebbi_os_yield();
         }
     }
+    in_pass = true;
     size_t given = reclaim_pass(ebbi_os_now_ns(), all);
+    in_pass = false;
     ebbi_store_release(&rc.busy, 0);
     return given;
 }
@@ -146,6 +163,10 @@ size_t ebbi_reclaim_now(bool all)
 static void *reclaim_thread(void *arg)
 {
     (void)arg;
+    /* It takes no signal meant for the program. */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, NULL);
     pthread_mutex_lock(&rc.lock);
     for (;;) {
         uint64_t due = ebbi_load_relaxed(&rc.next_due_ns);
@@ -174,11 +195,21 @@ static void *reclaim_thread(void *arg)
     return NULL;
 }
 
-static void start_thread(void)
+enum { THREAD_NONE, THREAD_STARTING, THREAD_RUNNING, THREAD_FAILED };
+
+/* Wanted by ebbi_reclaim_notify, started by the next malloc slow path
+ * (never from inside free, collection or a reclamation pass, where the C
+ * library may hold locks that creating a thread takes). */
+_Atomic(bool) ebbi_reclaim_thread_wanted;
+static __thread bool starting_here;
+
+void ebbi_reclaim_start_thread(void)
 {
-    int expected = 0;
-    if (!atomic_compare_exchange_strong(&rc.thread_state, &expected, 1))
+    ebbi_store_relaxed(&ebbi_reclaim_thread_wanted, false);
+    int expected = THREAD_NONE;
+    if (starting_here || in_pass || !atomic_compare_exchange_strong(&rc.thread_state, &expected, THREAD_STARTING))
         return;
+    starting_here = true; /* creating a thread allocates: no second try from in there */
     if (!rc.cond_ready) {
         pthread_condattr_t attr;
         pthread_condattr_init(&attr);
@@ -187,24 +218,20 @@ static void start_thread(void)
         pthread_condattr_destroy(&attr);
         rc.cond_ready = true;
     }
-    /* The thread takes no signal meant for the program. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_t t;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
-    int rc_create = pthread_create(&t, &attr, reclaim_thread, NULL);
+    int failed = pthread_create(&t, &attr, reclaim_thread, NULL);
     pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc_create != 0) {
-        ebbi_store_relaxed(&rc.thread_state, 0);
+    starting_here = false;
+    if (failed) {
+        /* For good: the slow paths reclaim instead. */
+        ebbi_store_release(&rc.thread_state, THREAD_FAILED);
         return;
     }
     pthread_setname_np(t, "ebb-reclaim");
-    ebbi_store_release(&rc.thread_state, 2);
+    ebbi_store_release(&rc.thread_state, THREAD_RUNNING);
 }
 
 /* Something became reclaimable at `now` (no lock of ours is held). */
@@ -214,6 +241,7 @@ void ebbi_reclaim_notify(uint64_t now)
     uint64_t before = ebbi_load_relaxed(&rc.next_due_ns);
     if (due < before)
         due_at_most(due);
+    ebbi_fetch_add_relaxed(&rc.generation, 1);
     if (ebbi_reclaimable_bytes() > (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MAX)) {
         ebbi_reclaim_now(false);
         return;
@@ -221,10 +249,10 @@ void ebbi_reclaim_notify(uint64_t now)
     if (!ebbi_option(EBB_OPTION_BACKGROUND) || !ebbi_load_acquire(&ebbi_process.started))
         return;
     int state = ebbi_load_acquire(&rc.thread_state);
-    if (state == 0)
-        start_thread();
-    else if (state == 2 && before == NEVER) {
-        /* The thread sleeps without a deadline: wake it. */
+    if (state == THREAD_NONE)
+        ebbi_store_relaxed(&ebbi_reclaim_thread_wanted, true);
+    else if (state == THREAD_RUNNING && due < before) {
+        /* The thread sleeps without a deadline, or a later one: wake it. */
         pthread_mutex_lock(&rc.lock);
         pthread_cond_signal(&rc.wake);
         pthread_mutex_unlock(&rc.lock);
@@ -240,14 +268,22 @@ void ebbi_reclaim_tick(void)
 }
 
 /* fork: the child has no background thread; the first notify starts one. */
+/* A pass in progress holds spans outside the bins: the fork waits for it
+ * to end, so the child has them all. */
 void ebbi_reclaim_fork_prepare(void)
 {
+    int expected = 0;
+    while (!atomic_compare_exchange_weak(&rc.busy, &expected, 1)) {
+        expected = 0;
+        ebbi_os_yield();
+    }
     pthread_mutex_lock(&rc.lock);
 }
 
 void ebbi_reclaim_fork_parent(void)
 {
     pthread_mutex_unlock(&rc.lock);
+    ebbi_store_release(&rc.busy, 0);
 }
 
 void ebbi_reclaim_fork_child(void)
@@ -260,6 +296,8 @@ void ebbi_reclaim_fork_child(void)
         pthread_cond_init(&rc.wake, &attr);
         pthread_condattr_destroy(&attr);
     }
-    ebbi_store_relaxed(&rc.thread_state, 0);
+    ebbi_store_relaxed(&rc.thread_state, THREAD_NONE);
     ebbi_store_relaxed(&rc.busy, 0);
+    in_pass = false;
+    starting_here = false;
 }

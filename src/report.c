@@ -135,3 +135,10 @@ void ebbi_fatal(const char *what, const void *addr)
     ebbi_message("ebbmalloc: error: %s (%p)\n", what, addr);
     ebbi_os_abort();
 }
+
+void ebbi_misuse(const char *what, const void *addr)
+{
+    if (ebbi_option(EBB_OPTION_ABORT_ON_ERROR))
+        ebbi_fatal(what, addr);
+    ebbi_message("ebbmalloc: warning: %s (%p), ignored\n", what, addr);
+}

@@ -33,6 +33,12 @@ segment_t *ebbi_segment_alloc(arena_t *arena)
         return NULL;
     /* An all-zero page entry means "no block here" (internal.h), so fresh
      * memory needs only the free span written (by the caller). */
+    if (ebbi_safety & SAFETY_SECURE) {
+        /* Metadata never beside user data: a guard page ends slice 0 (and
+         * the source put one after the segment). */
+        size_t ps = ebbi_process.page_size;
+        ebbi_os_protect((uint8_t *)seg + EBB_SLICE_SIZE - ps, ps, false);
+    }
     if (!is_zero) {
         memset(seg, 0, sizeof *seg);
         /* Reused memory: all of it may be resident, none of it is zero. */
@@ -69,14 +75,14 @@ segment_t *ebbi_segment_lookup(uintptr_t p, page_t **page_out)
     if (kind == SEGMAP_SEGMENT) {
         seg = ebbi_segment_of((void *)p);
         page = ebbi_page_of(seg, p);
-    } else if (kind == SEGMAP_HUGE_BELOW) {
-        seg = (segment_t *)((uintptr_t)ebbi_segment_of((void *)p) - EBB_SEGMENT_SIZE);
+    } else if (kind >= SEGMAP_HUGE_BELOW) {
+        seg = (segment_t *)((uintptr_t)ebbi_segment_of((void *)p) - (uintptr_t)(kind - 1) * EBB_SEGMENT_SIZE);
         page = &seg->slices[1];
     } else {
         return NULL;
     }
     *page_out = page;
-    if (page->kind == SLICE_HUGE_CACHED && page->start == p)
-        return seg;
+    if ((page->kind == SLICE_HUGE_CACHED || page->kind == SLICE_GUARD_FREED) && page->start == p)
+        return seg; /* freed: the caller says "double free" */
     return ebbi_page_holds_block(page, p) ? seg : NULL;
 }

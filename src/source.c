@@ -181,10 +181,11 @@ static void brk_free_segment(segment_t *seg)
     }
     pthread_mutex_unlock(&brk_src.lock);
     /* Below the top the memory can only be decommitted; do it unlocked,
-     * before the segment is visible as free. */
-    ebbi_os_decommit(seg, EBB_SEGMENT_SIZE);
+     * before the segment is visible as free.  (Locked memory keeps its
+     * contents: then the segment is not known to be zero.) */
+    bool zero = ebbi_os_decommit(seg, EBB_SEGMENT_SIZE);
     pthread_mutex_lock(&brk_src.lock);
-    brk_mark_free(i, true, true);
+    brk_mark_free(i, true, zero);
     brk_trim_top();
     pthread_mutex_unlock(&brk_src.lock);
 }
@@ -198,9 +199,13 @@ segment_t *ebbi_source_alloc_segment(bool *is_zero, uint8_t *source)
             return seg;
         }
     }
-    segment_t *seg = ebbi_os_map_aligned(EBB_SEGMENT_SIZE, EBB_SEGMENT_SIZE, 0);
+    /* Secure mode: a guard page after every segment, so no two are adjacent. */
+    size_t guard = (ebbi_safety & SAFETY_SECURE) ? ebbi_process.page_size : 0;
+    segment_t *seg = ebbi_os_map_aligned(EBB_SEGMENT_SIZE + guard, EBB_SEGMENT_SIZE, 0);
     if (seg == NULL)
         return NULL;
+    if (guard != 0)
+        ebbi_os_protect((uint8_t *)seg + EBB_SEGMENT_SIZE, guard, false);
     ebbi_fetch_add_relaxed(&mapped_bytes, EBB_SEGMENT_SIZE);
     *is_zero = true;
     *source = SOURCE_MMAP;
@@ -213,7 +218,8 @@ void ebbi_source_free_segment(segment_t *seg, uint8_t source)
         brk_free_segment(seg);
         return;
     }
-    ebbi_os_unmap(seg, EBB_SEGMENT_SIZE);
+    size_t guard = (ebbi_safety & SAFETY_SECURE) ? ebbi_process.page_size : 0;
+    ebbi_os_unmap(seg, EBB_SEGMENT_SIZE + guard);
     ebbi_fetch_sub_relaxed(&mapped_bytes, EBB_SEGMENT_SIZE);
 }
 

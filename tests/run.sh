@@ -44,6 +44,13 @@ run internal       "$T/test_internal"
 run api            "$T/test_api"
 run threads        "$T/test_threads"
 run oom            "$T/test_oom"
+# The API and thread tests again in the safety modes that keep pages.
+run api-secure     env EBB_SECURE=1 "$T/test_api"
+run api-zero       env EBB_ZERO_ON_FREE=1 "$T/test_api"
+run api-sample     env EBB_GUARD_SAMPLE=100 "$T/test_api"
+run threads-secure env EBB_SECURE=1 "$T/test_threads"
+run threads-zero   env EBB_ZERO_ON_FREE=1 "$T/test_threads"
+run threads-sample env EBB_GUARD_SAMPLE=100 "$T/test_threads"
 run override       env LD_PRELOAD="$LIB" "$T/test_override"
 run early          env LD_PRELOAD="$LIB" "$T/test_early"
 run brk            env LD_PRELOAD="$LIB" "$T/test_brk"
@@ -54,6 +61,11 @@ run static         "$T/test_static"
 run static-dynamic "$T/test_static_dyn"
 run install        sh tests/test_install.sh
 run programs       sh tests/test_programs.sh "$LIB"
+# The real programs again in every safety mode.
+run programs-zero   sh tests/test_programs.sh "$LIB" EBB_ZERO_ON_FREE=1
+run programs-secure sh tests/test_programs.sh "$LIB" EBB_SECURE=1
+run programs-guard  sh tests/test_programs.sh "$LIB" EBB_GUARD=1
+run programs-sample sh tests/test_programs.sh "$LIB" EBB_GUARD_SAMPLE=1000
 
 echo
 [ -n "$failed_names" ] && echo "failed:$failed_names"

@@ -18,6 +18,8 @@
 #pragma GCC diagnostic ignored "-Wunknown-warning-option"
 #pragma GCC diagnostic ignored "-Wuse-after-free"
 #pragma GCC diagnostic ignored "-Wfree-nonheap-object"
+#pragma GCC diagnostic ignored "-Warray-bounds"
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
 
 static void announce(void *p)
 {
@@ -104,6 +106,65 @@ static int misuse(const char *mode)
         announce(p);
         sink = realloc(p, 100);
         free(keep);
+    } else if (strcmp(mode, "double-free-huge-late") == 0) {
+        /* Too big for the cache: unmapped at its free. */
+        void *p = malloc(200u << 20);
+        free(p);
+        for (int i = 0; i < 10; i++)
+            free(malloc(1000));
+        announce(p);
+        free(p);
+    } else if (strcmp(mode, "read-after-free") == 0) {
+        char *p = malloc(24);
+        p[0] = 1;
+        free(p);
+        announce(p);
+        sink = (void *)(uintptr_t)p[3];
+    } else if (strcmp(mode, "write-after-free-large") == 0) {
+        char *p = malloc(100000);
+        free(p);
+        announce(p);
+        p[50000] = 1;
+    } else if (strcmp(mode, "overflow-guard") == 0) {
+        char *p = malloc(4096);
+        announce(p);
+        p[4096] = 1;
+    } else if (strcmp(mode, "underflow-guard") == 0) {
+        char *p = malloc(100);
+        announce(p);
+        p[-1] = 1;
+    } else if (strcmp(mode, "overflow-slack") == 0) {
+        char *p = malloc(20);
+        memset(p, 'x', 21); /* one byte too many */
+        announce(p);
+        free(p);
+    } else if (strcmp(mode, "corrupt-link") == 0) {
+        void *keep = malloc(32);
+        char *p = malloc(32);
+        char *q = malloc(32);
+        free(q);
+        free(p); /* p's link now leads to q */
+        announce(p);
+        memset(p, 0x41, 8); /* a write after free over the link */
+        for (int i = 0; i < 1000; i++) /* until the page hands out p again */
+            sink = malloc(32);
+        free(keep);
+    } else if (strcmp(mode, "zeroed-after-free") == 0) {
+        unsigned char *p = malloc(200);
+        memset(p, 0xff, 200);
+        free(p);
+        for (int i = 16; i < 200; i++)
+            if (p[i] != 0)
+                return 1;
+        return 3; /* checked: zero */
+    } else if (strcmp(mode, "double-free-survived") == 0) {
+        void *p = malloc(48);
+        free(p);
+        announce(p);
+        free(p);
+        void *q = malloc(48);
+        free(q);
+        return 3; /* went on */
     } else if (strcmp(mode, "usable-size-invalid") == 0) {
         char local[32];
         sink = local;
@@ -115,27 +176,61 @@ static int misuse(const char *mode)
     return 0; /* the misuse went unnoticed */
 }
 
+/* A case: the misuse, the environment it runs in, the report expected
+ * (NULL: none), and how the child must end (a signal, or an exit status). */
 typedef struct {
     const char *mode;
+    const char *env;
     const char *what;
+    int signal;
+    int status;
 } expectation_t;
 
-static const expectation_t cases[] = {
-    {"free-stack", "free of invalid pointer"},
-    {"free-interior", "free of invalid pointer"},
-    {"free-interior-huge", "free of invalid pointer"},
-    {"free-unaligned", "free of invalid pointer"},
-    {"free-own-mmap", "free of invalid pointer"},
-    {"free-wild", "free of invalid pointer"},
-    {"free-kernel-address", "free of invalid pointer"},
-    {"free-never-allocated", "free of invalid pointer"},
-    {"double-free-small", "double free"},
-    {"double-free-after-others", "double free"},
-    {"double-free-medium", "double free"},
-    {"double-free-huge", "double free"},
-    {"realloc-invalid", "realloc of invalid pointer"},
-    {"realloc-freed", "use of a freed block"},
-    {"usable-size-invalid", "malloc_usable_size of invalid pointer"},
+#define ABORTS(mode, env, what) {mode, env, what, SIGABRT, 0}
+#define FAULTS(mode, env, what) {mode, env, what, SIGSEGV, 0}
+
+/* The misuse cases of the default mode are run again in every mode. */
+static const char *const every_mode[] = {
+    "", "EBB_SECURE=1", "EBB_ZERO_ON_FREE=1", "EBB_GUARD=1", "EBB_GUARD_SAMPLE=1000",
+};
+
+static const expectation_t default_cases[] = {
+    ABORTS("free-stack", "", "free of invalid pointer"),
+    ABORTS("free-interior", "", "free of invalid pointer"),
+    ABORTS("free-interior-huge", "", "free of invalid pointer"),
+    ABORTS("free-unaligned", "", "free of invalid pointer"),
+    ABORTS("free-own-mmap", "", "free of invalid pointer"),
+    ABORTS("free-wild", "", "free of invalid pointer"),
+    ABORTS("free-kernel-address", "", "free of invalid pointer"),
+    ABORTS("double-free-small", "", "double free"),
+    ABORTS("double-free-after-others", "", "double free"),
+    ABORTS("double-free-medium", "", "double free"),
+    ABORTS("double-free-huge", "", "double free"),
+    ABORTS("realloc-invalid", "", "realloc of invalid pointer"),
+    ABORTS("usable-size-invalid", "", "malloc_usable_size of invalid pointer"),
+};
+
+static const expectation_t mode_cases[] = {
+    /* Only where blocks come from pages (not in guard mode). */
+    ABORTS("free-never-allocated", "", "free of invalid pointer"),
+    ABORTS("free-never-allocated", "EBB_SECURE=1", "free of invalid pointer"),
+    ABORTS("realloc-freed", "", "use of a freed block"),
+    ABORTS("realloc-freed", "EBB_SECURE=1", "use of a freed block"),
+    ABORTS("realloc-freed", "EBB_GUARD=1", "double free"),
+    /* Secure mode: late double frees of every size, overflows, links. */
+    ABORTS("double-free-huge-late", "EBB_SECURE=1", "double free"),
+    ABORTS("overflow-slack", "EBB_SECURE=1", "heap overflow past a 20-byte block"),
+    ABORTS("corrupt-link", "EBB_SECURE=1", "corrupted free list"),
+    /* Guard mode: the access itself faults, and is named. */
+    FAULTS("read-after-free", "EBB_GUARD=1", "use after free of a 24-byte block"),
+    FAULTS("write-after-free-large", "EBB_GUARD=1", "use after free of a 100000-byte block"),
+    FAULTS("overflow-guard", "EBB_GUARD=1", "heap overflow past a 4096-byte block"),
+    FAULTS("underflow-guard", "EBB_GUARD=before", "heap underflow before a 100-byte block"),
+    FAULTS("read-after-free", "EBB_GUARD_SAMPLE=1", "use after free of a 24-byte block"),
+    /* Zero on free. */
+    {"zeroed-after-free", "EBB_ZERO_ON_FREE=1", NULL, 0, 3},
+    /* EBB_ABORT_ON_ERROR=0: a warning, and the program goes on. */
+    {"double-free-survived", "EBB_ABORT_ON_ERROR=0", "double free", 0, 3},
 };
 
 static size_t read_all(int fd, char *buf, size_t cap)
@@ -148,7 +243,7 @@ static size_t read_all(int fd, char *buf, size_t cap)
     return n;
 }
 
-static void run_case(const char *self, const char *lib, const expectation_t *c)
+static void run_case(const char *self, const char *lib, const expectation_t *c, const char *extra_env)
 {
     int out[2], err[2];
     if (pipe(out) != 0 || pipe(err) != 0)
@@ -160,6 +255,15 @@ static void run_case(const char *self, const char *lib, const expectation_t *c)
         close(out[0]);
         close(err[0]);
         setenv("LD_PRELOAD", lib, 1);
+        char env[256];
+        snprintf(env, sizeof env, "%s %s", c->env, extra_env);
+        for (char *tok = strtok(env, " "); tok != NULL; tok = strtok(NULL, " ")) {
+            char *eq = strchr(tok, '=');
+            if (eq != NULL) {
+                *eq = '\0';
+                setenv(tok, eq + 1, 1);
+            }
+        }
         execl(self, self, c->mode, (char *)NULL);
         _exit(127);
     }
@@ -174,13 +278,21 @@ static void run_case(const char *self, const char *lib, const expectation_t *c)
     waitpid(pid, &status, 0);
 
     out_text[strcspn(out_text, "\n")] = '\0';
-    char expected[512];
-    snprintf(expected, sizeof expected, "ebbmalloc: error: %s (%s)\n", c->what, out_text);
-    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "%s: expected SIGABRT, got %s %d",
-          c->mode, WIFSIGNALED(status) ? "signal" : "exit",
-          WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-    CHECK(strstr(err_text, expected) != NULL, "%s: expected \"%.*s\" on stderr, got \"%s\"", c->mode,
-          (int)strlen(expected) - 1, expected, err_text);
+    if (c->signal != 0)
+        CHECK(WIFSIGNALED(status) && WTERMSIG(status) == c->signal, "%s [%s %s]: expected signal %d, got %s %d",
+              c->mode, c->env, extra_env, c->signal, WIFSIGNALED(status) ? "signal" : "exit",
+              WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    else
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == c->status, "%s [%s]: expected exit %d, got %s %d",
+              c->mode, c->env, c->status, WIFSIGNALED(status) ? "signal" : "exit",
+              WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    if (c->what != NULL) {
+        char expected[512];
+        const char *level = c->signal != 0 ? "error" : "warning";
+        snprintf(expected, sizeof expected, "ebbmalloc: %s: %s (%s)", level, c->what, out_text);
+        CHECK(strstr(err_text, expected) != NULL, "%s [%s %s]: expected \"%s\" on stderr, got \"%s\"",
+              c->mode, c->env, extra_env, expected, err_text);
+    }
 }
 
 int main(int argc, char **argv)
@@ -189,7 +301,10 @@ int main(int argc, char **argv)
         return misuse(argv[1]);
     const char *lib = getenv("EBB_TEST_LIB");
     REQUIRE(lib != NULL, "EBB_TEST_LIB names libebbmalloc.so");
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        run_case("/proc/self/exe", lib, &cases[i]);
+    for (size_t m = 0; m < sizeof every_mode / sizeof every_mode[0]; m++)
+        for (size_t i = 0; i < sizeof default_cases / sizeof default_cases[0]; i++)
+            run_case("/proc/self/exe", lib, &default_cases[i], every_mode[m]);
+    for (size_t i = 0; i < sizeof mode_cases / sizeof mode_cases[0]; i++)
+        run_case("/proc/self/exe", lib, &mode_cases[i], "");
     return check_summary();
 }

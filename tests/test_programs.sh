@@ -3,8 +3,11 @@
 # ebbmalloc, and their outputs must be identical.  EBB_STATS=1 makes each
 # ebbmalloc process print a summary at exit, which proves the allocator
 # really served it.  Prints "N passed, N failed".
-# Usage: sh tests/test_programs.sh path/to/libebbmalloc.so
+# Usage: sh tests/test_programs.sh path/to/libebbmalloc.so [VAR=VALUE...]
+# The optional settings (a safety mode) apply to every ebbmalloc run.
 LIB=$1
+shift
+MODE="$*"
 HERE=$(cd "$(dirname "$0")" && pwd)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -21,7 +24,8 @@ compare() {
     shift
     "$@" > "$WORK/$name.glibc" 2> "$WORK/$name.glibc.err"
     rc_glibc=$?
-    env LD_PRELOAD="$LIB" EBB_STATS=1 "$@" > "$WORK/$name.ebb" 2> "$WORK/$name.ebb.err"
+    # shellcheck disable=SC2086
+    env LD_PRELOAD="$LIB" EBB_STATS=1 $MODE "$@" > "$WORK/$name.ebb" 2> "$WORK/$name.ebb.err"
     rc_ebb=$?
     if [ "$rc_glibc" -ne "$rc_ebb" ]; then
         bad "$name: exit status $rc_ebb under ebbmalloc, $rc_glibc under glibc"
@@ -53,7 +57,7 @@ compare sort-numeric sort -n -k1,1 -k2,2r "$WORK/lines.txt"
 # gcc compiling a C file: the same assembly, and a program that runs
 compare gcc gcc -O2 -S -o - "$HERE/programs/sample.c"
 gcc -O2 -o "$WORK/sample.glibc" "$HERE/programs/sample.c"
-env LD_PRELOAD="$LIB" gcc -O2 -o "$WORK/sample.ebb" "$HERE/programs/sample.c"
+env LD_PRELOAD="$LIB" $MODE gcc -O2 -o "$WORK/sample.ebb" "$HERE/programs/sample.c"
 if [ "$("$WORK/sample.glibc")" = "$("$WORK/sample.ebb")" ]; then ok; else bad "gcc: compiled programs differ"; fi
 
 # multithreaded compressors: same bytes out, and a correct round trip
@@ -61,12 +65,12 @@ head -c 30000000 /dev/zero | tr '\0' 'a' > "$WORK/blob"
 cat "$WORK/lines.txt" >> "$WORK/blob"
 if command -v xz > /dev/null; then
     compare xz xz -T2 -6 -c "$WORK/blob"
-    env LD_PRELOAD="$LIB" xz -T2 -c "$WORK/blob" | env LD_PRELOAD="$LIB" xz -T2 -dc | cmp -s - "$WORK/blob" &&
+    env LD_PRELOAD="$LIB" $MODE xz -T2 -c "$WORK/blob" | env LD_PRELOAD="$LIB" $MODE xz -T2 -dc | cmp -s - "$WORK/blob" &&
         ok || bad "xz round trip"
 fi
 if command -v zstd > /dev/null; then
     compare zstd zstd -T2 -q -c "$WORK/blob"
-    env LD_PRELOAD="$LIB" zstd -T2 -q -c "$WORK/blob" | env LD_PRELOAD="$LIB" zstd -T2 -q -dc | cmp -s - "$WORK/blob" &&
+    env LD_PRELOAD="$LIB" $MODE zstd -T2 -q -c "$WORK/blob" | env LD_PRELOAD="$LIB" $MODE zstd -T2 -q -dc | cmp -s - "$WORK/blob" &&
         ok || bad "zstd round trip"
 fi
 
@@ -98,7 +102,8 @@ git_run() {
     )
 }
 git_run glibc env > "$WORK/git.glibc" 2>&1
-git_run ebb env LD_PRELOAD="$LIB" > "$WORK/git.ebb" 2>&1
+# shellcheck disable=SC2086
+git_run ebb env LD_PRELOAD="$LIB" $MODE > "$WORK/git.ebb" 2>&1
 if cmp -s "$WORK/git.glibc" "$WORK/git.ebb" && grep -q '^in-pack: ' "$WORK/git.ebb"; then
     ok
 else

@@ -1,0 +1,398 @@
+/* Safety modes, chosen at run time.  The seeds weigh two paths after free:
+ * zero the memory (nothing leaks, at a cost) or make it inaccessible
+ * (cheap, page by page, with the kernel's help).  ebbmalloc offers both,
+ * and a hardened layout:
+ *
+ *   EBB_ZERO_ON_FREE=1  path 1: a freed block is zeroed, all but its first
+ *                       16 bytes (the free-list link and the double-free
+ *                       key), so calloc needs no memset on reuse.
+ *   EBB_SECURE=1        free-list links encoded with a secret (a corrupted
+ *                       link is reported, never followed); guard pages
+ *                       between segments, between metadata and data, and
+ *                       at the end of every page; blocks handed out in a
+ *                       random order within a page; a canary after every
+ *                       small block, checked on free; double frees of huge
+ *                       blocks remembered after their unmapping.
+ *   EBB_GUARD=1|before  path 2, enforced: every allocation has pages of its
+ *                       own, against a PROT_NONE guard page (after it, or
+ *                       before it); a freed block's pages become PROT_NONE
+ *                       and wait in a quarantine (EBB_GUARD_QUARANTINE
+ *                       bytes), so a use after free faults at once, and the
+ *                       fault handler says what happened.
+ *   EBB_GUARD_SAMPLE=N  one allocation in N (at random) takes the guarded
+ *                       path: use-after-free detection in production.
+ *
+ * In the default mode none of this costs anything on the fast paths: the
+ * modes put PAGE_SAFE on every page (free then takes the slow path) and,
+ * for secure and guard, empty the heaps' direct tables (malloc then takes
+ * the generic path).  Every report goes through report.c.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <signal.h>
+#include <string.h>
+
+#include "internal.h"
+
+uint8_t ebbi_safety;
+uintptr_t ebbi_link_secret;
+static uintptr_t canary_secret;
+
+static _Atomic(uint64_t) guard_mapped, guard_resident;
+
+uint64_t ebbi_guard_mapped_bytes(void)
+{
+    return ebbi_load_relaxed(&guard_mapped);
+}
+
+uint64_t ebbi_guard_resident_bytes(void)
+{
+    return ebbi_load_relaxed(&guard_resident);
+}
+
+static void fault_handler(int sig, void *info, void *context);
+
+void ebbi_safety_init(void)
+{
+    uint8_t mode = 0;
+    if (ebbi_option(EBB_OPTION_ZERO_ON_FREE))
+        mode |= SAFETY_ZERO;
+    if (ebbi_option(EBB_OPTION_SECURE))
+        mode |= SAFETY_SECURE;
+    if (ebbi_option(EBB_OPTION_GUARD))
+        mode |= SAFETY_GUARD_ALL;
+    long sample = ebbi_option(EBB_OPTION_GUARD_SAMPLE);
+    if (sample == 1)
+        mode |= SAFETY_GUARD_ALL;
+    else if (sample > 1)
+        mode |= SAFETY_GUARD_SAMPLE;
+    ebbi_link_secret = ebbi_os_random_word();
+    canary_secret = ebbi_os_random_word() * 0x9e3779b97f4a7c15u;
+    if (mode & SAFETY_SECURE)
+        ebbi_option_set(EBB_OPTION_BRK, 0); /* segments apart, with guard pages */
+    if (mode & (SAFETY_GUARD_ALL | SAFETY_GUARD_SAMPLE))
+        ebbi_os_install_fault_handler(fault_handler);
+    ebbi_safety = mode;
+}
+
+/* ---- secure mode: canaries ------------------------------------------------- */
+
+static EBBI_COLD void report_sized(const char *what, size_t size, const char *tail, const void *addr)
+{
+    char buf[160];
+    ebbi_format(buf, sizeof buf, "%s a %zu-byte block%s", what, size, tail);
+    ebbi_fatal(buf, addr);
+}
+
+/* The block's last word holds its requested size, encoded; the bytes
+ * between the request and that word hold a pattern. */
+#define SLACK_BYTE 0xab
+
+void ebbi_canary_set(page_t *page, block_t *block, size_t size)
+{
+    uint8_t *b = (uint8_t *)block;
+    size_t tail = page->block_size - SECURE_TAIL;
+    memset(b + size, SLACK_BYTE, tail - size);
+    uintptr_t word = canary_secret ^ (uintptr_t)block ^ size;
+    memcpy(b + tail, &word, sizeof word);
+}
+
+size_t ebbi_canary_check(const page_t *page, const block_t *block)
+{
+    const uint8_t *b = (const uint8_t *)block;
+    size_t tail = page->block_size - SECURE_TAIL;
+    uintptr_t word;
+    memcpy(&word, b + tail, sizeof word);
+    size_t size = word ^ canary_secret ^ (uintptr_t)block;
+    if (size > tail)
+        report_sized("heap overflow past", tail, " (its canary is broken)", block);
+    for (size_t i = size; i < tail; i++)
+        if (b[i] != SLACK_BYTE)
+            report_sized("heap overflow past", size, "", block);
+    return size;
+}
+
+void ebbi_safety_on_free(page_t *page, block_t *block)
+{
+    if (ebbi_safety & SAFETY_SECURE)
+        ebbi_canary_check(page, block);
+    if (ebbi_safety & SAFETY_ZERO)
+        memset((uint8_t *)block + sizeof(block_t), 0, page->block_size - sizeof(block_t));
+}
+
+void ebbi_safety_link_corrupted(const void *where)
+{
+    ebbi_fatal("corrupted free list", where);
+}
+
+/* Secure mode: the last huge blocks unmapped, so that a late second free
+ * of one is named for what it is. */
+#define UNMAPPED_RING 64
+static _Atomic(uintptr_t) unmapped_ring[UNMAPPED_RING];
+static _Atomic(unsigned) unmapped_next;
+
+void ebbi_secure_note_unmapped(uintptr_t p)
+{
+    unsigned i = ebbi_fetch_add_relaxed(&unmapped_next, 1) % UNMAPPED_RING;
+    ebbi_store_relaxed(&unmapped_ring[i], p);
+}
+
+bool ebbi_secure_recently_unmapped(uintptr_t p)
+{
+    for (unsigned i = 0; i < UNMAPPED_RING; i++)
+        if (ebbi_load_relaxed(&unmapped_ring[i]) == p)
+            return true;
+    return false;
+}
+
+/* ---- guarded blocks ----------------------------------------------------------- */
+
+/* A guarded block is a huge segment: its header page at the segment start,
+ * its pages from 64 KiB on, beside a PROT_NONE guard page:
+ *   after:  [header] ... [data pages: .. block][guard]   (overflows fault)
+ *   before: [header] ... [guard][block .. data pages]    (underflows fault)
+ * The page entry in slices[1] describes it (kind SLICE_GUARDED, block_size =
+ * the size asked for), so free() finds it as it finds any huge block. */
+typedef struct {
+    uintptr_t data;   /* first data page */
+    size_t data_size;
+    uintptr_t guard;  /* the guard page */
+} guard_layout_t;
+
+static guard_layout_t layout_of(const segment_t *seg)
+{
+    size_t ps = ebbi_process.page_size;
+    guard_layout_t l;
+    bool before = ebbi_option(EBB_OPTION_GUARD) == 2;
+    l.data_size = seg->map_size - EBB_SLICE_SIZE - ps;
+    if (before) {
+        l.guard = (uintptr_t)seg + EBB_SLICE_SIZE;
+        l.data = l.guard + ps;
+    } else {
+        l.data = (uintptr_t)seg + EBB_SLICE_SIZE;
+        l.guard = l.data + l.data_size;
+    }
+    return l;
+}
+
+static struct {
+    pthread_mutex_t lock;
+    segment_t *oldest, *newest;
+    size_t bytes;
+} quarantine = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void mark_regions(segment_t *seg, uint8_t below_start)
+{
+    /* Regions past the first point back to it (up to 254 of them), so that
+     * the fault handler finds the block from any of its pages. */
+    uintptr_t end = (uintptr_t)seg + seg->map_size;
+    unsigned k = 1;
+    for (uintptr_t r = (uintptr_t)seg + EBB_SEGMENT_SIZE; r < end && k < SEGMAP_MAX_BELOW; r += EBB_SEGMENT_SIZE, k++)
+        ebbi_segmap_set(r, below_start ? (uint8_t)(k + 1) : SEGMAP_NONE);
+    ebbi_segmap_set((uintptr_t)seg, below_start ? SEGMAP_SEGMENT : SEGMAP_NONE);
+}
+
+void *ebbi_guard_alloc(heap_t *heap, size_t size, size_t align, const void *site)
+{
+    size_t ps = ebbi_process.page_size;
+    if (align < EBB_ALIGNMENT)
+        align = EBB_ALIGNMENT;
+    if (align > EBB_SLICE_SIZE || size > (size_t)PTRDIFF_MAX / 2)
+        return NULL; /* the caller takes the unguarded path */
+    size_t rounded = size == 0 ? EBB_ALIGNMENT : (size + EBB_ALIGNMENT - 1) & ~(size_t)(EBB_ALIGNMENT - 1);
+    size_t room = rounded + (align > EBB_ALIGNMENT ? align : 0);
+    size_t data_size = (room + ps - 1) & ~(ps - 1);
+    size_t map_size = EBB_SLICE_SIZE + data_size + ps;
+    segment_t *seg = ebbi_os_map_aligned(map_size, EBB_SEGMENT_SIZE, 0);
+    if (seg == NULL)
+        return NULL;
+    seg->map_size = map_size;
+    seg->kind = SEGMENT_HUGE;
+    seg->source = SOURCE_MMAP;
+    seg->alloc_site = (uintptr_t)site;
+    guard_layout_t l = layout_of(seg);
+    ebbi_os_protect((void *)l.guard, ps, false);
+    uintptr_t block;
+    if (l.guard > l.data)
+        block = (l.data + l.data_size - rounded) & ~(uintptr_t)(align - 1); /* against the guard */
+    else
+        block = l.data;
+    page_t *page = &seg->slices[1];
+    page->start = block;
+    page->block_size = (uint32_t)(size < UINT32_MAX ? size : UINT32_MAX);
+    page->divisor_magic = 1;
+    page->capacity = 1;
+    page->used = 1;
+    page->kind = SLICE_GUARDED;
+    ebbi_store_relaxed(&page->owner, NULL);
+    ebbi_store_relaxed(&page->carved, 1);
+    unsigned slice = (unsigned)((block - (uintptr_t)seg) >> EBB_SLICE_SHIFT);
+    if (slice > 1)
+        seg->slices[slice].slice_back = (uint8_t)(slice - 1);
+    mark_regions(seg, 1);
+    ebbi_fetch_add_relaxed(&guard_mapped, map_size);
+    ebbi_fetch_add_relaxed(&guard_resident, ps + data_size);
+    ebbi_counter_add(&heap->huge_allocs, 1);
+    ebbi_counter_add(&heap->huge_bytes_alloc, rounded);
+    return (void *)block;
+}
+
+size_t ebbi_guard_usable_size(const page_t *page)
+{
+    size_t size = page->block_size;
+    return size == 0 ? EBB_ALIGNMENT : (size + EBB_ALIGNMENT - 1) & ~(size_t)(EBB_ALIGNMENT - 1);
+}
+
+static void guard_unmap(segment_t *seg)
+{
+    size_t size = seg->map_size;
+    mark_regions(seg, 0);
+    ebbi_os_unmap(seg, size);
+    ebbi_fetch_sub_relaxed(&guard_mapped, size);
+    ebbi_fetch_sub_relaxed(&guard_resident, ebbi_process.page_size);
+}
+
+void ebbi_guard_free(heap_t *heap, segment_t *seg, page_t *page, const void *site)
+{
+    size_t rounded = ebbi_guard_usable_size(page);
+    if (heap != &ebbi_heap_empty) {
+        ebbi_counter_add(&heap->huge_frees, 1);
+        ebbi_counter_add(&heap->huge_bytes_freed, rounded);
+    } else {
+        ebbi_fetch_add_relaxed(&ebbi_orphan_huge_frees, 1);
+        ebbi_fetch_add_relaxed(&ebbi_orphan_huge_bytes, rounded);
+    }
+    /* No longer a block (free() refuses it: "double free"), and its pages
+     * inaccessible and given back at once. */
+    seg->free_site = (uintptr_t)site;
+    ebbi_store_relaxed(&page->carved, 0);
+    page->kind = SLICE_GUARD_FREED;
+    guard_layout_t l = layout_of(seg);
+    ebbi_os_protect((void *)l.data, l.data_size, false);
+    ebbi_os_decommit((void *)l.data, l.data_size);
+    ebbi_fetch_sub_relaxed(&guard_resident, l.data_size);
+    ebbi_reclaimed_add(l.data_size);
+
+    /* Quarantine: the oldest leave once it holds more than its bound. */
+    size_t bound = (size_t)ebbi_option(EBB_OPTION_GUARD_QUARANTINE);
+    segment_t *out = NULL;
+    pthread_mutex_lock(&quarantine.lock);
+    seg->next = NULL;
+    if (quarantine.newest != NULL)
+        quarantine.newest->next = seg;
+    else
+        quarantine.oldest = seg;
+    quarantine.newest = seg;
+    quarantine.bytes += seg->map_size;
+    while (quarantine.bytes > bound && quarantine.oldest != NULL) {
+        segment_t *old = quarantine.oldest;
+        quarantine.oldest = old->next;
+        if (quarantine.oldest == NULL)
+            quarantine.newest = NULL;
+        quarantine.bytes -= old->map_size;
+        old->next = out;
+        out = old;
+    }
+    pthread_mutex_unlock(&quarantine.lock);
+    while (out != NULL) {
+        segment_t *next = out->next;
+        guard_unmap(out);
+        out = next;
+    }
+}
+
+/* EBB_GUARD_SAMPLE=N: is this allocation (of class `class_id`, or huge with
+ * EBB_CLASS_COUNT) one of the sampled?  Allocations since the last look are
+ * read from the heap's own counters, so the fast path pays nothing: the
+ * sample is drawn on the slow path, one in N on average. */
+bool ebbi_guard_sample(heap_t *heap, unsigned class_id)
+{
+    if (heap->sample_suspended)
+        return false;
+    int64_t done = 1;
+    if (class_id < EBB_CLASS_COUNT) {
+        uint64_t now = ebbi_load_relaxed(&heap->counts[class_id].allocs);
+        done += (int64_t)(now - heap->sample_seen[class_id]);
+        heap->sample_seen[class_id] = now + 1;
+    }
+    heap->sample_countdown -= done;
+    if (heap->sample_countdown > 0)
+        return false;
+    uint64_t n = (uint64_t)ebbi_option(EBB_OPTION_GUARD_SAMPLE);
+    uint64_t x = heap->rng ? heap->rng : (ebbi_os_random_word() | 1);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    heap->rng = x;
+    heap->sample_countdown = (int64_t)(1 + x % (2 * n)); /* mean n */
+    return true;
+}
+
+/* ---- the fault handler --------------------------------------------------------- */
+
+static const char *site_name(uintptr_t site, char *buf, size_t cap)
+{
+    Dl_info info;
+    if (site == 0)
+        return "an unknown place";
+    if (dladdr((void *)site, &info) != 0 && info.dli_fname != NULL) {
+        const char *file = info.dli_fname;
+        for (const char *c = file; *c != '\0'; c++)
+            if (*c == '/')
+                file = c + 1;
+        if (info.dli_sname != NULL)
+            ebbi_format(buf, cap, "%s (%s+0x%lx)", info.dli_sname, file,
+                        (unsigned long)(site - (uintptr_t)info.dli_fbase));
+        else
+            ebbi_format(buf, cap, "%s+0x%lx", file, (unsigned long)(site - (uintptr_t)info.dli_fbase));
+    } else {
+        ebbi_format(buf, cap, "%p", (void *)site);
+    }
+    return buf;
+}
+
+static void fault_handler(int sig, void *info_arg, void *context)
+{
+    siginfo_t *info = info_arg;
+    uintptr_t addr = (uintptr_t)info->si_addr;
+    unsigned v = ebbi_segmap_get(addr);
+    segment_t *seg = NULL;
+    if (v == SEGMAP_SEGMENT)
+        seg = ebbi_segment_of((void *)addr);
+    else if (v >= SEGMAP_HUGE_BELOW)
+        seg = (segment_t *)((uintptr_t)ebbi_segment_of((void *)addr) - (uintptr_t)(v - 1) * EBB_SEGMENT_SIZE);
+    page_t *page = seg != NULL ? &seg->slices[1] : NULL;
+    if (seg == NULL || seg->kind != SEGMENT_HUGE ||
+        (page->kind != SLICE_GUARDED && page->kind != SLICE_GUARD_FREED) || addr < (uintptr_t)seg ||
+        addr >= (uintptr_t)seg + seg->map_size) {
+        ebbi_os_fault_chain(sig, info_arg, context);
+        return;
+    }
+    guard_layout_t l = layout_of(seg);
+    size_t size = page->block_size;
+    char what[256], alloc_at[160], free_at[160];
+    const char *kind;
+    if (addr >= l.guard && addr < l.guard + ebbi_process.page_size)
+        kind = l.guard > l.data ? "heap overflow past" : "heap underflow before";
+    else
+        kind = "use after";
+    if (page->kind == SLICE_GUARD_FREED && kind[0] == 'u')
+        ebbi_format(what, sizeof what, "use after free of a %zu-byte block", size);
+    else if (page->kind == SLICE_GUARD_FREED)
+        ebbi_format(what, sizeof what, "%s a freed %zu-byte block", kind, size);
+    else
+        ebbi_format(what, sizeof what, "%s a %zu-byte block", kind, size);
+    ebbi_message("ebbmalloc: error: %s (%p)\n", what, (void *)page->start);
+    ebbi_message("ebbmalloc:   the access was at %p; the block was allocated from %s", (void *)addr,
+                 site_name(seg->alloc_site, alloc_at, sizeof alloc_at));
+    if (page->kind == SLICE_GUARD_FREED)
+        ebbi_message(" and freed from %s", site_name(seg->free_site, free_at, sizeof free_at));
+    ebbi_message("\n");
+    /* Let the fault take its course. */
+    ebbi_os_fault_chain(sig, info_arg, context);
+}
+
+void ebbi_safety_fork_child(void)
+{
+    pthread_mutex_init(&quarantine.lock, NULL);
+}
