@@ -161,22 +161,72 @@ uint64_t ebbi_huge_oldest_cached_ns(void)
 
 /* A cached mapping that fits `map_size` without wasting more than a
  * quarter of itself. */
-static segment_t *cache_take(size_t map_size)
+static segment_t *cache_pick(size_t map_size, bool any_size)
 {
     segment_t *found = NULL;
+    unsigned at = 0;
     pthread_mutex_lock(&cache.lock);
     for (unsigned i = 0; i < cache.count; i++) {
         segment_t *seg = cache.entries[i];
-        if (seg->map_size >= map_size && seg->map_size - map_size <= seg->map_size / 4) {
-            cache.entries[i] = cache.entries[--cache.count];
-            cache.bytes -= seg->map_size;
-            cache_bytes_changed(-(int64_t)seg->map_size);
-            found = seg;
+        bool fits = seg->map_size >= map_size && seg->map_size - map_size <= seg->map_size / 2;
+        /* Otherwise, the closest in size: its pages are resident already. */
+        bool closer = any_size && (found == NULL || (seg->map_size >= map_size
+                                                         ? seg->map_size < found->map_size || found->map_size < map_size
+                                                         : found->map_size < map_size && seg->map_size > found->map_size));
+        if (fits) {
+            found = seg, at = i;
             break;
         }
+        if (closer)
+            found = seg, at = i;
+    }
+    if (found != NULL) {
+        cache.entries[at] = cache.entries[--cache.count];
+        cache.bytes -= found->map_size;
+        cache_bytes_changed(-(int64_t)found->map_size);
     }
     pthread_mutex_unlock(&cache.lock);
     return found;
+}
+
+/* A cached mapping for `map_size` bytes: one that fits, or the closest,
+ * cut down or grown (in place, or moved by mremap without copying) so
+ * that a loop of big blocks of varying sizes reuses resident pages
+ * instead of faulting in fresh ones. */
+static segment_t *cache_take(size_t map_size)
+{
+    bool resize = tail_guard() == 0;
+    segment_t *seg = cache_pick(map_size, resize);
+    if (seg == NULL || seg->map_size == map_size ||
+        (seg->map_size > map_size && seg->map_size - map_size <= seg->map_size / 2))
+        return seg;
+    size_t old = seg->map_size;
+    if (old > map_size) {
+        ebbi_os_unmap((uint8_t *)seg + map_size, old - map_size);
+        seg->map_size = map_size;
+        ebbi_fetch_sub_relaxed(&huge_mapped, old - map_size);
+        ebbi_reclaimed_add(old - map_size);
+        return seg;
+    }
+    if (ebbi_os_resize_in_place(seg, old, map_size)) {
+        seg->map_size = map_size;
+        ebbi_fetch_add_relaxed(&huge_mapped, map_size - old);
+        return seg;
+    }
+    segment_t *target = ebbi_os_map_aligned(map_size, EBB_SEGMENT_SIZE, 0);
+    if (target != NULL) {
+        ebbi_segmap_set((uintptr_t)seg, SEGMAP_NONE);
+        if (ebbi_os_move(seg, old, map_size, target)) {
+            target->map_size = map_size;
+            ebbi_segmap_set((uintptr_t)target, SEGMAP_SEGMENT);
+            ebbi_fetch_add_relaxed(&huge_mapped, map_size - old);
+            return target;
+        }
+        ebbi_segmap_set((uintptr_t)seg, SEGMAP_SEGMENT);
+        ebbi_os_unmap(target, map_size);
+    }
+    huge_unmap(seg);
+    return NULL;
 }
 
 void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool zero)
