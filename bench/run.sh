@@ -1,18 +1,27 @@
 #!/bin/sh
 # bench/run.sh — benchmark ebbmalloc against glibc, jemalloc, tcmalloc and
-# mimalloc.  Run from the repository root:
+# mimalloc.  Run from anywhere:
 #
 #   sh bench/run.sh [--quick] [--runs N] [--threads N]
 #
-#   --quick      fewer rounds (3) and half-size workloads; about a minute at most
-#   --runs N     rounds per allocator and workload (default 5, or 3 with --quick)
-#   --threads N  threads for the xthread workload (default: nproc)
+#   --quick      3 rounds and smaller workloads (about 2-3 minutes on 2 cores)
+#   --runs N     rounds per allocator and workload (default 5; 3 with --quick)
+#   --threads N  threads for the multi-threaded workloads (default: nproc)
 #
+# Twelve workloads (bench/README.md says what each does and stresses): nine
+# C programs of bench/, and redis-server, sqlite3 and python3 from Debian.
 # Every workload runs under every allocator, interleaved round by round
-# (glibc jemalloc tcmalloc mimalloc ebbmalloc, then again), under
-# /usr/bin/time.  The table of medians goes to stdout and, as Markdown, to
-# bench/results/latest.md.  Exit status 1 if any run failed or any checksum
-# differed between allocators.  See bench/README.md.
+# (glibc jemalloc tcmalloc mimalloc ebbmalloc ebb-off, then again), each C
+# program and sqlite3/python3 under /usr/bin/time (wall, CPU, peak RSS),
+# redis-server through bench/redis.sh (requests/s, server CPU and peak RSS).
+# "ebb-off" is ebbmalloc with reclamation switched off; it only feeds the
+# reclamation-cost section.  Then bench/reclaim.sh measures how fast freed
+# memory goes back to the kernel.
+#
+# Prints the tables of medians, the ebbmalloc/peer ratios, the ratio to the
+# best peer, the targets (PASS/MISS), and writes the same to
+# bench/results/latest.md and a chart to bench/results/latest.svg.  Exit
+# status 1 if any run failed or any checksum differed between allocators.
 
 set -u
 
@@ -20,9 +29,10 @@ cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 
 usage() {
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
 }
 
+ARGS="$*"
 QUICK=0
 RUNS=
 THREADS=
@@ -54,21 +64,61 @@ fi
 is_count "$RUNS" || { echo "run.sh: --runs wants a positive integer, got '$RUNS'" >&2; exit 2; }
 is_count "$THREADS" || { echo "run.sh: --threads wants a positive integer, got '$THREADS'" >&2; exit 2; }
 
-# Workload sizes: each full-size run takes roughly 0.5-1 s under glibc.
+# One benchmark at a time on this machine: timings taken while another run
+# (or a reclaim test) loads the CPUs mean nothing.  The whole run holds
+# /tmp/ebbmalloc-bench.lock; bench/reclaim.sh and other timing runs take it too.
+if [ -z "${EBB_BENCH_LOCKED:-}" ] && command -v flock >/dev/null 2>&1; then
+    EBB_BENCH_LOCKED=1
+    export EBB_BENCH_LOCKED
+    if ! flock -n /tmp/ebbmalloc-bench.lock true 2>/dev/null; then
+        echo "bench: waiting for another benchmark run to finish (/tmp/ebbmalloc-bench.lock)"
+    fi
+    # shellcheck disable=SC2086 # ARGS holds simple words only (options, numbers)
+    exec flock /tmp/ebbmalloc-bench.lock sh "$ROOT/bench/run.sh" $ARGS
+fi
+START=$(date +%s)
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
+
+# ---- workload sizes ---------------------------------------------------------
+# Full: each run takes about 0.5-2 s under the faster allocators.  Quick: a
+# quarter of that, so every workload still appears.
 if [ "$QUICK" = 1 ]; then
-    CHURN_ITERS=10000000
-    XTHREAD_ITEMS=5000000
+    CHURN_ITERS=8000000
+    BIGNUM_STEPS=15000
+    LARSON_OPS=2500000          # per thread
+    XTHREAD_ITEMS=4000000       # per producer
+    FS_OBJECTS=10000 FS_WRITES=10000
+    LIFETIME_STEPS=750000       # per thread
+    LARGE_MIB=64 LARGE_ITERS=800
+    TC_TOTAL=2000 TC_BLOCKS=1000
+    FRAG_MIB=48
+    REDIS_REQUESTS=25000        # per test, 9 tests
+    SQLITE_ROWS=40000
+    PY_SCALE=2
+    RECLAIM_ROUNDS=1 RECLAIM_MIB=256
 else
     CHURN_ITERS=20000000
+    BIGNUM_STEPS=60000
+    LARSON_OPS=6000000
     XTHREAD_ITEMS=10000000
+    FS_OBJECTS=20000 FS_WRITES=20000
+    LIFETIME_STEPS=3000000
+    LARGE_MIB=256 LARGE_ITERS=2000
+    TC_TOTAL=5000 TC_BLOCKS=1000
+    FRAG_MIB=128
+    REDIS_REQUESTS=100000
+    SQLITE_ROWS=160000
+    PY_SCALE=8
+    RECLAIM_ROUNDS=3 RECLAIM_MIB=1024
 fi
 
 # ---- 1. build ---------------------------------------------------------------
 BIN=$ROOT/build/bench
 mkdir -p "$BIN" || exit 1
 CC=${CC:-cc}
-for prog in churn xthread; do
-    echo "build: $CC -O2 -g -pthread -o build/bench/$prog bench/$prog.c"
+PROGS="churn bignum larson xthread falseshare lifetime large threadchurn frag"
+for prog in $PROGS; do
+    echo "build: $CC -std=c11 -O2 -g -pthread -o build/bench/$prog bench/$prog.c"
     "$CC" -std=c11 -O2 -g -pthread -Wall -Wextra -o "$BIN/$prog" "bench/$prog.c" \
         || { echo "run.sh: building $prog failed" >&2; exit 1; }
 done
@@ -79,7 +129,7 @@ if [ ! -f "$EBB" ]; then
     make lib || { echo "run.sh: 'make lib' failed" >&2; exit 1; }
 fi
 
-# ---- 2. peer allocators -----------------------------------------------------
+# ---- 2. peers and real programs ---------------------------------------------
 MULTIARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null) \
     || MULTIARCH=$(gcc -print-multiarch 2>/dev/null) \
     || MULTIARCH=
@@ -92,12 +142,17 @@ JEMALLOC=$LIBDIR/libjemalloc.so.2
 TCMALLOC=$LIBDIR/libtcmalloc_minimal.so.4
 MIMALLOC=$LIBDIR/libmimalloc.so.2
 PEER_PKGS="libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0"
+REAL_PKGS="redis-server redis-tools sqlite3"
 
 missing=
 [ -f "$JEMALLOC" ] || missing="$missing libjemalloc2"
 [ -f "$TCMALLOC" ] || missing="$missing libtcmalloc-minimal4"
 [ -f "$MIMALLOC" ] || missing="$missing libmimalloc2.0"
 [ -x /usr/bin/time ] || missing="$missing time"
+[ -x /usr/bin/redis-server ] || missing="$missing redis-server"
+[ -x /usr/bin/redis-benchmark ] || missing="$missing redis-tools"
+[ -x /usr/bin/sqlite3 ] || missing="$missing sqlite3"
+[ -x /usr/bin/python3 ] || missing="$missing python3"
 if [ -n "$missing" ]; then
     SUDO=
     if [ "$(id -u)" != 0 ]; then
@@ -123,9 +178,16 @@ if [ ! -x /usr/bin/time ]; then
     exit 1
 fi
 
-# name:library pairs; glibc has no library (no preload).
+# glibc is preloaded too (its own libc.so.6): Debian's redis-server links
+# libjemalloc.so.2, which would otherwise provide its malloc.  For programs
+# that only link libc the preload changes nothing.
+LIBC=$LIBDIR/libc.so.6
+[ -f "$LIBC" ] || LIBC=$(ldd /bin/sh 2>/dev/null | awk '$1 == "libc.so.6" { print $3 }')
+[ -f "$LIBC" ] || { echo "run.sh: cannot find libc.so.6" >&2; exit 1; }
+
+# name:library pairs, in the order of each round.
 ALLOCS="glibc"
-SPECS="glibc:"
+SPECS="glibc:$LIBC"
 for spec in "jemalloc:$JEMALLOC" "tcmalloc:$TCMALLOC" "mimalloc:$MIMALLOC"; do
     name=${spec%%:*}
     lib=${spec#*:}
@@ -138,12 +200,69 @@ for spec in "jemalloc:$JEMALLOC" "tcmalloc:$TCMALLOC" "mimalloc:$MIMALLOC"; do
 done
 ALLOCS="$ALLOCS ebbmalloc"
 SPECS="$SPECS ebbmalloc:$EBB"
+MAIN_SPECS=$SPECS
+# ebbmalloc with reclamation off: for the reclamation-cost section only.
+SPECS="$SPECS ebb-off:$EBB"
+OFF_ENV="EBB_RECLAIM_DELAY_MS=3600000 EBB_BACKGROUND=0 EBB_RETAIN_MAX=1099511627776"
 
-WORKLOADS="churn xthread"
+WORKLOADS="churn bignum larson xthread falseshare lifetime large threadchurn frag"
+[ -x /usr/bin/redis-server ] && [ -x /usr/bin/redis-benchmark ] && [ -x /usr/bin/redis-cli ] \
+    && WORKLOADS="$WORKLOADS redis" || echo "note: redis-server/redis-tools missing, skipping redis"
+[ -x /usr/bin/sqlite3 ] && WORKLOADS="$WORKLOADS sqlite" || echo "note: sqlite3 missing, skipping sqlite"
+[ -x /usr/bin/python3 ] && WORKLOADS="$WORKLOADS python" || echo "note: /usr/bin/python3 missing, skipping python"
+
+# The command of a workload, for the reports.
 workload_cmd() {
     case $1 in
-        churn) echo "$BIN/churn $CHURN_ITERS" ;;
-        xthread) echo "$BIN/xthread $THREADS $XTHREAD_ITEMS" ;;
+        churn) echo "churn $CHURN_ITERS" ;;
+        bignum) echo "bignum $BIGNUM_STEPS" ;;
+        larson) echo "larson $THREADS $LARSON_OPS" ;;
+        xthread) echo "xthread $THREADS $XTHREAD_ITEMS" ;;
+        falseshare) echo "falseshare $THREADS $FS_OBJECTS $FS_WRITES" ;;
+        lifetime) echo "lifetime $THREADS $LIFETIME_STEPS" ;;
+        large) echo "large $LARGE_MIB $LARGE_ITERS" ;;
+        threadchurn) echo "threadchurn $THREADS $TC_TOTAL $TC_BLOCKS" ;;
+        frag) echo "frag $FRAG_MIB" ;;
+        redis) echo "sh bench/redis.sh LIB $REDIS_REQUESTS (redis-benchmark, 9 tests x $REDIS_REQUESTS requests)" ;;
+        sqlite) echo "sqlite3 -batch :memory: '.parameter set @rows $SQLITE_ROWS' '.read bench/sqlite.sql'" ;;
+        python) echo "PYTHONMALLOC=malloc /usr/bin/python3 -S bench/objects.py $PY_SCALE" ;;
+    esac
+}
+workload_desc() {
+    case $1 in
+        churn) echo "single-thread small-object churn" ;;
+        bignum) echo "symbolic computation: polynomials of big integers, realloc growth" ;;
+        larson) echo "server pattern: threads replace blocks of a shared array (remote frees)" ;;
+        xthread) echo "producer/consumer: blocks freed by another thread" ;;
+        falseshare) echo "false sharing: threads write small objects (cache-scratch/thrash)" ;;
+        lifetime) echo "long- and short-lived blocks, random lifetimes, bursts" ;;
+        large) echo "large blocks: realloc growth to $LARGE_MIB MiB, 64 KiB-8 MiB alloc/free" ;;
+        threadchurn) echo "threads created and destroyed continuously" ;;
+        frag) echo "footprint under fragmentation (peak RSS is the figure)" ;;
+        redis) echo "redis-server (Debian) driven by redis-benchmark" ;;
+        sqlite) echo "sqlite3 (Debian): inserts, indexes, queries in memory" ;;
+        python) echo "python3 (Debian): object-heavy script, PYTHONMALLOC=malloc" ;;
+    esac
+}
+
+# Run workload $1; the rest of the arguments are the command prefix
+# (/usr/bin/time ..., timeout ..., env LD_PRELOAD=... ...).
+exec_workload() {
+    w=$1
+    shift
+    case $w in
+        churn) "$@" "$BIN/churn" "$CHURN_ITERS" ;;
+        bignum) "$@" "$BIN/bignum" "$BIGNUM_STEPS" ;;
+        larson) "$@" "$BIN/larson" "$THREADS" "$LARSON_OPS" ;;
+        xthread) "$@" "$BIN/xthread" "$THREADS" "$XTHREAD_ITEMS" ;;
+        falseshare) "$@" "$BIN/falseshare" "$THREADS" "$FS_OBJECTS" "$FS_WRITES" ;;
+        lifetime) "$@" "$BIN/lifetime" "$THREADS" "$LIFETIME_STEPS" ;;
+        large) "$@" "$BIN/large" "$LARGE_MIB" "$LARGE_ITERS" ;;
+        threadchurn) "$@" "$BIN/threadchurn" "$THREADS" "$TC_TOTAL" "$TC_BLOCKS" ;;
+        frag) "$@" "$BIN/frag" "$FRAG_MIB" ;;
+        sqlite) "$@" /usr/bin/sqlite3 -batch :memory: ".parameter set @rows $SQLITE_ROWS" \
+                    ".read bench/sqlite.sql" </dev/null ;;
+        python) "$@" PYTHONMALLOC=malloc PYTHONHASHSEED=0 /usr/bin/python3 -S bench/objects.py "$PY_SCALE" ;;
     esac
 }
 
@@ -151,7 +270,7 @@ workload_cmd() {
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ebbbench.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM
-RESULTS=$TMP/results        # workload alloc round wall cpu rss_kib status
+RESULTS=$TMP/results        # workload alloc round value cpu rss_kib status
 : >"$RESULTS"
 FAILED=0
 
@@ -173,37 +292,61 @@ if command -v timeout >/dev/null 2>&1; then
     TIMEOUT="timeout --foreground -k 10 $RUN_LIMIT"
 fi
 
-echo "bench: $RUNS rounds, allocators: $ALLOCS; xthread threads: $THREADS"
+# One run of workload $1 under allocator $2 (library $3); sets
+# value cpu rss rc sum, and leaves the output in $TMP/out, $TMP/err.
+measure() {
+    w=$1 name=$2 lib=$3
+    extra=
+    [ "$name" = ebb-off ] && extra=$OFF_ENV
+    value=x cpu=x rss=x
+    if [ "$w" = redis ]; then
+        # shellcheck disable=SC2086 # TIMEOUT and extra are lists of words
+        $TIMEOUT env $extra sh bench/redis.sh "$lib" "$REDIS_REQUESTS" >"$TMP/out" 2>"$TMP/err"
+        rc=$?
+        value=$(sed -n 's/.*us_per_req=\([0-9.]*\).*/\1/p' "$TMP/out")
+        cpu=$(sed -n 's/.*cpu_s=\([0-9.]*\).*/\1/p' "$TMP/out")
+        rss=$(sed -n 's/.*rss_kib=\([0-9]*\).*/\1/p' "$TMP/out")
+    else
+        # shellcheck disable=SC2086
+        exec_workload "$w" /usr/bin/time -f '%e %U %S %M' -o "$TMP/time" \
+            $TIMEOUT env LD_PRELOAD="$lib" $extra >"$TMP/out" 2>"$TMP/err"
+        rc=$?
+        # The last line of the time file holds the numbers; a line before
+        # it may say "Command exited with non-zero status" or "terminated".
+        # shellcheck disable=SC2046
+        set -- $(tail -n 1 "$TMP/time" 2>/dev/null) x x x x
+        value=$1 rss=$4
+        cpu=$(echo "$2 $3" | awk '{ printf "%.2f", $1 + $2 }')
+    fi
+    [ -n "$value" ] || value=x
+    # All checksum= values the program printed, on one line; for a program
+    # that prints none (sqlite3), a CRC of its whole output.
+    sum=$(sed -n 's/.*checksum=\(0x[0-9a-f]*\).*/\1/p' "$TMP/out" | tr '\n' ' ' | sed 's/ $//')
+    if [ -z "$sum" ] && [ "$w" = sqlite ] && [ -s "$TMP/out" ]; then
+        sum=$(cksum <"$TMP/out" | awk '{ printf "0x%08x-%d", $1, $2 }')
+    fi
+}
+
+echo "bench: $RUNS rounds; allocators: $ALLOCS ebb-off; threads: $THREADS (nproc $NPROC)"
+case ${LOAD_BEFORE%% *} in
+    0.[0-4]*|'') ;;
+    *) echo "note: load average $LOAD_BEFORE before the run: other processes use the CPUs, timings (above all the multi-threaded ones) will be noisy" ;;
+esac
+echo "bench: workloads: $WORKLOADS"
 round=1
 while [ "$round" -le "$RUNS" ]; do
     for w in $WORKLOADS; do
-        cmd=$(workload_cmd "$w")
         line="round $round/$RUNS $w:"
         for spec in $SPECS; do
             name=${spec%%:*}
             lib=${spec#*:}
-            # shellcheck disable=SC2086
-            if [ -n "$lib" ]; then
-                /usr/bin/time -f '%e %U %S %M' -o "$TMP/time" \
-                    $TIMEOUT env LD_PRELOAD="$lib" $cmd >"$TMP/out" 2>"$TMP/err"
-            else
-                /usr/bin/time -f '%e %U %S %M' -o "$TMP/time" \
-                    $TIMEOUT $cmd >"$TMP/out" 2>"$TMP/err"
-            fi
-            rc=$?
-            # The last line of the time file holds the numbers; a line before
-            # it may say "Command exited with non-zero status" or "terminated".
-            # shellcheck disable=SC2046
-            set -- $(tail -n 1 "$TMP/time" 2>/dev/null) x x x x
-            wall=$1 rss=$4
-            cpu=$(echo "$2 $3" | awk '{ printf "%.2f", $1 + $2 }')
-            # All checksum= values the program printed, on one line.
-            sum=$(sed -n 's/.*checksum=\(0x[0-9a-f]*\).*/\1/p' "$TMP/out" | tr '\n' ' ' | sed 's/ $//')
+            measure "$w" "$name" "$lib"
             status=ok
-            if [ "$rc" != 0 ] || [ -z "$sum" ]; then
+            if [ "$rc" != 0 ] || [ -z "$sum" ] || [ "$value" = x ]; then
                 status=fail
                 line="$line $name=FAIL"
-                msg="$w under $name (round $round): exit status $rc, $(head -n 1 "$TMP/time" 2>/dev/null)"
+                msg="$w under $name (round $round): exit status $rc"
+                [ -f "$TMP/time" ] && [ "$w" != redis ] && msg="$msg, $(head -n 1 "$TMP/time" 2>/dev/null)"
                 [ "$rc" = 124 ] && [ -n "$TIMEOUT" ] && msg="$msg (killed after $RUN_LIMIT s)"
                 if [ -s "$TMP/err" ]; then
                     msg="$msg
@@ -216,160 +359,126 @@ $(head -n 5 "$TMP/err")"
                 line="$line $name=NOTLOADED"
                 fail "$w under $name (round $round): $(grep 'cannot be preloaded' "$TMP/err" | head -n 1)"
             elif [ ! -f "$TMP/ref.$w" ]; then
-                # The first good run of a workload sets the reference checksum.
+                # The first good run of a workload (glibc's, normally) sets
+                # the reference checksum.
                 echo "$sum" >"$TMP/ref.$w"
                 echo "$name" >"$TMP/refname.$w"
                 sed -n 's/.*ops=\([0-9]*\).*/\1/p' "$TMP/out" >"$TMP/ops.$w"
-                line="$line $name=${wall}s"
+                line="$line $name=$value"
             elif [ "$sum" != "$(cat "$TMP/ref.$w")" ]; then
                 status=fail
                 line="$line $name=BADSUM"
                 fail "$w checksum under $name (round $round) is $sum, but $(cat "$TMP/ref.$w") under $(cat "$TMP/refname.$w")"
             else
-                line="$line $name=${wall}s"
+                line="$line $name=$value"
             fi
-            echo "$w $name $round $wall $cpu $rss $status" >>"$RESULTS"
+            echo "$w $name $round $value $cpu $rss $status" >>"$RESULTS"
         done
         echo "$line"
     done
     round=$((round + 1))
 done
+MAIN_END=$(date +%s)
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 
-# ---- 4. table ---------------------------------------------------------------
-# Medians over the successful runs; ratios are ebbmalloc/peer, so below 1
-# means ebbmalloc is faster or smaller.
-WL_INFO=
+# ---- 4. reports ------------------------------------------------------------
+INFO=$TMP/info              # name, command, calls, unit, description (tabs)
+: >"$INFO"
 for w in $WORKLOADS; do
     ops=$(cat "$TMP/ops.$w" 2>/dev/null)
-    WL_INFO="$WL_INFO $w|$(workload_cmd "$w" | sed "s|^$BIN/||; s/ /_/g")|${ops:-?}"
+    unit=s
+    [ "$w" = redis ] && unit=us/req
+    printf '%s\t%s\t%s\t%s\t%s\n' "$w" "$(workload_cmd "$w")" "${ops:-?}" "$unit" "$(workload_desc "$w")" >>"$INFO"
 done
 
-table() {   # $1: text or md
-    awk -v MODE="$1" -v WLS="$WORKLOADS" -v ALS="$ALLOCS" -v INFO="$WL_INFO" '
-    function median(key, cnt, col,   i, j, t, v) {
-        for (i = 1; i <= cnt; i++) v[i] = val[key, i, col] + 0
-        for (i = 2; i <= cnt; i++) {
-            t = v[i]
-            for (j = i - 1; j >= 1 && v[j] > t; j--) v[j + 1] = v[j]
-            v[j + 1] = t
-        }
-        if (cnt % 2) return v[(cnt + 1) / 2]
-        return (v[cnt / 2] + v[cnt / 2 + 1]) / 2
-    }
-    function ratio(a, b) { return (b > 0 && a != "") ? a / b : "" }
-    function fmt_ratio(r) { return r == "" ? "-" : sprintf("%.2f", r) }
-    function row(c1, c2, c3, c4, c5, c6, c7) {
-        if (MODE == "md")
-            printf "| %s | %s | %s | %s | %s | %s | %s |\n", c1, c2, c3, c4, c5, c6, c7
-        else
-            printf "  %-10s %8s %8s %9s %5s %12s %12s\n", c1, c2, c3, c4, c5, c6, c7
-    }
-    BEGIN {
-        nw = split(WLS, wl, " ")
-        na = split(ALS, al, " ")
-        ni = split(INFO, info, " ")
-        for (i = 1; i <= ni; i++) {
-            split(info[i], f, "|")
-            cmdline[f[1]] = f[2]; gsub(/_/, " ", cmdline[f[1]])
-            opcount[f[1]] = f[3]
-        }
-    }
-    $7 == "ok" {
-        k = $1 SUBSEP $2
-        n[k]++
-        val[k, n[k], "wall"] = $4; val[k, n[k], "cpu"] = $5; val[k, n[k], "rss"] = $6
-    }
-    END {
-        E = "ebbmalloc"
-        for (i = 1; i <= nw; i++) {
-            w = wl[i]
-            if (MODE == "md") {
-                printf "### %s\n\n`%s` — %s allocator calls per run\n\n", w, cmdline[w], opcount[w]
-                row("allocator", "wall s", "cpu s", "peak RSS MiB", "runs", "ebb/peer time", "ebb/peer RSS")
-                row("---", "---:", "---:", "---:", "---:", "---:", "---:")
-            } else {
-                printf "%s  (%s; %s allocator calls per run)\n", w, cmdline[w], opcount[w]
-                row("allocator", "wall s", "cpu s", "RSS MiB", "runs", "ebb/peer t", "ebb/peer RSS")
-            }
-            for (j = 1; j <= na; j++) {
-                a = al[j]; k = w SUBSEP a
-                if (n[k] > 0) {
-                    mw[k] = median(k, n[k], "wall")
-                    mc[k] = median(k, n[k], "cpu")
-                    mr[k] = median(k, n[k], "rss")
-                }
-            }
-            ke = w SUBSEP E
-            for (j = 1; j <= na; j++) {
-                a = al[j]; k = w SUBSEP a
-                if (!(n[k] > 0)) { row(a, "FAIL", "FAIL", "FAIL", 0, "-", "-"); continue }
-                rt = rr = ""
-                if (a != E && n[ke] > 0) {
-                    rt = ratio(mw[ke], mw[k]); rr = ratio(mr[ke], mr[k])
-                    if (rt != "") { lt[a] += log(rt); ct[a]++ }
-                    if (rr != "") { lr[a] += log(rr); cr[a]++ }
-                }
-                row(a, sprintf("%.2f", mw[k]), sprintf("%.2f", mc[k]),
-                    sprintf("%.1f", mr[k] / 1024), n[k], fmt_ratio(rt), fmt_ratio(rr))
-            }
-            printf "\n"
-        }
-        if (MODE == "md") {
-            printf "### geometric mean of ebbmalloc/peer over the workloads\n\n"
-            printf "| peer | time | peak RSS |\n| --- | ---: | ---: |\n"
-        } else {
-            printf "geometric mean of ebbmalloc/peer over the workloads\n"
-            printf "  %-10s %8s %9s\n", "peer", "time", "peak RSS"
-        }
-        for (j = 1; j <= na; j++) {
-            a = al[j]
-            if (a == E) continue
-            gt = ct[a] > 0 ? sprintf("%.2f", exp(lt[a] / ct[a])) : "-"
-            gr = cr[a] > 0 ? sprintf("%.2f", exp(lr[a] / cr[a])) : "-"
-            if (MODE == "md") printf "| %s | %s | %s |\n", a, gt, gr
-            else printf "  %-10s %8s %9s\n", a, gt, gr
-        }
-    }' "$RESULTS"
+report() {   # $1: text or md
+    awk -v MODE="$1" -v WLS="$WORKLOADS" -v ALS="$ALLOCS" -v INFO="$INFO" \
+        -f bench/stats.awk -f bench/report.awk "$RESULTS"
 }
 
 echo ""
 echo "== medians over $RUNS rounds; ratios are ebbmalloc/peer (below 1: ebbmalloc faster/smaller) =="
 echo ""
-table text
+report text
 
-# ---- Markdown report --------------------------------------------------------
+echo "== reclamation cost: ebbmalloc with reclamation on (defaults) vs off (ebb-off) =="
+echo ""
+awk -v MODE=text -f bench/onoff.awk "$RESULTS"
+echo ""
+
+# ---- 5. reclamation speed (bench/reclaim.sh) ---------------------------------
+echo "== reclamation speed: bench/reclaim.sh $RECLAIM_ROUNDS $RECLAIM_MIB =="
+echo ""
+sh bench/reclaim.sh "$RECLAIM_ROUNDS" "$RECLAIM_MIB" "$TMP/reclaim.md" "$MAIN_SPECS" "$TMP/reclaim.data"
+rc=$?
+if [ "$rc" != 0 ]; then
+    fail "bench/reclaim.sh exited with status $rc"
+fi
+END=$(date +%s)
+
+# ---- 6. Markdown and SVG -----------------------------------------------------
 mkdir -p bench/results || exit 1
 OUT=bench/results/latest.md
+SVG=bench/results/latest.svg
+RAW=bench/results/latest-runs.txt
 CPU=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo 2>/dev/null | head -n 1)
-# shellcheck disable=SC2086 # PEER_PKGS is a list of words
-VERSIONS=$(dpkg-query -W -f='${Package} ${Version}\n' $PEER_PKGS libc6 2>/dev/null)
+# shellcheck disable=SC2086 # PEER_PKGS and REAL_PKGS are lists of words
+VERSIONS=$(dpkg-query -W -f='${Package} ${Version}\n' $PEER_PKGS $REAL_PKGS python3.11 libc6 2>/dev/null)
 REV=$(git rev-parse --short HEAD 2>/dev/null || echo "no commit")
 if [ -n "$(git status --porcelain -- src include 2>/dev/null)" ]; then REV="$REV (modified)"; fi
 if [ "$QUICK" = 1 ]; then MODE=quick; else MODE=full; fi
+DATE=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 {
     echo "# ebbmalloc benchmark results"
     echo ""
-    echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-    echo "- mode: $MODE, $RUNS rounds, allocators interleaved; values are medians"
-    echo "- nproc: $NPROC; xthread threads: $THREADS"
+    echo "- date: $DATE"
+    echo "- mode: $MODE, $RUNS rounds, allocators interleaved ($ALLOCS ebb-off); values are medians"
+    echo "- nproc: $NPROC; threads for the multi-threaded workloads: $THREADS"
     echo "- CPU: ${CPU:-unknown}"
     echo "- kernel: $(uname -sr)"
     echo "- ebbmalloc: $REV, $EBB"
     echo "- compiler: $("$CC" --version 2>/dev/null | head -n 1)"
-    echo "- peer packages (dpkg-query -W):"
+    echo "- run time: $((MAIN_END - START)) s for the workloads, $((END - MAIN_END)) s for reclaim.sh"
+    echo "- load average (1, 5, 15 min) before the run: $LOAD_BEFORE (other processes only: above"
+    echo "  about 0.5 they competed with the benchmarks for the CPUs); after: $LOAD_AFTER"
+    echo "- packages (dpkg-query -W):"
     echo "$VERSIONS" | sed '/^$/d; s/^/  - /'
     echo ""
     echo "Ratios are ebbmalloc/peer: below 1 means ebbmalloc is faster (wall time) or"
-    echo "smaller (peak RSS) than that peer.  RSS is the process's peak resident set."
+    echo "smaller (peak RSS) than that peer.  RSS is the process's peak resident set"
+    echo "(for redis, the server's).  For redis the figure is requests per second, and"
+    echo "its time ratio is peer req/s ÷ ebbmalloc req/s, so below 1 still means"
+    echo "ebbmalloc is better.  \"Best peer\" is, per workload, the peer with the lowest"
+    echo "median.  Chart: [latest.svg](latest.svg)."
     echo ""
-    table md
+    report md
+    echo "## Reclamation cost: ebbmalloc with reclamation on (defaults) vs off"
+    echo ""
+    echo "\`ebb-off\` is ebbmalloc run with \`$OFF_ENV\`, in the same interleaved rounds."
+    echo ""
+    awk -v MODE=md -f bench/onoff.awk "$RESULTS"
+    echo ""
+    echo "## Reclamation speed (bench/reclaim.sh $RECLAIM_ROUNDS $RECLAIM_MIB)"
+    echo ""
+    cat "$TMP/reclaim.md" 2>/dev/null
     if [ "$FAILED" = 1 ]; then
         echo ""
-        echo "**FAILED: at least one run crashed or produced a wrong checksum; see the console output.**"
+        echo "**FAILED: at least one run crashed or produced a wrong checksum:**"
+        echo ""
+        sed 's/^/    /' "$TMP/failures"
     fi
 } >"$OUT"
+{
+    echo "# bench/run.sh $MODE run, $DATE: one line per run:"
+    echo "# workload allocator round value cpu_s rss_kib status"
+    echo "# (value: wall seconds; for redis, microseconds per request)"
+    cat "$RESULTS"
+} >"$RAW"
+awk -v WLS="$WORKLOADS" -v ALS="$ALLOCS" -v INFO="$INFO" \
+    -v TITLE="ebbmalloc / peer — $MODE run, $RUNS rounds, $THREADS threads, $DATE" \
+    -f bench/stats.awk -f bench/svg.awk "$RESULTS" >"$SVG"
 echo ""
-echo "wrote $OUT"
+echo "wrote $OUT, $SVG and $RAW ($((END - START)) s)"
 
 if [ "$FAILED" = 1 ]; then
     {

@@ -35,6 +35,12 @@ bench)
     want_file "/usr/lib/$MA/libjemalloc.so.2" libjemalloc2
     want_file "/usr/lib/$MA/libtcmalloc_minimal.so.4" libtcmalloc-minimal4
     want_file "/usr/lib/$MA/libmimalloc.so.2" libmimalloc2.0
+    # real programs driven by bench/run.sh
+    want_file /usr/bin/redis-server redis-server
+    want_file /usr/bin/redis-benchmark redis-tools
+    want_file /usr/bin/redis-cli redis-tools
+    want_file /usr/bin/sqlite3 sqlite3
+    want timeout coreutils
     ;;
 esac
 [ -z "$need" ] && exit 0
