@@ -128,6 +128,19 @@ if [ ! -f "$EBB" ]; then
     echo "build: $EBB missing, running 'make lib'"
     make lib || { echo "run.sh: 'make lib' failed" >&2; exit 1; }
 fi
+# Others may rebuild build/libebbmalloc.so while a run goes on (a run takes
+# minutes): every run here uses a copy taken now, so one report measures one
+# library.  The git state is taken now too.
+SNAP=$(mktemp -d "${TMPDIR:-/tmp}/ebbsnap.XXXXXX") || exit 1
+trap 'rm -rf "$SNAP"' EXIT
+cp "$EBB" "$SNAP/libebbmalloc.so" || { echo "run.sh: cannot copy $EBB" >&2; exit 1; }
+EBB_SRC=$EBB
+EBB=$SNAP/libebbmalloc.so
+EBB_BUILT=$(date -u -r "$EBB_SRC" '+%Y-%m-%d %H:%M:%S UTC' 2>/dev/null)
+EBB_SHA=$(sha256sum "$EBB" 2>/dev/null | cut -c1-16)
+REV=$(git rev-parse --short HEAD 2>/dev/null || echo "no commit")
+if [ -n "$(git status --porcelain -- src include 2>/dev/null)" ]; then REV="$REV (modified)"; fi
+echo "bench: ebbmalloc = copy of $EBB_SRC (built $EBB_BUILT, sha256 $EBB_SHA..., git $REV)"
 
 # ---- 2. peers and real programs ---------------------------------------------
 MULTIARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null) \
@@ -268,7 +281,7 @@ exec_workload() {
 
 # ---- 3. run, interleaved ----------------------------------------------------
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ebbbench.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT
+trap 'rm -rf "$TMP" "$SNAP"' EXIT
 trap 'exit 130' INT TERM
 RESULTS=$TMP/results        # workload alloc round value cpu rss_kib status
 : >"$RESULTS"
@@ -358,6 +371,11 @@ $(head -n 5 "$TMP/err")"
                 status=fail
                 line="$line $name=NOTLOADED"
                 fail "$w under $name (round $round): $(grep 'cannot be preloaded' "$TMP/err" | head -n 1)"
+            elif grep -q 'ebbmalloc: warning' "$TMP/err"; then
+                # An EBB_* value the library rejected: it ran with a default.
+                status=fail
+                line="$line $name=WARNING"
+                fail "$w under $name (round $round): $(grep 'ebbmalloc: warning' "$TMP/err" | head -n 1)"
             elif [ ! -f "$TMP/ref.$w" ]; then
                 # The first good run of a workload (glibc's, normally) sets
                 # the reference checksum.
@@ -424,8 +442,6 @@ RAW=bench/results/latest-runs.txt
 CPU=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo 2>/dev/null | head -n 1)
 # shellcheck disable=SC2086 # PEER_PKGS and REAL_PKGS are lists of words
 VERSIONS=$(dpkg-query -W -f='${Package} ${Version}\n' $PEER_PKGS $REAL_PKGS python3.11 libc6 2>/dev/null)
-REV=$(git rev-parse --short HEAD 2>/dev/null || echo "no commit")
-if [ -n "$(git status --porcelain -- src include 2>/dev/null)" ]; then REV="$REV (modified)"; fi
 if [ "$QUICK" = 1 ]; then MODE=quick; else MODE=full; fi
 DATE=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 {
@@ -436,7 +452,8 @@ DATE=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
     echo "- nproc: $NPROC; threads for the multi-threaded workloads: $THREADS"
     echo "- CPU: ${CPU:-unknown}"
     echo "- kernel: $(uname -sr)"
-    echo "- ebbmalloc: $REV, $EBB"
+    echo "- ebbmalloc: git $REV at the start; $EBB_SRC built $EBB_BUILT, sha256 $EBB_SHA...;"
+    echo "  every run used a copy taken at the start"
     echo "- compiler: $("$CC" --version 2>/dev/null | head -n 1)"
     echo "- run time: $((MAIN_END - START)) s for the workloads, $((END - MAIN_END)) s for reclaim.sh"
     echo "- load average (1, 5, 15 min) before the run: $LOAD_BEFORE (other processes only: above"

@@ -259,6 +259,7 @@ void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool zero)
         seg->kind = SEGMENT_HUGE;
         seg->source = SOURCE_MMAP;
         ebbi_fetch_add_relaxed(&huge_mapped, map_size);
+        ebbi_reclaim_wish_thread();
         is_zero = true;
     }
     uintptr_t block = (uintptr_t)seg + offset;

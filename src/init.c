@@ -94,6 +94,7 @@ static void fork_child(void)
     ebbi_heaps_fork_child();
     ebbi_reclaim_fork_child();
     ebbi_safety_fork_child();
+    ebbi_publish_fork_child();
 }
 
 /* ---- start --------------------------------------------------------------------- */
@@ -139,4 +140,5 @@ __attribute__((constructor(101))) static void ebbi_constructor(void)
         ebbi_options_load();
     /* From here on the process is far enough along to start a thread. */
     ebbi_store_release(&ebbi_process.started, true);
+    ebbi_publish_init();
 }

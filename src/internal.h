@@ -351,6 +351,11 @@ EBBI_HIDDEN int ebbi_os_dup_stderr(void);
 EBBI_HIDDEN __attribute__((noreturn)) void ebbi_os_abort(void);
 EBBI_HIDDEN void ebbi_os_yield(void);
 EBBI_HIDDEN void ebbi_os_init(uintptr_t random);
+/* A new file (O_EXCL), `size` bytes, mapped shared; NULL on failure. */
+EBBI_HIDDEN void *ebbi_os_map_new_file(const char *path, size_t size);
+EBBI_HIDDEN size_t ebbi_os_self_exe(char *buf, size_t cap);
+EBBI_HIDDEN int ebbi_os_pid(void);
+EBBI_HIDDEN int ebbi_os_ppid(void);
 EBBI_HIDDEN bool ebbi_os_protect(void *p, size_t size, bool accessible);
 EBBI_HIDDEN bool ebbi_os_install_fault_handler(void (*handler)(int, void *, void *));
 EBBI_HIDDEN void ebbi_os_fault_chain(int sig, void *info, void *context);
@@ -449,6 +454,7 @@ EBBI_HIDDEN void ebbi_reclaim_notify(uint64_t now_ns);
 EBBI_HIDDEN void ebbi_reclaim_tick(void);
 EBBI_HIDDEN extern _Atomic(bool) ebbi_reclaim_thread_wanted;
 EBBI_HIDDEN void ebbi_reclaim_start_thread(void);
+EBBI_HIDDEN void ebbi_reclaim_wish_thread(void);
 EBBI_HIDDEN size_t ebbi_reclaim_now(bool all);
 EBBI_HIDDEN uint64_t ebbi_reclaim_delay_ns(void);
 EBBI_HIDDEN void ebbi_reclaimed_add(size_t bytes);
@@ -501,6 +507,7 @@ typedef enum {
     EBB_OPTION_GUARD_SAMPLE,     /* one allocation in N guarded; 0 off */
     EBB_OPTION_GUARD_QUARANTINE, /* bytes of freed guarded blocks kept inaccessible */
     EBB_OPTION_ABORT_ON_ERROR,
+    EBB_OPTION_PUBLISH_INTERVAL_MS, /* how often the statistics page is rewritten */
     EBB_OPTION_COUNT
 } ebbi_option_t;
 EBBI_HIDDEN void ebbi_options_load(void);
@@ -556,6 +563,12 @@ EBBI_HIDDEN bool ebbi_secure_recently_unmapped(uintptr_t p);
 EBBI_HIDDEN void ebbi_secure_note_unmapped(uintptr_t p);
 EBBI_HIDDEN void ebbi_safety_fork_child(void);
 
+/* ---- publish.c: the statistics page for the ebb command ---------------------- */
+EBBI_HIDDEN void ebbi_publish_init(void);
+EBBI_HIDDEN uint64_t ebbi_publish_interval_ns(void);
+EBBI_HIDDEN void ebbi_publish_now(bool exiting);
+EBBI_HIDDEN void ebbi_publish_fork_child(void);
+
 /* ---- report.c: the one way to say something ------------------------------ */
 EBBI_HIDDEN __attribute__((noreturn)) EBBI_COLD void ebbi_fatal(const char *what, const void *addr);
 /* Misuse the program survives if the call is ignored (a double free, a free
@@ -569,5 +582,7 @@ EBBI_HIDDEN void ebbi_message(const char *fmt, ...);
 EBBI_HIDDEN extern ebbi_counter_t ebbi_orphan_frees[EBB_CLASS_COUNT];
 EBBI_HIDDEN extern ebbi_counter_t ebbi_orphan_huge_frees;
 EBBI_HIDDEN extern ebbi_counter_t ebbi_orphan_huge_bytes;
+/* Blocks handed out and given back per size class, over all threads. */
+EBBI_HIDDEN void ebbi_stats_class_counts(uint64_t *allocs, uint64_t *frees);
 
 #endif

@@ -39,6 +39,7 @@ static const option_desc_t option_descs[EBB_OPTION_COUNT] = {
     [EBB_OPTION_GUARD_SAMPLE] = {"EBB_GUARD_SAMPLE", 0, 0, __LONG_MAX__, NULL},
     [EBB_OPTION_GUARD_QUARANTINE] = {"EBB_GUARD_QUARANTINE", 64L << 20, 0, __LONG_MAX__, NULL},
     [EBB_OPTION_ABORT_ON_ERROR] = {"EBB_ABORT_ON_ERROR", 1, 0, 1, NULL},
+    [EBB_OPTION_PUBLISH_INTERVAL_MS] = {"EBB_PUBLISH_INTERVAL_MS", 50, 1, 60000, NULL},
 };
 
 static bool word_value(const option_desc_t *d, const char *s, long *out)

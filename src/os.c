@@ -284,6 +284,45 @@ void ebbi_os_fault_chain(int sig, void *info, void *context)
     previous_segv.sa_handler(sig);
 }
 
+void *ebbi_os_map_new_file(const char *path, size_t size)
+{
+    int saved = errno;
+    void *p = NULL;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        if (ftruncate(fd, (off_t)size) == 0) {
+            COUNT(mmap);
+            p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            if (p == MAP_FAILED)
+                p = NULL;
+        }
+        close(fd);
+    }
+    errno = saved;
+    return p;
+}
+
+size_t ebbi_os_self_exe(char *buf, size_t cap)
+{
+    int saved = errno;
+    ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+    errno = saved;
+    if (n < 0)
+        n = 0;
+    buf[n] = '\0';
+    return (size_t)n;
+}
+
+int ebbi_os_pid(void)
+{
+    return (int)getpid();
+}
+
+int ebbi_os_ppid(void)
+{
+    return (int)getppid();
+}
+
 void ebbi_os_init(uintptr_t random)
 {
     /* Aligned mappings are asked for from a randomized base above 2 TiB. */

@@ -167,10 +167,21 @@ static void *reclaim_thread(void *arg)
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, NULL);
+    uint64_t next_publish = 0;
     pthread_mutex_lock(&rc.lock);
     for (;;) {
-        uint64_t due = ebbi_load_relaxed(&rc.next_due_ns);
+        /* Also the publisher of the statistics page, when there is one. */
         uint64_t now = ebbi_os_now_ns();
+        uint64_t publish = ebbi_publish_interval_ns();
+        if (publish != 0 && now >= next_publish) {
+            pthread_mutex_unlock(&rc.lock);
+            ebbi_publish_now(false);
+            pthread_mutex_lock(&rc.lock);
+            next_publish = now + publish;
+        }
+        uint64_t due = ebbi_option(EBB_OPTION_BACKGROUND) ? ebbi_load_relaxed(&rc.next_due_ns) : NEVER;
+        if (publish != 0 && next_publish < due && now < due)
+            due = next_publish;
         if (due == NEVER) {
             pthread_cond_wait(&rc.wake, &rc.lock);
             continue;
@@ -188,9 +199,11 @@ static void *reclaim_thread(void *arg)
             pthread_cond_timedwait(&rc.wake, &rc.lock, &ts);
             continue;
         }
-        pthread_mutex_unlock(&rc.lock);
-        ebbi_reclaim_now(false);
-        pthread_mutex_lock(&rc.lock);
+        if (ebbi_load_relaxed(&rc.next_due_ns) <= now) {
+            pthread_mutex_unlock(&rc.lock);
+            ebbi_reclaim_now(false);
+            pthread_mutex_lock(&rc.lock);
+        }
     }
     return NULL;
 }
@@ -232,6 +245,17 @@ void ebbi_reclaim_start_thread(void)
     }
     pthread_setname_np(t, "ebb-reclaim");
     ebbi_store_release(&rc.thread_state, THREAD_RUNNING);
+}
+
+/* The program holds memory that could one day be reclaimed (a second
+ * segment, a huge block): have the service thread started by the next
+ * malloc slow path, before the frees come, so that a program that frees
+ * and then goes idle is served too. */
+void ebbi_reclaim_wish_thread(void)
+{
+    if (ebbi_load_relaxed(&rc.thread_state) == THREAD_NONE && ebbi_option(EBB_OPTION_BACKGROUND) &&
+        ebbi_load_acquire(&ebbi_process.started))
+        ebbi_store_relaxed(&ebbi_reclaim_thread_wanted, true);
 }
 
 /* Something became reclaimable at `now` (no lock of ours is held). */

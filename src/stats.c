@@ -19,6 +19,20 @@ ebbi_counter_t ebbi_orphan_frees[EBB_CLASS_COUNT];
 ebbi_counter_t ebbi_orphan_huge_frees;
 ebbi_counter_t ebbi_orphan_huge_bytes;
 
+void ebbi_stats_class_counts(uint64_t *allocs, uint64_t *frees)
+{
+    for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
+        allocs[c] = 0;
+        frees[c] = ebbi_load_relaxed(&ebbi_orphan_frees[c]);
+    }
+    for (heap_t *h = ebbi_heaps_first(); h != NULL; h = h->all_next) {
+        for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
+            allocs[c] += ebbi_load_relaxed(&h->counts[c].allocs);
+            frees[c] += ebbi_load_relaxed(&h->counts[c].frees);
+        }
+    }
+}
+
 void ebb_stats_get(struct ebb_stats *out)
 {
     memset(out, 0, sizeof *out);
