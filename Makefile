@@ -38,8 +38,14 @@ OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 .PHONY: all lib run test test-run test-sanitize test-sanitize-run bench bench-quick bench-instr \
         install uninstall clean check-layers
 
-all: lib
+all: lib $(BUILD)/ebb
 lib: $(BUILD)/libebbmalloc.so $(BUILD)/libebbmalloc.a
+
+# The ebb command: a plain program (it runs on the C library's malloc).
+$(BUILD)/ebb: tools/ebb.c src/publish.h include/ebbmalloc.h Makefile
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) -std=gnu11 -O2 -g $(WARNINGS) -Iinclude -DEBB_LIBDIR='"$(LIBDIR)"' $< -o $@
 
 $(BUILD)/obj/%.o: src/%.c $(HDRS) Makefile
 	@mkdir -p $(dir $@)
@@ -58,7 +64,7 @@ $(BUILD)/libebbmalloc.a: $(OBJS)
 # ---- the main job -----------------------------------------------------------
 run:
 	@sh tools/deps.sh run
-	@$(MAKE) --no-print-directory lib
+	@$(MAKE) --no-print-directory all
 	@sh tools/demo.sh
 
 # ---- tests ----------------------------------------------------------------------
@@ -79,8 +85,15 @@ bench-instr: lib
 	@sh bench/instr.sh
 
 # ---- install ------------------------------------------------------------------------
-install: lib
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+MANDIR ?= $(PREFIX)/share/man
+BINDIR ?= $(PREFIX)/bin
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
+	install -m 755 $(BUILD)/ebb $(DESTDIR)$(BINDIR)/ebb
+	install -m 644 docs/ebb.1 $(DESTDIR)$(MANDIR)/man1/ebb.1
+	install -m 644 docs/ebbmalloc.3 $(DESTDIR)$(MANDIR)/man3/ebbmalloc.3
 	install -m 755 $(BUILD)/libebbmalloc.so $(DESTDIR)$(LIBDIR)/libebbmalloc.so.$(VERSION)
 	ln -sf libebbmalloc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libebbmalloc.so
@@ -90,6 +103,7 @@ install: lib
 	    -e 's|@VERSION@|$(VERSION)|g' ebbmalloc.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/ebbmalloc.pc
 
 uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/ebb $(DESTDIR)$(MANDIR)/man1/ebb.1 $(DESTDIR)$(MANDIR)/man3/ebbmalloc.3
 	rm -f $(DESTDIR)$(LIBDIR)/libebbmalloc.so* $(DESTDIR)$(LIBDIR)/libebbmalloc.a \
 	      $(DESTDIR)$(INCDIR)/ebbmalloc.h $(DESTDIR)$(LIBDIR)/pkgconfig/ebbmalloc.pc
 

@@ -60,6 +60,7 @@ run cxx            env LD_PRELOAD="$LIB" "$T/test_cxx"
 run static         "$T/test_static"
 run static-dynamic "$T/test_static_dyn"
 run install        sh tests/test_install.sh
+run ebb            sh tests/test_ebb.sh "$B"
 run programs       sh tests/test_programs.sh "$LIB"
 # The real programs again in every safety mode.
 run programs-zero   sh tests/test_programs.sh "$LIB" EBB_ZERO_ON_FREE=1

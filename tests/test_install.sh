@@ -14,7 +14,7 @@ check() { # description command...
 make --no-print-directory install PREFIX=/opt/ebb DESTDIR="$STAGE" > "$STAGE/log" 2>&1
 check "make install succeeds" test $? -eq 0
 for f in lib/libebbmalloc.so lib/libebbmalloc.so.0 lib/libebbmalloc.a include/ebbmalloc.h \
-         lib/pkgconfig/ebbmalloc.pc; do
+         lib/pkgconfig/ebbmalloc.pc bin/ebb share/man/man1/ebb.1 share/man/man3/ebbmalloc.3; do
     check "installed $f" test -e "$STAGE/opt/ebb/$f"
 done
 check "the soname is libebbmalloc.so.0" sh -c "objdump -p '$STAGE/opt/ebb/lib/libebbmalloc.so' | grep -q 'SONAME *libebbmalloc.so.0'"
@@ -41,5 +41,10 @@ cc "$STAGE/prog.c" -o "$STAGE/prog" $flags
 check "a program builds with pkg-config's flags" test -x "$STAGE/prog"
 out=$(LD_LIBRARY_PATH="$STAGE/opt/ebb/lib" "$STAGE/prog")
 check "the linked program's malloc is ebbmalloc's" test "$out" = 1
+# The installed ebb finds the installed library (../lib beside it).
+out=$("$STAGE/opt/ebb/bin/ebb" run --quiet --csv "$STAGE/run.csv" -- true; echo $?)
+check "the installed ebb runs a program on the installed library" test "$out" = 0
+check "...and collects its statistics" test "$(wc -l < "$STAGE/run.csv")" -ge 2
+check "man pages are valid roff" sh -c "man -l '$STAGE/opt/ebb/share/man/man1/ebb.1' > /dev/null 2>&1 || groff -man -Tutf8 '$STAGE/opt/ebb/share/man/man1/ebb.1' > /dev/null"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -60,15 +60,20 @@ $(addprefix $(TBUILD)/,$(UNIT_TESTS)): $(TBUILD)/%: tests/%.c tests/check.h $(BU
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(TEST_CFLAGS) -Isrc $< -o $@ $(BUILD)/libebbmalloc-prefixed.a
 
+# A plain program for the ebb tests.
+$(TBUILD)/phases: tests/programs/phases.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@
+
 TEST_PROGRAMS := $(addprefix $(TBUILD)/,$(PREFIXED_TESTS) $(PRELOAD_TESTS) $(UNIT_TESTS) \
-                   test_cxx test_static test_static_dyn)
+                   test_cxx test_static test_static_dyn phases)
 
 # The packages the tests need are installed first (tools/deps.sh).
 test:
 	@sh tools/deps.sh test
 	@$(MAKE) --no-print-directory test-run
 
-test-run: lib $(TEST_PROGRAMS) check-layers
+test-run: all $(TEST_PROGRAMS) check-layers
 	@sh tests/run.sh $(BUILD)
 
 # The system calls stay in the os layer.

@@ -2,10 +2,13 @@
 # allocator did after each phase, read through its own statistics API.
 import ctypes
 import os
+import re
+import time
 
-FIELDS = ["in_use", "in_use_blocks", "huge_in_use", "mapped", "segments", "huge_blocks",
-          "metadata", "malloc_calls", "free_calls", "os_mmap", "os_munmap", "os_madvise",
-          "os_mremap", "os_brk"]
+# The fields of struct ebb_stats, read from the header (EBB_STATS_FIELDS),
+# so that this script always matches the library it runs on.
+HEADER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "include", "ebbmalloc.h")
+FIELDS = re.findall(r"^\s*X\((\w+),", open(HEADER).read(), re.M)
 
 
 class Stats(ctypes.Structure):
@@ -29,17 +32,18 @@ def mib(n):
     return "%8.1f" % (n / 1048576.0)
 
 
-print("%-34s %8s %8s %8s %10s %6s %6s %5s" % (
-    "phase", "in use", "mapped", "RSS", "mallocs", "mmap", "munmap", "brk"))
-print("%-34s %8s %8s %8s" % ("", "MiB", "MiB", "MiB"))
+print("%-34s %8s %8s %8s %8s %10s %6s %7s" % (
+    "phase", "in use", "freed", "reclaim", "RSS", "mallocs", "munmap", "madvise"))
+print("%-34s %8s %8s %8s %8s" % ("", "MiB", "MiB", "ed MiB", "MiB"))
 
 
 def show(phase):
+    time.sleep(0.25)  # a moment for each phase on ebb's timeline
     s = Stats()
     get_stats(ctypes.byref(s))
-    print("%-34s %s %s %s %10d %6d %6d %5d" % (
-        phase, mib(s.in_use), mib(s.mapped), mib(resident()), s.malloc_calls,
-        s.os_mmap, s.os_munmap, s.os_brk))
+    print("%-34s %s %s %s %s %10d %6d %7d" % (
+        phase, mib(s.in_use), mib(s.freed_retained), mib(s.reclaimed_total), mib(resident()),
+        s.malloc_calls, s.os_munmap, s.os_madvise))
 
 
 show("start")
@@ -51,6 +55,8 @@ del buffers
 show("buffers freed (mappings returned)")
 del objects
 show("small objects freed")
+time.sleep(0.3)
+show("0.5 s later: reclaimed, no call")
 trim(0)
 show("malloc_trim(0)")
 again = [str(i) * 3 for i in range(200000)]

@@ -24,6 +24,7 @@ test)
     want zstd zstd
     want sort coreutils
     want pkg-config pkg-config
+    want chromium chromium
     # clang's sanitizer runtimes
     ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.tsan-x86_64.a > /dev/null 2>&1 ||
         [ "$MA" != x86_64-linux-gnu ] || need="$need libclang-rt-dev"

@@ -1,0 +1,98 @@
+#!/bin/sh
+# The ebb command on a bundled phase program (tests/programs/phases.c).
+# Prints "N passed, N failed".  Usage: sh tests/test_ebb.sh BUILD_DIR
+B=$1
+EBB=$B/ebb
+PHASES=$B/tests/phases
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+pass=0
+fail=0
+check() { # description command...
+    d=$1
+    shift
+    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $d"; fi
+}
+between() { awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v >= lo && v <= hi) }'; }
+
+# The phases: 64 MiB in use at the peak, given back after the free phase.
+"$EBB" run --csv "$WORK/run.csv" --html "$WORK/run.html" -- "$PHASES" 64 > "$WORK/out" 2> "$WORK/err"
+check "ebb run succeeds" test $? -eq 0
+row=$(awk '$1 ~ /^[0-9]+$/ && $2 == "phases" { print; exit }' "$WORK/err")
+peak_used=$(echo "$row" | awk '{ print $3 }')
+reclaimed=$(echo "$row" | awk '{ print $7 }')
+mallocs=$(echo "$row" | awk '{ print $8 }')
+check "the summary's peak in use ($peak_used MiB) is the 64 MiB allocated" between "$peak_used" 64 64.5
+check "memory was reclaimed after the free phase ($reclaimed MiB)" between "$reclaimed" 32 100000
+check "malloc calls counted ($mallocs)" between "$mallocs" 81920 90000
+check "a size-class table" grep -q '^ *4096 *16384 *16384 *0 *0$' "$WORK/err"
+
+# The CSV: a header and well-formed rows, time going forward.
+check "CSV header" sh -c "head -n 1 '$WORK/run.csv' | grep -q '^pid,program,t_ms,in_use,freed_retained,'"
+check "CSV rows well formed" awk -F, 'NR == 1 { n = NF; next }
+    NF != n || $1 !~ /^[0-9]+$/ || $3 !~ /^[0-9.]+$/ { bad = 1 }
+    $3 + 0 < last[$1] { bad = 1 } { last[$1] = $3 + 0; rows++ }
+    END { exit bad || rows < 10 }' "$WORK/run.csv"
+check "CSV peak matches the summary" awk -F, -v p="$peak_used" 'NR > 1 && $4 > m { m = $4 }
+    END { exit !(m / 1048576 >= p - 0.1 && m / 1048576 <= p + 0.1) }' "$WORK/run.csv"
+
+# Exit status and death by signal pass through.
+"$EBB" run --quiet -- "$PHASES" 2 7
+check "the exit status passes through" test $? -eq 7
+sh -c "'$EBB' run --quiet -- '$PHASES' signal" 2> "$WORK/sig"
+rc=$?
+check "a death by signal passes through ($rc)" test "$rc" -eq $((128 + 10))
+"$EBB" run -- "$PHASES" signal 2> "$WORK/sig2" > /dev/null
+check "the summary names the signal" grep -q 'killed by signal 10' "$WORK/sig2"
+
+# Exec'd children are followed, one series each.
+"$EBB" run --csv "$WORK/spawn.csv" -- "$PHASES" spawn > /dev/null 2> "$WORK/spawn.err"
+check "spawn runs" test $? -eq 0
+procs=$(awk -F, 'NR > 1 { seen[$1 "," $2] = 1 } END { print length(seen) }' "$WORK/spawn.csv")
+phases_procs=$(awk -F, 'NR > 1 && $2 == "phases" { seen[$1] = 1 } END { print length(seen) }' "$WORK/spawn.csv")
+check "every process of the program has a series ($procs, of which phases: $phases_procs)" test "$phases_procs" -ge 3
+peak8=$(awk -F, 'NR > 1 && $2 == "phases" { if ($4 > m[$1]) m[$1] = $4 }
+    END { for (p in m) if (m[p] >= 8388608 && m[p] < 8388608 + 524288) n++; print n + 0 }' "$WORK/spawn.csv")
+check "the exec'd child's own peak (8 MiB) is in its series" test "$peak8" -ge 1
+
+# ebb stats PID reads a live process.
+"$EBB" run --quiet -- "$PHASES" hold 32 "$WORK/pid" &
+runner=$!
+i=0
+while [ ! -s "$WORK/pid" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+sleep 0.2
+pid=$(cat "$WORK/pid")
+"$EBB" stats "$pid" > "$WORK/stats" 2>&1
+check "ebb stats PID works" test $? -eq 0
+in_use=$(awk '$1 == "in_use" { print $2 }' "$WORK/stats")
+check "ebb stats sees the 32 MiB in use ($in_use)" between "${in_use:-0}" 33554432 34603008
+wait $runner
+
+# The HTML report in a real browser: every series drawn with its points.
+if command -v chromium > /dev/null; then
+    rows=$(awk -F, 'NR > 1' "$WORK/run.csv" | wc -l)
+    rss_rows=$(awk -F, 'NR > 1 && $9 > 0' "$WORK/run.csv" | wc -l)
+    CHROME="chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync"
+    # shellcheck disable=SC2086
+    timeout 120 $CHROME --user-data-dir="$WORK/chrome1" --dump-dom "file://$WORK/run.html" > "$WORK/dom" 2> /dev/null
+    check "chromium rendered the report" grep -q 'id="check">svg0' "$WORK/dom"
+    for s in in_use freed_retained metadata; do
+        line=$(grep -o "svg0 $s points=[0-9]* expected=[0-9]* width=[0-9]* height=[0-9]*" "$WORK/dom")
+        pts=$(echo "$line" | sed 's/.*points=\([0-9]*\).*/\1/')
+        w=$(echo "$line" | sed 's/.*width=\([0-9]*\).*/\1/')
+        check "the $s area has two points a sample ($pts for $rows samples) and a size" \
+            sh -c "[ '$pts' = $((2 * rows)) ] && [ '${w:-0}' -gt 100 ]"
+    done
+    line=$(grep -o "svg0 proc_rss points=[0-9]*" "$WORK/dom")
+    check "the resident line has a point a live sample (${line#*=} for $rss_rows)" test "${line#*=}" = "$rss_rows"
+    mkdir -p "$B/screenshots"
+    # shellcheck disable=SC2086
+    timeout 120 $CHROME --user-data-dir="$WORK/chrome2" --window-size=1000,900 \
+        --screenshot="$B/screenshots/ebb-report.png" "file://$WORK/run.html" > /dev/null 2>&1
+    check "a screenshot of the report" test -s "$B/screenshots/ebb-report.png"
+else
+    fail=$((fail + 1))
+    echo "FAIL: chromium is not installed (tools/deps.sh test installs it)"
+fi
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
