@@ -35,7 +35,7 @@ SRCS := $(addprefix src/,os.c source.c segment.c arena.c page.c heap.c huge.c re
 HDRS := $(wildcard src/*.h) include/ebbmalloc.h
 OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 
-.PHONY: all lib run test test-run test-sanitize test-sanitize-run bench bench-quick bench-instr \
+.PHONY: all lib run test test-run test-sanitize test-sanitize-run stress fuzz bench bench-quick bench-instr \
         install uninstall clean check-layers
 
 all: lib $(BUILD)/ebb

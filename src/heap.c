@@ -521,6 +521,10 @@ heap_t *ebbi_heap_for_thread(void)
 {
     if (!ebbi_process_ready() && !ebbi_process_init())
         return NULL;
+    /* Another thread may be in phase 2 of the start: wait for the thread
+     * key, or this heap would never be given back at the thread's exit. */
+    while (!ebbi_load_acquire(&ebbi_process.init_done) && !ebbi_initializing_here)
+        ebbi_os_yield();
     pthread_mutex_lock(&heaps.lock);
     heap_t *heap = heaps.pool;
     if (heap != NULL)

@@ -24,6 +24,7 @@
 #include "internal.h"
 
 ebbi_process_t ebbi_process;
+__thread bool ebbi_initializing_here;
 
 /* ---- metadata: bump-allocated from the os, never freed ------------------- */
 
@@ -40,15 +41,22 @@ void *ebbi_meta_alloc(size_t size)
 {
     size = (size + 63) & ~(size_t)63;
     pthread_mutex_lock(&meta.lock);
-    if (size > meta.left) {
+    while (size > meta.left) {
         size_t chunk = size > META_CHUNK ? size : META_CHUNK;
         pthread_mutex_unlock(&meta.lock);
         uint8_t *fresh = ebbi_os_map(chunk, NULL);
         if (fresh == NULL)
             return NULL;
         pthread_mutex_lock(&meta.lock);
-        meta.cursor = fresh;
-        meta.left = chunk;
+        if (size > meta.left) {
+            meta.cursor = fresh;
+            meta.left = chunk;
+        } else {
+            /* Another thread refilled meanwhile: ours goes back. */
+            pthread_mutex_unlock(&meta.lock);
+            ebbi_os_unmap(fresh, chunk);
+            pthread_mutex_lock(&meta.lock);
+        }
     }
     void *p = meta.cursor;
     meta.cursor += size;
@@ -124,9 +132,12 @@ bool ebbi_process_init(void)
     ebbi_store_release(&ebbi_process.state, 2);
 
     /* Phase 2. */
+    ebbi_initializing_here = true;
     if (pthread_key_create(&ebbi_process.thread_key, ebbi_heap_thread_done) == 0)
         ebbi_store_release(&ebbi_process.thread_key_ready, true);
     pthread_atfork(fork_prepare, fork_parent, fork_child);
+    ebbi_initializing_here = false;
+    ebbi_store_release(&ebbi_process.init_done, true);
     return true;
 }
 

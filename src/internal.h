@@ -311,6 +311,7 @@ typedef struct ebbi_process_s {
     unsigned arena_count;
     _Atomic(bool) thread_key_ready;
     _Atomic(bool) started;             /* the library's constructor has run */
+    _Atomic(bool) init_done;           /* phase 2 of ebbi_process_init is over */
     pthread_key_t thread_key;
 } ebbi_process_t;
 
@@ -364,6 +365,7 @@ typedef struct ebbi_os_counts_s {
     ebbi_counter_t mmap, munmap, madvise, mremap, brk;
 } ebbi_os_counts_t;
 EBBI_HIDDEN void ebbi_os_counts_get(ebbi_os_counts_t *out);
+EBBI_HIDDEN long ebbi_os_faults_injected(void); /* test builds with EBB_FAULT_INJECTION */
 
 /* ---- source.c: memory sources ---------------------------------------- */
 EBBI_HIDDEN segment_t *ebbi_source_alloc_segment(bool *is_zero, uint8_t *source);
@@ -485,6 +487,7 @@ EBBI_HIDDEN uint64_t ebbi_meta_bytes(void);
 
 /* ---- init.c: process start, fork ----------------------------------------- */
 EBBI_HIDDEN bool ebbi_process_init(void);
+EBBI_HIDDEN extern __thread bool ebbi_initializing_here;
 static inline bool ebbi_process_ready(void)
 {
     return likely(ebbi_load_acquire(&ebbi_process.state) == 2);

@@ -30,7 +30,7 @@ static const option_desc_t option_descs[EBB_OPTION_COUNT] = {
     [EBB_OPTION_RETAIN_MAX] = {"EBB_RETAIN_MAX", 64L << 20, 0, __LONG_MAX__, NULL},
     [EBB_OPTION_BACKGROUND] = {"EBB_BACKGROUND", 1, 0, 1, NULL},
     [EBB_OPTION_PURGE] = {"EBB_PURGE", 0, 0, 1, purge_words},
-    [EBB_OPTION_RETAIN_MIN] = {"EBB_RETAIN_MIN", 0, 0, __LONG_MAX__, NULL},
+    [EBB_OPTION_RETAIN_MIN] = {"EBB_RETAIN_MIN", 1L << 20, 0, __LONG_MAX__, NULL},
     [EBB_OPTION_MMAP_THRESHOLD] = {"EBB_MMAP_THRESHOLD", 0, 0, EBB_PAGE_BLOCK_MAX, NULL},
     /* Safety modes (safety.c), fixed when the allocator starts. */
     [EBB_OPTION_ZERO_ON_FREE] = {"EBB_ZERO_ON_FREE", 0, 0, 1, NULL},

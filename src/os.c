@@ -34,6 +34,49 @@ static ebbi_os_counts_t os_counts;
 
 #define COUNT(field) ebbi_fetch_add_relaxed(&os_counts.field, 1)
 
+/* Fault injection (test builds only, -DEBB_FAULT_INJECTION=1): the
+ * EBB_FAULT_<CALL>=N environment variable makes the N-th call of that kind
+ * fail, EBB_FAULT_EVERY_<CALL>=K every K-th; CALL is MMAP, MUNMAP, MADVISE,
+ * MREMAP or BRK.  A failed call fails as the kernel's would, and does
+ * nothing. */
+enum { FAULT_MMAP, FAULT_MUNMAP, FAULT_MADVISE, FAULT_MREMAP, FAULT_BRK, FAULT_KINDS };
+#if defined(EBB_FAULT_INJECTION) && EBB_FAULT_INJECTION
+#include <stdlib.h>
+static const char *const fault_names[FAULT_KINDS] = {"MMAP", "MUNMAP", "MADVISE", "MREMAP", "BRK"};
+static long fault_nth[FAULT_KINDS], fault_every[FAULT_KINDS];
+static _Atomic(long) fault_calls[FAULT_KINDS];
+static _Atomic(long) faults_injected;
+static _Atomic(int) faults_loaded;
+
+static bool inject(int kind)
+{
+    if (!ebbi_load_acquire(&faults_loaded)) {
+        for (int k = 0; k < FAULT_KINDS; k++) {
+            char name[40];
+            ebbi_format(name, sizeof name, "EBB_FAULT_%s", fault_names[k]);
+            const char *v = getenv(name);
+            fault_nth[k] = v != NULL ? atol(v) : 0;
+            ebbi_format(name, sizeof name, "EBB_FAULT_EVERY_%s", fault_names[k]);
+            v = getenv(name);
+            fault_every[k] = v != NULL ? atol(v) : 0;
+        }
+        ebbi_store_release(&faults_loaded, 1);
+    }
+    long n = ebbi_fetch_add_relaxed(&fault_calls[kind], 1) + 1;
+    bool fail = n == fault_nth[kind] || (fault_every[kind] > 0 && n % fault_every[kind] == 0);
+    if (fail)
+        ebbi_fetch_add_relaxed(&faults_injected, 1);
+    return fail;
+}
+
+long ebbi_os_faults_injected(void)
+{
+    return ebbi_load_relaxed(&faults_injected);
+}
+#else
+#define inject(kind) false
+#endif
+
 void ebbi_os_counts_get(ebbi_os_counts_t *out)
 {
     ebbi_store_relaxed(&out->mmap, ebbi_load_relaxed(&os_counts.mmap));
@@ -47,6 +90,8 @@ void *ebbi_os_map(size_t size, void *hint)
 {
     int saved = errno;
     COUNT(mmap);
+    if (inject(FAULT_MMAP))
+        return NULL;
     void *p = mmap(hint, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     errno = saved;
     return p == MAP_FAILED ? NULL : p;
@@ -56,7 +101,8 @@ void ebbi_os_unmap(void *p, size_t size)
 {
     int saved = errno;
     COUNT(munmap);
-    munmap(p, size);
+    if (!inject(FAULT_MUNMAP))
+        munmap(p, size);
     errno = saved;
 }
 
@@ -67,12 +113,22 @@ static _Atomic(uintptr_t) aligned_hint;
 
 static void *map_at_hint(size_t size, size_t align)
 {
-    uintptr_t hint = ebbi_fetch_add_relaxed(&aligned_hint, (size + align - 1) & ~(align - 1));
-    if (hint == 0 || hint + size > ((uintptr_t)1 << EBB_ADDRESS_BITS) - ((uintptr_t)1 << 40))
+    /* The hint moves on only past mappings that were made there, so that a
+     * failed huge request does not use up the range. */
+    uintptr_t rounded = (size + align - 1) & ~(uintptr_t)(align - 1);
+    uintptr_t hint = ebbi_load_relaxed(&aligned_hint);
+    if (hint == 0 || rounded > ((uintptr_t)1 << 40) ||
+        hint + rounded > ((uintptr_t)1 << EBB_ADDRESS_BITS) - ((uintptr_t)1 << 40))
         return NULL;
     void *p = ebbi_os_map(size, (void *)hint);
-    if (p == NULL || ((uintptr_t)p & (align - 1)) == 0)
+    if (p == NULL)
+        return NULL;
+    if (((uintptr_t)p & (align - 1)) == 0) {
+        uintptr_t end = (uintptr_t)p + rounded, cur = hint;
+        while (cur < end && !atomic_compare_exchange_weak(&aligned_hint, &cur, end))
+            ;
         return p;
+    }
     ebbi_os_unmap(p, size);
     return NULL;
 }
@@ -106,7 +162,7 @@ bool ebbi_os_decommit(void *p, size_t size)
     int saved = errno;
     COUNT(madvise);
     /* Fails on locked memory (mlock, mlockall): then it keeps its contents. */
-    bool ok = madvise(p, size, MADV_DONTNEED) == 0;
+    bool ok = !inject(FAULT_MADVISE) && madvise(p, size, MADV_DONTNEED) == 0;
     errno = saved;
     return ok;
 }
@@ -115,7 +171,7 @@ bool ebbi_os_purge_lazily(void *p, size_t size)
 {
     int saved = errno;
     COUNT(madvise);
-    bool ok = madvise(p, size, MADV_FREE) == 0;
+    bool ok = !inject(FAULT_MADVISE) && madvise(p, size, MADV_FREE) == 0;
     errno = saved;
     return ok;
 }
@@ -124,6 +180,8 @@ bool ebbi_os_resize_in_place(void *p, size_t old_size, size_t new_size)
 {
     int saved = errno;
     COUNT(mremap);
+    if (inject(FAULT_MREMAP))
+        return false;
     void *r = mremap(p, old_size, new_size, 0);
     errno = saved;
     return r == p;
@@ -133,6 +191,8 @@ bool ebbi_os_move(void *old, size_t old_size, size_t new_size, void *target)
 {
     int saved = errno;
     COUNT(mremap);
+    if (inject(FAULT_MREMAP))
+        return false;
     void *r = mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
     errno = saved;
     return r == target;
@@ -150,6 +210,8 @@ void *ebbi_os_brk_move(intptr_t delta)
 {
     int saved = errno;
     COUNT(brk);
+    if (inject(FAULT_BRK))
+        return NULL;
     void *p = sbrk(delta);
     errno = saved;
     return p == (void *)-1 ? NULL : p;

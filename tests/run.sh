@@ -44,6 +44,7 @@ run internal       "$T/test_internal"
 run api            "$T/test_api"
 run threads        "$T/test_threads"
 run oom            "$T/test_oom"
+run faults         "$T/test_faults"
 # The API and thread tests again in the safety modes that keep pages.
 run api-secure     env EBB_SECURE=1 "$T/test_api"
 run api-zero       env EBB_ZERO_ON_FREE=1 "$T/test_api"

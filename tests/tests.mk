@@ -66,7 +66,7 @@ $(TBUILD)/phases: tests/programs/phases.c
 	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@
 
 TEST_PROGRAMS := $(addprefix $(TBUILD)/,$(PREFIXED_TESTS) $(PRELOAD_TESTS) $(UNIT_TESTS) \
-                   test_cxx test_static test_static_dyn phases)
+                   test_cxx test_static test_static_dyn phases test_faults stress)
 
 # The packages the tests need are installed first (tools/deps.sh).
 test:
@@ -79,6 +79,30 @@ test-run: all $(TEST_PROGRAMS) check-layers
 # The system calls stay in the os layer.
 check-layers:
 	@sh tests/check_layers.sh
+
+# ---- fault injection: the allocator whose system calls can be made to fail -----------
+$(BUILD)/obj-fault/%.o: src/%.c $(HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LIB_CFLAGS) -DEBB_OVERRIDE=0 -DEBB_FAULT_INJECTION=1 -c $< -o $@
+
+$(BUILD)/libebbmalloc-fault.a: $(patsubst src/%.c,$(BUILD)/obj-fault/%.o,$(SRCS))
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(TBUILD)/test_faults: tests/test_faults.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-fault.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@ $(BUILD)/libebbmalloc-fault.a
+
+# ---- stress -------------------------------------------------------------------------
+# make stress [STRESS_SECONDS=60] [STRESS_THREADS=16]; a soak: STRESS_SECONDS=3600.
+STRESS_SECONDS ?= 60
+STRESS_THREADS ?= 16
+stress: $(TBUILD)/stress
+	@$(TBUILD)/stress $(STRESS_SECONDS) $(STRESS_THREADS)
+
+$(TBUILD)/stress: tests/stress.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-prefixed.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(TEST_CFLAGS) -O2 $< -o $@ $(BUILD)/libebbmalloc-prefixed.a
 
 # ---- sanitizer builds ------------------------------------------------------------
 SAN_TESTS := test_api test_threads
