@@ -45,6 +45,7 @@ run api            "$T/test_api"
 run threads        "$T/test_threads"
 run oom            "$T/test_oom"
 run faults         "$T/test_faults"
+run fuzz-replay    sh -c "'$B/fuzz/fuzz_alloc' tests/fuzz/regressions/* > /dev/null 2>&1 && echo '1 passed, 0 failed'"
 # The API and thread tests again in the safety modes that keep pages.
 run api-secure     env EBB_SECURE=1 "$T/test_api"
 run api-zero       env EBB_ZERO_ON_FREE=1 "$T/test_api"

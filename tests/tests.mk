@@ -66,7 +66,7 @@ $(TBUILD)/phases: tests/programs/phases.c
 	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@
 
 TEST_PROGRAMS := $(addprefix $(TBUILD)/,$(PREFIXED_TESTS) $(PRELOAD_TESTS) $(UNIT_TESTS) \
-                   test_cxx test_static test_static_dyn phases test_faults stress)
+                   test_cxx test_static test_static_dyn phases test_faults stress) $(BUILD)/fuzz/fuzz_alloc
 
 # The packages the tests need are installed first (tools/deps.sh).
 test:
@@ -92,6 +92,28 @@ $(BUILD)/libebbmalloc-fault.a: $(patsubst src/%.c,$(BUILD)/obj-fault/%.o,$(SRCS)
 $(TBUILD)/test_faults: tests/test_faults.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-fault.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@ $(BUILD)/libebbmalloc-fault.a
+
+# ---- the fuzzer (libFuzzer; clang) ------------------------------------------------------
+# make fuzz [FUZZ_SECONDS=60]: new crashes land in build/fuzz/ as crash-*; copy
+# each into tests/fuzz/regressions/, which make test replays.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_FLAGS := -fsanitize=fuzzer-no-link,undefined -fno-sanitize-recover=undefined
+
+$(BUILD)/obj-fuzz/%.o: src/%.c $(HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(LIB_CFLAGS) -O1 $(FUZZ_FLAGS) -DEBB_OVERRIDE=0 -c $< -o $@
+
+$(BUILD)/fuzz/fuzz_alloc: tests/fuzz/fuzz_alloc.c include/ebbmalloc.h $(patsubst src/%.c,$(BUILD)/obj-fuzz/%.o,$(SRCS))
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(FUZZ_CC) -std=gnu11 -O1 -g -pthread -Wall -Wextra -Werror -Iinclude \
+	    -fsanitize=fuzzer,undefined -fno-sanitize-recover=undefined $< $(patsubst src/%.c,$(BUILD)/obj-fuzz/%.o,$(SRCS)) -o $@
+
+fuzz: $(BUILD)/fuzz/fuzz_alloc
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_alloc -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=20 -rss_limit_mb=4096 \
+	    -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus tests/fuzz/regressions
 
 # ---- stress -------------------------------------------------------------------------
 # make stress [STRESS_SECONDS=60] [STRESS_THREADS=16]; a soak: STRESS_SECONDS=3600.
