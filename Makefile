@@ -5,6 +5,8 @@
 #   make test          the whole test suite (prints "N passed, N failed")
 #   make test-sanitize the tests built with UBSan and with TSan
 #   make bench         benchmarks against glibc, jemalloc, tcmalloc, mimalloc
+#   make bench-modes   the cost of each safety mode (bench/results/modes.md)
+#   make stress, make fuzz, make test-cpython   (see docs/TESTING.md)
 #   make install PREFIX=/usr/local DESTDIR=
 
 CC      ?= cc
@@ -35,7 +37,7 @@ SRCS := $(addprefix src/,os.c source.c segment.c arena.c page.c heap.c huge.c re
 HDRS := $(wildcard src/*.h) include/ebbmalloc.h
 OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 
-.PHONY: all lib run test test-run test-sanitize test-sanitize-run stress fuzz bench bench-quick bench-instr \
+.PHONY: all lib run test test-run test-sanitize test-sanitize-run test-cpython test-valgrind stress fuzz bench bench-quick bench-modes bench-instr \
         install uninstall clean check-layers
 
 all: lib $(BUILD)/ebb
@@ -78,6 +80,11 @@ bench: lib
 bench-quick: lib
 	@sh tools/deps.sh bench
 	@sh bench/run.sh --quick
+
+# The safety modes' cost, as ratios to the default mode (quick sizes).
+bench-modes: lib
+	@sh tools/deps.sh bench
+	@sh bench/run.sh --modes --quick
 
 # Instructions per small malloc+free pair, counted by callgrind.
 bench-instr: lib

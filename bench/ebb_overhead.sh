@@ -11,9 +11,11 @@ mkdir -p "$B" "$(dirname "$OUT")"
 cc -O2 -pthread -o "$B/churn" bench/churn.c
 cc -O2 -pthread -o "$B/xthread" bench/xthread.c
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-seconds() { # command... -> wall seconds
-    /usr/bin/time -f '%e' -o "$B/.t" "$@" > /dev/null 2>&1
-    cat "$B/.t"
+seconds() { # command... -> wall seconds, to the millisecond (time(1) has 10 ms)
+    t0=$(date +%s%N)
+    "$@" > /dev/null 2>&1
+    t1=$(date +%s%N)
+    echo "$t0 $t1" | awk '{ printf "%.3f\n", ($2 - $1) / 1e9 }'
 }
 {
     echo "# ebb run against a plain preload"

@@ -2,9 +2,13 @@
 # bench/run.sh — benchmark ebbmalloc against glibc, jemalloc, tcmalloc and
 # mimalloc.  Run from anywhere:
 #
-#   sh bench/run.sh [--quick] [--runs N] [--threads N]
+#   sh bench/run.sh [--quick] [--runs N] [--threads N] [--modes]
 #
 #   --quick      3 rounds and smaller workloads (about 2-3 minutes on 2 cores)
+#   --modes      the cost of ebbmalloc's safety modes instead: the workloads
+#                under ebbmalloc's default, zero-on-free, secure, sampled-guard
+#                (1 in 1000) and guard modes, and under scudo when Debian's
+#                libclang-rt has it; writes bench/results/modes.md
 #   --runs N     rounds per allocator and workload (default 5; 3 with --quick)
 #   --threads N  threads for the multi-threaded workloads (default: nproc)
 #
@@ -34,11 +38,13 @@ usage() {
 
 ARGS="$*"
 QUICK=0
+MODES=0
 RUNS=
 THREADS=
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) QUICK=1 ;;
+        --modes) MODES=1 ;;
         --runs) [ $# -ge 2 ] || { echo "run.sh: --runs needs a value" >&2; exit 2; }
                 RUNS=$2; shift ;;
         --runs=*) RUNS=${1#--runs=} ;;
@@ -217,6 +223,31 @@ MAIN_SPECS=$SPECS
 # ebbmalloc with reclamation off: for the reclamation-cost section only.
 SPECS="$SPECS ebb-off:$EBB"
 OFF_ENV="EBB_RECLAIM_DELAY_MS=3600000 EBB_BACKGROUND=0 EBB_RETAIN_MAX=1099511627776"
+EXTRA_NAMES=ebb-off
+if [ "$MODES" = 1 ]; then
+    # The safety modes: one library, chosen by environment variable.  scudo
+    # (LLVM's hardened allocator) runs beside them for comparison.
+    ALLOCS="ebbmalloc zero secure sample guard"
+    SPECS="ebbmalloc:$EBB zero:$EBB secure:$EBB sample:$EBB guard:$EBB"
+    for SCUDO in /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.scudo_standalone-x86_64.so; do :; done
+    if [ -f "$SCUDO" ]; then
+        ALLOCS="$ALLOCS scudo"
+        SPECS="$SPECS scudo:$SCUDO"
+    else
+        echo "note: scudo not found (Debian package libclang-rt-dev), skipping it"
+    fi
+    EXTRA_NAMES=
+fi
+# The environment of a run under allocator $1.
+alloc_env() {
+    case $1 in
+        ebb-off) echo "$OFF_ENV" ;;
+        zero) echo "EBB_ZERO_ON_FREE=1" ;;
+        secure) echo "EBB_SECURE=1" ;;
+        sample) echo "EBB_GUARD_SAMPLE=1000" ;;
+        guard) echo "EBB_GUARD=1" ;;
+    esac
+}
 
 WORKLOADS="churn bignum larson xthread falseshare lifetime large threadchurn frag"
 [ -x /usr/bin/redis-server ] && [ -x /usr/bin/redis-benchmark ] && [ -x /usr/bin/redis-cli ] \
@@ -288,6 +319,14 @@ RESULTS=$TMP/results        # workload alloc round value cpu rss_kib status
 FAILED=0
 
 fail() {
+    if [ "$MODES" = 1 ] && [ "$name" = guard ]; then
+        # Guard mode is measured for information: a workload it cannot run
+        # (too many mappings for vm.max_map_count, or too slow) is noted in
+        # the report and not run again; it does not fail the benchmark.
+        printf '%s\n' "$*" | head -n 3 >>"$TMP/guard-failures"
+        : >"$TMP/skip.$w.$name"
+        return
+    fi
     FAILED=1
     printf '%s\n' "$*" >>"$TMP/failures"
     {
@@ -304,14 +343,21 @@ TIMEOUT=
 if command -v timeout >/dev/null 2>&1; then
     TIMEOUT="timeout --foreground -k 10 $RUN_LIMIT"
 fi
+BASE_TIMEOUT=$TIMEOUT BASE_LIMIT=$RUN_LIMIT
 
 # One run of workload $1 under allocator $2 (library $3); sets
 # value cpu rss rc sum, and leaves the output in $TMP/out, $TMP/err.
 measure() {
     w=$1 name=$2 lib=$3
-    extra=
-    [ "$name" = ebb-off ] && extra=$OFF_ENV
+    extra=$(alloc_env "$name")
     value=x cpu=x rss=x
+    # Guard mode makes system calls for every allocation: a minute is enough
+    # to show what it costs.
+    TIMEOUT=$BASE_TIMEOUT RUN_LIMIT=$BASE_LIMIT
+    if [ "$name" = guard ] && [ -n "$TIMEOUT" ]; then
+        RUN_LIMIT=60
+        TIMEOUT="timeout --foreground -k 10 $RUN_LIMIT"
+    fi
     if [ "$w" = redis ]; then
         # shellcheck disable=SC2086 # TIMEOUT and extra are lists of words
         $TIMEOUT env $extra sh bench/redis.sh "$lib" "$REDIS_REQUESTS" >"$TMP/out" 2>"$TMP/err"
@@ -340,7 +386,7 @@ measure() {
     fi
 }
 
-echo "bench: $RUNS rounds; allocators: $ALLOCS ebb-off; threads: $THREADS (nproc $NPROC)"
+echo "bench: $RUNS rounds; allocators: $ALLOCS $EXTRA_NAMES; threads: $THREADS (nproc $NPROC)"
 case ${LOAD_BEFORE%% *} in
     0.[0-4]*|'') ;;
     *) echo "note: load average $LOAD_BEFORE before the run: other processes use the CPUs, timings (above all the multi-threaded ones) will be noisy" ;;
@@ -353,6 +399,10 @@ while [ "$round" -le "$RUNS" ]; do
         for spec in $SPECS; do
             name=${spec%%:*}
             lib=${spec#*:}
+            if [ -f "$TMP/skip.$w.$name" ]; then
+                line="$line $name=skipped"
+                continue
+            fi
             measure "$w" "$name" "$lib"
             status=ok
             if [ "$rc" != 0 ] || [ -z "$sum" ] || [ "$value" = x ]; then
@@ -398,6 +448,57 @@ $(head -n 5 "$TMP/err")"
 done
 MAIN_END=$(date +%s)
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
+
+# ---- 4m. the safety modes' report (--modes) ----------------------------------
+if [ "$MODES" = 1 ]; then
+    modes_report() {   # $1: text or md
+        awk -v MODE="$1" -v WLS="$WORKLOADS" -v VARS="$ALLOCS" \
+            -f bench/stats.awk -f bench/modes.awk "$RESULTS"
+    }
+    echo ""
+    echo "== safety modes: medians over $RUNS rounds, ratios to the default mode =="
+    echo ""
+    modes_report text
+    mkdir -p bench/results || exit 1
+    OUT=bench/results/modes.md
+    if [ "$QUICK" = 1 ]; then SIZES=quick; else SIZES=full; fi
+    {
+        echo "# ebbmalloc safety modes: cost on the benchmark suite"
+        echo ""
+        echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); \`sh bench/run.sh --modes$([ "$QUICK" = 1 ] && echo ' --quick')\`"
+        echo "- $SIZES workload sizes, $RUNS rounds, variants interleaved ($ALLOCS); values are medians"
+        echo "- nproc: $NPROC; threads: $THREADS; CPU: $(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo 2>/dev/null | head -n 1)"
+        echo "- ebbmalloc: git $REV; run time $(($(date +%s) - START)) s; load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
+        [ -n "${SCUDO:-}" ] && [ -f "$SCUDO" ] && echo "- scudo: $SCUDO (LLVM's hardened allocator, its default options)"
+        echo ""
+        echo "Variants: \`default\` (no setting), \`zero\` (\`EBB_ZERO_ON_FREE=1\`), \`secure\`"
+        echo "(\`EBB_SECURE=1\`), \`sample\` (\`EBB_GUARD_SAMPLE=1000\`), \`guard\` (\`EBB_GUARD=1\`, for"
+        echo "information: a run limited to $BASE_LIMIT s, 60 s in guard mode; a workload it cannot run is"
+        echo "shown as —).  Ratios are variant/default: above 1 costs more.  For redis the figure"
+        echo "is the time per request."
+        modes_report md
+        if [ -s "$TMP/guard-failures" ]; then
+            echo ""
+            echo "Guard mode did not complete:"
+            echo ""
+            sed 's/^/    /' "$TMP/guard-failures"
+        fi
+        if [ "$FAILED" = 1 ]; then
+            echo ""
+            echo "**FAILED: at least one run crashed or produced a wrong checksum:**"
+            echo ""
+            sed 's/^/    /' "$TMP/failures"
+        fi
+    } >"$OUT"
+    {
+        echo "# bench/run.sh --modes run: workload variant round value cpu_s rss_kib status"
+        cat "$RESULTS"
+    } >bench/results/modes-runs.txt
+    echo ""
+    echo "wrote $OUT and bench/results/modes-runs.txt ($(($(date +%s) - START)) s)"
+    [ "$FAILED" = 1 ] && exit 1
+    exit 0
+fi
 
 # ---- 4. reports ------------------------------------------------------------
 INFO=$TMP/info              # name, command, calls, unit, description (tabs)

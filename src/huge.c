@@ -216,7 +216,7 @@ static segment_t *cache_take(size_t map_size)
     segment_t *target = ebbi_os_map_aligned(map_size, EBB_SEGMENT_SIZE, 0);
     if (target != NULL) {
         ebbi_segmap_set((uintptr_t)seg, SEGMAP_NONE);
-        if (ebbi_os_move(seg, old, map_size, target)) {
+        if (ebbi_os_move(seg, old, target)) {
             target->map_size = map_size;
             ebbi_segmap_set((uintptr_t)target, SEGMAP_SEGMENT);
             ebbi_fetch_add_relaxed(&huge_mapped, map_size - old);
@@ -358,7 +358,7 @@ void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
         /* Unmark the old place before the move frees it: another thread may
          * map a segment there the moment it is free. */
         ebbi_segmap_set((uintptr_t)seg, SEGMAP_NONE);
-        if (!ebbi_os_move(seg, old_map, new_map, target)) {
+        if (!ebbi_os_move(seg, old_map, target)) {
             ebbi_segmap_set((uintptr_t)seg, SEGMAP_SEGMENT);
             ebbi_os_unmap(target, new_map);
             return NULL;

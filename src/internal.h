@@ -339,7 +339,7 @@ EBBI_HIDDEN bool ebbi_os_decommit(void *p, size_t size);
  * keep their contents.  False if the kernel does not support it. */
 EBBI_HIDDEN bool ebbi_os_purge_lazily(void *p, size_t size);
 EBBI_HIDDEN bool ebbi_os_resize_in_place(void *p, size_t old_size, size_t new_size);
-EBBI_HIDDEN bool ebbi_os_move(void *old, size_t old_size, size_t new_size, void *target);
+EBBI_HIDDEN bool ebbi_os_move(void *old, size_t old_size, void *target);
 EBBI_HIDDEN void *ebbi_os_brk_current(void);
 EBBI_HIDDEN void *ebbi_os_brk_move(intptr_t delta);                /* old break, or NULL */
 EBBI_HIDDEN size_t ebbi_os_page_size(void);

@@ -187,13 +187,18 @@ bool ebbi_os_resize_in_place(void *p, size_t old_size, size_t new_size)
     return r == p;
 }
 
-bool ebbi_os_move(void *old, size_t old_size, size_t new_size, void *target)
+/* Moves the pages of [old, old + old_size) to the start of the mapping at
+ * target (at least old_size long), without copying; the rest of the target
+ * stays as it was mapped.  Moving only old_size bytes, not growing in the
+ * same call, keeps the grown part a plain mapping that tools which track
+ * mappings (valgrind) know. */
+bool ebbi_os_move(void *old, size_t old_size, void *target)
 {
     int saved = errno;
     COUNT(mremap);
     if (inject(FAULT_MREMAP))
         return false;
-    void *r = mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+    void *r = mremap(old, old_size, old_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
     errno = saved;
     return r == target;
 }

@@ -1,6 +1,10 @@
 #!/bin/sh
 # Runs the whole test suite and prints "N passed, N failed" as its last line.
 # Usage: sh tests/run.sh [build-dir]
+# EBB_TEST_LONG=0 leaves out the long runs that repeat what the first build's
+# suite showed (the real programs in every safety mode, CPython's tests): CI
+# sets it for its second, clang-built pass.  The stress run lasts
+# EBB_STRESS_SECONDS (default 20; 60 when CI=true).
 B=${1:-build}
 LIB=$(cd "$B" && pwd)/libebbmalloc.so
 T=$B/tests
@@ -45,6 +49,9 @@ run api            "$T/test_api"
 run threads        "$T/test_threads"
 run oom            "$T/test_oom"
 run faults         "$T/test_faults"
+STRESS_SECONDS=${EBB_STRESS_SECONDS:-20}
+[ "${CI:-}" = true ] && [ -z "${EBB_STRESS_SECONDS:-}" ] && STRESS_SECONDS=60
+run stress         "$T/stress" "$STRESS_SECONDS"
 run fuzz-replay    sh -c "'$B/fuzz/fuzz_alloc' tests/fuzz/regressions/* > /dev/null 2>&1 && echo '1 passed, 0 failed'"
 # The API and thread tests again in the safety modes that keep pages.
 run api-secure     env EBB_SECURE=1 "$T/test_api"
@@ -64,11 +71,15 @@ run static-dynamic "$T/test_static_dyn"
 run install        sh tests/test_install.sh
 run ebb            sh tests/test_ebb.sh "$B"
 run programs       sh tests/test_programs.sh "$LIB"
-# The real programs again in every safety mode.
-run programs-zero   sh tests/test_programs.sh "$LIB" EBB_ZERO_ON_FREE=1
-run programs-secure sh tests/test_programs.sh "$LIB" EBB_SECURE=1
-run programs-guard  sh tests/test_programs.sh "$LIB" EBB_GUARD=1
-run programs-sample sh tests/test_programs.sh "$LIB" EBB_GUARD_SAMPLE=1000
+if [ "${EBB_TEST_LONG:-1}" != 0 ]; then
+    # The real programs again in every safety mode.
+    run programs-zero   sh tests/test_programs.sh "$LIB" EBB_ZERO_ON_FREE=1
+    run programs-secure sh tests/test_programs.sh "$LIB" EBB_SECURE=1
+    run programs-guard  sh tests/test_programs.sh "$LIB" EBB_GUARD=1
+    run programs-sample sh tests/test_programs.sh "$LIB" EBB_GUARD_SAMPLE=1000
+    # CPython's regression tests (a large subset), default and secure mode.
+    run cpython         sh tests/test_cpython.sh "$LIB"
+fi
 
 echo
 [ -n "$failed_names" ] && echo "failed:$failed_names"

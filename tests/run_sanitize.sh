@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs the prefixed-API tests built with UBSan and with TSan.
+# Runs the prefixed-API tests and the stress run (15 s) built with UBSan and
+# with TSan.
 # Prints "N passed, N failed" as its last line.
 B=$1
 shift
@@ -7,8 +8,11 @@ total_pass=0
 total_fail=0
 for variant in ubsan tsan; do
     for t in "$@"; do
+        args=
+        [ "$t" = stress ] && args=${EBB_SANITIZE_STRESS_SECONDS:-15}
+        # shellcheck disable=SC2086
         out=$(UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 TSAN_OPTIONS=halt_on_error=1 \
-              "$B/tests/$variant/$t" 2>&1)
+              "$B/tests/$variant/$t" $args 2>&1)
         rc=$?
         line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
         pass=0

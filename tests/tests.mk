@@ -127,7 +127,7 @@ $(TBUILD)/stress: tests/stress.c tests/check.h include/ebbmalloc.h $(BUILD)/libe
 	$(Q)$(CC) $(TEST_CFLAGS) -O2 $< -o $@ $(BUILD)/libebbmalloc-prefixed.a
 
 # ---- sanitizer builds ------------------------------------------------------------
-SAN_TESTS := test_api test_threads
+SAN_TESTS := test_api test_threads stress
 
 define san_variant
 $(BUILD)/obj-$(1)/%.o: src/%.c $$(HDRS) Makefile
@@ -155,3 +155,20 @@ test-sanitize:
 
 test-sanitize-run: $(addprefix $(TBUILD)/ubsan/,$(SAN_TESTS)) $(addprefix $(TBUILD)/tsan/,$(SAN_TESTS))
 	@sh tests/run_sanitize.sh $(BUILD) $(SAN_TESTS)
+
+# ---- CPython's regression tests under the allocator ---------------------------------
+# make test-cpython [CPYTHON_TESTS=all]: a large subset by default (part of make test).
+CPYTHON_TESTS ?= subset
+test-cpython: lib
+	@sh tools/deps.sh test
+	@sh tests/test_cpython.sh $(BUILD)/libebbmalloc.so $(CPYTHON_TESTS)
+
+# ---- valgrind ------------------------------------------------------------------------
+# The prefixed tests under memcheck: the allocator's own reads and writes
+# (uninitialised values in its decisions, accesses outside its mappings).
+# test_threads is left out: memcheck runs threads one at a time, and its
+# thousands of threads take over ten minutes.
+VALGRIND_TESTS := test_api test_internal test_sizeclass
+test-valgrind: $(addprefix $(TBUILD)/,$(VALGRIND_TESTS))
+	@sh tools/deps.sh test
+	@sh tests/run_valgrind.sh $(TBUILD) $(VALGRIND_TESTS)

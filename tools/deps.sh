@@ -25,6 +25,10 @@ test)
     want sort coreutils
     want pkg-config pkg-config
     want chromium chromium
+    want valgrind valgrind
+    # CPython's regression tests, run under the allocator (make test-cpython)
+    PYVER=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2> /dev/null || echo 3.11)
+    want_file "/usr/lib/python$PYVER/test/regrtest.py" "libpython$PYVER-testsuite"
     # clang's sanitizer runtimes
     ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.tsan-x86_64.a > /dev/null 2>&1 ||
         [ "$MA" != x86_64-linux-gnu ] || need="$need libclang-rt-dev"
@@ -36,6 +40,9 @@ bench)
     want_file "/usr/lib/$MA/libjemalloc.so.2" libjemalloc2
     want_file "/usr/lib/$MA/libtcmalloc_minimal.so.4" libtcmalloc-minimal4
     want_file "/usr/lib/$MA/libmimalloc.so.2" libmimalloc2.0
+    # scudo, beside the safety modes (make bench-modes)
+    ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.scudo_standalone-x86_64.so > /dev/null 2>&1 ||
+        [ "$MA" != x86_64-linux-gnu ] || need="$need libclang-rt-dev"
     # real programs driven by bench/run.sh
     want_file /usr/bin/redis-server redis-server
     want_file /usr/bin/redis-benchmark redis-tools
