@@ -14,7 +14,7 @@ function fmt(x) { return x >= 100 ? sprintf("%.1f", x) : (x >= 10 ? sprintf("%.2
 function cell(num, den) { return (den > 0 && num > 0) ? sprintf("%.2f", num / den) : "—" }
 function out(line) {
     if (MODE == "md") print "| " line " |"
-    else { gsub(/ \| /, "  ", line); print "  " line }
+    else { gsub(/ \|/, " ", line); gsub(/\*\*/, "", line); print "  " line }
 }
 END {
     if (MODE == "") MODE = "text"
