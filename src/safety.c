@@ -175,11 +175,51 @@ static guard_layout_t layout_of(const segment_t *seg)
     return l;
 }
 
+/* Freed guarded blocks wait in the quarantine (oldest first out).  Those of
+ * one data page that leave it are kept, still inaccessible, for the next
+ * guarded block of that size (`spare`), up to GUARD_SPARE_MAX: a sampled
+ * allocation then costs one mprotect instead of a map, a protect and, one
+ * day, an unmap. */
+#define GUARD_SPARE_MAX 256
+
 static struct {
     pthread_mutex_t lock;
     segment_t *oldest, *newest;
     size_t bytes;
+    _Atomic(segment_t *) spare; /* changed under the lock; peeked at without */
+    unsigned spare_count;
 } quarantine = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void guard_unmap(segment_t *seg);
+
+static size_t small_guard_map_size(void)
+{
+    return EBB_SLICE_SIZE + 2 * ebbi_process.page_size;
+}
+
+/* A spare guarded segment of map size `map_size`, its data page made
+ * accessible again (and zero: it was decommitted when freed), or NULL. */
+static segment_t *spare_take(size_t map_size)
+{
+    if (map_size != small_guard_map_size() || ebbi_load_relaxed(&quarantine.spare) == NULL)
+        return NULL;
+    pthread_mutex_lock(&quarantine.lock);
+    segment_t *seg = ebbi_load_relaxed(&quarantine.spare);
+    if (seg != NULL) {
+        ebbi_store_relaxed(&quarantine.spare, seg->next);
+        quarantine.spare_count--;
+    }
+    pthread_mutex_unlock(&quarantine.lock);
+    if (seg == NULL)
+        return NULL;
+    guard_layout_t l = layout_of(seg);
+    if (!ebbi_os_protect((void *)l.data, l.data_size, true)) {
+        guard_unmap(seg);
+        return NULL;
+    }
+    seg->free_site = 0;
+    return seg;
+}
 
 static void mark_regions(segment_t *seg, uint8_t below_start)
 {
@@ -203,15 +243,20 @@ void *ebbi_guard_alloc(heap_t *heap, size_t size, size_t align, const void *site
     size_t room = rounded + (align > EBB_ALIGNMENT ? align : 0);
     size_t data_size = (room + ps - 1) & ~(ps - 1);
     size_t map_size = EBB_SLICE_SIZE + data_size + ps;
-    segment_t *seg = ebbi_os_map_aligned(map_size, EBB_SEGMENT_SIZE, 0);
-    if (seg == NULL)
-        return NULL;
-    seg->map_size = map_size;
-    seg->kind = SEGMENT_HUGE;
-    seg->source = SOURCE_MMAP;
+    segment_t *seg = spare_take(map_size);
+    bool fresh = seg == NULL;
+    if (fresh) {
+        seg = ebbi_os_map_aligned(map_size, EBB_SEGMENT_SIZE, 0);
+        if (seg == NULL)
+            return NULL;
+        seg->map_size = map_size;
+        seg->kind = SEGMENT_HUGE;
+        seg->source = SOURCE_MMAP;
+    }
     seg->alloc_site = (uintptr_t)site;
     guard_layout_t l = layout_of(seg);
-    ebbi_os_protect((void *)l.guard, ps, false);
+    if (fresh)
+        ebbi_os_protect((void *)l.guard, ps, false);
     uintptr_t block;
     if (l.guard > l.data)
         block = (l.data + l.data_size - rounded) & ~(uintptr_t)(align - 1); /* against the guard */
@@ -229,9 +274,13 @@ void *ebbi_guard_alloc(heap_t *heap, size_t size, size_t align, const void *site
     unsigned slice = (unsigned)((block - (uintptr_t)seg) >> EBB_SLICE_SHIFT);
     if (slice > 1)
         seg->slices[slice].slice_back = (uint8_t)(slice - 1);
-    mark_regions(seg, 1);
-    ebbi_fetch_add_relaxed(&guard_mapped, map_size);
-    ebbi_fetch_add_relaxed(&guard_resident, ps + data_size);
+    if (fresh) {
+        mark_regions(seg, 1);
+        ebbi_fetch_add_relaxed(&guard_mapped, map_size);
+        ebbi_fetch_add_relaxed(&guard_resident, ps + data_size);
+    } else {
+        ebbi_fetch_add_relaxed(&guard_resident, data_size);
+    }
     ebbi_counter_add(&heap->huge_allocs, 1);
     ebbi_counter_add(&heap->huge_bytes_alloc, rounded);
     return (void *)block;
@@ -269,7 +318,8 @@ void ebbi_guard_free(heap_t *heap, segment_t *seg, page_t *page, const void *sit
     page->kind = SLICE_GUARD_FREED;
     guard_layout_t l = layout_of(seg);
     ebbi_os_protect((void *)l.data, l.data_size, false);
-    ebbi_os_decommit((void *)l.data, l.data_size);
+    /* A spare (see spare_take) is reused only if its data page is zero. */
+    page->free_is_zero = ebbi_os_decommit((void *)l.data, l.data_size);
     ebbi_fetch_sub_relaxed(&guard_resident, l.data_size);
     ebbi_reclaimed_add(l.data_size);
 
@@ -290,8 +340,15 @@ void ebbi_guard_free(heap_t *heap, segment_t *seg, page_t *page, const void *sit
         if (quarantine.oldest == NULL)
             quarantine.newest = NULL;
         quarantine.bytes -= old->map_size;
-        old->next = out;
-        out = old;
+        if (old->map_size == small_guard_map_size() && old->slices[1].free_is_zero &&
+            quarantine.spare_count < GUARD_SPARE_MAX) {
+            old->next = ebbi_load_relaxed(&quarantine.spare);
+            ebbi_store_relaxed(&quarantine.spare, old);
+            quarantine.spare_count++;
+        } else {
+            old->next = out;
+            out = old;
+        }
     }
     pthread_mutex_unlock(&quarantine.lock);
     while (out != NULL) {

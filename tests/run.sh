@@ -36,6 +36,8 @@ run() {
     total_fail=$((total_fail + fail))
     if [ "$fail" -eq 0 ]; then
         printf 'PASS %-22s %4d checks  %3ds\n' "$name" "$pass" "$secs"
+        # The figures some tests print (operations run, faults injected...).
+        printf '%s\n' "$out" | grep -E '^(stress|fault injection|cpython [a-z-]+): ' | sed 's/^/     | /'
     else
         printf 'FAIL %-22s %4d passed, %d failed (exit %d)\n' "$name" "$pass" "$fail" "$rc"
         printf '%s\n' "$out" | tail -n 30 | sed 's/^/    | /'
@@ -70,6 +72,10 @@ run static         "$T/test_static"
 run static-dynamic "$T/test_static_dyn"
 run install        sh tests/test_install.sh
 run ebb            sh tests/test_ebb.sh "$B"
+# One glibc run of each real program serves as the reference in every mode.
+EBB_REFERENCE_DIR=$(mktemp -d)
+export EBB_REFERENCE_DIR
+trap 'rm -rf "$EBB_REFERENCE_DIR"' EXIT
 run programs       sh tests/test_programs.sh "$LIB"
 if [ "${EBB_TEST_LONG:-1}" != 0 ]; then
     # The real programs again in every safety mode.

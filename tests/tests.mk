@@ -112,8 +112,13 @@ $(BUILD)/fuzz/fuzz_alloc: tests/fuzz/fuzz_alloc.c include/ebbmalloc.h $(patsubst
 
 fuzz: $(BUILD)/fuzz/fuzz_alloc
 	@mkdir -p $(BUILD)/fuzz/corpus
-	$(BUILD)/fuzz/fuzz_alloc -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=20 -rss_limit_mb=4096 \
-	    -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus tests/fuzz/regressions
+	@echo "fuzz: $(FUZZ_SECONDS) s, log in $(BUILD)/fuzz/fuzz.log"
+	@$(BUILD)/fuzz/fuzz_alloc -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=20 -rss_limit_mb=4096 \
+	    -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus tests/fuzz/regressions \
+	    > $(BUILD)/fuzz/fuzz.log 2>&1; rc=$$?; \
+	    grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|stat::new_units_added|fuzz_alloc:)' \
+	        $(BUILD)/fuzz/fuzz.log; \
+	    if [ $$rc -ne 0 ]; then tail -n 60 $(BUILD)/fuzz/fuzz.log; echo "fuzz: FAILED (exit $$rc)"; exit $$rc; fi
 
 # ---- stress -------------------------------------------------------------------------
 # make stress [STRESS_SECONDS=60] [STRESS_THREADS=16]; a soak: STRESS_SECONDS=3600.
