@@ -587,5 +587,6 @@ EBBI_HIDDEN extern ebbi_counter_t ebbi_orphan_huge_frees;
 EBBI_HIDDEN extern ebbi_counter_t ebbi_orphan_huge_bytes;
 /* Blocks handed out and given back per size class, over all threads. */
 EBBI_HIDDEN void ebbi_stats_class_counts(uint64_t *allocs, uint64_t *frees);
+EBBI_HIDDEN uint64_t ebbi_stats_activity(void);
 
 #endif

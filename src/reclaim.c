@@ -10,8 +10,10 @@
  * Who reclaims: the allocator's slow paths, when the earliest deadline has
  * passed (ebbi_reclaim_tick), and, for a program that goes idle, a
  * background thread started the first time there is something to reclaim
- * (EBB_BACKGROUND=0 turns it off).  malloc_trim(0) reclaims everything at
- * once.
+ * (EBB_BACKGROUND=0 turns it off).  EBB_RETAIN_MIN stays for a program that
+ * keeps allocating; the background thread gives it back too once the
+ * program has made no allocator call for half a delay.  malloc_trim(0)
+ * reclaims everything at once.
  *
  * Mechanisms live below: arena.c (spans), huge.c (the cache), heap.c (the
  * spare pages), source.c (the break).
@@ -36,7 +38,13 @@ static struct {
     pthread_cond_t wake;
     _Atomic(int) thread_state;       /* 0 none, 1 starting, 2 running */
     bool cond_ready;
-} rc = {.next_due_ns = NEVER, .lock = PTHREAD_MUTEX_INITIALIZER};
+    /* The idle pass (background thread only): when a pass has left the
+     * EBB_RETAIN_MIN floor, the thread looks again half a delay later, and
+     * if the program made no allocator call in between it gives the floor
+     * back too.  The floor is for a program that keeps allocating. */
+    uint64_t idle_due_ns;
+    uint64_t activity_mark;
+} rc = {.next_due_ns = NEVER, .lock = PTHREAD_MUTEX_INITIALIZER, .idle_due_ns = NEVER};
 
 uint64_t ebbi_reclaim_delay_ns(void)
 {
@@ -77,22 +85,37 @@ static void due_at_most(uint64_t due)
 /* The earliest deadline after a pass, from what is left.  A notify during
  * the scan may have set an earlier one: the generation says so, and then
  * the earlier stays. */
-static void recompute_due(uint64_t generation, uint64_t keep)
+/* When memory freed at `freed_at` is due, after a pass that started at
+ * `start` (and took what was freed before start - delay). */
+static uint64_t due_of(uint64_t freed_at, uint64_t start, uint64_t delay)
+{
+    if (freed_at == 0)
+        return NEVER;
+    /* Due before the pass began, yet still here: the pass kept it as the
+     * EBB_RETAIN_MIN floor, and frees since have raised the total above it.
+     * Two delays after the pass began, not at once: else a thread that keeps freeing
+     * around the floor would have the reclaimer purge the pages it is
+     * about to reuse, pass after pass.  (What became due during the pass
+     * is due now.) */
+    return freed_at + delay > start ? freed_at + delay : start + 2 * delay;
+}
+
+static void recompute_due(uint64_t generation, uint64_t keep, uint64_t start)
 {
     uint64_t delay = ebbi_reclaim_delay_ns();
     uint64_t due = NEVER;
     if (ebbi_reclaimable_bytes() > keep) {
         for (unsigned i = 0; i < ebbi_process.arena_count; i++) {
-            uint64_t t = ebbi_arena_oldest_dirty_ns(&ebbi_arenas[i]);
-            if (t != 0 && t + delay < due)
-                due = t + delay;
+            uint64_t t = due_of(ebbi_arena_oldest_dirty_ns(&ebbi_arenas[i]), start, delay);
+            if (t < due)
+                due = t;
         }
-        uint64_t t = ebbi_huge_oldest_cached_ns();
-        if (t != 0 && t + delay < due)
-            due = t + delay;
-        t = ebbi_heaps_oldest_spare_ns();
-        if (t != 0 && t + delay < due)
-            due = t + delay;
+        uint64_t t = due_of(ebbi_huge_oldest_cached_ns(), start, delay);
+        if (t < due)
+            due = t;
+        t = due_of(ebbi_heaps_oldest_spare_ns(), start, delay);
+        if (t < due)
+            due = t;
     }
     uint64_t cur = ebbi_load_relaxed(&rc.next_due_ns);
     for (;;) {
@@ -105,14 +128,15 @@ static void recompute_due(uint64_t generation, uint64_t keep)
 }
 
 /* One pass: give back what has waited `delay` (everything with `all`), and
- * the oldest of the rest while the reclaimable total is over its bound. */
-static size_t reclaim_pass(uint64_t now, bool all)
+ * the oldest of the rest while the reclaimable total is over its bound.
+ * `floor`: EBB_RETAIN_MIN may stay. */
+static size_t reclaim_pass(uint64_t now, bool all, bool floor)
 {
     uint64_t generation = ebbi_load_acquire(&rc.generation);
     uint64_t delay = ebbi_reclaim_delay_ns();
     uint64_t cutoff = all ? NEVER : (now > delay ? now - delay : 0);
     /* EBB_RETAIN_MIN (mallopt's M_TOP_PAD): that much may stay. */
-    uint64_t keep = all ? 0 : (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MIN);
+    uint64_t keep = (all || !floor) ? 0 : (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MIN);
     size_t given = 0;
     if (ebbi_reclaimable_bytes() > keep)
         given += ebbi_heaps_release_spares(cutoff);
@@ -130,14 +154,14 @@ static size_t reclaim_pass(uint64_t now, bool all)
     }
     if (retained > max)
         given += ebbi_huge_expire(NEVER);
-    recompute_due(generation, keep);
+    recompute_due(generation, keep, now);
     return given;
 }
 
 /* A pass that runs out of memory must not wait for itself (OOM retry). */
 static __thread bool in_pass;
 
-size_t ebbi_reclaim_now(bool all)
+static size_t reclaim_now(bool all, bool floor)
 {
     if (!ebbi_process_ready() || in_pass)
         return 0;
@@ -152,10 +176,15 @@ size_t ebbi_reclaim_now(bool all)
         }
     }
     in_pass = true;
-    size_t given = reclaim_pass(ebbi_os_now_ns(), all);
+    size_t given = reclaim_pass(ebbi_os_now_ns(), all, floor);
     in_pass = false;
     ebbi_store_release(&rc.busy, 0);
     return given;
+}
+
+size_t ebbi_reclaim_now(bool all)
+{
+    return reclaim_now(all, true);
 }
 
 /* ---- the background thread ------------------------------------------------ */
@@ -168,6 +197,10 @@ static void *reclaim_thread(void *arg)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, NULL);
     uint64_t next_publish = 0;
+    /* After a pass that left a deadline in the past (another reclaimer held
+     * the pass, or what is due could not be taken yet), not again before
+     * this: the thread must never spin. */
+    uint64_t not_before = 0;
     pthread_mutex_lock(&rc.lock);
     for (;;) {
         /* Also the publisher of the statistics page, when there is one. */
@@ -180,6 +213,10 @@ static void *reclaim_thread(void *arg)
             next_publish = now + publish;
         }
         uint64_t due = ebbi_option(EBB_OPTION_BACKGROUND) ? ebbi_load_relaxed(&rc.next_due_ns) : NEVER;
+        if (due < not_before)
+            due = not_before;
+        if (rc.idle_due_ns < due)
+            due = rc.idle_due_ns;
         if (publish != 0 && next_publish < due && now < due)
             due = next_publish;
         if (due == NEVER) {
@@ -202,6 +239,20 @@ static void *reclaim_thread(void *arg)
         if (ebbi_load_relaxed(&rc.next_due_ns) <= now) {
             pthread_mutex_unlock(&rc.lock);
             ebbi_reclaim_now(false);
+            uint64_t mark = ebbi_reclaimable_bytes() > 0 ? ebbi_stats_activity() : 0;
+            uint64_t after = ebbi_os_now_ns();
+            not_before = ebbi_load_relaxed(&rc.next_due_ns) <= after ? after + ebbi_reclaim_delay_ns() / 16 + 1000000u : 0;
+            pthread_mutex_lock(&rc.lock);
+            if (mark != 0) {
+                /* The floor stayed: look again in half a delay. */
+                rc.activity_mark = mark;
+                rc.idle_due_ns = now + ebbi_reclaim_delay_ns() / 2 + 1;
+            }
+        } else if (rc.idle_due_ns <= now) {
+            rc.idle_due_ns = NEVER;
+            pthread_mutex_unlock(&rc.lock);
+            if (ebbi_reclaimable_bytes() > 0 && ebbi_stats_activity() == rc.activity_mark)
+                reclaim_now(false, false);
             pthread_mutex_lock(&rc.lock);
         }
     }
@@ -322,6 +373,7 @@ void ebbi_reclaim_fork_child(void)
     }
     ebbi_store_relaxed(&rc.thread_state, THREAD_NONE);
     ebbi_store_relaxed(&rc.busy, 0);
+    rc.idle_due_ns = NEVER;
     in_pass = false;
     starting_here = false;
 }

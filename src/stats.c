@@ -33,6 +33,21 @@ void ebbi_stats_class_counts(uint64_t *allocs, uint64_t *frees)
     }
 }
 
+/* A number that changes whenever a thread allocates or frees: the sum of
+ * the counters (for the reclaimer's idle pass). */
+uint64_t ebbi_stats_activity(void)
+{
+    uint64_t sum = ebbi_load_relaxed(&ebbi_orphan_huge_frees);
+    for (unsigned c = 0; c < EBB_CLASS_COUNT; c++)
+        sum += ebbi_load_relaxed(&ebbi_orphan_frees[c]);
+    for (heap_t *h = ebbi_heaps_first(); h != NULL; h = h->all_next) {
+        for (unsigned c = 0; c < EBB_CLASS_COUNT; c++)
+            sum += ebbi_load_relaxed(&h->counts[c].allocs) + ebbi_load_relaxed(&h->counts[c].frees);
+        sum += ebbi_load_relaxed(&h->huge_allocs) + ebbi_load_relaxed(&h->huge_frees);
+    }
+    return sum + 1; /* never 0 */
+}
+
 void ebb_stats_get(struct ebb_stats *out)
 {
     memset(out, 0, sizeof *out);

@@ -2,8 +2,8 @@
 # Runs the whole test suite and prints "N passed, N failed" as its last line.
 # Usage: sh tests/run.sh [build-dir]
 # EBB_TEST_LONG=0 leaves out the long runs that repeat what the first build's
-# suite showed (the real programs in every safety mode, CPython's tests): CI
-# sets it for its second, clang-built pass.  The stress run lasts
+# suite showed (the reclamation timings, the real programs in every safety
+# mode, CPython's tests): CI sets it for its second, clang-built pass.  The stress run lasts
 # EBB_STRESS_SECONDS (default 20; 60 when CI=true).
 B=${1:-build}
 LIB=$(cd "$B" && pwd)/libebbmalloc.so
@@ -65,7 +65,7 @@ run threads-sample env EBB_GUARD_SAMPLE=100 "$T/test_threads"
 run override       env LD_PRELOAD="$LIB" "$T/test_override"
 run early          env LD_PRELOAD="$LIB" "$T/test_early"
 run brk            env LD_PRELOAD="$LIB" "$T/test_brk"
-run reclaim        sh tests/test_reclaim.sh "$LIB" "$T"
+[ "${EBB_TEST_LONG:-1}" != 0 ] && run reclaim sh tests/test_reclaim.sh "$LIB" "$T"
 run misuse         env EBB_TEST_LIB="$LIB" "$T/test_misuse"
 run cxx            env LD_PRELOAD="$LIB" "$T/test_cxx"
 run static         "$T/test_static"

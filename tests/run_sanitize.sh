@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs the prefixed-API tests and the stress run (15 s) built with UBSan and
+# Runs the prefixed-API tests and the stress run (10 s) built with UBSan and
 # with TSan.
 # Prints "N passed, N failed" as its last line.
 B=$1
@@ -9,7 +9,7 @@ total_fail=0
 for variant in ubsan tsan; do
     for t in "$@"; do
         args=
-        [ "$t" = stress ] && args=${EBB_SANITIZE_STRESS_SECONDS:-15}
+        [ "$t" = stress ] && args=${EBB_SANITIZE_STRESS_SECONDS:-10}
         # shellcheck disable=SC2086
         out=$(UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 TSAN_OPTIONS=halt_on_error=1 \
               "$B/tests/$variant/$t" $args 2>&1)

@@ -7,7 +7,8 @@ shift
 pass=0
 fail=0
 for t in "$@"; do
-    out=$(valgrind -q --error-exitcode=99 "$T/$t" 2>&1)
+    # A hang fails the test rather than the whole run.
+    out=$(timeout 900 valgrind -q --error-exitcode=99 "$T/$t" 2>&1)
     rc=$?
     if [ "$rc" -eq 0 ] && printf '%s\n' "$out" | grep -qE '^[0-9]+ passed, 0 failed$'; then
         pass=$((pass + 1))
