@@ -337,6 +337,16 @@ fail() {
     } >&2
 }
 
+# The failures, for the end of a Markdown report.
+md_failures() {
+    if [ "$FAILED" = 1 ]; then
+        echo ""
+        echo "**FAILED: at least one run crashed or produced a wrong checksum:**"
+        echo ""
+        sed 's/^/    /' "$TMP/failures"
+    fi
+}
+
 # A run that hangs (say, a deadlocked allocator) is killed and counted as failed.
 RUN_LIMIT=120
 TIMEOUT=
@@ -483,12 +493,7 @@ if [ "$MODES" = 1 ]; then
             echo ""
             sed 's/^/    /' "$TMP/guard-failures"
         fi
-        if [ "$FAILED" = 1 ]; then
-            echo ""
-            echo "**FAILED: at least one run crashed or produced a wrong checksum:**"
-            echo ""
-            sed 's/^/    /' "$TMP/failures"
-        fi
+        md_failures
     } >"$OUT"
     {
         echo "# bench/run.sh --modes run: workload variant round value cpu_s rss_kib status"
@@ -579,12 +584,7 @@ DATE=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
     echo "## Reclamation speed (bench/reclaim.sh $RECLAIM_ROUNDS $RECLAIM_MIB)"
     echo ""
     cat "$TMP/reclaim.md" 2>/dev/null
-    if [ "$FAILED" = 1 ]; then
-        echo ""
-        echo "**FAILED: at least one run crashed or produced a wrong checksum:**"
-        echo ""
-        sed 's/^/    /' "$TMP/failures"
-    fi
+    md_failures
 } >"$OUT"
 {
     echo "# bench/run.sh $MODE run, $DATE: one line per run:"
