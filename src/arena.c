@@ -361,6 +361,18 @@ static size_t purge_touched(segment_t *seg, unsigned first, unsigned count)
     return given;
 }
 
+/* The reclaimer, holding a parked page (heap.c): decommit what blocks were
+ * carved from.  The page stays its owner's; `is_zero` says whether its
+ * memory now reads as zero (not after a lazy purge).  Returns the bytes. */
+size_t ebbi_arena_purge_page(page_t *page, bool *is_zero)
+{
+    segment_t *seg = ebbi_segment_of(page);
+    unsigned first = slice_index(page);
+    size_t given = purge_touched(seg, first, page->slice_count);
+    *is_zero = slices_zero(seg, first, page->slice_count);
+    return given;
+}
+
 size_t ebbi_arena_purge(arena_t *arena, uint64_t freed_before_ns, size_t at_least, uint64_t keep)
 {
     enum { BATCH = 32 };

@@ -38,6 +38,13 @@
 #define EBB_DIRECT_MAX 1024
 #define EBB_DIRECT_SLOTS (EBB_DIRECT_MAX / EBB_ALIGNMENT + 1)
 
+/* The classes from this one on serve sizes above EBB_DIRECT_MAX (checked
+ * by tests/test_sizeclass.c): malloc reaches their pages only through the
+ * slow path, so an emptied first page of theirs can be parked for the
+ * reclaimer (heap.c). */
+#define EBB_PARK_FIRST_CLASS 32
+#define EBB_PARK_CLASSES (EBB_CLASS_COUNT - EBB_PARK_FIRST_CLASS)
+
 /* Bytes of blocks carved at a time from a page's untouched tail: pages
  * are touched only as they are used. */
 #define EBB_EXTEND_BYTES 4096

@@ -161,84 +161,114 @@ static void page_release(heap_t *heap, page_t *page)
     ebbi_arena_free_page(page);
 }
 
-/* ---- spare pages -------------------------------------------------------------- */
+/* ---- parked pages -------------------------------------------------------------- */
 
-/* An emptied page of several slices leaves its queue for the heap's spare
- * slot, where the next request of its class takes it back without the
- * arena lock (so a loop allocating and freeing one big block stays cheap),
- * and where the reclaimer can take it from an idle thread: the slot is an
- * atomic exchange, and a page in it belongs to whoever empties the slot. */
-static _Atomic(uint64_t) spare_bytes;
+/* The first page of a class stays in its queue when it empties, so that a
+ * loop allocating and freeing one block does not give a page back and take
+ * it again each time.  For the classes above EBB_DIRECT_MAX (which malloc
+ * reaches only through the slow path) the emptied first page is also
+ * parked: offered to the reclaimer in the heap's slot for its class, so
+ * that a thread that frees everything and goes idle does not keep a page
+ * per class resident.  The slot is the handover: whoever empties it owns
+ * the page's memory.  The reclaimer that takes a page decommits it and
+ * sets `purged`; the page stays in its owner's queue, and the owner, when
+ * it unparks the page, finds its slot empty, waits for `purged`, and starts
+ * the page afresh.  A parked page holds no live block, so only the
+ * allocation path and the heap's collection look at it. */
 
-static page_t *spare_take(heap_t *heap)
+/* A loop that allocates and frees one block parks and unparks its page
+ * each time: both stay a few instructions — no clock reading (the page is
+ * stamped with the reclaimer's pass count), no counter shared with other
+ * threads, and the reclaimer is told only when it has no deadline. */
+static void page_park(heap_t *heap, page_t *page)
 {
-    page_t *page = ebbi_exchange_acq_rel(&heap->spare, NULL);
-    if (page != NULL) {
-        uint64_t bytes = (uint64_t)page->slice_count << EBB_SLICE_SHIFT;
-        ebbi_fetch_sub_relaxed(&spare_bytes, bytes);
-        ebbi_reclaimable_add(-(int64_t)bytes);
+    unsigned slot = page->class_id - EBB_PARK_FIRST_CLASS;
+    /* Its free blocks on `free` now (a few: these classes have few blocks
+     * a page), so that unparking it is all malloc needs. */
+    ebbi_page_collect(page);
+    page->free_flags |= PAGE_PARKED;
+    ebbi_store_relaxed(&heap->parked_count, ebbi_load_relaxed(&heap->parked_count) + 1);
+    ebbi_store_relaxed(&heap->parked_epoch[slot], ebbi_load_relaxed(&ebbi_reclaim_epoch));
+    /* Sequentially consistent, against the reclaimer's pass: either its
+     * scan after setting its next deadline sees this page, or this load
+     * sees that deadline (reclaim.c, recompute_due). */
+    atomic_store(&heap->parked[slot], page);
+    if (unlikely(atomic_load(&ebbi_reclaim_due_ns) == UINT64_MAX))
+        ebbi_reclaim_notify(ebbi_os_now_ns());
+}
+
+/* Owner: take a parked page back, whole or as the reclaimer left it. */
+static void page_unpark(heap_t *heap, page_t *page)
+{
+    unsigned slot = page->class_id - EBB_PARK_FIRST_CLASS;
+    page->free_flags &= (uint8_t)~PAGE_PARKED;
+    ebbi_store_relaxed(&heap->parked_count, ebbi_load_relaxed(&heap->parked_count) - 1);
+    if (ebbi_exchange_acq_rel(&heap->parked[slot], NULL) == page)
+        return;
+    /* Taken: its memory is being decommitted, the lists in it are gone. */
+    for (unsigned spins = 0; !ebbi_load_acquire(&page->purged); spins++) {
+        if (spins < 64)
+            ebbi_spin_pause();
+        else
+            ebbi_os_yield();
     }
-    return page;
+    ebbi_store_relaxed(&page->purged, 0);
+    /* A block another thread freed into it meanwhile can only be a misuse
+     * (the page held no live block): dropped. */
+    ebbi_store_relaxed(&page->thread_free, 0);
+    page->free = NULL;
+    page->local_free = NULL;
+    page->capacity = 0;
+    ebbi_store_relaxed(&page->carved, 0);
+    /* The reclaimer set free_is_zero before `purged`. */
+    page->is_zero_at_init = page->free_is_zero;
 }
 
-static void spare_put(heap_t *heap, page_t *page)
-{
-    uint64_t now = ebbi_os_now_ns();
-    uint64_t bytes = (uint64_t)page->slice_count << EBB_SLICE_SHIFT;
-    /* What others need to know of the page lives in the heap (never
-     * unmapped), not in the page, which the reclaimer may free. */
-    ebbi_store_relaxed(&heap->spare_since_ns, now);
-    heap->spare_class = page->class_id;
-    ebbi_fetch_add_relaxed(&spare_bytes, bytes);
-    ebbi_reclaimable_add((int64_t)bytes);
-    page_t *old = ebbi_exchange_acq_rel(&heap->spare, page);
-    if (old != NULL) {
-        uint64_t old_bytes = (uint64_t)old->slice_count << EBB_SLICE_SHIFT;
-        ebbi_fetch_sub_relaxed(&spare_bytes, old_bytes);
-        ebbi_reclaimable_add(-(int64_t)old_bytes);
-        ebbi_arena_free_page(old);
-    }
-    ebbi_reclaim_notify(now);
-}
-
-uint64_t ebbi_heaps_spare_bytes(void)
-{
-    return ebbi_load_relaxed(&spare_bytes);
-}
-
-/* The reclaimer: free the spare pages parked before `cutoff_ns`. */
-size_t ebbi_heaps_release_spares(uint64_t cutoff_ns)
+/* A pass that began at `now`: decommit the pages parked before `cutoff_ns`. */
+size_t ebbi_heaps_purge_parked(uint64_t cutoff_ns, uint64_t now)
 {
     size_t given = 0;
     for (heap_t *h = ebbi_heaps_first(); h != NULL; h = h->all_next) {
-        if (ebbi_load_acquire(&h->spare) == NULL || ebbi_load_relaxed(&h->spare_since_ns) >= cutoff_ns)
+        if (ebbi_load_relaxed(&h->parked_count) == 0)
             continue;
-        page_t *page = spare_take(h);
-        if (page != NULL) {
-            given += (size_t)page->slice_count << EBB_SLICE_SHIFT;
-            ebbi_arena_free_page(page);
+        for (unsigned i = 0; i < EBB_PARK_CLASSES; i++) {
+            if (ebbi_load_relaxed(&h->parked[i]) == NULL ||
+                ebbi_reclaim_parked_by(ebbi_load_relaxed(&h->parked_epoch[i]), now) >= cutoff_ns)
+                continue;
+            page_t *page = ebbi_exchange_acq_rel(&h->parked[i], NULL);
+            if (page == NULL)
+                continue; /* its owner took it back */
+            bool is_zero = false;
+            size_t bytes = ebbi_arena_purge_page(page, &is_zero);
+            ebbi_reclaimed_add(bytes);
+            given += bytes;
+            page->free_is_zero = is_zero;
+            ebbi_store_release(&page->purged, 1);
         }
     }
     return given;
 }
 
-uint64_t ebbi_heaps_oldest_spare_ns(void)
+/* A pass that began at `now`: by when the oldest parked page was parked
+ * (0: none is).  Every slot is read, sequentially consistent: see page_park. */
+uint64_t ebbi_heaps_oldest_parked_ns(uint64_t now)
 {
     uint64_t oldest = 0;
     for (heap_t *h = ebbi_heaps_first(); h != NULL; h = h->all_next) {
-        uint64_t since = ebbi_load_relaxed(&h->spare_since_ns);
-        if (ebbi_load_acquire(&h->spare) != NULL && (oldest == 0 || since < oldest))
-            oldest = since;
+        for (unsigned i = 0; i < EBB_PARK_CLASSES; i++) {
+            if (atomic_load(&h->parked[i]) == NULL)
+                continue;
+            uint64_t since = ebbi_reclaim_parked_by(ebbi_load_relaxed(&h->parked_epoch[i]), now);
+            if (oldest == 0 || since < oldest)
+                oldest = since;
+        }
     }
     return oldest;
 }
 
-/* A local free into a page with free_flags set: it was full, or it is now
- * empty.  The first page of a class stays in its queue even when empty, so
- * that a loop allocating and freeing one block does not return a page and
- * take it back each time; one of several slices goes to the spare slot;
- * any other goes back to its arena. */
-/* After a local free into a page with free_flags set. */
+/* After a local free into a page with free_flags set: it was full, or it
+ * is now empty.  An emptied page goes back to its arena, unless it is the
+ * first of its class (parked, if its class is one of those). */
 static void after_local_free(heap_t *heap, page_t *page)
 {
     if (page->free_flags & PAGE_IN_FULL)
@@ -248,9 +278,8 @@ static void after_local_free(heap_t *heap, page_t *page)
     if (page->free_flags & PAGE_NOT_FIRST) {
         page_release(heap, page);
         ebbi_reclaim_tick();
-    } else if (page->free_flags & PAGE_MULTI) {
-        class_remove(heap, page);
-        spare_put(heap, page);
+    } else if (page->free_flags & PAGE_PARKABLE) {
+        page_park(heap, page);
     }
 }
 
@@ -269,6 +298,11 @@ static void free_local(heap_t *heap, page_t *page, block_t *block)
  * mode's check or zeroing, then the push and what follows it. */
 void ebbi_heap_free_local(heap_t *heap, page_t *page, block_t *block)
 {
+    if (unlikely(page->free_flags & PAGE_PARKED)) {
+        /* No block of a parked page is live. */
+        ebbi_misuse("double free", block);
+        return;
+    }
     if (page->free_flags & PAGE_SAFE)
         ebbi_safety_on_free(page, block);
     ebbi_counter_add(&page->counts->frees, 1);
@@ -315,7 +349,7 @@ static void heap_adopt(heap_t *heap, page_t *page)
 {
     ebbi_store_relaxed(&page->owner, heap);
     page->counts = &heap->counts[page->class_id];
-    page->free_flags &= PAGE_MULTI | PAGE_SAFE; /* as ebbi_page_init set them */
+    page->free_flags &= PAGE_PARKABLE | PAGE_SAFE; /* as ebbi_page_init set them */
     ebbi_page_allow_delayed(page);
     ebbi_page_collect(page);
 }
@@ -348,14 +382,6 @@ static page_t *heap_find_page(heap_t *heap, unsigned c)
             ebbi_page_collect(page);
         }
     }
-    /* Only this thread puts a page in its spare slot, so the page seen
-     * here is the one taken, unless the reclaimer took it first. */
-    if (ebbi_load_relaxed(&heap->spare) != NULL && heap->spare_class == c && (page = spare_take(heap)) != NULL) {
-        class_push_front(heap, page);
-        ebbi_page_collect(page);
-        if (page_has_room(page))
-            return page;
-    }
     bool is_zero = false;
     page = ebbi_arena_alloc_page(heap->arena, c, &is_zero);
     if (page == NULL)
@@ -377,6 +403,8 @@ found:
 static page_t *page_for_class(heap_t *heap, unsigned c)
 {
     page_t *page = heap->queues[c].first;
+    if (page != NULL && unlikely(page->free_flags & PAGE_PARKED))
+        page_unpark(heap, page);
     if (page == NULL || page->free == NULL) {
         page = heap_find_page(heap, c);
         if (page == NULL && ebbi_release_reserves() > 0)
@@ -479,6 +507,11 @@ size_t ebbi_release_reserves(void)
  * arenas, for other threads to adopt. */
 void ebbi_heap_collect(heap_t *heap, bool abandon_all)
 {
+    for (unsigned c = EBB_PARK_FIRST_CLASS; c < EBB_CLASS_COUNT; c++) {
+        page_t *first = heap->queues[c].first;
+        if (first != NULL && (first->free_flags & PAGE_PARKED))
+            page_unpark(heap, first);
+    }
     if (abandon_all) {
         /* From here on no remote free notifies this heap... */
         for (unsigned c = 0; c < EBB_CLASS_COUNT; c++)
@@ -489,9 +522,6 @@ void ebbi_heap_collect(heap_t *heap, bool abandon_all)
     }
     /* ...so after this drain nothing more arrives on the delayed list. */
     heap_drain_delayed(heap);
-    page_t *spare = spare_take(heap);
-    if (spare != NULL)
-        ebbi_arena_free_page(spare);
 
     for (page_t *p = heap->full.first, *next; p != NULL; p = next) {
         next = p->next;

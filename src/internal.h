@@ -94,8 +94,9 @@ struct class_counts_s;
 /* free_flags: why free() must look closer at a page. */
 #define PAGE_IN_FULL 1u   /* in the owner's full queue: any free brings it back */
 #define PAGE_NOT_FIRST 2u /* not the first page of its class queue: released once empty */
-#define PAGE_MULTI 4u     /* several slices: not kept in its queue once empty (heap.c) */
+#define PAGE_PARKABLE 4u  /* blocks over EBB_DIRECT_MAX: parked once empty (heap.c) */
 #define PAGE_SAFE 8u      /* a safety mode checks or zeroes every free (safety.c) */
+#define PAGE_PARKED 16u   /* empty, offered to the reclaimer: no block of it is live */
 
 /* The head entry of a free span reuses fields a page in use needs: its
  * `carved` is 0, so no pointer is ever taken for one of its blocks. */
@@ -126,7 +127,7 @@ typedef struct page_s {
     uint32_t block_size;
     uint8_t slice_back;
     uint8_t class_id;
-    uint8_t free_flags;                 /* PAGE_IN_FULL | PAGE_NOT_FIRST | PAGE_MULTI */
+    uint8_t free_flags;                 /* PAGE_* above; the owner's */
     uint8_t free_is_zero;               /* blocks on `free` are zero but for their link word */
 
     /* Second cache line. */
@@ -137,6 +138,7 @@ typedef struct page_s {
     uint8_t kind;                       /* enum slice_kind */
     uint8_t is_zero_at_init;            /* the page's memory was zero when it was set up */
     uint8_t listed;                     /* a free span: on its arena's reclaim list */
+    _Atomic(uint8_t) purged;            /* parked page taken by the reclaimer: decommitted (heap.c) */
     struct page_s *next;                /* in a heap queue, a free-span bin or an abandoned list */
     struct page_s *prev;
 } __attribute__((aligned(64))) page_t;
@@ -268,9 +270,11 @@ typedef struct heap_s {
     page_queue_t queues[EBB_CLASS_COUNT];
     page_queue_t full;
     _Atomic(block_t *) delayed_free; /* blocks freed remotely into full pages */
-    _Atomic(page_t *) spare;         /* an emptied page of several slices (heap.c) */
-    _Atomic(uint64_t) spare_since_ns;/* ...parked since (read by the reclaimer) */
-    uint8_t spare_class;
+    /* Empty first pages of the classes above EBB_DIRECT_MAX, offered to the
+     * reclaimer (heap.c): whoever empties a slot owns the page's memory. */
+    _Atomic(page_t *) parked[EBB_PARK_CLASSES];
+    _Atomic(uint64_t) parked_epoch[EBB_PARK_CLASSES]; /* ebbi_reclaim_epoch when parked */
+    _Atomic(uint32_t) parked_count;  /* slots the owner filled (owner writes, reclaimer reads) */
     struct arena_s *arena;
     uint32_t id;
     bool in_use;
@@ -393,6 +397,7 @@ EBBI_HIDDEN page_t *ebbi_arena_take_abandoned(arena_t *arena, unsigned class_id)
  * touched bytes given. */
 EBBI_HIDDEN size_t ebbi_arena_purge(arena_t *arena, uint64_t freed_before_ns, size_t at_least, uint64_t keep);
 EBBI_HIDDEN uint64_t ebbi_arena_oldest_dirty_ns(arena_t *arena);
+EBBI_HIDDEN size_t ebbi_arena_purge_page(page_t *page, bool *is_zero);
 EBBI_HIDDEN void ebbi_arena_sweep_abandoned(arena_t *arena);
 EBBI_HIDDEN void ebbi_arenas_fork_prepare(void);
 EBBI_HIDDEN void ebbi_arenas_fork_parent(void);
@@ -446,14 +451,16 @@ EBBI_HIDDEN void ebbi_heaps_fork_prepare(void);
 EBBI_HIDDEN void ebbi_heaps_fork_parent(void);
 EBBI_HIDDEN void ebbi_heaps_fork_child(void);
 EBBI_HIDDEN heap_t *ebbi_heaps_first(void);
-EBBI_HIDDEN uint64_t ebbi_heaps_spare_bytes(void);
-EBBI_HIDDEN size_t ebbi_heaps_release_spares(uint64_t cutoff_ns);
-EBBI_HIDDEN uint64_t ebbi_heaps_oldest_spare_ns(void);
+EBBI_HIDDEN size_t ebbi_heaps_purge_parked(uint64_t cutoff_ns, uint64_t now_ns);
+EBBI_HIDDEN uint64_t ebbi_heaps_oldest_parked_ns(uint64_t now_ns);
 EBBI_HIDDEN void ebbi_heap_direct_update(heap_t *heap, unsigned class_id);
 
 /* ---- reclaim.c: when freed memory goes back --------------------------------- */
 EBBI_HIDDEN void ebbi_reclaim_notify(uint64_t now_ns);
 EBBI_HIDDEN void ebbi_reclaim_tick(void);
+EBBI_HIDDEN uint64_t ebbi_reclaim_parked_by(uint64_t epoch, uint64_t now_ns);
+EBBI_HIDDEN extern _Atomic(uint64_t) ebbi_reclaim_due_ns;
+EBBI_HIDDEN extern _Atomic(uint64_t) ebbi_reclaim_epoch;
 EBBI_HIDDEN extern _Atomic(bool) ebbi_reclaim_thread_wanted;
 EBBI_HIDDEN void ebbi_reclaim_start_thread(void);
 EBBI_HIDDEN void ebbi_reclaim_wish_thread(void);

@@ -61,7 +61,7 @@ void ebbi_page_init(page_t *page, heap_t *heap, unsigned class_id, bool is_zero)
     page->free = NULL;
     page->local_free = NULL;
     page->class_id = (uint8_t)class_id;
-    page->free_flags = (page->slice_count > 1 ? PAGE_MULTI : 0) |
+    page->free_flags = (class_id >= EBB_PARK_FIRST_CLASS ? PAGE_PARKABLE : 0) |
                        ((ebbi_safety & (SAFETY_ZERO | SAFETY_SECURE)) ? PAGE_SAFE : 0);
     page->counts = &heap->counts[class_id];
     page->is_zero_at_init = is_zero;

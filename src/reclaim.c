@@ -1,7 +1,7 @@
 /* Reclamation policy: when freed memory goes back to the kernel.
  *
  * Memory that is freed becomes "freed, not reclaimed": free spans in the
- * arenas, a thread's spare page, the huge-block cache.  It is reclaimed —
+ * arenas, threads' parked pages, the huge-block cache.  It is reclaimed —
  * decommitted, unmapped, or the program break moved down — once it has
  * stayed free for EBB_RECLAIM_DELAY_MS, or at once (oldest first) when the
  * reclaimable total passes EBB_RETAIN_MAX.  Memory reused within the delay
@@ -16,7 +16,7 @@
  * reclaims everything at once.
  *
  * Mechanisms live below: arena.c (spans), huge.c (the cache), heap.c (the
- * spare pages), source.c (the break).
+ * parked pages), source.c (the break).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -26,11 +26,16 @@
 #include "internal.h"
 
 #define NEVER UINT64_MAX
+#define EPOCH_RING 64
+
+/* The earliest time something becomes due; NEVER if none. */
+_Atomic(uint64_t) ebbi_reclaim_due_ns = NEVER;
+/* Passes begun (the stamp of parked pages). */
+_Atomic(uint64_t) ebbi_reclaim_epoch;
 
 static struct {
-    _Atomic(uint64_t) next_due_ns;   /* earliest time something becomes due; NEVER if none */
     _Atomic(uint64_t) reclaimed_total;
-    _Atomic(int64_t) reclaimable;    /* free spans' touched bytes, spare pages, huge cache */
+    _Atomic(int64_t) reclaimable;    /* free spans' touched bytes, huge cache (not parked pages) */
     _Atomic(int) busy;               /* one reclaimer at a time (the others skip) */
     _Atomic(uint64_t) generation;    /* counts notifies (recompute_due) */
     /* The background thread. */
@@ -44,7 +49,11 @@ static struct {
      * back too.  The floor is for a program that keeps allocating. */
     uint64_t idle_due_ns;
     uint64_t activity_mark;
-} rc = {.next_due_ns = NEVER, .lock = PTHREAD_MUTEX_INITIALIZER, .idle_due_ns = NEVER};
+    /* Parked pages (heap.c) are stamped with the pass count, not a clock
+     * reading (a loop that parks and unparks a page must stay cheap): a
+     * page stamped e was parked before pass e+1 began, at epoch_start. */
+    uint64_t epoch_start_ns[EPOCH_RING];
+} rc = {.lock = PTHREAD_MUTEX_INITIALIZER, .idle_due_ns = NEVER};
 
 uint64_t ebbi_reclaim_delay_ns(void)
 {
@@ -63,7 +72,9 @@ uint64_t ebbi_reclaimed_total(void)
 }
 
 /* Free memory the allocator could give back now: free spans with touched
- * memory, spare pages, the huge cache. */
+ * memory, the huge cache.  (Parked pages, at most one per class and
+ * thread, are left out: counting them would cost the loop that parks and
+ * unparks a page an atomic add each time.) */
 uint64_t ebbi_reclaimable_bytes(void)
 {
     int64_t v = ebbi_load_relaxed(&rc.reclaimable);
@@ -77,8 +88,8 @@ void ebbi_reclaimable_add(int64_t delta)
 
 static void due_at_most(uint64_t due)
 {
-    uint64_t cur = ebbi_load_relaxed(&rc.next_due_ns);
-    while (due < cur && !atomic_compare_exchange_weak(&rc.next_due_ns, &cur, due))
+    uint64_t cur = ebbi_load_relaxed(&ebbi_reclaim_due_ns);
+    while (due < cur && !atomic_compare_exchange_weak(&ebbi_reclaim_due_ns, &cur, due))
         ;
 }
 
@@ -113,18 +124,18 @@ static void recompute_due(uint64_t generation, uint64_t keep, uint64_t start)
         uint64_t t = due_of(ebbi_huge_oldest_cached_ns(), start, delay);
         if (t < due)
             due = t;
-        t = due_of(ebbi_heaps_oldest_spare_ns(), start, delay);
-        if (t < due)
-            due = t;
     }
-    uint64_t cur = ebbi_load_relaxed(&rc.next_due_ns);
+    uint64_t cur = ebbi_load_relaxed(&ebbi_reclaim_due_ns);
     for (;;) {
         uint64_t want = due;
         if (ebbi_load_acquire(&rc.generation) != generation && cur < want)
             want = cur;
-        if (atomic_compare_exchange_weak(&rc.next_due_ns, &cur, want))
+        if (atomic_compare_exchange_weak(&ebbi_reclaim_due_ns, &cur, want))
             break;
     }
+    /* Parked pages are looked at after the deadline is set: a page parked
+     * meanwhile is either seen here or sees the deadline (ebbi_reclaim_parked). */
+    due_at_most(due_of(ebbi_heaps_oldest_parked_ns(start), start, delay));
 }
 
 /* One pass: give back what has waited `delay` (everything with `all`), and
@@ -132,14 +143,16 @@ static void recompute_due(uint64_t generation, uint64_t keep, uint64_t start)
  * `floor`: EBB_RETAIN_MIN may stay. */
 static size_t reclaim_pass(uint64_t now, bool all, bool floor)
 {
+    uint64_t epoch = ebbi_load_relaxed(&ebbi_reclaim_epoch) + 1;
+    rc.epoch_start_ns[epoch % EPOCH_RING] = now;
+    ebbi_store_release(&ebbi_reclaim_epoch, epoch);
     uint64_t generation = ebbi_load_acquire(&rc.generation);
     uint64_t delay = ebbi_reclaim_delay_ns();
     uint64_t cutoff = all ? NEVER : (now > delay ? now - delay : 0);
     /* EBB_RETAIN_MIN (mallopt's M_TOP_PAD): that much may stay. */
     uint64_t keep = (all || !floor) ? 0 : (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MIN);
-    size_t given = 0;
-    if (ebbi_reclaimable_bytes() > keep)
-        given += ebbi_heaps_release_spares(cutoff);
+    /* Parked pages, whatever the floor: a thread's page per class. */
+    size_t given = ebbi_heaps_purge_parked(cutoff, now);
     if (ebbi_reclaimable_bytes() > keep)
         given += ebbi_huge_expire(cutoff);
     for (unsigned i = 0; i < ebbi_process.arena_count; i++) {
@@ -212,7 +225,7 @@ static void *reclaim_thread(void *arg)
             pthread_mutex_lock(&rc.lock);
             next_publish = now + publish;
         }
-        uint64_t due = ebbi_option(EBB_OPTION_BACKGROUND) ? ebbi_load_relaxed(&rc.next_due_ns) : NEVER;
+        uint64_t due = ebbi_option(EBB_OPTION_BACKGROUND) ? ebbi_load_relaxed(&ebbi_reclaim_due_ns) : NEVER;
         if (due < not_before)
             due = not_before;
         if (rc.idle_due_ns < due)
@@ -236,12 +249,12 @@ static void *reclaim_thread(void *arg)
             pthread_cond_timedwait(&rc.wake, &rc.lock, &ts);
             continue;
         }
-        if (ebbi_load_relaxed(&rc.next_due_ns) <= now) {
+        if (ebbi_load_relaxed(&ebbi_reclaim_due_ns) <= now) {
             pthread_mutex_unlock(&rc.lock);
             ebbi_reclaim_now(false);
             uint64_t mark = ebbi_reclaimable_bytes() > 0 ? ebbi_stats_activity() : 0;
             uint64_t after = ebbi_os_now_ns();
-            not_before = ebbi_load_relaxed(&rc.next_due_ns) <= after ? after + ebbi_reclaim_delay_ns() / 16 + 1000000u : 0;
+            not_before = ebbi_load_relaxed(&ebbi_reclaim_due_ns) <= after ? after + ebbi_reclaim_delay_ns() / 16 + 1000000u : 0;
             pthread_mutex_lock(&rc.lock);
             if (mark != 0) {
                 /* The floor stayed: look again in half a delay. */
@@ -313,7 +326,7 @@ void ebbi_reclaim_wish_thread(void)
 void ebbi_reclaim_notify(uint64_t now)
 {
     uint64_t due = now + ebbi_reclaim_delay_ns();
-    uint64_t before = ebbi_load_relaxed(&rc.next_due_ns);
+    uint64_t before = ebbi_load_relaxed(&ebbi_reclaim_due_ns);
     if (due < before)
         due_at_most(due);
     ebbi_fetch_add_relaxed(&rc.generation, 1);
@@ -334,10 +347,22 @@ void ebbi_reclaim_notify(uint64_t now)
     }
 }
 
+/* A pass (busy held): by when a page stamped `epoch` was parked, at the
+ * latest (≥ 1). */
+uint64_t ebbi_reclaim_parked_by(uint64_t epoch, uint64_t now)
+{
+    uint64_t current = ebbi_load_relaxed(&ebbi_reclaim_epoch);
+    if (epoch >= current)
+        return now;
+    if (current - epoch >= EPOCH_RING)
+        return 1;
+    return rc.epoch_start_ns[(epoch + 1) % EPOCH_RING];
+}
+
 /* Slow paths call this: reclaim if a deadline has passed. */
 void ebbi_reclaim_tick(void)
 {
-    uint64_t due = ebbi_load_relaxed(&rc.next_due_ns);
+    uint64_t due = ebbi_load_relaxed(&ebbi_reclaim_due_ns);
     if (due != NEVER && ebbi_os_now_ns() >= due)
         ebbi_reclaim_now(false);
 }

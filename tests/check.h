@@ -22,11 +22,13 @@ static int check_failed_count;
         }                                                                                        \
     } while (0)
 
-/* For conditions that must hold before the test can go on. */
+/* For conditions that must hold before the test can go on (evaluated
+ * once: the condition may be the call that sets things up). */
 #define REQUIRE(cond, ...)                                                                       \
     do {                                                                                         \
-        CHECK(cond, __VA_ARGS__);                                                                \
-        if (!(cond)) {                                                                           \
+        int require_ok_ = 0;                                                                     \
+        CHECK((require_ok_ = !!(cond)), __VA_ARGS__);                                            \
+        if (!require_ok_) {                                                                      \
             printf("%d passed, %d failed\n", check_passed_count, check_failed_count);            \
             exit(1);                                                                             \
         }                                                                                        \

@@ -4,6 +4,7 @@
  * never silence. */
 #define _GNU_SOURCE
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -29,6 +30,41 @@ static void announce(void *p)
 
 /* Keep the compiler from reasoning about misuse it can see. */
 static void *volatile sink;
+
+/* A thread frees the only block of its class (its heap parks the emptied
+ * page), another thread's malloc_trim has the page decommitted (the
+ * block's memory reads zero now), then the thread frees the block again. */
+static pthread_mutex_t parked_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t parked_cond = PTHREAD_COND_INITIALIZER;
+static int parked_step;
+
+static void parked_step_to(int step)
+{
+    pthread_mutex_lock(&parked_lock);
+    parked_step = step;
+    pthread_cond_broadcast(&parked_cond);
+    pthread_mutex_unlock(&parked_lock);
+}
+
+static void parked_wait(int step)
+{
+    pthread_mutex_lock(&parked_lock);
+    while (parked_step < step)
+        pthread_cond_wait(&parked_cond, &parked_lock);
+    pthread_mutex_unlock(&parked_lock);
+}
+
+static void *double_free_parked(void *arg)
+{
+    (void)arg;
+    void *p = malloc(5000);
+    free(p);
+    parked_step_to(1);
+    parked_wait(2);
+    announce(p);
+    free(p);
+    return NULL;
+}
 
 static int misuse(const char *mode)
 {
@@ -90,6 +126,13 @@ static int misuse(const char *mode)
         announce(p);
         free(p);
         free(keep);
+    } else if (strcmp(mode, "double-free-parked") == 0) {
+        pthread_t t;
+        pthread_create(&t, NULL, double_free_parked, NULL);
+        parked_wait(1);
+        malloc_trim(0);
+        parked_step_to(2);
+        pthread_join(t, NULL);
     } else if (strcmp(mode, "double-free-huge") == 0) {
         void *p = malloc(8u << 20);
         free(p);
@@ -217,6 +260,8 @@ static const expectation_t mode_cases[] = {
     ABORTS("realloc-freed", "", "use of a freed block"),
     ABORTS("realloc-freed", "EBB_SECURE=1", "use of a freed block"),
     ABORTS("realloc-freed", "EBB_GUARD=1", "double free"),
+    ABORTS("double-free-parked", "", "double free"),
+    ABORTS("double-free-parked", "EBB_SECURE=1", "double free"),
     /* Secure mode: late double frees of every size, overflows, links. */
     ABORTS("double-free-huge-late", "EBB_SECURE=1", "double free"),
     ABORTS("overflow-slack", "EBB_SECURE=1", "heap overflow past a 20-byte block"),

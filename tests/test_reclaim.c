@@ -17,6 +17,13 @@
  *
  * A program with a steady footprint makes no madvise or munmap call in
  * its steady phase: memory reused within the delay is never given back.
+ *
+ *   test_reclaim parked -
+ *
+ * A thread that frees a block of every class above 1 KiB and then waits,
+ * alive and idle: the first page of each class, which its heap keeps for
+ * reuse, is given back by the reclaimer thread all the same, and serves
+ * the thread again, zeroed, when it wakes.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -228,7 +235,7 @@ static int steady(void)
     void **live = slots;
     for (int i = 0; i < LIVE; i++)
         live[i] = malloc(16 + rnd() % 2000);
-    void *big = NULL;
+    void *big = NULL, *buffer = NULL;
     struct ebb_stats before, after;
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -244,6 +251,11 @@ static int steady(void)
         free(big);
         big = malloc(8 * MiB); /* a big buffer, freed and taken again */
         memset(big, 2, 4096);
+        /* The only block of its class: its page empties and is parked
+         * each time, and must never be reclaimed between two uses. */
+        free(buffer);
+        buffer = malloc(12000);
+        memset(buffer, 3, 12000);
         clock_gettime(CLOCK_MONOTONIC, &t);
         elapsed = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
         if (!measuring && elapsed >= 500) {
@@ -262,6 +274,106 @@ static int steady(void)
     return check_summary();
 }
 
+/* ---- parked pages ------------------------------------------------------------ */
+
+static size_t parked_sizes[200];
+static size_t parked_count;
+static pthread_mutex_t parked_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t parked_cond = PTHREAD_COND_INITIALIZER;
+static int parked_step;
+static long parked_dirty, parked_wrong;
+
+static void parked_wait_for(int step)
+{
+    pthread_mutex_lock(&parked_lock);
+    while (parked_step < step)
+        pthread_cond_wait(&parked_cond, &parked_lock);
+    pthread_mutex_unlock(&parked_lock);
+}
+
+static void parked_go(int step)
+{
+    pthread_mutex_lock(&parked_lock);
+    parked_step = step;
+    pthread_cond_broadcast(&parked_cond);
+    pthread_mutex_unlock(&parked_lock);
+}
+
+static void *parked_thread(void *arg)
+{
+    (void)arg;
+    /* Of each size, a page's worth of blocks (at least one), touched,
+     * freed: the first page of each class empties. */
+    for (size_t i = 0; i < parked_count; i++) {
+        void *blocks[64];
+        size_t n = 65536 / parked_sizes[i] + 1;
+        for (size_t k = 0; k < n; k++) {
+            blocks[k] = malloc(parked_sizes[i]);
+            memset(blocks[k], 0x77, parked_sizes[i]);
+        }
+        for (size_t k = 0; k < n; k++)
+            free(blocks[k]);
+    }
+    parked_go(1);
+    parked_wait_for(2); /* idle, alive: the main thread watches the reclaimer */
+    for (size_t i = 0; i < parked_count; i++) {
+        /* Read back through volatile pointers: the compiler may not
+         * assume what calloc and memset left there. */
+        volatile unsigned char *p = calloc(1, parked_sizes[i]);
+        for (size_t j = 0; j < parked_sizes[i]; j += 97)
+            parked_dirty += p[j] != 0;
+        parked_dirty += p[parked_sizes[i] - 1] != 0;
+        volatile unsigned char *q = malloc(parked_sizes[i]);
+        memset((void *)q, (int)(i & 0xff), parked_sizes[i]);
+        memset((void *)p, 0x11, parked_sizes[i]);
+        for (size_t j = 0; j < parked_sizes[i]; j += 89)
+            parked_wrong += q[j] != (unsigned char)(i & 0xff);
+        free((void *)p);
+        free((void *)q);
+    }
+    parked_go(3);
+    parked_wait_for(4);
+    return NULL;
+}
+
+static int parked(void)
+{
+    for (size_t size = 1040; size <= 2 * MiB && parked_count < 200; size += size / 8)
+        parked_sizes[parked_count++] = size;
+    size_t total = 0;
+    for (size_t i = 0; i < parked_count; i++)
+        total += parked_sizes[i];
+    sink = malloc(100000); /* starts the reclaimer */
+    free(sink);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, parked_thread, NULL) == 0);
+    parked_wait_for(1);
+    struct ebb_stats s1, s2;
+    ebb_stats(&s1);
+    CHECK(s1.freed_retained >= total / 2, "the idle thread's emptied pages are resident: %lu KiB freed, not reclaimed (%zu KiB freed)",
+          (unsigned long)(s1.freed_retained >> 10), total >> 10);
+    sleep_ms(500);
+    ebb_stats(&s2);
+    CHECK(s2.freed_retained <= 128 * 1024,
+          "500 ms later, with the thread idle, they are given back: %lu KiB freed, not reclaimed (was %lu KiB)",
+          (unsigned long)(s2.freed_retained >> 10), (unsigned long)(s1.freed_retained >> 10));
+    CHECK(s2.os_madvise > s1.os_madvise || s2.os_munmap > s1.os_munmap, "the reclaimer decommitted them");
+    parked_go(2);
+    parked_wait_for(3);
+    CHECK(parked_dirty == 0, "calloc from a reclaimed parked page: %ld nonzero bytes", parked_dirty);
+    CHECK(parked_wrong == 0, "blocks from a restarted page keep their contents: %ld bytes wrong", parked_wrong);
+    /* malloc_trim(0) gives back what another thread parked, at once. */
+    malloc_trim(0);
+    struct ebb_stats s3;
+    ebb_stats(&s3);
+    CHECK(s3.freed_retained < s1.freed_retained / 4 + 2 * MiB,
+          "malloc_trim(0) takes another thread's parked pages: %lu KiB freed, not reclaimed",
+          (unsigned long)(s3.freed_retained >> 10));
+    parked_go(4);
+    pthread_join(t, NULL);
+    return check_summary();
+}
+
 int main(int argc, char **argv)
 {
     REQUIRE(argc == 3, "usage: test_reclaim PATTERN background|calls|trim");
@@ -272,6 +384,8 @@ int main(int argc, char **argv)
     memset(slots, 0, slot_count * sizeof(void *)); /* resident before the baseline */
     if (strcmp(argv[1], "steady") == 0)
         return steady();
+    if (strcmp(argv[1], "parked") == 0)
+        return parked();
 
     const char *mode = argv[2];
     int compare_with_proc = strcmp(mode, "lazy") != 0;

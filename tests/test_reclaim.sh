@@ -30,5 +30,6 @@ run env LD_PRELOAD="$LIB" EBB_RECLAIM_DELAY_MS=2000 "$T/test_reclaim" medium del
 run env LD_PRELOAD="$LIB" EBB_PURGE=free "$T/test_reclaim" small lazy
 run env LD_PRELOAD="$LIB" EBB_PURGE=free "$T/test_reclaim" medium lazy
 run env LD_PRELOAD="$LIB" "$T/test_reclaim" steady -
+run env LD_PRELOAD="$LIB" "$T/test_reclaim" parked -
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

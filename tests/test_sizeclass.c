@@ -21,6 +21,10 @@ int main(void)
     CHECK(bad_tail == 0, "pages fit and waste at most 1/16 at their tail");
     CHECK(ebbi_classes[0].block_size == EBB_MIN_BLOCK);
     CHECK(ebbi_classes[EBB_CLASS_COUNT - 1].block_size == EBB_PAGE_BLOCK_MAX);
+    /* Parked pages (heap.c) must never be reachable through the direct table. */
+    CHECK(ebbi_classes[EBB_PARK_FIRST_CLASS - 1].block_size <= EBB_DIRECT_MAX &&
+              ebbi_classes[EBB_PARK_FIRST_CLASS].block_size > EBB_DIRECT_MAX,
+          "EBB_PARK_FIRST_CLASS is the first class above EBB_DIRECT_MAX");
 
     /* Every size rounds up to the smallest class that holds it, never down,
      * wasting less than 1/9 of the class above 128 bytes. */
