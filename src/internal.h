@@ -154,14 +154,8 @@ enum segment_kind { SEGMENT_PAGES = 1, SEGMENT_HUGE = 2 };
 enum source_kind { SOURCE_MMAP = 1, SOURCE_BRK = 2 };
 
 typedef struct segment_s {
-    page_t slices[EBB_SLICES_PER_SEGMENT];
-    /* Per slice, how much of it may be resident: the prefix, in 4 KiB
-     * units (TOUCH_UNITS), that blocks were carved from since it was last
-     * purged; TOUCH_STALE if a lazy purge (MADV_FREE) left it not known to
-     * be zero.  A slice reads as zero iff its byte is 0.  Raised by the
-     * page's owner, reset by its arena (under the lock) when the slice is
-     * free. */
-    _Atomic(uint8_t) touched[EBB_SLICES_PER_SEGMENT];
+    /* The fields first, the page entries after: a huge or guarded block's
+     * segment then keeps one header page resident, not two. */
     struct arena_s *arena;          /* SEGMENT_PAGES: the arena that owns it */
     size_t map_size;                /* bytes of the mapping that starts at the segment */
     uint8_t kind;                   /* enum segment_kind */
@@ -170,7 +164,18 @@ typedef struct segment_s {
     struct segment_s *next, *prev;  /* in the arena's segment list */
     uint64_t cached_at_ns;          /* huge cache: when the block was freed */
     uintptr_t alloc_site, free_site;/* guarded blocks: who allocated and freed them */
+    /* Per slice, how much of it may be resident: the prefix, in 4 KiB
+     * units (TOUCH_UNITS), that blocks were carved from since it was last
+     * purged; TOUCH_STALE if a lazy purge (MADV_FREE) left it not known to
+     * be zero.  A slice reads as zero iff its byte is 0.  Raised by the
+     * page's owner, reset by its arena (under the lock) when the slice is
+     * free. */
+    _Atomic(uint8_t) touched[EBB_SLICES_PER_SEGMENT];
+    page_t slices[EBB_SLICES_PER_SEGMENT];
 } segment_t;
+
+_Static_assert(__builtin_offsetof(segment_t, slices) + 2 * sizeof(page_t) <= 4096,
+               "a huge or guarded block's header fits one page");
 
 /* The segment map: one byte per 4 MiB of address space.
  *   0: not the allocator's;  1: a segment header starts here;
@@ -201,7 +206,7 @@ static inline unsigned ebbi_segmap_get(uintptr_t addr)
 static inline page_t *ebbi_page_of(segment_t *seg, uintptr_t p)
 {
     uintptr_t entry = (p >> (EBB_SLICE_SHIFT - 7)) & ((uintptr_t)(EBB_SLICES_PER_SEGMENT - 1) << 7);
-    page_t *slice = (page_t *)((uintptr_t)seg + entry);
+    page_t *slice = (page_t *)((uintptr_t)seg->slices + entry);
     return slice - slice->slice_back;
 }
 

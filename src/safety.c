@@ -30,6 +30,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -52,6 +53,10 @@ uint64_t ebbi_guard_resident_bytes(void)
 
 static void fault_handler(int sig, void *info, void *context);
 
+/* EBB_GUARD_QUARANTINE's default under EBB_GUARD_SAMPLE: about 56 blocks
+ * of one page (then up to GUARD_SPARE_MAX more as spares). */
+#define GUARD_SAMPLE_QUARANTINE (4L << 20)
+
 void ebbi_safety_init(void)
 {
     uint8_t mode = 0;
@@ -72,6 +77,10 @@ void ebbi_safety_init(void)
         ebbi_option_set(EBB_OPTION_BRK, 0); /* segments apart, with guard pages */
     if (mode & (SAFETY_GUARD_ALL | SAFETY_GUARD_SAMPLE))
         ebbi_os_install_fault_handler(fault_handler);
+    /* Sampled blocks are few and far between: a short quarantine (the
+     * spares behind it stay inaccessible too) keeps their cost down. */
+    if ((mode & SAFETY_GUARD_SAMPLE) && getenv("EBB_GUARD_QUARANTINE") == NULL)
+        ebbi_option_set(EBB_OPTION_GUARD_QUARANTINE, GUARD_SAMPLE_QUARANTINE);
     ebbi_safety = mode;
 }
 
@@ -179,7 +188,9 @@ static guard_layout_t layout_of(const segment_t *seg)
  * one data page that leave it are kept, still inaccessible, for the next
  * guarded block of that size (`spare`), up to GUARD_SPARE_MAX: a sampled
  * allocation then costs one mprotect instead of a map, a protect and, one
- * day, an unmap. */
+ * day, an unmap.  With EBB_GUARD_SAMPLE such a block's page is not
+ * decommitted at its free either (inaccessible is enough; zeroed when it
+ * serves again): a sample costs two mprotect calls, and no page fault. */
 #define GUARD_SPARE_MAX 256
 
 static struct {
@@ -198,7 +209,7 @@ static size_t small_guard_map_size(void)
 }
 
 /* A spare guarded segment of map size `map_size`, its data page made
- * accessible again (and zero: it was decommitted when freed), or NULL. */
+ * accessible again and zero, or NULL. */
 static segment_t *spare_take(size_t map_size)
 {
     if (map_size != small_guard_map_size() || ebbi_load_relaxed(&quarantine.spare) == NULL)
@@ -217,6 +228,10 @@ static segment_t *spare_take(size_t map_size)
         guard_unmap(seg);
         return NULL;
     }
+    if (seg->slices[1].free_is_zero)
+        ebbi_fetch_add_relaxed(&guard_resident, l.data_size); /* faulted in as used */
+    else
+        memset((void *)l.data, 0, l.data_size); /* kept resident since its free */
     seg->free_site = 0;
     return seg;
 }
@@ -278,8 +293,6 @@ void *ebbi_guard_alloc(heap_t *heap, size_t size, size_t align, const void *site
         mark_regions(seg, 1);
         ebbi_fetch_add_relaxed(&guard_mapped, map_size);
         ebbi_fetch_add_relaxed(&guard_resident, ps + data_size);
-    } else {
-        ebbi_fetch_add_relaxed(&guard_resident, data_size);
     }
     ebbi_counter_add(&heap->huge_allocs, 1);
     ebbi_counter_add(&heap->huge_bytes_alloc, rounded);
@@ -295,10 +308,14 @@ size_t ebbi_guard_usable_size(const page_t *page)
 static void guard_unmap(segment_t *seg)
 {
     size_t size = seg->map_size;
+    /* The header page, and the data pages if they were kept resident. */
+    size_t resident = ebbi_process.page_size;
+    if (seg->slices[1].kind == SLICE_GUARD_FREED && !seg->slices[1].free_is_zero)
+        resident += layout_of(seg).data_size;
     mark_regions(seg, 0);
     ebbi_os_unmap(seg, size);
     ebbi_fetch_sub_relaxed(&guard_mapped, size);
-    ebbi_fetch_sub_relaxed(&guard_resident, ebbi_process.page_size);
+    ebbi_fetch_sub_relaxed(&guard_resident, resident);
 }
 
 void ebbi_guard_free(heap_t *heap, segment_t *seg, page_t *page, const void *site)
@@ -318,10 +335,12 @@ void ebbi_guard_free(heap_t *heap, segment_t *seg, page_t *page, const void *sit
     page->kind = SLICE_GUARD_FREED;
     guard_layout_t l = layout_of(seg);
     ebbi_os_protect((void *)l.data, l.data_size, false);
-    /* A spare (see spare_take) is reused only if its data page is zero. */
-    page->free_is_zero = ebbi_os_decommit((void *)l.data, l.data_size);
-    ebbi_fetch_sub_relaxed(&guard_resident, l.data_size);
-    ebbi_reclaimed_add(l.data_size);
+    bool keep = (ebbi_safety & SAFETY_GUARD_SAMPLE) && seg->map_size == small_guard_map_size();
+    page->free_is_zero = !keep && ebbi_os_decommit((void *)l.data, l.data_size);
+    if (page->free_is_zero) {
+        ebbi_fetch_sub_relaxed(&guard_resident, l.data_size);
+        ebbi_reclaimed_add(l.data_size);
+    }
 
     /* Quarantine: the oldest leave once it holds more than its bound. */
     size_t bound = (size_t)ebbi_option(EBB_OPTION_GUARD_QUARANTINE);
@@ -334,14 +353,14 @@ void ebbi_guard_free(heap_t *heap, segment_t *seg, page_t *page, const void *sit
         quarantine.oldest = seg;
     quarantine.newest = seg;
     quarantine.bytes += seg->map_size;
-    while (quarantine.bytes > bound && quarantine.oldest != NULL) {
+    /* The block just freed stays, whatever its size. */
+    while (quarantine.bytes > bound && quarantine.oldest != seg) {
         segment_t *old = quarantine.oldest;
         quarantine.oldest = old->next;
         if (quarantine.oldest == NULL)
             quarantine.newest = NULL;
         quarantine.bytes -= old->map_size;
-        if (old->map_size == small_guard_map_size() && old->slices[1].free_is_zero &&
-            quarantine.spare_count < GUARD_SPARE_MAX) {
+        if (old->map_size == small_guard_map_size() && quarantine.spare_count < GUARD_SPARE_MAX) {
             old->next = ebbi_load_relaxed(&quarantine.spare);
             ebbi_store_relaxed(&quarantine.spare, old);
             quarantine.spare_count++;

@@ -260,6 +260,8 @@ static const expectation_t mode_cases[] = {
     ABORTS("realloc-freed", "", "use of a freed block"),
     ABORTS("realloc-freed", "EBB_SECURE=1", "use of a freed block"),
     ABORTS("realloc-freed", "EBB_GUARD=1", "double free"),
+    /* The guarded block freed last stays in the quarantine, however small. */
+    ABORTS("double-free-medium", "EBB_GUARD=1 EBB_GUARD_QUARANTINE=0", "double free"),
     ABORTS("double-free-parked", "", "double free"),
     ABORTS("double-free-parked", "EBB_SECURE=1", "double free"),
     /* Secure mode: late double frees of every size, overflows, links. */
