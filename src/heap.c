@@ -178,8 +178,8 @@ static void page_release(heap_t *heap, page_t *page)
 
 /* A loop that allocates and frees one block parks and unparks its page
  * each time: both stay a few instructions — no clock reading (the page is
- * stamped with the reclaimer's pass count), no counter shared with other
- * threads, and the reclaimer is told only when it has no deadline. */
+ * stamped with the reclaimer's pass count), no counter, and the reclaimer
+ * is told only when it has no deadline. */
 static void page_park(heap_t *heap, page_t *page)
 {
     unsigned slot = page->class_id - EBB_PARK_FIRST_CLASS;
@@ -187,7 +187,6 @@ static void page_park(heap_t *heap, page_t *page)
      * a page), so that unparking it is all malloc needs. */
     ebbi_page_collect(page);
     page->free_flags |= PAGE_PARKED;
-    ebbi_store_relaxed(&heap->parked_count, ebbi_load_relaxed(&heap->parked_count) + 1);
     ebbi_store_relaxed(&heap->parked_epoch[slot], ebbi_load_relaxed(&ebbi_reclaim_epoch));
     /* Sequentially consistent, against the reclaimer's pass: either its
      * scan after setting its next deadline sees this page, or this load
@@ -202,7 +201,6 @@ static void page_unpark(heap_t *heap, page_t *page)
 {
     unsigned slot = page->class_id - EBB_PARK_FIRST_CLASS;
     page->free_flags &= (uint8_t)~PAGE_PARKED;
-    ebbi_store_relaxed(&heap->parked_count, ebbi_load_relaxed(&heap->parked_count) - 1);
     if (ebbi_exchange_acq_rel(&heap->parked[slot], NULL) == page)
         return;
     /* Taken: its memory is being decommitted, the lists in it are gone. */
@@ -229,8 +227,6 @@ size_t ebbi_heaps_purge_parked(uint64_t cutoff_ns, uint64_t now)
 {
     size_t given = 0;
     for (heap_t *h = ebbi_heaps_first(); h != NULL; h = h->all_next) {
-        if (ebbi_load_relaxed(&h->parked_count) == 0)
-            continue;
         for (unsigned i = 0; i < EBB_PARK_CLASSES; i++) {
             if (ebbi_load_relaxed(&h->parked[i]) == NULL ||
                 ebbi_reclaim_parked_by(ebbi_load_relaxed(&h->parked_epoch[i]), now) >= cutoff_ns)

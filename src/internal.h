@@ -279,7 +279,6 @@ typedef struct heap_s {
      * reclaimer (heap.c): whoever empties a slot owns the page's memory. */
     _Atomic(page_t *) parked[EBB_PARK_CLASSES];
     _Atomic(uint64_t) parked_epoch[EBB_PARK_CLASSES]; /* ebbi_reclaim_epoch when parked */
-    _Atomic(uint32_t) parked_count;  /* slots the owner filled (owner writes, reclaimer reads) */
     struct arena_s *arena;
     uint32_t id;
     bool in_use;

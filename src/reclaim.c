@@ -93,9 +93,6 @@ static void due_at_most(uint64_t due)
         ;
 }
 
-/* The earliest deadline after a pass, from what is left.  A notify during
- * the scan may have set an earlier one: the generation says so, and then
- * the earlier stays. */
 /* When memory freed at `freed_at` is due, after a pass that started at
  * `start` (and took what was freed before start - delay). */
 static uint64_t due_of(uint64_t freed_at, uint64_t start, uint64_t delay)
@@ -111,6 +108,9 @@ static uint64_t due_of(uint64_t freed_at, uint64_t start, uint64_t delay)
     return freed_at + delay > start ? freed_at + delay : start + 2 * delay;
 }
 
+/* The earliest deadline after a pass, from what is left.  A notify during
+ * the scan may have set an earlier one: the generation says so, and then
+ * the earlier stays. */
 static void recompute_due(uint64_t generation, uint64_t keep, uint64_t start)
 {
     uint64_t delay = ebbi_reclaim_delay_ns();
@@ -134,7 +134,7 @@ static void recompute_due(uint64_t generation, uint64_t keep, uint64_t start)
             break;
     }
     /* Parked pages are looked at after the deadline is set: a page parked
-     * meanwhile is either seen here or sees the deadline (ebbi_reclaim_parked). */
+     * meanwhile is either seen here or sees the deadline (heap.c, page_park). */
     due_at_most(due_of(ebbi_heaps_oldest_parked_ns(start), start, delay));
 }
 
