@@ -4,7 +4,6 @@
  * never silence. */
 #define _GNU_SOURCE
 #include <malloc.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "steps.h"
 
 /* The misuse here is deliberate. */
 #pragma GCC diagnostic ignored "-Wpragmas"
@@ -34,33 +34,13 @@ static void *volatile sink;
 /* A thread frees the only block of its class (its heap parks the emptied
  * page), another thread's malloc_trim has the page decommitted (the
  * block's memory reads zero now), then the thread frees the block again. */
-static pthread_mutex_t parked_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t parked_cond = PTHREAD_COND_INITIALIZER;
-static int parked_step;
-
-static void parked_step_to(int step)
-{
-    pthread_mutex_lock(&parked_lock);
-    parked_step = step;
-    pthread_cond_broadcast(&parked_cond);
-    pthread_mutex_unlock(&parked_lock);
-}
-
-static void parked_wait(int step)
-{
-    pthread_mutex_lock(&parked_lock);
-    while (parked_step < step)
-        pthread_cond_wait(&parked_cond, &parked_lock);
-    pthread_mutex_unlock(&parked_lock);
-}
-
 static void *double_free_parked(void *arg)
 {
     (void)arg;
     void *p = malloc(5000);
     free(p);
-    parked_step_to(1);
-    parked_wait(2);
+    steps_go(1);
+    steps_wait(2);
     announce(p);
     free(p);
     return NULL;
@@ -129,9 +109,9 @@ static int misuse(const char *mode)
     } else if (strcmp(mode, "double-free-parked") == 0) {
         pthread_t t;
         pthread_create(&t, NULL, double_free_parked, NULL);
-        parked_wait(1);
+        steps_wait(1);
         malloc_trim(0);
-        parked_step_to(2);
+        steps_go(2);
         pthread_join(t, NULL);
     } else if (strcmp(mode, "double-free-huge") == 0) {
         void *p = malloc(8u << 20);

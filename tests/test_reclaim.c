@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "steps.h"
 #include "ebbmalloc.h"
 
 #define MiB (1024L * 1024)
@@ -278,26 +279,7 @@ static int steady(void)
 
 static size_t parked_sizes[200];
 static size_t parked_count;
-static pthread_mutex_t parked_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t parked_cond = PTHREAD_COND_INITIALIZER;
-static int parked_step;
 static long parked_dirty, parked_wrong;
-
-static void parked_wait_for(int step)
-{
-    pthread_mutex_lock(&parked_lock);
-    while (parked_step < step)
-        pthread_cond_wait(&parked_cond, &parked_lock);
-    pthread_mutex_unlock(&parked_lock);
-}
-
-static void parked_go(int step)
-{
-    pthread_mutex_lock(&parked_lock);
-    parked_step = step;
-    pthread_cond_broadcast(&parked_cond);
-    pthread_mutex_unlock(&parked_lock);
-}
 
 static void *parked_thread(void *arg)
 {
@@ -314,8 +296,8 @@ static void *parked_thread(void *arg)
         for (size_t k = 0; k < n; k++)
             free(blocks[k]);
     }
-    parked_go(1);
-    parked_wait_for(2); /* idle, alive: the main thread watches the reclaimer */
+    steps_go(1);
+    steps_wait(2); /* idle, alive: the main thread watches the reclaimer */
     for (size_t i = 0; i < parked_count; i++) {
         /* Read back through volatile pointers: the compiler may not
          * assume what calloc and memset left there. */
@@ -331,8 +313,8 @@ static void *parked_thread(void *arg)
         free((void *)p);
         free((void *)q);
     }
-    parked_go(3);
-    parked_wait_for(4);
+    steps_go(3);
+    steps_wait(4);
     return NULL;
 }
 
@@ -347,7 +329,7 @@ static int parked(void)
     free(sink);
     pthread_t t;
     REQUIRE(pthread_create(&t, NULL, parked_thread, NULL) == 0);
-    parked_wait_for(1);
+    steps_wait(1);
     struct ebb_stats s1, s2;
     ebb_stats(&s1);
     CHECK(s1.freed_retained >= total / 2, "the idle thread's emptied pages are resident: %lu KiB freed, not reclaimed (%zu KiB freed)",
@@ -358,8 +340,8 @@ static int parked(void)
           "500 ms later, with the thread idle, they are given back: %lu KiB freed, not reclaimed (was %lu KiB)",
           (unsigned long)(s2.freed_retained >> 10), (unsigned long)(s1.freed_retained >> 10));
     CHECK(s2.os_madvise > s1.os_madvise || s2.os_munmap > s1.os_munmap, "the reclaimer decommitted them");
-    parked_go(2);
-    parked_wait_for(3);
+    steps_go(2);
+    steps_wait(3);
     CHECK(parked_dirty == 0, "calloc from a reclaimed parked page: %ld nonzero bytes", parked_dirty);
     CHECK(parked_wrong == 0, "blocks from a restarted page keep their contents: %ld bytes wrong", parked_wrong);
     /* malloc_trim(0) gives back what another thread parked, at once. */
@@ -369,7 +351,7 @@ static int parked(void)
     CHECK(s3.freed_retained < s1.freed_retained / 4 + 2 * MiB,
           "malloc_trim(0) takes another thread's parked pages: %lu KiB freed, not reclaimed",
           (unsigned long)(s3.freed_retained >> 10));
-    parked_go(4);
+    steps_go(4);
     pthread_join(t, NULL);
     return check_summary();
 }

@@ -33,7 +33,7 @@ $(TBUILD)/%: tests/%.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-p
 	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@ $(BUILD)/libebbmalloc-prefixed.a
 
 # Preloaded and C++ programs link nothing of ours.
-$(addprefix $(TBUILD)/,$(PRELOAD_TESTS)): $(TBUILD)/%: tests/%.c tests/check.h
+$(addprefix $(TBUILD)/,$(PRELOAD_TESTS)): $(TBUILD)/%: tests/%.c tests/check.h tests/steps.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@ -ldl
