@@ -174,18 +174,23 @@ static size_t reclaim_pass(uint64_t now, bool all, bool floor)
 /* A pass that runs out of memory must not wait for itself (OOM retry). */
 static __thread bool in_pass;
 
-static size_t reclaim_now(bool all, bool floor)
+/* `wait`: wait for a pass under way to end rather than skip (malloc_trim,
+ * and the EBB_RETAIN_MAX bound, which must hold when the free returns). */
+static size_t reclaim_now(bool all, bool floor, bool wait)
 {
     if (!ebbi_process_ready() || in_pass)
         return 0;
     int expected = 0;
-    if (!all && !atomic_compare_exchange_strong(&rc.busy, &expected, 1))
+    if (!wait && !atomic_compare_exchange_strong(&rc.busy, &expected, 1))
         return 0; /* someone else is at it */
-    if (all) {
-        /* malloc_trim waits its turn rather than skip. */
+    if (wait) {
         while (!atomic_compare_exchange_weak(&rc.busy, &expected, 1)) {
             expected = 0;
             ebbi_os_yield();
+        }
+        if (!all && ebbi_reclaimable_bytes() <= (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MAX)) {
+            ebbi_store_release(&rc.busy, 0); /* the pass we waited for did it */
+            return 0;
         }
     }
     in_pass = true;
@@ -197,7 +202,7 @@ static size_t reclaim_now(bool all, bool floor)
 
 size_t ebbi_reclaim_now(bool all)
 {
-    return reclaim_now(all, true);
+    return reclaim_now(all, true, all);
 }
 
 /* ---- the background thread ------------------------------------------------ */
@@ -265,7 +270,7 @@ static void *reclaim_thread(void *arg)
             rc.idle_due_ns = NEVER;
             pthread_mutex_unlock(&rc.lock);
             if (ebbi_reclaimable_bytes() > 0 && ebbi_stats_activity() == rc.activity_mark)
-                reclaim_now(false, false);
+                reclaim_now(false, false, false);
             pthread_mutex_lock(&rc.lock);
         }
     }
@@ -331,7 +336,7 @@ void ebbi_reclaim_notify(uint64_t now)
         due_at_most(due);
     ebbi_fetch_add_relaxed(&rc.generation, 1);
     if (ebbi_reclaimable_bytes() > (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MAX)) {
-        ebbi_reclaim_now(false);
+        reclaim_now(false, true, true);
         return;
     }
     if (!ebbi_option(EBB_OPTION_BACKGROUND) || !ebbi_load_acquire(&ebbi_process.started))
