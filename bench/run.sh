@@ -7,8 +7,9 @@
 #   --quick      3 rounds and smaller workloads (about 2-3 minutes on 2 cores)
 #   --modes      the cost of ebbmalloc's safety modes instead: the workloads
 #                under ebbmalloc's default, zero-on-free, secure, sampled-guard
-#                (1 in 1000) and guard modes, and under scudo when Debian's
-#                libclang-rt has it; writes bench/results/modes.md
+#                (1 in 1000, with its default budget and without one) and
+#                guard modes, and under scudo when Debian's libclang-rt has
+#                it; writes bench/results/modes.md
 #   --runs N     rounds per allocator and workload (default 5; 3 with --quick)
 #   --threads N  threads for the multi-threaded workloads (default: nproc)
 #
@@ -227,8 +228,8 @@ EXTRA_NAMES=ebb-off
 if [ "$MODES" = 1 ]; then
     # The safety modes: one library, chosen by environment variable.  scudo
     # (LLVM's hardened allocator) runs beside them for comparison.
-    ALLOCS="ebbmalloc zero secure sample guard"
-    SPECS="ebbmalloc:$EBB zero:$EBB secure:$EBB sample:$EBB guard:$EBB"
+    ALLOCS="ebbmalloc zero secure sample strict guard"
+    SPECS="ebbmalloc:$EBB zero:$EBB secure:$EBB sample:$EBB strict:$EBB guard:$EBB"
     for SCUDO in /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.scudo_standalone-x86_64.so; do :; done
     if [ -f "$SCUDO" ]; then
         ALLOCS="$ALLOCS scudo"
@@ -245,6 +246,7 @@ alloc_env() {
         zero) echo "EBB_ZERO_ON_FREE=1" ;;
         secure) echo "EBB_SECURE=1" ;;
         sample) echo "EBB_GUARD_SAMPLE=1000" ;;
+        strict) echo "EBB_GUARD_SAMPLE=1000 EBB_GUARD_SAMPLE_BUDGET=0" ;;
         guard) echo "EBB_GUARD=1" ;;
     esac
 }
@@ -376,15 +378,23 @@ measure() {
         cpu=$(sed -n 's/.*cpu_s=\([0-9.]*\).*/\1/p' "$TMP/out")
         rss=$(sed -n 's/.*rss_kib=\([0-9]*\).*/\1/p' "$TMP/out")
     else
+        # Wall time to the microsecond from the shell's clock (time(1)
+        # rounds to 10 ms: 4% of a quick run); CPU and peak RSS from time(1).
+        start_ns=$(date +%s%N)
         # shellcheck disable=SC2086
         exec_workload "$w" /usr/bin/time -f '%e %U %S %M' -o "$TMP/time" \
             $TIMEOUT env LD_PRELOAD="$lib" $extra >"$TMP/out" 2>"$TMP/err"
         rc=$?
+        end_ns=$(date +%s%N)
         # The last line of the time file holds the numbers; a line before
         # it may say "Command exited with non-zero status" or "terminated".
         # shellcheck disable=SC2046
         set -- $(tail -n 1 "$TMP/time" 2>/dev/null) x x x x
         value=$1 rss=$4
+        case $value in
+            x|'') ;;
+            *) value=$(awk -v a="$start_ns" -v b="$end_ns" 'BEGIN { printf "%.4f", (b - a) / 1e9 }') ;;
+        esac
         cpu=$(echo "$2 $3" | awk '{ printf "%.2f", $1 + $2 }')
     fi
     [ -n "$value" ] || value=x
@@ -461,6 +471,25 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 
 # ---- 4m. the safety modes' report (--modes) ----------------------------------
 if [ "$MODES" = 1 ]; then
+    # How many of the samples due the sampled guard took within its budget:
+    # one more run of each workload (not redis: its server's exit line is
+    # not kept) with EBB_STATS=1.
+    SAMPLES=$TMP/samples
+    : >"$SAMPLES"
+    for w in $WORKLOADS; do
+        [ "$w" = redis ] && continue
+        exec_workload "$w" env LD_PRELOAD="$EBB" EBB_GUARD_SAMPLE=1000 EBB_STATS=1 >/dev/null 2>"$TMP/err"
+        sed -n 's/.*ebbmalloc: exit:.* malloc_calls=\([0-9]*\).* guard_samples=\([0-9]*\) guard_samples_skipped=\([0-9]*\).*/\1 \2 \3/p' \
+            "$TMP/err" | awk -v w="$w" '{ m += $1; t += $2; s += $3 } END { if (NR) print w, m, t, s }' >>"$SAMPLES"
+    done
+    samples_report() {   # $1: text or md
+        awk -v MODE="$1" '
+            BEGIN { if (MODE == "md") { print "| workload | mallocs | samples due | taken | skipped | one in |"; print "|---|---:|---:|---:|---:|---:|" }
+                    else print "  workload      mallocs   due  taken  skipped  one-in" }
+            { due = $3 + $4; one = $3 > 0 ? sprintf("%.0f", $2 / $3) : "—"
+              if (MODE == "md") printf "| %s | %d | %d | %d | %d | %s |\n", $1, $2, due, $3, $4, one
+              else printf "  %-12s %9d %5d %6d %8d %7s\n", $1, $2, due, $3, $4, one }' "$SAMPLES"
+    }
     modes_report() {   # $1: text or md
         awk -v MODE="$1" -v WLS="$WORKLOADS" -v VARS="$ALLOCS" \
             -f bench/stats.awk -f bench/modes.awk "$RESULTS"
@@ -469,6 +498,9 @@ if [ "$MODES" = 1 ]; then
     echo "== safety modes: medians over $RUNS rounds, ratios to the default mode =="
     echo ""
     modes_report text
+    echo ""
+    echo "sampled guard (EBB_GUARD_SAMPLE=1000, default budget): samples taken, one run each"
+    samples_report text
     mkdir -p bench/results || exit 1
     OUT=bench/results/modes.md
     if [ "$QUICK" = 1 ]; then SIZES=quick; else SIZES=full; fi
@@ -482,11 +514,20 @@ if [ "$MODES" = 1 ]; then
         [ -n "${SCUDO:-}" ] && [ -f "$SCUDO" ] && echo "- scudo: $SCUDO (LLVM's hardened allocator, its default options)"
         echo ""
         echo "Variants: \`default\` (no setting), \`zero\` (\`EBB_ZERO_ON_FREE=1\`), \`secure\`"
-        echo "(\`EBB_SECURE=1\`), \`sample\` (\`EBB_GUARD_SAMPLE=1000\`), \`guard\` (\`EBB_GUARD=1\`, for"
+        echo "(\`EBB_SECURE=1\`), \`sample\` (\`EBB_GUARD_SAMPLE=1000\`, its default budget: 1% of the time),"
+        echo "\`strict\` (\`EBB_GUARD_SAMPLE=1000 EBB_GUARD_SAMPLE_BUDGET=0\`: every sample due taken), \`guard\` (\`EBB_GUARD=1\`, for"
         echo "information: a run limited to $BASE_LIMIT s, 60 s in guard mode; a workload it cannot run is"
         echo "shown as —).  Ratios are variant/default: above 1 costs more.  For redis the figure"
         echo "is the time per request."
         modes_report md
+        echo ""
+        echo "### The sampled guard's budget: samples taken under \`EBB_GUARD_SAMPLE=1000\`"
+        echo ""
+        echo "One more run of each workload with \`EBB_STATS=1\` (redis not: its server's exit line is not kept)."
+        echo "Samples fall due on the slow path, one in 1000 allocations on average; \"skipped\" were due"
+        echo "while the budget was spent; \"one in\" is mallocs per sample taken."
+        echo ""
+        samples_report md
         if [ -s "$TMP/guard-failures" ]; then
             echo ""
             echo "Guard mode did not complete:"

@@ -82,7 +82,10 @@ EBB_API struct ebb_mallinfo2 ebb_mallinfo2(void);
  * metadata; resident = in_use + freed_retained + metadata.  "in use"
  * counts whole blocks (the size class a request was rounded to); huge
  * blocks are counted resident in full.  One list of fields makes the
- * struct, malloc_stats' lines, malloc_info's XML and EBB_STATS' line. */
+ * struct, malloc_stats' lines, malloc_info's XML and EBB_STATS' line.
+ * Fields are only ever added at the end; until 1.0 a program that calls
+ * ebb_stats_get must be built against the header of the library it runs
+ * with (the struct grows). */
 #define EBB_STATS_FIELDS(X)                                                          \
     X(in_use, "bytes in live blocks")                                                \
     X(in_use_blocks, "live blocks")                                                  \
@@ -102,7 +105,10 @@ EBB_API struct ebb_mallinfo2 ebb_mallinfo2(void);
     X(os_munmap, "munmap calls")                                                     \
     X(os_madvise, "madvise calls")                                                   \
     X(os_mremap, "mremap calls")                                                     \
-    X(os_brk, "calls that moved the program break")
+    X(os_brk, "calls that moved the program break")                                  \
+    X(os_mprotect, "mprotect calls (guard pages)")                                   \
+    X(guard_samples, "allocations EBB_GUARD_SAMPLE guarded")                         \
+    X(guard_samples_skipped, "samples left out to keep EBB_GUARD_SAMPLE_BUDGET")
 
 struct ebb_stats {
 #define EBB_STATS_DECLARE_(name, doc) uint64_t name;

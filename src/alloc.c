@@ -223,8 +223,11 @@ void *ebb_realloc(void *p, size_t size)
             if (q != NULL)
                 return q;
         }
-    } else if (size <= usable && size >= usable / 2 && ebbi_safety == 0) {
-        return p; /* fits, and not so much smaller that a move pays */
+    } else if (size <= usable && size >= usable / 2 && !(ebbi_safety & SAFETY_SECURE) && page->kind != SLICE_GUARDED) {
+        /* Fits, and not so much smaller that a move pays.  A guarded block
+         * moves (its end must stay against the guard page), and so does a
+         * secure one (its canary follows the size asked for). */
+        return p;
     }
     void *q = ebb_malloc(size);
     if (q == NULL)

@@ -80,12 +80,14 @@ static void fork_prepare(void)
     ebbi_arenas_fork_prepare();
     ebbi_huge_fork_prepare();
     ebbi_source_fork_prepare();
+    ebbi_safety_fork_prepare();
     pthread_mutex_lock(&meta.lock);
 }
 
 static void fork_parent(void)
 {
     pthread_mutex_unlock(&meta.lock);
+    ebbi_safety_fork_parent();
     ebbi_source_fork_parent();
     ebbi_huge_fork_parent();
     ebbi_arenas_fork_parent();

@@ -354,6 +354,7 @@ EBBI_HIDDEN size_t ebbi_os_page_size(void);
 EBBI_HIDDEN unsigned ebbi_os_cpu_count(void);
 EBBI_HIDDEN uintptr_t ebbi_os_random_word(void);
 EBBI_HIDDEN uint64_t ebbi_os_now_ns(void);
+EBBI_HIDDEN uint64_t ebbi_os_precise_ns(void);
 EBBI_HIDDEN void ebbi_os_write_stderr(const char *s, size_t n);
 EBBI_HIDDEN void ebbi_os_write_fd(int fd, const char *s, size_t n);
 EBBI_HIDDEN int ebbi_os_dup_stderr(void);
@@ -366,11 +367,12 @@ EBBI_HIDDEN size_t ebbi_os_self_exe(char *buf, size_t cap);
 EBBI_HIDDEN int ebbi_os_pid(void);
 EBBI_HIDDEN int ebbi_os_ppid(void);
 EBBI_HIDDEN bool ebbi_os_protect(void *p, size_t size, bool accessible);
+EBBI_HIDDEN bool ebbi_os_isolate(void *p, size_t size);
 EBBI_HIDDEN bool ebbi_os_install_fault_handler(void (*handler)(int, void *, void *));
 EBBI_HIDDEN void ebbi_os_fault_chain(int sig, void *info, void *context);
 
 typedef struct ebbi_os_counts_s {
-    ebbi_counter_t mmap, munmap, madvise, mremap, brk;
+    ebbi_counter_t mmap, munmap, madvise, mremap, brk, mprotect;
 } ebbi_os_counts_t;
 EBBI_HIDDEN void ebbi_os_counts_get(ebbi_os_counts_t *out);
 EBBI_HIDDEN long ebbi_os_faults_injected(void); /* test builds with EBB_FAULT_INJECTION */
@@ -520,6 +522,7 @@ typedef enum {
     EBB_OPTION_GUARD,            /* 0 off, 1 guard page after, 2 before */
     EBB_OPTION_GUARD_SAMPLE,     /* one allocation in N guarded; 0 off */
     EBB_OPTION_GUARD_QUARANTINE, /* bytes of freed guarded blocks kept inaccessible */
+    EBB_OPTION_GUARD_SAMPLE_BUDGET, /* % of the time sampled blocks' system calls may take; 0 no bound */
     EBB_OPTION_ABORT_ON_ERROR,
     EBB_OPTION_PUBLISH_INTERVAL_MS, /* how often the statistics page is rewritten */
     EBB_OPTION_COUNT
@@ -564,6 +567,7 @@ EBBI_HIDDEN size_t ebbi_guard_usable_size(const page_t *page);
 EBBI_HIDDEN bool ebbi_guard_sample(heap_t *heap, unsigned class_id);
 EBBI_HIDDEN uint64_t ebbi_guard_resident_bytes(void);
 EBBI_HIDDEN uint64_t ebbi_guard_mapped_bytes(void);
+EBBI_HIDDEN void ebbi_guard_sample_counts(uint64_t *taken, uint64_t *skipped);
 /* Secure mode: room after each block for its canary; writing it and
  * checking it on free (a broken canary is reported).  Returns the size
  * the block was asked for. */
@@ -575,6 +579,8 @@ EBBI_HIDDEN void ebbi_safety_on_free(page_t *page, block_t *block);
 EBBI_HIDDEN void ebbi_safety_link_corrupted(const void *where);
 EBBI_HIDDEN bool ebbi_secure_recently_unmapped(uintptr_t p);
 EBBI_HIDDEN void ebbi_secure_note_unmapped(uintptr_t p);
+EBBI_HIDDEN void ebbi_safety_fork_prepare(void);
+EBBI_HIDDEN void ebbi_safety_fork_parent(void);
 EBBI_HIDDEN void ebbi_safety_fork_child(void);
 
 /* ---- publish.c: the statistics page for the ebb command ---------------------- */

@@ -20,7 +20,8 @@
  *                       bytes), so a use after free faults at once, and the
  *                       fault handler says what happened.
  *   EBB_GUARD_SAMPLE=N  one allocation in N (at random) takes the guarded
- *                       path: use-after-free detection in production.
+ *                       path: use-after-free detection in production,
+ *                       within a budget of time (EBB_GUARD_SAMPLE_BUDGET).
  *
  * In the default mode none of this costs anything on the fast paths: the
  * modes put PAGE_SAFE on every page (free then takes the slow path) and,
@@ -184,13 +185,70 @@ static guard_layout_t layout_of(const segment_t *seg)
     return l;
 }
 
+/* EBB_GUARD_SAMPLE's budget.  A sample costs two mprotect calls, and the
+ * one at free cannot wait (a use right after the free would go unseen):
+ * about a microsecond each on this machine, ten when another thread of the
+ * program runs on another CPU and the kernel must interrupt it to flush its
+ * TLB.  A program that allocates every 30 ns would spend a tenth of its
+ * time on 1-in-1000 samples.  So the time the sampled path takes (measured
+ * around it: its system calls and what they wait for) is bounded to
+ * EBB_GUARD_SAMPLE_BUDGET percent of the time that passes, for the whole
+ * process: a token bucket, filled as time passes (holding 100 ms of fill at
+ * most, full at the start), drawn on by each guarded allocation and free.
+ * A sample that falls due while the bucket is empty is left out, and
+ * counted.  At N = 1000 and the default 1%, a single-threaded program that
+ * allocates fewer than about three million blocks a second keeps every
+ * sample. */
+static struct {
+    _Atomic(int64_t) credit_ns; /* may go below zero: a free was charged */
+    _Atomic(uint64_t) filled_at_ns;
+    _Atomic(uint64_t) taken, skipped;
+} budget;
+
+void ebbi_guard_sample_counts(uint64_t *taken, uint64_t *skipped)
+{
+    *taken = ebbi_load_relaxed(&budget.taken);
+    *skipped = ebbi_load_relaxed(&budget.skipped);
+}
+
+static bool budget_allows(void)
+{
+    int64_t percent = ebbi_option(EBB_OPTION_GUARD_SAMPLE_BUDGET);
+    if (percent == 0)
+        return true;
+    int64_t cap = percent * 1000000; /* 100 ms at that rate */
+    uint64_t now = ebbi_os_precise_ns();
+    uint64_t then = atomic_exchange(&budget.filled_at_ns, now);
+    uint64_t elapsed = now > then ? now - then : 0;
+    int64_t fill = elapsed >= 100000000u ? cap : (int64_t)elapsed * percent / 100;
+    int64_t credit = ebbi_fetch_add_relaxed(&budget.credit_ns, fill) + fill;
+    if (credit > cap) {
+        ebbi_store_relaxed(&budget.credit_ns, cap); /* racy: generous by one fill at most */
+        credit = cap;
+    }
+    return credit > 0;
+}
+
+/* Time the sampled path has taken since `start` (0: not measured). */
+static void budget_charge(uint64_t start)
+{
+    if (start != 0)
+        ebbi_fetch_sub_relaxed(&budget.credit_ns, (int64_t)(ebbi_os_precise_ns() - start));
+}
+
+static uint64_t budget_start(void)
+{
+    return (ebbi_safety & SAFETY_GUARD_SAMPLE) && ebbi_option(EBB_OPTION_GUARD_SAMPLE_BUDGET) ? ebbi_os_precise_ns() : 0;
+}
+
 /* Freed guarded blocks wait in the quarantine (oldest first out).  Those of
  * one data page that leave it are kept, still inaccessible, for the next
- * guarded block of that size (`spare`), up to GUARD_SPARE_MAX: a sampled
+ * guarded block of that size (`spare`), up to GUARD_SPARE_MAX: a guarded
  * allocation then costs one mprotect instead of a map, a protect and, one
  * day, an unmap.  With EBB_GUARD_SAMPLE such a block's page is not
  * decommitted at its free either (inaccessible is enough; zeroed when it
- * serves again): a sample costs two mprotect calls, and no page fault. */
+ * serves again), and it is a mapping of its own (closing and opening it
+ * split and merge no mappings): a sample costs two mprotect calls. */
 #define GUARD_SPARE_MAX 256
 
 static struct {
@@ -208,8 +266,56 @@ static size_t small_guard_map_size(void)
     return EBB_SLICE_SIZE + 2 * ebbi_process.page_size;
 }
 
-/* A spare guarded segment of map size `map_size`, its data page made
- * accessible again and zero, or NULL. */
+static void mark_regions(segment_t *seg, uint8_t below_start)
+{
+    /* Regions past the first point back to it (up to 254 of them), so that
+     * the fault handler finds the block from any of its pages. */
+    uintptr_t end = (uintptr_t)seg + seg->map_size;
+    unsigned k = 1;
+    for (uintptr_t r = (uintptr_t)seg + EBB_SEGMENT_SIZE; r < end && k < SEGMAP_MAX_BELOW; r += EBB_SEGMENT_SIZE, k++)
+        ebbi_segmap_set(r, below_start ? (uint8_t)(k + 1) : SEGMAP_NONE);
+    ebbi_segmap_set((uintptr_t)seg, below_start ? SEGMAP_SEGMENT : SEGMAP_NONE);
+}
+
+/* A new guarded segment of `map_size` bytes, its guard page closed, its
+ * data pages open (zero, counted as resident), holding no block yet (free()
+ * calls a pointer into it invalid). */
+static segment_t *guard_map(size_t map_size)
+{
+    size_t ps = ebbi_process.page_size;
+    segment_t *seg = ebbi_os_map_aligned(map_size, EBB_SEGMENT_SIZE, 0);
+    if (seg == NULL)
+        return NULL;
+    seg->map_size = map_size;
+    seg->kind = SEGMENT_HUGE;
+    seg->source = SOURCE_MMAP;
+    seg->slices[1].kind = SLICE_GUARD_FREED;
+    guard_layout_t l = layout_of(seg);
+    ebbi_os_protect((void *)l.guard, ps, false);
+    if ((ebbi_safety & SAFETY_GUARD_SAMPLE) && map_size == small_guard_map_size())
+        ebbi_os_isolate((void *)l.data, l.data_size); /* it will be closed and opened again */
+    mark_regions(seg, 1);
+    ebbi_fetch_add_relaxed(&guard_mapped, map_size);
+    ebbi_fetch_add_relaxed(&guard_resident, ps + l.data_size);
+    return seg;
+}
+
+/* A spare's data page opened again and zero. */
+static bool spare_open(segment_t *seg)
+{
+    guard_layout_t l = layout_of(seg);
+    if (!ebbi_os_protect((void *)l.data, l.data_size, true))
+        return false;
+    if (seg->slices[1].free_is_zero)
+        ebbi_fetch_add_relaxed(&guard_resident, l.data_size); /* faulted in as used */
+    else
+        memset((void *)l.data, 0, l.data_size); /* kept resident since its free */
+    seg->slices[1].free_is_zero = false;
+    return true;
+}
+
+/* A spare guarded segment of map size `map_size`, its data page open and
+ * zero, or NULL. */
 static segment_t *spare_take(size_t map_size)
 {
     if (map_size != small_guard_map_size() || ebbi_load_relaxed(&quarantine.spare) == NULL)
@@ -223,28 +329,12 @@ static segment_t *spare_take(size_t map_size)
     pthread_mutex_unlock(&quarantine.lock);
     if (seg == NULL)
         return NULL;
-    guard_layout_t l = layout_of(seg);
-    if (!ebbi_os_protect((void *)l.data, l.data_size, true)) {
+    if (!spare_open(seg)) {
         guard_unmap(seg);
         return NULL;
     }
-    if (seg->slices[1].free_is_zero)
-        ebbi_fetch_add_relaxed(&guard_resident, l.data_size); /* faulted in as used */
-    else
-        memset((void *)l.data, 0, l.data_size); /* kept resident since its free */
     seg->free_site = 0;
     return seg;
-}
-
-static void mark_regions(segment_t *seg, uint8_t below_start)
-{
-    /* Regions past the first point back to it (up to 254 of them), so that
-     * the fault handler finds the block from any of its pages. */
-    uintptr_t end = (uintptr_t)seg + seg->map_size;
-    unsigned k = 1;
-    for (uintptr_t r = (uintptr_t)seg + EBB_SEGMENT_SIZE; r < end && k < SEGMAP_MAX_BELOW; r += EBB_SEGMENT_SIZE, k++)
-        ebbi_segmap_set(r, below_start ? (uint8_t)(k + 1) : SEGMAP_NONE);
-    ebbi_segmap_set((uintptr_t)seg, below_start ? SEGMAP_SEGMENT : SEGMAP_NONE);
 }
 
 void *ebbi_guard_alloc(heap_t *heap, size_t size, size_t align, const void *site)
@@ -258,20 +348,15 @@ void *ebbi_guard_alloc(heap_t *heap, size_t size, size_t align, const void *site
     size_t room = rounded + (align > EBB_ALIGNMENT ? align : 0);
     size_t data_size = (room + ps - 1) & ~(ps - 1);
     size_t map_size = EBB_SLICE_SIZE + data_size + ps;
+    uint64_t start = budget_start();
     segment_t *seg = spare_take(map_size);
-    bool fresh = seg == NULL;
-    if (fresh) {
-        seg = ebbi_os_map_aligned(map_size, EBB_SEGMENT_SIZE, 0);
-        if (seg == NULL)
-            return NULL;
-        seg->map_size = map_size;
-        seg->kind = SEGMENT_HUGE;
-        seg->source = SOURCE_MMAP;
-    }
+    if (seg == NULL)
+        seg = guard_map(map_size);
+    budget_charge(start);
+    if (seg == NULL)
+        return NULL;
     seg->alloc_site = (uintptr_t)site;
     guard_layout_t l = layout_of(seg);
-    if (fresh)
-        ebbi_os_protect((void *)l.guard, ps, false);
     uintptr_t block;
     if (l.guard > l.data)
         block = (l.data + l.data_size - rounded) & ~(uintptr_t)(align - 1); /* against the guard */
@@ -289,11 +374,6 @@ void *ebbi_guard_alloc(heap_t *heap, size_t size, size_t align, const void *site
     unsigned slice = (unsigned)((block - (uintptr_t)seg) >> EBB_SLICE_SHIFT);
     if (slice > 1)
         seg->slices[slice].slice_back = (uint8_t)(slice - 1);
-    if (fresh) {
-        mark_regions(seg, 1);
-        ebbi_fetch_add_relaxed(&guard_mapped, map_size);
-        ebbi_fetch_add_relaxed(&guard_resident, ps + data_size);
-    }
     ebbi_counter_add(&heap->huge_allocs, 1);
     ebbi_counter_add(&heap->huge_bytes_alloc, rounded);
     return (void *)block;
@@ -330,6 +410,7 @@ void ebbi_guard_free(heap_t *heap, segment_t *seg, page_t *page, const void *sit
     }
     /* No longer a block (free() refuses it: "double free"), and its pages
      * inaccessible and given back at once. */
+    uint64_t start = budget_start();
     seg->free_site = (uintptr_t)site;
     ebbi_store_relaxed(&page->carved, 0);
     page->kind = SLICE_GUARD_FREED;
@@ -375,12 +456,14 @@ void ebbi_guard_free(heap_t *heap, segment_t *seg, page_t *page, const void *sit
         guard_unmap(out);
         out = next;
     }
+    budget_charge(start);
 }
 
 /* EBB_GUARD_SAMPLE=N: is this allocation (of class `class_id`, or huge with
  * EBB_CLASS_COUNT) one of the sampled?  Allocations since the last look are
  * read from the heap's own counters, so the fast path pays nothing: the
- * sample is drawn on the slow path, one in N on average. */
+ * sample is drawn on the slow path, one in N on average, within the
+ * budget. */
 bool ebbi_guard_sample(heap_t *heap, unsigned class_id)
 {
     if (heap->sample_suspended)
@@ -392,15 +475,33 @@ bool ebbi_guard_sample(heap_t *heap, unsigned class_id)
         heap->sample_seen[class_id] = now + 1;
     }
     heap->sample_countdown -= done;
-    if (heap->sample_countdown > 0)
+    bool first = heap->rng == 0;
+    if (first) {
+        /* This heap's first look: seeded without a system call (a thread
+         * may live for a few allocations), and a countdown drawn before any
+         * sample, or the first allocation of every thread would be one. */
+        static _Atomic(uint64_t) seeds;
+        uint64_t z = ebbi_link_secret + (ebbi_fetch_add_relaxed(&seeds, 1) + 1) * 0x9e3779b97f4a7c15u;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+        heap->rng = (z ^ (z >> 31)) | 1;
+    } else if (heap->sample_countdown > 0) {
         return false;
+    }
     uint64_t n = (uint64_t)ebbi_option(EBB_OPTION_GUARD_SAMPLE);
-    uint64_t x = heap->rng ? heap->rng : (ebbi_os_random_word() | 1);
+    uint64_t x = heap->rng;
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
     heap->rng = x;
     heap->sample_countdown = (int64_t)(1 + x % (2 * n)); /* mean n */
+    if (first)
+        return false;
+    if (!budget_allows()) {
+        ebbi_fetch_add_relaxed(&budget.skipped, 1);
+        return false;
+    }
+    ebbi_fetch_add_relaxed(&budget.taken, 1);
     return true;
 }
 
@@ -466,6 +567,17 @@ static void fault_handler(int sig, void *info_arg, void *context)
     ebbi_message("\n");
     /* Let the fault take its course. */
     ebbi_os_fault_chain(sig, info_arg, context);
+}
+
+/* fork: the quarantine's lists must be whole in the child. */
+void ebbi_safety_fork_prepare(void)
+{
+    pthread_mutex_lock(&quarantine.lock);
+}
+
+void ebbi_safety_fork_parent(void)
+{
+    pthread_mutex_unlock(&quarantine.lock);
 }
 
 void ebbi_safety_fork_child(void)

@@ -3,6 +3,7 @@
  * exactly "ebbmalloc: error: <what> (<the pointer>)" — never a segfault,
  * never silence. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "ebbmalloc.h"
 #include "steps.h"
 
 /* The misuse here is deliberate. */
@@ -143,6 +145,27 @@ static int misuse(const char *mode)
         free(p);
         announce(p);
         sink = (void *)(uintptr_t)p[3];
+    } else if (strcmp(mode, "read-after-free-sampled") == 0) {
+        /* Allocate until the sampled guard takes one (its count moves),
+         * keeping the others, then use that one after its free. */
+        void (*get)(struct ebb_stats *) = (void (*)(struct ebb_stats *))dlsym(RTLD_DEFAULT, "ebb_stats_get");
+        if (get == NULL)
+            return 4;
+        struct ebb_stats before, after;
+        for (int i = 0; i < 1000000; i++) {
+            get(&before);
+            char *p = malloc(24);
+            get(&after);
+            if (after.guard_samples > before.guard_samples) {
+                p[0] = 1;
+                free(p);
+                announce(p);
+                sink = (void *)(uintptr_t)p[3];
+                return 0;
+            }
+            sink = p;
+        }
+        return 5;
     } else if (strcmp(mode, "write-after-free-large") == 0) {
         char *p = malloc(100000);
         free(p);
@@ -254,6 +277,7 @@ static const expectation_t mode_cases[] = {
     FAULTS("overflow-guard", "EBB_GUARD=1", "heap overflow past a 4096-byte block"),
     FAULTS("underflow-guard", "EBB_GUARD=before", "heap underflow before a 100-byte block"),
     FAULTS("read-after-free", "EBB_GUARD_SAMPLE=1", "use after free of a 24-byte block"),
+    FAULTS("read-after-free-sampled", "EBB_GUARD_SAMPLE=50", "use after free of a 24-byte block"),
     /* Zero on free. */
     {"zeroed-after-free", "EBB_ZERO_ON_FREE=1", NULL, 0, 3},
     /* EBB_ABORT_ON_ERROR=0: a warning, and the program goes on. */

@@ -13,7 +13,7 @@ TBUILD       := $(BUILD)/tests
 TEST_CFLAGS  := -std=gnu11 -O1 -g -pthread -Wall -Wextra -Werror -Iinclude -Itests
 TEST_CXXFLAGS := -std=c++17 -O1 -g -pthread -Wall -Wextra -Werror -Iinclude -Itests
 
-PREFIXED_TESTS := test_api test_threads test_oom
+PREFIXED_TESTS := test_api test_threads test_oom test_sample
 PRELOAD_TESTS  := test_override test_early test_misuse test_brk test_reclaim
 UNIT_TESTS     := test_sizeclass test_internal
 
@@ -33,12 +33,13 @@ $(TBUILD)/%: tests/%.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-p
 	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@ $(BUILD)/libebbmalloc-prefixed.a
 
 # Preloaded and C++ programs link nothing of ours.
-$(addprefix $(TBUILD)/,$(PRELOAD_TESTS)): $(TBUILD)/%: tests/%.c tests/check.h tests/steps.h
+# They include ebbmalloc.h (struct ebb_stats, read through dlsym).
+$(addprefix $(TBUILD)/,$(PRELOAD_TESTS)): $(TBUILD)/%: tests/%.c tests/check.h tests/steps.h include/ebbmalloc.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@ -ldl
 
-$(TBUILD)/test_cxx: tests/test_cxx.cpp tests/check.h
+$(TBUILD)/test_cxx: tests/test_cxx.cpp tests/check.h include/ebbmalloc.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CXX     $@")
 	$(Q)$(CXX) $(TEST_CXXFLAGS) $< -o $@ -ldl

@@ -1,0 +1,231 @@
+/* EBB_GUARD_SAMPLE: how many allocations the sampled guard takes, its
+ * budget (EBB_GUARD_SAMPLE_BUDGET), and what sampling must not change.
+ * Options are read once, at the allocator's start: each case runs in a
+ * child (this program again) with its own environment, and the child's
+ * checks count in its closing line, which the parent adds to its own. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "ebbmalloc.h"
+
+static struct ebb_stats stats(void)
+{
+    struct ebb_stats s;
+    ebb_stats_get(&s);
+    return s;
+}
+
+/* For the loops: a failed allocation ends the case (REQUIRE would count a
+ * check per block). */
+static void *must(void *p)
+{
+    if (p == NULL)
+        REQUIRE(0, "allocation failed");
+    return p;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* 1 in 1000, no budget: about a thousandth of the allocations are guarded,
+ * and each guarded block is closed (an mprotect) when freed. */
+static void case_rate(void)
+{
+    enum { COUNT = 400000 };
+    static void *blocks[COUNT];
+    struct ebb_stats before = stats();
+    for (unsigned i = 0; i < COUNT; i++) {
+        size_t size = 64 + (i * 37) % 960;
+        blocks[i] = must(ebb_malloc(size));
+        memset(blocks[i], (int)i, size);
+    }
+    struct ebb_stats allocated = stats();
+    for (unsigned i = 0; i < COUNT; i++)
+        ebb_free(blocks[i]);
+    struct ebb_stats after = stats();
+    uint64_t taken = after.guard_samples - before.guard_samples;
+    CHECK(taken >= COUNT / 1000 * 6 / 10 && taken <= COUNT / 1000 * 14 / 10, "%lu samples in %d allocations",
+          (unsigned long)taken, COUNT);
+    CHECK(after.guard_samples_skipped == before.guard_samples_skipped, "no budget, yet %lu skipped",
+          (unsigned long)(after.guard_samples_skipped - before.guard_samples_skipped));
+    CHECK(after.os_mprotect - allocated.os_mprotect >= taken, "%lu mprotect calls freeing %lu sampled blocks",
+          (unsigned long)(after.os_mprotect - allocated.os_mprotect), (unsigned long)taken);
+}
+
+/* Allocates and frees batches (each batch takes the slow path, where
+ * samples are drawn) for `seconds`; returns the samples due. */
+static uint64_t churn_for(double seconds)
+{
+    enum { BATCH = 256 };
+    void *batch[BATCH];
+    struct ebb_stats before = stats();
+    double end = now_s() + seconds;
+    while (now_s() < end) {
+        for (unsigned i = 0; i < BATCH; i++) {
+            batch[i] = must(ebb_malloc(64));
+            *(volatile char *)batch[i] = 1;
+        }
+        for (unsigned i = 0; i < BATCH; i++)
+            ebb_free(batch[i]);
+    }
+    struct ebb_stats after = stats();
+    return after.guard_samples + after.guard_samples_skipped - before.guard_samples - before.guard_samples_skipped;
+}
+
+/* 1 in 10 for 300 ms with the default budget (1%: 3 ms of sampled work, and
+ * 1 ms to start with).  A sample is two mprotect calls, well over 0.2 us
+ * on any machine, so at most 20000 fit; far more fall due. */
+static void case_budget(void)
+{
+    struct ebb_stats before = stats();
+    uint64_t due = churn_for(0.3);
+    struct ebb_stats after = stats();
+    uint64_t taken = after.guard_samples - before.guard_samples;
+    uint64_t skipped = after.guard_samples_skipped - before.guard_samples_skipped;
+    CHECK(taken + skipped == due);
+    CHECK(skipped > 0, "%lu samples due, %lu taken, none left out", (unsigned long)due, (unsigned long)taken);
+    CHECK(taken < 20000 && taken < due / 2, "%lu of %lu samples taken within a 1%% budget", (unsigned long)taken,
+          (unsigned long)due);
+}
+
+/* The same with the budget off: every sample due is taken. */
+static void case_no_budget(void)
+{
+    struct ebb_stats before = stats();
+    uint64_t due = churn_for(0.1);
+    struct ebb_stats after = stats();
+    CHECK(due > 100, "%lu samples due", (unsigned long)due);
+    CHECK(after.guard_samples - before.guard_samples == due, "%lu of %lu taken",
+          (unsigned long)(after.guard_samples - before.guard_samples), (unsigned long)due);
+}
+
+static void *one_block(void *arg)
+{
+    (void)arg;
+    void *p = ebb_malloc(64);
+    if (p != NULL)
+        *(volatile char *)p = 1;
+    ebb_free(p);
+    return NULL;
+}
+
+/* A new thread's first allocation is not a sample (it was, before each
+ * heap's countdown was drawn at its first look): with N = 10^9, threads
+ * that allocate once take none. */
+static void case_threads(void)
+{
+    for (int i = 0; i < 64; i++) {
+        pthread_t t;
+        REQUIRE(pthread_create(&t, NULL, one_block, NULL) == 0);
+        pthread_join(t, NULL);
+    }
+    struct ebb_stats s = stats();
+    CHECK(s.guard_samples == 0 && s.guard_samples_skipped == 0, "%lu samples, %lu skipped",
+          (unsigned long)s.guard_samples, (unsigned long)s.guard_samples_skipped);
+}
+
+/* Sampling does not change what realloc does with an unsampled block: a
+ * block that still fits stays where it is, as in the default mode. */
+static void case_realloc(void)
+{
+    char *p = ebb_malloc(1000);
+    REQUIRE(p != NULL);
+    memset(p, 7, 1000);
+    char *q = ebb_realloc(p, 900);
+    CHECK(q == p, "realloc to a smaller size moved an unsampled block");
+    CHECK(q != NULL && q[899] == 7);
+    ebb_free(q);
+}
+
+/* A guarded block (every block, at N = 1) moves, so that its end stays
+ * against its guard page: an overflow of the new size still faults. */
+static void case_realloc_guarded(void)
+{
+    char *p = ebb_malloc(1000);
+    REQUIRE(p != NULL);
+    memset(p, 7, 1000);
+    char *q = ebb_realloc(p, 900);
+    REQUIRE(q != NULL);
+    CHECK(q != p, "a guarded block kept its place when it shrank");
+    CHECK(((uintptr_t)q + 912) % (uintptr_t)sysconf(_SC_PAGESIZE) == 0, "%p does not end against a page", (void *)q);
+    CHECK(q[899] == 7);
+    ebb_free(q);
+}
+
+static const struct {
+    const char *name;
+    const char *env;
+    void (*run)(void);
+} cases[] = {
+    {"rate", "EBB_GUARD_SAMPLE=1000 EBB_GUARD_SAMPLE_BUDGET=0", case_rate},
+    {"budget", "EBB_GUARD_SAMPLE=10", case_budget},
+    {"no-budget", "EBB_GUARD_SAMPLE=10 EBB_GUARD_SAMPLE_BUDGET=0", case_no_budget},
+    {"threads", "EBB_GUARD_SAMPLE=1000000000", case_threads},
+    {"realloc", "EBB_GUARD_SAMPLE=1000000000", case_realloc},
+    {"realloc-guarded", "EBB_GUARD_SAMPLE=1", case_realloc_guarded},
+};
+
+/* Runs a case in a child with its environment; adds up its line. */
+static void run_case(const char *self, unsigned index)
+{
+    int out[2];
+    REQUIRE(pipe(out) == 0);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        char env[256];
+        snprintf(env, sizeof env, "%s", cases[index].env);
+        for (char *tok = strtok(env, " "); tok != NULL; tok = strtok(NULL, " ")) {
+            char *eq = strchr(tok, '=');
+            *eq = '\0';
+            setenv(tok, eq + 1, 1);
+        }
+        execl(self, self, cases[index].name, (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    char text[512];
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < sizeof text && (r = read(out[0], text + n, sizeof text - 1 - n)) > 0)
+        n += (size_t)r;
+    text[n] = '\0';
+    close(out[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    int passed = 0, failed = 0;
+    const char *line = strstr(text, " passed, ");
+    while (line != NULL && line > text && line[-1] >= '0' && line[-1] <= '9')
+        line--;
+    CHECK(line != NULL && sscanf(line, "%d passed, %d failed", &passed, &failed) == 2 && WIFEXITED(status),
+          "case %s [%s]: no closing line (status %d): %s", cases[index].name, cases[index].env, status, text);
+    check_passed_count += passed;
+    check_failed_count += failed;
+    if (failed > 0)
+        fprintf(stderr, "  (in case %s [%s])\n", cases[index].name, cases[index].env);
+}
+
+int main(int argc, char **argv)
+{
+    unsigned count = sizeof cases / sizeof cases[0];
+    if (argc > 1) {
+        for (unsigned i = 0; i < count; i++)
+            if (strcmp(argv[1], cases[i].name) == 0)
+                cases[i].run();
+        return check_summary();
+    }
+    for (unsigned i = 0; i < count; i++)
+        run_case(argv[0], i);
+    return check_summary();
+}
