@@ -192,7 +192,7 @@ static void page_park(heap_t *heap, page_t *page)
      * scan after setting its next deadline sees this page, or this load
      * sees that deadline (reclaim.c, recompute_due). */
     atomic_store(&heap->parked[slot], page);
-    if (unlikely(atomic_load(&ebbi_reclaim_due_ns) == UINT64_MAX))
+    if (unlikely(atomic_load(&ebbi_reclaim_due_ns) == EBBI_RECLAIM_NEVER))
         ebbi_reclaim_notify(ebbi_os_now_ns());
 }
 

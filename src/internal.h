@@ -466,6 +466,7 @@ EBBI_HIDDEN void ebbi_reclaim_notify(uint64_t now_ns);
 EBBI_HIDDEN void ebbi_reclaim_tick(void);
 EBBI_HIDDEN uint64_t ebbi_reclaim_parked_by(uint64_t epoch, uint64_t now_ns);
 EBBI_HIDDEN extern _Atomic(uint64_t) ebbi_reclaim_due_ns;
+#define EBBI_RECLAIM_NEVER UINT64_MAX /* ebbi_reclaim_due_ns: nothing due */
 EBBI_HIDDEN extern _Atomic(uint64_t) ebbi_reclaim_epoch;
 EBBI_HIDDEN extern _Atomic(bool) ebbi_reclaim_thread_wanted;
 EBBI_HIDDEN void ebbi_reclaim_start_thread(void);

@@ -25,7 +25,7 @@
 
 #include "internal.h"
 
-#define NEVER UINT64_MAX
+#define NEVER EBBI_RECLAIM_NEVER
 #define EPOCH_RING 64
 
 /* The earliest time something becomes due; NEVER if none. */

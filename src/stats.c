@@ -19,64 +19,68 @@ ebbi_counter_t ebbi_orphan_frees[EBB_CLASS_COUNT];
 ebbi_counter_t ebbi_orphan_huge_frees;
 ebbi_counter_t ebbi_orphan_huge_bytes;
 
-void ebbi_stats_class_counts(uint64_t *allocs, uint64_t *frees)
+/* Every heap's counters (and the orphans'), summed in one walk. */
+typedef struct {
+    uint64_t allocs[EBB_CLASS_COUNT], frees[EBB_CLASS_COUNT];
+    uint64_t huge_allocs, huge_frees, huge_bytes_alloc, huge_bytes_freed;
+} counter_sums_t;
+
+static void counter_sums(counter_sums_t *s)
 {
     for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
-        allocs[c] = 0;
-        frees[c] = ebbi_load_relaxed(&ebbi_orphan_frees[c]);
+        s->allocs[c] = 0;
+        s->frees[c] = ebbi_load_relaxed(&ebbi_orphan_frees[c]);
     }
+    s->huge_allocs = 0;
+    s->huge_frees = ebbi_load_relaxed(&ebbi_orphan_huge_frees);
+    s->huge_bytes_alloc = 0;
+    s->huge_bytes_freed = ebbi_load_relaxed(&ebbi_orphan_huge_bytes);
     for (heap_t *h = ebbi_heaps_first(); h != NULL; h = h->all_next) {
         for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
-            allocs[c] += ebbi_load_relaxed(&h->counts[c].allocs);
-            frees[c] += ebbi_load_relaxed(&h->counts[c].frees);
+            s->allocs[c] += ebbi_load_relaxed(&h->counts[c].allocs);
+            s->frees[c] += ebbi_load_relaxed(&h->counts[c].frees);
         }
+        s->huge_allocs += ebbi_load_relaxed(&h->huge_allocs);
+        s->huge_frees += ebbi_load_relaxed(&h->huge_frees);
+        s->huge_bytes_alloc += ebbi_load_relaxed(&h->huge_bytes_alloc);
+        s->huge_bytes_freed += ebbi_load_relaxed(&h->huge_bytes_freed);
     }
+}
+
+void ebbi_stats_class_counts(uint64_t *allocs, uint64_t *frees)
+{
+    counter_sums_t s;
+    counter_sums(&s);
+    memcpy(allocs, s.allocs, sizeof s.allocs);
+    memcpy(frees, s.frees, sizeof s.frees);
 }
 
 /* A number that changes whenever a thread allocates or frees: the sum of
  * the counters (for the reclaimer's idle pass). */
 uint64_t ebbi_stats_activity(void)
 {
-    uint64_t sum = ebbi_load_relaxed(&ebbi_orphan_huge_frees);
+    counter_sums_t s;
+    counter_sums(&s);
+    uint64_t sum = s.huge_allocs + s.huge_frees;
     for (unsigned c = 0; c < EBB_CLASS_COUNT; c++)
-        sum += ebbi_load_relaxed(&ebbi_orphan_frees[c]);
-    for (heap_t *h = ebbi_heaps_first(); h != NULL; h = h->all_next) {
-        for (unsigned c = 0; c < EBB_CLASS_COUNT; c++)
-            sum += ebbi_load_relaxed(&h->counts[c].allocs) + ebbi_load_relaxed(&h->counts[c].frees);
-        sum += ebbi_load_relaxed(&h->huge_allocs) + ebbi_load_relaxed(&h->huge_frees);
-    }
+        sum += s.allocs[c] + s.frees[c];
     return sum + 1; /* never 0 */
 }
 
 void ebb_stats_get(struct ebb_stats *out)
 {
     memset(out, 0, sizeof *out);
+    counter_sums_t s;
+    counter_sums(&s);
+    uint64_t allocs = s.huge_allocs, frees = s.huge_frees;
     int64_t live[EBB_CLASS_COUNT];
-    uint64_t allocs = 0, frees = 0;
-    int64_t huge_blocks = 0, huge_bytes = 0;
     for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
-        uint64_t f = ebbi_load_relaxed(&ebbi_orphan_frees[c]);
-        live[c] = -(int64_t)f;
-        frees += f;
+        live[c] = (int64_t)(s.allocs[c] - s.frees[c]);
+        allocs += s.allocs[c];
+        frees += s.frees[c];
     }
-    huge_blocks -= (int64_t)ebbi_load_relaxed(&ebbi_orphan_huge_frees);
-    huge_bytes -= (int64_t)ebbi_load_relaxed(&ebbi_orphan_huge_bytes);
-    frees += ebbi_load_relaxed(&ebbi_orphan_huge_frees);
-    for (heap_t *h = ebbi_heaps_first(); h != NULL; h = h->all_next) {
-        for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
-            uint64_t a = ebbi_load_relaxed(&h->counts[c].allocs);
-            uint64_t f = ebbi_load_relaxed(&h->counts[c].frees);
-            live[c] += (int64_t)a - (int64_t)f;
-            allocs += a;
-            frees += f;
-        }
-        uint64_t ha = ebbi_load_relaxed(&h->huge_allocs), hf = ebbi_load_relaxed(&h->huge_frees);
-        huge_blocks += (int64_t)ha - (int64_t)hf;
-        huge_bytes += (int64_t)ebbi_load_relaxed(&h->huge_bytes_alloc) -
-                      (int64_t)ebbi_load_relaxed(&h->huge_bytes_freed);
-        allocs += ha;
-        frees += hf;
-    }
+    int64_t huge_blocks = (int64_t)(s.huge_allocs - s.huge_frees);
+    int64_t huge_bytes = (int64_t)(s.huge_bytes_alloc - s.huge_bytes_freed);
     /* Counters read while other threads run can be a moment apart. */
     for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
         if (live[c] > 0) {
