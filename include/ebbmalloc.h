@@ -107,7 +107,7 @@ EBB_API struct ebb_mallinfo2 ebb_mallinfo2(void);
     X(os_mremap, "mremap calls")                                                     \
     X(os_brk, "calls that moved the program break")                                  \
     X(os_mprotect, "mprotect calls (guard pages)")                                   \
-    X(guard_samples, "allocations EBB_GUARD_SAMPLE guarded")                         \
+    X(guard_samples, "allocations EBB_GUARD_SAMPLE chose for the guarded path")      \
     X(guard_samples_skipped, "samples left out to keep EBB_GUARD_SAMPLE_BUDGET")
 
 struct ebb_stats {

@@ -10,7 +10,8 @@
  *
  * The system calls, for seccomp users: mmap (PROT_READ|PROT_WRITE,
  * MAP_PRIVATE|MAP_ANONYMOUS[|MAP_NORESERVE]), munmap, madvise
- * (MADV_DONTNEED), mremap (0, or MREMAP_MAYMOVE|MREMAP_FIXED), brk (through
+ * (MADV_DONTNEED; MADV_FREE with EBB_PURGE=free; MADV_NOHUGEPAGE with
+ * EBB_GUARD_SAMPLE), mremap (0, or MREMAP_MAYMOVE|MREMAP_FIXED), brk (through
  * the C library's sbrk, so its own view of the break stays right),
  * mprotect (safety modes: guard pages), sigaction (SIGSEGV, guard modes),
  * sched_getaffinity, sched_yield, clock_gettime (vDSO), write (fd 2, or its

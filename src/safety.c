@@ -39,6 +39,7 @@
 uint8_t ebbi_safety;
 uintptr_t ebbi_link_secret;
 static uintptr_t canary_secret;
+static uint64_t sample_key; /* seeds the heaps' sampling (its own: samples can be seen) */
 
 static _Atomic(uint64_t) guard_mapped, guard_resident;
 
@@ -70,9 +71,10 @@ void ebbi_safety_init(void)
     long sample = ebbi_option(EBB_OPTION_GUARD_SAMPLE);
     if (sample == 1)
         mode |= SAFETY_GUARD_ALL;
-    else if (sample > 1)
+    else if (sample > 1 && !(mode & SAFETY_GUARD_ALL)) /* EBB_GUARD=1 guards them all anyway */
         mode |= SAFETY_GUARD_SAMPLE;
     ebbi_link_secret = ebbi_os_random_word();
+    sample_key = ebbi_os_random_word();
     canary_secret = ebbi_os_random_word() * 0x9e3779b97f4a7c15u;
     if (mode & SAFETY_SECURE)
         ebbi_option_set(EBB_OPTION_BRK, 0); /* segments apart, with guard pages */
@@ -196,11 +198,11 @@ static guard_layout_t layout_of(const segment_t *seg)
  * process: a token bucket, filled as time passes (holding 100 ms of fill at
  * most, full at the start), drawn on by each guarded allocation and free.
  * A sample that falls due while the bucket is empty is left out, and
- * counted.  At N = 1000 and the default 1%, a single-threaded program that
- * allocates fewer than about three million blocks a second keeps every
- * sample. */
+ * counted.  A program whose samples take less than the budget keeps every
+ * one (measured, bench/results/modes.md: sqlite and falseshare about 1 in
+ * 1000 kept; churn, which allocates every 23 ns, 1 in 19,000). */
 static struct {
-    _Atomic(int64_t) credit_ns; /* may go below zero: a free was charged */
+    _Atomic(int64_t) credit_ns; /* within [-cap, cap]: below zero after a costly sample */
     _Atomic(uint64_t) filled_at_ns;
     _Atomic(uint64_t) taken, skipped;
 } budget;
@@ -211,29 +213,42 @@ void ebbi_guard_sample_counts(uint64_t *taken, uint64_t *skipped)
     *skipped = ebbi_load_relaxed(&budget.skipped);
 }
 
+/* Adds `delta` to the credit, kept within [-cap, cap]: a full bucket
+ * takes no more, and one slow sample stops sampling for 100 ms at most. */
+static int64_t budget_add(int64_t delta, int64_t cap)
+{
+    int64_t old = ebbi_load_relaxed(&budget.credit_ns), credit;
+    do {
+        credit = old + delta;
+        credit = credit > cap ? cap : credit < -cap ? -cap : credit;
+    } while (!atomic_compare_exchange_weak_explicit(&budget.credit_ns, &old, credit, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    return credit;
+}
+
+static int64_t budget_cap(void)
+{
+    return ebbi_option(EBB_OPTION_GUARD_SAMPLE_BUDGET) * 1000000; /* 100 ms at that rate */
+}
+
 static bool budget_allows(void)
 {
     int64_t percent = ebbi_option(EBB_OPTION_GUARD_SAMPLE_BUDGET);
     if (percent == 0)
         return true;
-    int64_t cap = percent * 1000000; /* 100 ms at that rate */
+    int64_t cap = budget_cap();
     uint64_t now = ebbi_os_precise_ns();
     uint64_t then = atomic_exchange(&budget.filled_at_ns, now);
     uint64_t elapsed = now > then ? now - then : 0;
-    int64_t fill = elapsed >= 100000000u ? cap : (int64_t)elapsed * percent / 100;
-    int64_t credit = ebbi_fetch_add_relaxed(&budget.credit_ns, fill) + fill;
-    if (credit > cap) {
-        ebbi_store_relaxed(&budget.credit_ns, cap); /* racy: generous by one fill at most */
-        credit = cap;
-    }
-    return credit > 0;
+    int64_t fill = then == 0 || elapsed >= 100000000u ? cap : (int64_t)elapsed * percent / 100;
+    return budget_add(fill, cap) > 0;
 }
 
 /* Time the sampled path has taken since `start` (0: not measured). */
 static void budget_charge(uint64_t start)
 {
     if (start != 0)
-        ebbi_fetch_sub_relaxed(&budget.credit_ns, (int64_t)(ebbi_os_precise_ns() - start));
+        budget_add(-(int64_t)(ebbi_os_precise_ns() - start), budget_cap());
 }
 
 static uint64_t budget_start(void)
@@ -459,6 +474,8 @@ void ebbi_guard_free(heap_t *heap, segment_t *seg, page_t *page, const void *sit
     budget_charge(start);
 }
 
+static _Atomic(uint64_t) sample_seeds;
+
 /* EBB_GUARD_SAMPLE=N: is this allocation (of class `class_id`, or huge with
  * EBB_CLASS_COUNT) one of the sampled?  Allocations since the last look are
  * read from the heap's own counters, so the fast path pays nothing: the
@@ -480,8 +497,7 @@ bool ebbi_guard_sample(heap_t *heap, unsigned class_id)
         /* This heap's first look: seeded without a system call (a thread
          * may live for a few allocations), and a countdown drawn before any
          * sample, or the first allocation of every thread would be one. */
-        static _Atomic(uint64_t) seeds;
-        uint64_t z = ebbi_link_secret + (ebbi_fetch_add_relaxed(&seeds, 1) + 1) * 0x9e3779b97f4a7c15u;
+        uint64_t z = sample_key + (ebbi_fetch_add_relaxed(&sample_seeds, 1) + 1) * 0x9e3779b97f4a7c15u;
         z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
         z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
         heap->rng = (z ^ (z >> 31)) | 1;
@@ -489,6 +505,8 @@ bool ebbi_guard_sample(heap_t *heap, unsigned class_id)
         return false;
     }
     uint64_t n = (uint64_t)ebbi_option(EBB_OPTION_GUARD_SAMPLE);
+    if (n > (UINT64_C(1) << 61))
+        n = UINT64_C(1) << 61; /* the countdown stays positive */
     uint64_t x = heap->rng;
     x ^= x << 13;
     x ^= x >> 7;
@@ -583,4 +601,12 @@ void ebbi_safety_fork_parent(void)
 void ebbi_safety_fork_child(void)
 {
     pthread_mutex_init(&quarantine.lock, NULL);
+    /* The child draws other samples than the parent: heaps made from here
+     * on, and this thread's, which both processes go on using. */
+    if (ebbi_safety & SAFETY_GUARD_SAMPLE) {
+        sample_key = ebbi_os_random_word();
+        heap_t *heap = ebbi_tls_heap;
+        if (heap != &ebbi_heap_empty && heap->rng != 0)
+            heap->rng = (heap->rng ^ sample_key) | 1;
+    }
 }

@@ -133,7 +133,7 @@ $(TBUILD)/stress: tests/stress.c tests/check.h include/ebbmalloc.h $(BUILD)/libe
 	$(Q)$(CC) $(TEST_CFLAGS) -O2 $< -o $@ $(BUILD)/libebbmalloc-prefixed.a
 
 # ---- sanitizer builds ------------------------------------------------------------
-SAN_TESTS := test_api test_threads stress
+SAN_TESTS := test_api test_threads test_sample stress
 
 define san_variant
 $(BUILD)/obj-$(1)/%.o: src/%.c $$(HDRS) Makefile

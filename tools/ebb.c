@@ -105,7 +105,8 @@ static bool read_page(const ebb_published_t *page, ebb_published_t *out)
         memcpy(out, page, sizeof *out);
         atomic_thread_fence(memory_order_acquire);
         if (atomic_load_explicit(seq, memory_order_relaxed) == before && out->magic == EBB_PUBLISH_MAGIC)
-            return true;
+            /* A page of another version of the library: not ours to read. */
+            return out->version == EBB_PUBLISH_VERSION && out->size == sizeof *out;
     }
     return false;
 }
