@@ -146,6 +146,53 @@ static void case_threads(void)
           (unsigned long)s.guard_samples, (unsigned long)s.guard_samples_skipped);
 }
 
+/* Which of `count` allocations of 64 bytes the sampled guard took, as a
+ * bit per allocation (the blocks are kept: each draw is a new one). */
+static void sampled_set(unsigned char *bits, unsigned count)
+{
+    memset(bits, 0, (count + 7) / 8);
+    for (unsigned i = 0; i < count; i++) {
+        uint64_t before = stats().guard_samples;
+        *(volatile char *)must(ebb_malloc(64)) = 1;
+        if (stats().guard_samples != before)
+            bits[i / 8] |= (unsigned char)(1u << (i % 8));
+    }
+}
+
+/* After fork, parent and child sample different allocations: the child's
+ * heaps (the forking thread's included) draw from a new key. */
+static void case_fork(void)
+{
+    enum { COUNT = 4000 };
+    static unsigned char mine[COUNT / 8], theirs[COUNT / 8];
+    for (int i = 0; i < 300; i++) /* the heap has looked before the fork */
+        *(volatile char *)must(ebb_malloc(64)) = 1;
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        sampled_set(theirs, COUNT);
+        ssize_t w = write(fds[1], theirs, sizeof theirs);
+        _exit(w == (ssize_t)sizeof theirs ? 0 : 1);
+    }
+    sampled_set(mine, COUNT);
+    size_t got = 0;
+    ssize_t r;
+    while (got < sizeof theirs && (r = read(fds[0], theirs + got, sizeof theirs - got)) > 0)
+        got += (size_t)r;
+    int status = 0;
+    waitpid(pid, &status, 0);
+    REQUIRE(got == sizeof theirs && WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child's samples");
+    unsigned mine_count = 0, theirs_count = 0;
+    for (unsigned i = 0; i < COUNT; i++) {
+        mine_count += (mine[i / 8] >> (i % 8)) & 1;
+        theirs_count += (theirs[i / 8] >> (i % 8)) & 1;
+    }
+    CHECK(mine_count > 10 && theirs_count > 10, "%u and %u samples", mine_count, theirs_count);
+    CHECK(memcmp(mine, theirs, sizeof mine) != 0, "parent and child sampled the same %u allocations", mine_count);
+}
+
 /* A 1000-byte block, filled, shrunk to 900 bytes by realloc: whether it
  * moved, and the block (its bytes checked). */
 static char *shrink(bool *moved)
@@ -198,6 +245,7 @@ static const struct {
     {"budget", "EBB_GUARD_SAMPLE=10", case_budget},
     {"no-budget", "EBB_GUARD_SAMPLE=10 EBB_GUARD_SAMPLE_BUDGET=0", case_no_budget},
     {"threads", "EBB_GUARD_SAMPLE=1000000000", case_threads},
+    {"fork", "EBB_GUARD_SAMPLE=50 EBB_GUARD_SAMPLE_BUDGET=0", case_fork},
     {"realloc", "EBB_GUARD_SAMPLE=1000000000", case_realloc},
     {"realloc-guarded", "EBB_GUARD_SAMPLE=1", case_realloc_guarded},
     {"realloc-secure", "EBB_SECURE=1", case_realloc_secure},
