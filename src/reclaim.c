@@ -148,7 +148,11 @@ static size_t reclaim_pass(uint64_t now, bool all, bool floor)
     ebbi_store_release(&ebbi_reclaim_epoch, epoch);
     uint64_t generation = ebbi_load_acquire(&rc.generation);
     uint64_t delay = ebbi_reclaim_delay_ns();
-    uint64_t cutoff = all ? NEVER : (now > delay ? now - delay : 0);
+    /* What was freed at now - delay or before has waited the delay.  The
+     * cutoff is exclusive, and one past that: what stays was freed later,
+     * so its deadline is after this pass (due_of tells it from the floor;
+     * the coarse clock makes frees and passes share ticks). */
+    uint64_t cutoff = all ? NEVER : (now > delay ? now - delay + 1 : 0);
     /* EBB_RETAIN_MIN (mallopt's M_TOP_PAD): that much may stay. */
     uint64_t keep = (all || !floor) ? 0 : (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MIN);
     /* Parked pages, whatever the floor: a thread's page per class. */
