@@ -376,7 +376,7 @@ void *ebbi_guard_alloc(heap_t *heap, size_t size, size_t align, const void *site
     if (l.guard > l.data)
         block = (l.data + l.data_size - rounded) & ~(uintptr_t)(align - 1); /* against the guard */
     else
-        block = l.data;
+        block = (l.data + align - 1) & ~(uintptr_t)(align - 1); /* right after it, unless aligned beyond a page */
     page_t *page = &seg->slices[1];
     page->start = block;
     page->block_size = (uint32_t)(size < UINT32_MAX ? size : UINT32_MAX);

@@ -84,6 +84,10 @@ if [ "${EBB_TEST_LONG:-1}" != 0 ]; then
     run programs-secure sh tests/test_programs.sh "$LIB" EBB_SECURE=1
     run programs-guard  sh tests/test_programs.sh "$LIB" EBB_GUARD=1
     run programs-sample sh tests/test_programs.sh "$LIB" EBB_GUARD_SAMPLE=1000
+    # The API on guarded pages: every block a mapping of its own, against
+    # its guard page after it and before it.
+    run api-guard       env EBB_GUARD=1 "$T/test_api"
+    run api-guard-before env EBB_GUARD=before "$T/test_api"
     # CPython's regression tests (a large subset), default and secure mode.
     run cpython         sh tests/test_cpython.sh "$LIB"
 fi
