@@ -2,8 +2,9 @@
 # Runs the whole test suite and prints "N passed, N failed" as its last line.
 # Usage: sh tests/run.sh [build-dir]
 # EBB_TEST_LONG=0 leaves out the long runs that repeat what the first build's
-# suite showed (the reclamation timings, the real programs in every safety
-# mode, CPython's tests): CI sets it for its second, clang-built pass.  The stress run lasts
+# suite showed (fault injection, the API and thread tests again in the safety
+# modes, the reclamation timings, the real programs in every safety mode,
+# CPython's tests): CI sets it for its second, clang-built pass.  The stress run lasts
 # EBB_STRESS_SECONDS (default 20; 60 when CI=true).
 B=${1:-build}
 LIB=$(cd "$B" && pwd)/libebbmalloc.so
@@ -50,18 +51,20 @@ run internal       "$T/test_internal"
 run api            "$T/test_api"
 run threads        "$T/test_threads"
 run oom            "$T/test_oom"
-run faults         "$T/test_faults"
+[ "${EBB_TEST_LONG:-1}" != 0 ] && run faults "$T/test_faults"
 STRESS_SECONDS=${EBB_STRESS_SECONDS:-20}
 [ "${CI:-}" = true ] && [ -z "${EBB_STRESS_SECONDS:-}" ] && STRESS_SECONDS=60
 run stress         "$T/stress" "$STRESS_SECONDS"
 run fuzz-replay    sh -c "'$B/fuzz/fuzz_alloc' tests/fuzz/regressions/* > /dev/null 2>&1 && echo '1 passed, 0 failed'"
-# The API and thread tests again in the safety modes that keep pages.
-run api-secure     env EBB_SECURE=1 "$T/test_api"
-run api-zero       env EBB_ZERO_ON_FREE=1 "$T/test_api"
-run api-sample     env EBB_GUARD_SAMPLE=100 "$T/test_api"
-run threads-secure env EBB_SECURE=1 "$T/test_threads"
-run threads-zero   env EBB_ZERO_ON_FREE=1 "$T/test_threads"
-run threads-sample env EBB_GUARD_SAMPLE=100 "$T/test_threads"
+if [ "${EBB_TEST_LONG:-1}" != 0 ]; then
+    # The API and thread tests again in the safety modes that keep pages.
+    run api-secure     env EBB_SECURE=1 "$T/test_api"
+    run api-zero       env EBB_ZERO_ON_FREE=1 "$T/test_api"
+    run api-sample     env EBB_GUARD_SAMPLE=100 "$T/test_api"
+    run threads-secure env EBB_SECURE=1 "$T/test_threads"
+    run threads-zero   env EBB_ZERO_ON_FREE=1 "$T/test_threads"
+    run threads-sample env EBB_GUARD_SAMPLE=100 "$T/test_threads"
+fi
 run sample         "$T/test_sample"
 run override       env LD_PRELOAD="$LIB" "$T/test_override"
 run early          env LD_PRELOAD="$LIB" "$T/test_early"
