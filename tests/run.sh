@@ -51,20 +51,10 @@ run internal       "$T/test_internal"
 run api            "$T/test_api"
 run threads        "$T/test_threads"
 run oom            "$T/test_oom"
-[ "${EBB_TEST_LONG:-1}" != 0 ] && run faults "$T/test_faults"
 STRESS_SECONDS=${EBB_STRESS_SECONDS:-20}
 [ "${CI:-}" = true ] && [ -z "${EBB_STRESS_SECONDS:-}" ] && STRESS_SECONDS=60
 run stress         "$T/stress" "$STRESS_SECONDS"
 run fuzz-replay    sh -c "'$B/fuzz/fuzz_alloc' tests/fuzz/regressions/* > /dev/null 2>&1 && echo '1 passed, 0 failed'"
-if [ "${EBB_TEST_LONG:-1}" != 0 ]; then
-    # The API and thread tests again in the safety modes that keep pages.
-    run api-secure     env EBB_SECURE=1 "$T/test_api"
-    run api-zero       env EBB_ZERO_ON_FREE=1 "$T/test_api"
-    run api-sample     env EBB_GUARD_SAMPLE=100 "$T/test_api"
-    run threads-secure env EBB_SECURE=1 "$T/test_threads"
-    run threads-zero   env EBB_ZERO_ON_FREE=1 "$T/test_threads"
-    run threads-sample env EBB_GUARD_SAMPLE=100 "$T/test_threads"
-fi
 run sample         "$T/test_sample"
 run override       env LD_PRELOAD="$LIB" "$T/test_override"
 run early          env LD_PRELOAD="$LIB" "$T/test_early"
@@ -82,15 +72,23 @@ export EBB_REFERENCE_DIR
 trap 'rm -rf "$EBB_REFERENCE_DIR"' EXIT
 run programs       sh tests/test_programs.sh "$LIB"
 if [ "${EBB_TEST_LONG:-1}" != 0 ]; then
+    run faults          "$T/test_faults"
+    # The API and thread tests again in the safety modes that keep pages.
+    run api-secure      env EBB_SECURE=1 "$T/test_api"
+    run api-zero        env EBB_ZERO_ON_FREE=1 "$T/test_api"
+    run api-sample      env EBB_GUARD_SAMPLE=100 "$T/test_api"
+    # ...and on guarded pages: every block a mapping of its own, against its
+    # guard page after it and before it.
+    run api-guard       env EBB_GUARD=1 "$T/test_api"
+    run api-guard-before env EBB_GUARD=before "$T/test_api"
+    run threads-secure  env EBB_SECURE=1 "$T/test_threads"
+    run threads-zero    env EBB_ZERO_ON_FREE=1 "$T/test_threads"
+    run threads-sample  env EBB_GUARD_SAMPLE=100 "$T/test_threads"
     # The real programs again in every safety mode.
     run programs-zero   sh tests/test_programs.sh "$LIB" EBB_ZERO_ON_FREE=1
     run programs-secure sh tests/test_programs.sh "$LIB" EBB_SECURE=1
     run programs-guard  sh tests/test_programs.sh "$LIB" EBB_GUARD=1
     run programs-sample sh tests/test_programs.sh "$LIB" EBB_GUARD_SAMPLE=1000
-    # The API on guarded pages: every block a mapping of its own, against
-    # its guard page after it and before it.
-    run api-guard       env EBB_GUARD=1 "$T/test_api"
-    run api-guard-before env EBB_GUARD=before "$T/test_api"
     # CPython's regression tests (a large subset), default and secure mode.
     run cpython         sh tests/test_cpython.sh "$LIB"
 fi

@@ -19,7 +19,7 @@ SET=${*:-subset}
 LIB=$(cd "$(dirname "$LIB")" && pwd)/$(basename "$LIB")
 PY=/usr/bin/python3
 VER=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-# The C library's own package ships test.libregrtest without the modules.
+# Debian's libpython3-stdlib ships test.libregrtest without the test modules.
 if ! "$PY" -c 'import test.libregrtest, test.test_dict' 2> /dev/null; then
     echo "test_cpython: CPython's test suite is missing (Debian: libpython$VER-testsuite)"
     echo "0 passed, 1 failed"
@@ -69,8 +69,9 @@ else
 fi
 
 # A partial test suite would make a pass that tests nothing.
-if [ "$SET" = subset ] && [ "$(echo $SELECT | wc -w)" -lt 100 ]; then
-    echo "test_cpython: only $(echo $SELECT | wc -w) of the subset's modules are installed"
+SELECTED=$(echo $SELECT | wc -w)
+if [ "$SET" = subset ] && [ "$SELECTED" -lt 100 ]; then
+    echo "test_cpython: only $SELECTED of the subset's modules are installed"
     echo "0 passed, 1 failed"
     exit 1
 fi
