@@ -69,9 +69,13 @@ END {
     print ""
     if (cs > 0)
         printf "secure mode / scudo, time, geometric mean over %d workloads: %.2f\n", cs, exp(ls / cs)
-    if ("sample" in gtime)
-        printf "target: EBB_GUARD_SAMPLE=1000 costs under 3%% (time geomean sample/default %.3f): %s\n",
-            gtime["sample"], (gtime["sample"] > 0 && gtime["sample"] < 1.03) ? "PASS" : "MISS"
+    # The issue's aim is one allocation in 1000 under 3%: that is the strict
+    # variant (every sample due taken); the budgeted one keeps its cost by
+    # sampling less (the samples table says how much less).
     if ("strict" in gtime)
-        printf "for information: every sample taken, no budget (time geomean strict/default %.3f)\n", gtime["strict"]
+        printf "target: one allocation in 1000 guarded under 3%% (time geomean strict/default %.3f): %s\n",
+            gtime["strict"], (gtime["strict"] > 0 && gtime["strict"] < 1.03) ? "PASS" : "MISS"
+    if ("sample" in gtime)
+        printf "with the default budget, sampling less (time geomean sample/default %.3f): %s\n",
+            gtime["sample"], (gtime["sample"] > 0 && gtime["sample"] < 1.03) ? "under 3%" : "over 3%"
 }

@@ -123,7 +123,7 @@ fi
 BIN=$ROOT/build/bench
 mkdir -p "$BIN" || exit 1
 CC=${CC:-cc}
-PROGS="churn bignum larson xthread falseshare lifetime large threadchurn frag"
+PROGS="churn bignum larson xthread falseshare lifetime large threadchurn frag protcost"
 for prog in $PROGS; do
     echo "build: $CC -std=c11 -O2 -g -pthread -o build/bench/$prog bench/$prog.c"
     "$CC" -std=c11 -O2 -g -pthread -Wall -Wextra -o "$BIN/$prog" "bench/$prog.c" \
@@ -476,21 +476,30 @@ if [ "$MODES" = 1 ]; then
     # not kept) with EBB_STATS=1.
     SAMPLES=$TMP/samples
     : >"$SAMPLES"
+    # Each workload twice: with the default budget, and with none (what a
+    # sample costs when all are taken: guard_sample_ns over guard_samples).
+    sample_counts() {   # $1: workload, $2: budget
+        # shellcheck disable=SC2086 # BASE_TIMEOUT is a list of words
+        exec_workload "$1" $BASE_TIMEOUT env LD_PRELOAD="$EBB" EBB_GUARD_SAMPLE=1000 EBB_GUARD_SAMPLE_BUDGET="$2" \
+            EBB_STATS=1 >/dev/null 2>"$TMP/err" \
+            || echo "note: $1 under the sampled guard exited with status $?; its row may be missing" >&2
+        sed -n 's/.*ebbmalloc: exit:.* malloc_calls=\([0-9]*\).* guard_samples=\([0-9]*\) guard_samples_skipped=\([0-9]*\) guard_sample_ns=\([0-9]*\).*/\1 \2 \3 \4/p' \
+            "$TMP/err" | awk '{ m += $1; t += $2; s += $3; ns += $4 } END { if (NR) print m, t, s, ns; else print "0 0 0 0" }'
+    }
     for w in $WORKLOADS; do
         [ "$w" = redis ] && continue
-        # shellcheck disable=SC2086 # BASE_TIMEOUT is a list of words
-        exec_workload "$w" $BASE_TIMEOUT env LD_PRELOAD="$EBB" EBB_GUARD_SAMPLE=1000 EBB_STATS=1 >/dev/null 2>"$TMP/err" \
-            || echo "note: $w under the sampled guard exited with status $?; its row may be missing"
-        sed -n 's/.*ebbmalloc: exit:.* malloc_calls=\([0-9]*\).* guard_samples=\([0-9]*\) guard_samples_skipped=\([0-9]*\).*/\1 \2 \3/p' \
-            "$TMP/err" | awk -v w="$w" '{ m += $1; t += $2; s += $3 } END { if (NR) print w, m, t, s }' >>"$SAMPLES"
+        echo "$w $(sample_counts "$w" 1) $(sample_counts "$w" 0)" >>"$SAMPLES"
     done
+    # The floor of a sample's cost on this machine, without the allocator.
+    PROTCOST=$("$BIN/protcost" 2>&1)
     samples_report() {   # $1: text or md
         awk -v MODE="$1" '
-            BEGIN { if (MODE == "md") { print "| workload | mallocs | samples due | taken | skipped | one in |"; print "|---|---:|---:|---:|---:|---:|" }
-                    else print "  workload      mallocs   due  taken  skipped  one-in" }
-            { due = $3 + $4; one = $3 > 0 ? sprintf("%.0f", $2 / $3) : "—"
-              if (MODE == "md") printf "| %s | %d | %d | %d | %d | %s |\n", $1, $2, due, $3, $4, one
-              else printf "  %-12s %9d %5d %6d %8d %7s\n", $1, $2, due, $3, $4, one }' "$SAMPLES"
+            function us(ns, n) { return n > 0 ? sprintf("%.1f", ns / n / 1000) : "—" }
+            BEGIN { if (MODE == "md") { print "| workload | mallocs | samples due | taken | skipped | one in | µs each | no budget: taken | one in | µs each |"; print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" }
+                    else print "  workload      mallocs   due  taken  skipped  one-in  us-each | no budget: taken  one-in  us-each" }
+            { due = $3 + $4; one = $3 > 0 ? sprintf("%.0f", $2 / $3) : "—"; one0 = $7 > 0 ? sprintf("%.0f", $6 / $7) : "—"
+              if (MODE == "md") printf "| %s | %d | %d | %d | %d | %s | %s | %d | %s | %s |\n", $1, $2, due, $3, $4, one, us($5, $3), $7, one0, us($9, $7)
+              else printf "  %-12s %9d %5d %6d %8d %7s %8s | %6d %7s %8s\n", $1, $2, due, $3, $4, one, us($5, $3), $7, one0, us($9, $7) }' "$SAMPLES"
     }
     modes_report() {   # $1: text or md
         awk -v MODE="$1" -v WLS="$WORKLOADS" -v VARS="$ALLOCS" \
@@ -501,8 +510,11 @@ if [ "$MODES" = 1 ]; then
     echo ""
     modes_report text
     echo ""
-    echo "sampled guard (EBB_GUARD_SAMPLE=1000, default budget): samples taken, one run each"
+    echo "sampled guard (EBB_GUARD_SAMPLE=1000, default budget and none): samples taken, one run each"
     samples_report text
+    echo ""
+    echo "page protection on this machine (bench/protcost.c, medians):"
+    echo "$PROTCOST" | sed 's/^/  /'
     mkdir -p bench/results || exit 1
     OUT=bench/results/modes.md
     if [ "$QUICK" = 1 ]; then SIZES=quick; else SIZES=full; fi
@@ -525,11 +537,18 @@ if [ "$MODES" = 1 ]; then
         echo ""
         echo "### The sampled guard's budget: samples taken under \`EBB_GUARD_SAMPLE=1000\`"
         echo ""
-        echo "One more run of each workload with \`EBB_STATS=1\` (redis not: its server's exit line is not kept)."
-        echo "Samples fall due on the slow path, one in 1000 allocations on average; \"skipped\" were due"
-        echo "while the budget was spent; \"one in\" is mallocs per sample taken."
+        echo "Two more runs of each workload with \`EBB_STATS=1\` (redis not: its server's exit line is not kept),"
+        echo "with the default budget and with none.  Samples fall due on the slow path, one in 1000 allocations"
+        echo "on average; \"skipped\" were due while the budget was spent; \"one in\" is mallocs per sample taken;"
+        echo "\"µs each\" is the time the sampled path took (\`guard_sample_ns\`, its system calls and first"
+        echo "touch, at allocation and free) per sample taken."
         echo ""
         samples_report md
+        echo ""
+        echo "What a sample costs at the least on this machine, without the allocator (\`bench/protcost.c\`:"
+        echo "a page closed after a write, opened again, written again; medians of 4000):"
+        echo ""
+        echo "$PROTCOST" | sed 's/^/    /'
         if [ -s "$TMP/guard-failures" ]; then
             echo ""
             echo "Guard mode did not complete:"

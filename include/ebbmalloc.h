@@ -108,7 +108,8 @@ EBB_API struct ebb_mallinfo2 ebb_mallinfo2(void);
     X(os_brk, "calls that moved the program break")                                  \
     X(os_mprotect, "mprotect calls (guard pages)")                                   \
     X(guard_samples, "allocations EBB_GUARD_SAMPLE chose for the guarded path")      \
-    X(guard_samples_skipped, "samples left out to keep EBB_GUARD_SAMPLE_BUDGET")
+    X(guard_samples_skipped, "samples left out to keep EBB_GUARD_SAMPLE_BUDGET")     \
+    X(guard_sample_ns, "nanoseconds the sampled guarded path took (its budget's measure)")
 
 struct ebb_stats {
 #define EBB_STATS_DECLARE_(name, doc) uint64_t name;

@@ -568,7 +568,7 @@ EBBI_HIDDEN size_t ebbi_guard_usable_size(const page_t *page);
 EBBI_HIDDEN bool ebbi_guard_sample(heap_t *heap, unsigned class_id);
 EBBI_HIDDEN uint64_t ebbi_guard_resident_bytes(void);
 EBBI_HIDDEN uint64_t ebbi_guard_mapped_bytes(void);
-EBBI_HIDDEN void ebbi_guard_sample_counts(uint64_t *taken, uint64_t *skipped);
+EBBI_HIDDEN void ebbi_guard_sample_counts(uint64_t *taken, uint64_t *skipped, uint64_t *spent_ns);
 /* Secure mode: room after each block for its canary; writing it and
  * checking it on free (a broken canary is reported).  Returns the size
  * the block was asked for. */

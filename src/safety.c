@@ -55,9 +55,12 @@ uint64_t ebbi_guard_resident_bytes(void)
 
 static void fault_handler(int sig, void *info, void *context);
 
-/* EBB_GUARD_QUARANTINE's default under EBB_GUARD_SAMPLE: about 56 blocks
- * of one page (then up to GUARD_SPARE_MAX more as spares). */
-#define GUARD_SAMPLE_QUARANTINE (4L << 20)
+/* EBB_GUARD_QUARANTINE's default under EBB_GUARD_SAMPLE: about 14 blocks
+ * of one page (then up to GUARD_SPARE_MAX more, still inaccessible, as
+ * spares), as many as GWP-ASan's 16 slots.  Every block in it was mapped
+ * for itself (about 60 µs here against 20 for a spare): a short run's
+ * budget went on filling a larger one. */
+#define GUARD_SAMPLE_QUARANTINE (1L << 20)
 
 void ebbi_safety_init(void)
 {
@@ -204,13 +207,14 @@ static guard_layout_t layout_of(const segment_t *seg)
 static struct {
     _Atomic(int64_t) credit_ns; /* within [-cap, cap]: below zero after a costly sample */
     _Atomic(uint64_t) filled_at_ns;
-    _Atomic(uint64_t) taken, skipped;
+    _Atomic(uint64_t) taken, skipped, spent_ns;
 } budget;
 
-void ebbi_guard_sample_counts(uint64_t *taken, uint64_t *skipped)
+void ebbi_guard_sample_counts(uint64_t *taken, uint64_t *skipped, uint64_t *spent_ns)
 {
     *taken = ebbi_load_relaxed(&budget.taken);
     *skipped = ebbi_load_relaxed(&budget.skipped);
+    *spent_ns = ebbi_load_relaxed(&budget.spent_ns);
 }
 
 /* Adds `delta` to the credit, kept within [-cap, cap]: a full bucket
@@ -247,13 +251,18 @@ static bool budget_allows(void)
 /* Time the sampled path has taken since `start` (0: not measured). */
 static void budget_charge(uint64_t start)
 {
-    if (start != 0)
-        budget_add(-(int64_t)(ebbi_os_precise_ns() - start), budget_cap());
+    if (start == 0)
+        return;
+    uint64_t spent = ebbi_os_precise_ns() - start;
+    ebbi_fetch_add_relaxed(&budget.spent_ns, spent);
+    if (ebbi_option(EBB_OPTION_GUARD_SAMPLE_BUDGET))
+        budget_add(-(int64_t)spent, budget_cap());
 }
 
+/* Measured with or without a budget (guard_sample_ns tells what it costs). */
 static uint64_t budget_start(void)
 {
-    return (ebbi_safety & SAFETY_GUARD_SAMPLE) && ebbi_option(EBB_OPTION_GUARD_SAMPLE_BUDGET) ? ebbi_os_precise_ns() : 0;
+    return (ebbi_safety & SAFETY_GUARD_SAMPLE) ? ebbi_os_precise_ns() : 0;
 }
 
 /* Freed guarded blocks wait in the quarantine (oldest first out).  Those of

@@ -122,7 +122,7 @@ void ebb_stats_get(struct ebb_stats *out)
     out->os_mremap = ebbi_load_relaxed(&os.mremap);
     out->os_brk = ebbi_load_relaxed(&os.brk);
     out->os_mprotect = ebbi_load_relaxed(&os.mprotect);
-    ebbi_guard_sample_counts(&out->guard_samples, &out->guard_samples_skipped);
+    ebbi_guard_sample_counts(&out->guard_samples, &out->guard_samples_skipped, &out->guard_sample_ns);
 }
 
 struct ebb_mallinfo2 ebb_mallinfo2(void)

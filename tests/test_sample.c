@@ -102,6 +102,14 @@ static void case_budget(void)
           (unsigned long)taken);
     CHECK(taken < due / 2, "%lu of %lu samples taken within a 1%% budget (%.3f s)", (unsigned long)taken,
           (unsigned long)due, seconds);
+    /* What the sampled path took (guard_sample_ns, the budget's measure)
+     * stays within the budget: 1% of the time passed, plus the 1 ms it
+     * starts with and the 1 ms of debt one dear sample may leave; 2% and
+     * 5 ms leave room for a sample descheduled half-way. */
+    uint64_t spent = after.guard_sample_ns - before.guard_sample_ns;
+    CHECK(spent > 0, "%lu samples taken in no time", (unsigned long)taken);
+    CHECK(spent <= (uint64_t)(seconds * 1e9 * 0.02) + 5000000u, "%.3f ms spent on samples in %.3f s",
+          spent / 1e6, seconds);
 }
 
 /* The same with the budget off: every sample due is taken. */
@@ -113,6 +121,9 @@ static void case_no_budget(void)
     CHECK(due > 100, "%lu samples due", (unsigned long)due);
     CHECK(after.guard_samples - before.guard_samples == due, "%lu of %lu taken",
           (unsigned long)(after.guard_samples - before.guard_samples), (unsigned long)due);
+    /* Measured without a budget too: two system calls a sample at least. */
+    CHECK(after.guard_sample_ns - before.guard_sample_ns >= due * 200, "%lu samples in %lu ns", (unsigned long)due,
+          (unsigned long)(after.guard_sample_ns - before.guard_sample_ns));
 }
 
 static pthread_barrier_t all_allocated;
