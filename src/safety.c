@@ -190,20 +190,21 @@ static guard_layout_t layout_of(const segment_t *seg)
     return l;
 }
 
-/* EBB_GUARD_SAMPLE's budget.  A sample costs two mprotect calls, and the
- * one at free cannot wait (a use right after the free would go unseen):
- * about a microsecond each on this machine, ten when another thread of the
- * program runs on another CPU and the kernel must interrupt it to flush its
- * TLB.  A program that allocates every 30 ns would spend a tenth of its
- * time on 1-in-1000 samples.  So the time the sampled path takes (measured
- * around it: its system calls and what they wait for) is bounded to
+/* EBB_GUARD_SAMPLE's budget.  A sample costs two mprotect calls and a
+ * fault on its page's first write, and the close at free cannot wait (a
+ * use right after the free would go unseen): 13 µs on this VM, 34 µs when
+ * another thread of the program runs on another CPU and the kernel must
+ * interrupt it to flush its TLB (bench/protcost.c).  A program that
+ * allocates every 26 ns would spend half its time on 1-in-1000 samples.
+ * So the time the sampled path takes (measured around it: its system calls
+ * and what they wait for; summed in guard_sample_ns) is bounded to
  * EBB_GUARD_SAMPLE_BUDGET percent of the time that passes, for the whole
  * process: a token bucket, filled as time passes (holding 100 ms of fill at
  * most, full at the start), drawn on by each guarded allocation and free.
  * A sample that falls due while the bucket is empty is left out, and
  * counted.  A program whose samples take less than the budget keeps every
- * one (measured, bench/results/modes.md: sqlite and falseshare about 1 in
- * 1000 kept; churn, which allocates every 23 ns, 1 in 19,000). */
+ * one; the others are sampled less (bench/results/modes.md: sqlite 1 in
+ * 5,548, churn 1 in 79,173 on this VM). */
 static struct {
     _Atomic(int64_t) credit_ns; /* within [-cap, cap]: below zero after a costly sample */
     _Atomic(uint64_t) filled_at_ns;
