@@ -492,14 +492,29 @@ if [ "$MODES" = 1 ]; then
     done
     # The floor of a sample's cost on this machine, without the allocator.
     PROTCOST=$("$BIN/protcost" 2>&1)
+    # "floor": what taking one allocation in 1000 costs a workload at the
+    # least on this machine, from its allocation rate in the default mode
+    # and protcost's figure for a sample (the threaded one for the
+    # workloads that run threads): 1 + mallocs / 1000 * µs / median time.
+    FLOOR_US=$(echo "$PROTCOST" | sed -n 's/^one thread:.*: \([0-9.]*\) us a sample$/\1/p')
+    FLOOR_MT_US=$(echo "$PROTCOST" | sed -n 's/^another thread running:.*: \([0-9.]*\) us a sample$/\1/p')
     samples_report() {   # $1: text or md
-        awk -v MODE="$1" '
+        awk -v MODE="$1" -v US1="${FLOOR_US:-0}" -v USMT="${FLOOR_MT_US:-0}" '
             function us(ns, n) { return n > 0 ? sprintf("%.1f", ns / n / 1000) : "—" }
-            BEGIN { if (MODE == "md") { print "| workload | mallocs | samples due | taken | skipped | one in | µs each | no budget: taken | one in | µs each |"; print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" }
-                    else print "  workload      mallocs   due  taken  skipped  one-in  us-each | no budget: taken  one-in  us-each" }
+            function median(w,   n, i, j, t, v) {
+                n = split(times[w], v, " ")
+                for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
+                return n ? v[int((n + 1) / 2)] : 0 }
+            FNR == NR { if ($2 == "ebbmalloc" && $7 == "ok") times[$1] = times[$1] " " $4; next }
+            FNR == 1 { if (MODE == "md") { print "| workload | mallocs | samples due | taken | skipped | one in | µs each | no budget: taken | one in | µs each | floor |"; print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" }
+                       else print "  workload      mallocs   due  taken  skipped  one-in  us-each | no budget: taken  one-in  us-each | floor" }
             { due = $3 + $4; one = $3 > 0 ? sprintf("%.0f", $2 / $3) : "—"; one0 = $7 > 0 ? sprintf("%.0f", $6 / $7) : "—"
-              if (MODE == "md") printf "| %s | %d | %d | %d | %d | %s | %s | %d | %s | %s |\n", $1, $2, due, $3, $4, one, us($5, $3), $7, one0, us($9, $7)
-              else printf "  %-12s %9d %5d %6d %8d %7s %8s | %6d %7s %8s\n", $1, $2, due, $3, $4, one, us($5, $3), $7, one0, us($9, $7) }' "$SAMPLES"
+              threaded = $1 ~ /^(larson|xthread|falseshare|lifetime|threadchurn)$/
+              m = median($1); floor = "—"
+              if (m > 0 && US1 > 0) { f = 1 + $2 / 1000 * (threaded ? USMT : US1) / 1e6 / m; floor = sprintf("%.2f", f); lf += log(f); nf++ }
+              if (MODE == "md") printf "| %s | %d | %d | %d | %d | %s | %s | %d | %s | %s | %s |\n", $1, $2, due, $3, $4, one, us($5, $3), $7, one0, us($9, $7), floor
+              else printf "  %-12s %9d %5d %6d %8d %7s %8s | %6d %7s %8s | %s\n", $1, $2, due, $3, $4, one, us($5, $3), $7, one0, us($9, $7), floor }
+            END { if (nf) printf "%sfloor of one in 1000 on this machine, geometric mean over %d workloads: %.3f\n", MODE == "md" ? "\n" : "  ", nf, exp(lf / nf) }' "$RESULTS" "$SAMPLES"
     }
     modes_report() {   # $1: text or md
         awk -v MODE="$1" -v WLS="$WORKLOADS" -v VARS="$ALLOCS" \
@@ -541,7 +556,9 @@ if [ "$MODES" = 1 ]; then
         echo "with the default budget and with none.  Samples fall due on the slow path, one in 1000 allocations"
         echo "on average; \"skipped\" were due while the budget was spent; \"one in\" is mallocs per sample taken;"
         echo "\"µs each\" is the time the sampled path took (\`guard_sample_ns\`, its system calls and first"
-        echo "touch, at allocation and free) per sample taken."
+        echo "touch, at allocation and free) per sample taken.  \"floor\" is what one in 1000 costs the workload"
+        echo "at the least here, whatever the allocator: its mallocs / 1000 × the page-protection cost of a sample"
+        echo "measured below (the threaded figure for threaded workloads), over its default-mode time."
         echo ""
         samples_report md
         echo ""
