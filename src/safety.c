@@ -192,7 +192,7 @@ static guard_layout_t layout_of(const segment_t *seg)
 
 /* EBB_GUARD_SAMPLE's budget.  A sample costs two mprotect calls and a
  * fault on its page's first write, and the close at free cannot wait (a
- * use right after the free would go unseen): 13 µs on this VM, 34 µs when
+ * use right after the free would go unseen): 13 µs on this VM, 32 µs when
  * another thread of the program runs on another CPU and the kernel must
  * interrupt it to flush its TLB (bench/protcost.c).  A program that
  * allocates every 26 ns would spend half its time on 1-in-1000 samples.
@@ -204,7 +204,7 @@ static guard_layout_t layout_of(const segment_t *seg)
  * A sample that falls due while the bucket is empty is left out, and
  * counted.  A program whose samples take less than the budget keeps every
  * one; the others are sampled less (bench/results/modes.md: sqlite 1 in
- * 5,548, churn 1 in 79,173 on this VM). */
+ * 4,013, churn 1 in 89,682 on this VM). */
 static struct {
     _Atomic(int64_t) credit_ns; /* within [-cap, cap]: below zero after a costly sample */
     _Atomic(uint64_t) filled_at_ns;
