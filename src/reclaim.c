@@ -235,10 +235,13 @@ static void *reclaim_thread(void *arg)
             next_publish = now + publish;
         }
         uint64_t due = ebbi_option(EBB_OPTION_BACKGROUND) ? ebbi_load_relaxed(&ebbi_reclaim_due_ns) : NEVER;
-        if (due < not_before)
-            due = not_before;
         if (rc.idle_due_ns < due)
             due = rc.idle_due_ns;
+        /* Last: a past idle deadline must not undercut it, or the thread
+         * spins on the pass deadline while another thread's pass holds
+         * `busy` (seen under valgrind, where a pass lasts long). */
+        if (due < not_before)
+            due = not_before;
         if (publish != 0 && next_publish < due && now < due)
             due = next_publish;
         if (due == NEVER) {
