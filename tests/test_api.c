@@ -457,8 +457,8 @@ static long thread_cpu_ticks(const char *name)
 
 /* The background reclaimer sleeps between deadlines: it once spun on a
  * pass deadline while another thread's pass held the pass lock, which went
- * unseen natively (passes are short) and took half the CPU under valgrind,
- * where passes are slow.  Run last, after the huge blocks above started it. */
+ * unseen natively (passes are short) and took nearly all of the process's
+ * CPU time under valgrind, where passes are slow.  Run last, after the huge blocks above started it. */
 static void test_reclaim_thread_sleeps(void)
 {
     long ticks = thread_cpu_ticks("ebb-reclaim");
