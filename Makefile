@@ -32,8 +32,8 @@ LIB_CFLAGS := -std=gnu11 -O2 -g -fPIC -pthread -fvisibility=hidden -fno-plt \
               -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc -fno-builtin-free \
               $(WARNINGS) -Iinclude $(EXTRA_CFLAGS)
 
-SRCS := $(addprefix src/,os.c source.c segment.c arena.c page.c heap.c huge.c reclaim.c safety.c publish.c alloc.c \
-          sizeclass.c stats.c options.c report.c init.c)
+SRCS := $(addprefix src/,os.c source.c segment.c account.c arena.c page.c heap.c huge.c limits.c reclaim.c service.c \
+          safety.c publish.c alloc.c sizeclass.c stats.c options.c report.c init.c)
 HDRS := $(wildcard src/*.h) include/ebbmalloc.h
 OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 

@@ -109,7 +109,14 @@ EBB_API struct ebb_mallinfo2 ebb_mallinfo2(void);
     X(os_mprotect, "mprotect calls (guard pages)")                                   \
     X(guard_samples, "allocations EBB_GUARD_SAMPLE chose for the guarded path")      \
     X(guard_samples_skipped, "samples left out to keep EBB_GUARD_SAMPLE_BUDGET")     \
-    X(guard_sample_ns, "nanoseconds the sampled guarded path took (its budget's measure)")
+    X(guard_sample_ns, "nanoseconds the sampled guarded path took (its budget's measure)") \
+    X(kept_predicted, "of freed_retained, bytes kept because recent peaks predict reuse") \
+    X(refaulted, "bytes given back, then taken fresh again soon after (refaults)")       \
+    X(retain_bound, "the most freed memory that may wait now")                        \
+    X(history_ms, "how long the reclamation policy remembers peaks (refaults lengthen it)") \
+    X(memory_limit, "the memory limit that binds first (cgroup, rlimit, EBB_MEMORY_LIMIT; 0: none)") \
+    X(memory_limit_room, "bytes left under that limit when last read")                 \
+    X(limit_passes, "passes that gave everything back for a memory limit or pressure")
 
 struct ebb_stats {
 #define EBB_STATS_DECLARE_(name, doc) uint64_t name;

@@ -23,6 +23,8 @@ static inline void *heap_malloc(heap_t *heap, size_t size, bool zero)
         if (likely(page->free != NULL))
             return ebbi_page_pop(page, size, zero);
     }
+    if (unlikely(ebbi_load_relaxed(&ebbi_service_wanted)))
+        ebbi_service_start();
     return ebbi_heap_alloc_generic(heap, size, zero);
 }
 

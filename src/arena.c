@@ -107,7 +107,7 @@ static void dirty_bytes_add(arena_t *arena, int64_t delta)
     if (delta == 0)
         return;
     ebbi_store_relaxed(&arena->dirty_bytes, ebbi_load_relaxed(&arena->dirty_bytes) + (uint64_t)delta);
-    ebbi_reclaimable_add(delta);
+    ebbi_account_reclaimable(EBBI_POOL_SPANS, delta);
 }
 
 /* ---- free spans (lock held) ---------------------------------------------- */
@@ -219,8 +219,10 @@ static void span_free(arena_t *arena, page_t *head, unsigned count, uint64_t now
     span_insert(arena, head, count, now, true);
 }
 
-/* Cut a page of `count` slices from the smallest span that fits. */
-static page_t *span_take(arena_t *arena, unsigned count, bool *is_zero)
+/* Cut a page of `count` slices from the smallest span that fits.
+ * `fresh`: the bytes of its slices that were never touched, or decommitted
+ * since (the ledger's refaults and growth). */
+static page_t *span_take(arena_t *arena, unsigned count, bool *is_zero, uint64_t *fresh)
 {
     uint64_t fits = arena->span_mask & ~(((uint64_t)1 << count) - 1);
     if (fits == 0)
@@ -249,7 +251,11 @@ static page_t *span_take(arena_t *arena, unsigned count, bool *is_zero)
     }
     head->slice_count = (uint16_t)count;
     /* Untouched memory is as the kernel gave it: zero. */
-    *is_zero = slices_zero(seg, slice_index(head), count);
+    unsigned first = slice_index(head), untouched = 0;
+    for (unsigned i = first; i < first + count; i++)
+        untouched += ebbi_load_relaxed(&seg->touched[i]) == 0;
+    *is_zero = untouched == count;
+    *fresh = (uint64_t)untouched << EBB_SLICE_SHIFT;
     return head;
 }
 
@@ -264,9 +270,11 @@ page_t *ebbi_arena_alloc_page(arena_t *arena, unsigned class_id, bool *is_zero)
     }
     pthread_mutex_lock(&arena->lock);
     for (;;) {
-        page_t *page = span_take(arena, count, is_zero);
+        uint64_t fresh = 0;
+        page_t *page = span_take(arena, count, is_zero, &fresh);
         if (page != NULL) {
             pthread_mutex_unlock(&arena->lock);
+            ebbi_account_take(EBBI_POOL_SPANS, (uint64_t)count << EBB_SLICE_SHIFT, fresh);
             return page;
         }
         /* Go to the kernel without the lock. */
@@ -274,7 +282,7 @@ page_t *ebbi_arena_alloc_page(arena_t *arena, unsigned class_id, bool *is_zero)
         segment_t *seg = ebbi_segment_alloc(arena);
         if (seg == NULL)
             return NULL;
-        ebbi_reclaim_wish_thread();
+        ebbi_account_mapped();
         pthread_mutex_lock(&arena->lock);
         segment_link(arena, seg);
         span_insert(arena, &seg->slices[1], EBB_SEGMENT_DATA_SLICES, ebbi_os_now_ns(), true);
@@ -318,7 +326,8 @@ void ebbi_arena_free_page(page_t *page)
     pthread_mutex_lock(&arena->lock);
     span_free(arena, page, count, now);
     pthread_mutex_unlock(&arena->lock);
-    ebbi_reclaim_notify(now);
+    ebbi_account_give(EBBI_POOL_SPANS, (uint64_t)count << EBB_SLICE_SHIFT);
+    ebbi_account_freed(now);
 }
 
 /* ---- reclamation ---------------------------------------------------------- */
@@ -385,7 +394,8 @@ size_t ebbi_arena_purge(arena_t *arena, uint64_t freed_before_ns, size_t at_leas
         while (n < BATCH && arena->dirty_first != NULL) {
             page_t *head = arena->dirty_first;
             if (given >= at_least && (head->freed_at_ns >= freed_before_ns ||
-                                      (head->span_dirty > 0 && keep > 0 && ebbi_reclaimable_bytes() <= keep)))
+                                      (head->span_dirty > 0 && keep > 0 &&
+                                       ebbi_account_pool_reclaimable(EBBI_POOL_SPANS) <= keep)))
                 break;
             unsigned count = head->slice_count;
             given += head->span_dirty;
@@ -414,14 +424,14 @@ size_t ebbi_arena_purge(arena_t *arena, uint64_t freed_before_ns, size_t at_leas
             if (spans[i] == NULL)
                 continue;
             segment_t *seg = ebbi_segment_of(spans[i]);
-            ebbi_reclaimed_add(purge_touched(seg, slice_index(spans[i]), spans[i]->slice_count));
+            ebbi_account_reclaimed(purge_touched(seg, slice_index(spans[i]), spans[i]->slice_count));
             purging++;
         }
         while (release != NULL) {
             segment_t *next = release->next;
             size_t touched = touched_bytes(release, 1, EBB_SEGMENT_DATA_SLICES);
             ebbi_segment_free(release);
-            ebbi_reclaimed_add(touched);
+            ebbi_account_reclaimed(touched);
             ebbi_fetch_sub_relaxed(&releasing_bytes, touched);
             release = next;
         }
@@ -487,6 +497,7 @@ page_t *ebbi_arena_take_abandoned(arena_t *arena, unsigned class_id)
 void ebbi_arena_sweep_abandoned(arena_t *arena)
 {
     uint64_t now = ebbi_os_now_ns();
+    uint64_t freed = 0;
     pthread_mutex_lock(&arena->lock);
     for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
         page_t *keep = NULL;
@@ -503,12 +514,15 @@ void ebbi_arena_sweep_abandoned(arena_t *arena)
                 unsigned count = page->slice_count;
                 page_reset(page);
                 span_free(arena, page, count, now);
+                freed += (uint64_t)count << EBB_SLICE_SHIFT;
             }
             page = next;
         }
         ebbi_store_relaxed(&arena->abandoned[c], keep);
     }
     pthread_mutex_unlock(&arena->lock);
+    if (freed > 0)
+        ebbi_account_give(EBBI_POOL_SPANS, freed);
 }
 
 void ebbi_arenas_usage(ebbi_arena_usage_t *out)

@@ -63,6 +63,11 @@
  * their own mapping. */
 #define EBB_PAGE_ALIGN_MAX EBB_SLICE_SIZE
 
+/* Joints a huge mapping may hold: places where pages moved in from cached
+ * mappings begin a new kernel mapping (huge.c).  Each costs a system call
+ * when the pages move again, and a VMA of the process. */
+#define EBB_HUGE_JOINTS 16
+
 /* Program-break segments tracked by the break source (16 GiB). */
 #define EBB_BRK_MAX_SEGMENTS 4096
 

@@ -187,13 +187,13 @@ static void page_park(heap_t *heap, page_t *page)
      * a page), so that unparking it is all malloc needs. */
     ebbi_page_collect(page);
     page->free_flags |= PAGE_PARKED;
-    ebbi_store_relaxed(&heap->parked_epoch[slot], ebbi_load_relaxed(&ebbi_reclaim_epoch));
+    ebbi_store_relaxed(&heap->parked_epoch[slot], ebbi_load_relaxed(&ebbi_pass_epoch));
     /* Sequentially consistent, against the reclaimer's pass: either its
      * scan after setting its next deadline sees this page, or this load
      * sees that deadline (reclaim.c, recompute_due). */
     atomic_store(&heap->parked[slot], page);
-    if (unlikely(atomic_load(&ebbi_reclaim_due_ns) == EBBI_RECLAIM_NEVER))
-        ebbi_reclaim_notify(ebbi_os_now_ns());
+    if (unlikely(atomic_load(&ebbi_due_ns) == EBBI_NEVER))
+        ebbi_account_freed(ebbi_os_now_ns());
 }
 
 /* Owner: take a parked page back, whole or as the reclaimer left it. */
@@ -229,14 +229,14 @@ size_t ebbi_heaps_purge_parked(uint64_t cutoff_ns, uint64_t now)
     for (heap_t *h = ebbi_heaps_first(); h != NULL; h = h->all_next) {
         for (unsigned i = 0; i < EBB_PARK_CLASSES; i++) {
             if (ebbi_load_relaxed(&h->parked[i]) == NULL ||
-                ebbi_reclaim_parked_by(ebbi_load_relaxed(&h->parked_epoch[i]), now) >= cutoff_ns)
+                ebbi_account_parked_by(ebbi_load_relaxed(&h->parked_epoch[i]), now) >= cutoff_ns)
                 continue;
             page_t *page = ebbi_exchange_acq_rel(&h->parked[i], NULL);
             if (page == NULL)
                 continue; /* its owner took it back */
             bool is_zero = false;
             size_t bytes = ebbi_arena_purge_page(page, &is_zero);
-            ebbi_reclaimed_add(bytes);
+            ebbi_account_reclaimed(bytes);
             given += bytes;
             page->free_is_zero = is_zero;
             ebbi_store_release(&page->purged, 1);
@@ -254,7 +254,7 @@ uint64_t ebbi_heaps_oldest_parked_ns(uint64_t now)
         for (unsigned i = 0; i < EBB_PARK_CLASSES; i++) {
             if (atomic_load(&h->parked[i]) == NULL)
                 continue;
-            uint64_t since = ebbi_reclaim_parked_by(ebbi_load_relaxed(&h->parked_epoch[i]), now);
+            uint64_t since = ebbi_account_parked_by(ebbi_load_relaxed(&h->parked_epoch[i]), now);
             if (oldest == 0 || since < oldest)
                 oldest = since;
         }
@@ -273,7 +273,7 @@ static void after_local_free(heap_t *heap, page_t *page)
         return;
     if (page->free_flags & PAGE_NOT_FIRST) {
         page_release(heap, page);
-        ebbi_reclaim_tick();
+        ebbi_account_tick();
     } else if (page->free_flags & PAGE_PARKABLE) {
         page_park(heap, page);
     }
@@ -352,7 +352,7 @@ static void heap_adopt(heap_t *heap, page_t *page)
 
 static page_t *heap_find_page(heap_t *heap, unsigned c)
 {
-    ebbi_reclaim_tick();
+    ebbi_account_tick();
     page_queue_t *q = &heap->queues[c];
     page_t *page = q->first;
     while (page != NULL) {
@@ -469,8 +469,6 @@ void *ebbi_heap_alloc_generic(heap_t *heap, size_t size, bool zero)
     }
     if (ebbi_load_relaxed(&heap->delayed_free) != NULL)
         heap_drain_delayed(heap);
-    if (unlikely(ebbi_load_relaxed(&ebbi_reclaim_thread_wanted)))
-        ebbi_reclaim_start_thread();
     if (unlikely(ebbi_safety & (SAFETY_SECURE | SAFETY_GUARD_ALL | SAFETY_GUARD_SAMPLE)))
         return heap_alloc_safe(heap, size, zero, __builtin_return_address(0));
     size_t own_mapping = (size_t)ebbi_option(EBB_OPTION_MMAP_THRESHOLD);
@@ -493,7 +491,7 @@ void *ebbi_heap_alloc_generic(heap_t *heap, size_t size, bool zero)
  * retry can map afresh.  Returns the bytes given back. */
 size_t ebbi_release_reserves(void)
 {
-    return ebbi_reclaim_now(true);
+    return ebbi_reclaim_notify(EBBI_EVENT_OUT_OF_MEMORY, 0);
 }
 
 /* ---- collecting, abandoning ------------------------------------------------------ */

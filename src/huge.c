@@ -12,27 +12,58 @@
  * free path's exact-division check accepts the block's start and nothing
  * else.  The slack between the header and the block is never touched.
  *
- * A freed huge block goes to a small cache (a few entries, within the
- * retention bound, given back after the reclamation delay: reclaim.c), so
- * a loop that allocates and frees a big buffer does not map and unmap it
- * each time; otherwise it is unmapped at once.  realloc grows and moves
- * huge blocks with mremap: no copy.
+ * The cache.  A freed huge block (at 64 KiB, the common case) keeps its
+ * mapping and its resident pages in the cache, oldest first, for as long
+ * as the policy (reclaim.c) predicts reuse; there is no fixed count, only
+ * the bound on freed memory.  A request takes:
+ *   - the smallest cached mapping that holds it, whole, when the excess is
+ *     small (an eighth of the request, at least 1 MiB);
+ *   - else a fresh mapping whose data is filled with resident pages moved
+ *     (mremap, no copy, no fault) from up to HUGE_SOURCES cached mappings:
+ *     the smallest ones whole, then the tail of the smallest one that
+ *     covers the rest (so the cache does not crumble into small pieces);
+ *     what they cannot cover is fresh memory.
+ * So a program that replaces big buffers of varying sizes reuses its pages
+ * instead of faulting in new ones (mimalloc-bench's malloc-large), and the
+ * cache holds about what the program's peaks say, not a multiple of it.
+ *
+ * Shells.  A cached mapping whose pages all moved away leaves its header
+ * page, and after it the address space its pages held: a shell.  The next
+ * target grows a shell in place (mremap) rather than mapping afresh, so a
+ * program that keeps replacing big buffers makes no munmap and no mmap
+ * call, only the moves.
+ *
+ * Joints.  mremap moves a range within one kernel mapping (VMA) only
+ * (before Linux 6.17), and a moved range does not merge with its new
+ * neighbours; so each segment remembers the offsets where its pages may
+ * start a new VMA (`joints`), and every move goes extent by extent.  A
+ * segment never takes more than EBB_HUGE_JOINTS; a move that fails leaves the
+ * target's part fresh (an allocation), or is done by copying (realloc).
  */
 #include <string.h>
 
 #include "internal.h"
 
-#define HUGE_CACHE_ENTRIES 8
+/* Cached mappings a request's pages may come from.  A move costs a system
+ * call (tens of microseconds); the page faults it saves cost about a
+ * millisecond per MiB. */
+#define HUGE_SOURCES 8
+/* A cached mapping serves a request whole when it exceeds it by no more
+ * than this (or an eighth of the request): the excess stays in the block. */
+#define WHOLE_SLACK ((size_t)1 << 20)
+
+/* Shells kept for reuse as targets (each costs its header page). */
+#define HUGE_SHELLS 32
 
 static struct {
     pthread_mutex_t lock;
-    segment_t *entries[HUGE_CACHE_ENTRIES];
-    unsigned count;
-    size_t bytes;
+    segment_t *oldest, *newest;  /* cached mappings, linked by next/prev */
+    size_t bytes;                /* their map sizes */
+    segment_t *shells;           /* linked by next */
+    unsigned shell_count;
 } cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static _Atomic(uint64_t) huge_mapped;
-static _Atomic(uint64_t) huge_cached;
 /* The never-touched bytes between each header page and its block. */
 static _Atomic(uint64_t) huge_slack;
 
@@ -53,17 +84,18 @@ static size_t tail_guard(void)
     return (ebbi_safety & SAFETY_SECURE) ? ebbi_process.page_size : 0;
 }
 
-/* The header's pages (segment_t spans a few), then never-touched slack. */
-static size_t segment_slack(const segment_t *seg)
+/* The header's pages (segment_t spans a few), then never-touched slack
+ * up to the block at `offset`. */
+static size_t slack_before(size_t offset)
 {
     size_t ps = ebbi_process.page_size;
     size_t header = (sizeof(segment_t) + ps - 1) & ~(ps - 1);
-    return seg->slices[1].start - (uintptr_t)seg - header;
+    return offset - header;
 }
 
-uint64_t ebbi_huge_cached_bytes(void)
+static size_t segment_slack(const segment_t *seg)
 {
-    return ebbi_load_relaxed(&huge_cached);
+    return slack_before(seg->slices[1].start - (uintptr_t)seg);
 }
 
 static size_t page_round(size_t n)
@@ -82,6 +114,106 @@ static size_t block_offset(size_t align)
     return EBB_SEGMENT_SIZE;
 }
 
+/* ---- joints ------------------------------------------------------------------ */
+
+/* Joints are kept sorted; one that does not fit is dropped (a move
+ * across it then needs a kernel that moves several VMAs at once, else it
+ * fails and the pages are given back instead). */
+static void joint_add(segment_t *seg, size_t offset)
+{
+    if (offset == 0 || offset >= seg->map_size || seg->joint_count >= EBB_HUGE_JOINTS)
+        return;
+    unsigned i = seg->joint_count;
+    while (i > 0 && seg->joints[i - 1] > offset)
+        i--;
+    if (i > 0 && seg->joints[i - 1] == offset)
+        return;
+    memmove(&seg->joints[i + 1], &seg->joints[i], (seg->joint_count - i) * sizeof seg->joints[0]);
+    seg->joints[i] = offset;
+    seg->joint_count++;
+}
+
+/* The mapping now ends at seg->map_size: joints past it go. */
+static void joints_cut(segment_t *seg)
+{
+    while (seg->joint_count > 0 && seg->joints[seg->joint_count - 1] >= seg->map_size)
+        seg->joint_count--;
+}
+
+/* The last VMA of the mapping starts here (realloc grows it in place). */
+static size_t last_extent(const segment_t *seg)
+{
+    return seg->joint_count > 0 ? seg->joints[seg->joint_count - 1] : 0;
+}
+
+/* Move [from, from+len) of `src` to dst + at (mremap): in one call (Linux
+ * 6.17 and later move several VMAs at once), else extent by extent.  `dst`
+ * gets the joints, as far as it has room.  Returns the bytes moved before
+ * a failure. */
+static size_t move_extents(segment_t *src, size_t from, size_t len, segment_t *dst, size_t at)
+{
+    joint_add(dst, at);
+    for (unsigned i = 0; i < src->joint_count; i++)
+        if (src->joints[i] > from && src->joints[i] < from + len)
+            joint_add(dst, at + src->joints[i] - from);
+    if (ebbi_os_move((uint8_t *)src + from, len, (uint8_t *)dst + at))
+        return len;
+    size_t done = 0;
+    while (done < len) {
+        size_t a = from + done, b = from + len;
+        for (unsigned i = 0; i < src->joint_count; i++)
+            if (src->joints[i] > a && src->joints[i] < b) {
+                b = src->joints[i];
+                break;
+            }
+        if (b == from + len && done == 0)
+            break; /* one extent, and it would not move */
+        if (!ebbi_os_move((uint8_t *)src + a, b - a, (uint8_t *)dst + at + done))
+            break;
+        done += b - a;
+    }
+    return done;
+}
+
+/* ---- the cache (its lock held) ----------------------------------------------- */
+
+static void cache_link(segment_t *seg)
+{
+    /* Ordered by cached_at_ns, oldest first (a piece put back keeps its age). */
+    segment_t *after = cache.newest;
+    while (after != NULL && after->cached_at_ns > seg->cached_at_ns)
+        after = after->prev;
+    seg->prev = after;
+    seg->next = after != NULL ? after->next : cache.oldest;
+    if (seg->next != NULL)
+        seg->next->prev = seg;
+    else
+        cache.newest = seg;
+    if (after != NULL)
+        after->next = seg;
+    else
+        cache.oldest = seg;
+    cache.bytes += seg->map_size;
+    ebbi_account_reclaimable(EBBI_POOL_HUGE, (int64_t)seg->map_size);
+}
+
+static void cache_unlink(segment_t *seg)
+{
+    if (seg->prev != NULL)
+        seg->prev->next = seg->next;
+    else
+        cache.oldest = seg->next;
+    if (seg->next != NULL)
+        seg->next->prev = seg->prev;
+    else
+        cache.newest = seg->prev;
+    seg->next = seg->prev = NULL;
+    cache.bytes -= seg->map_size;
+    ebbi_account_reclaimable(EBBI_POOL_HUGE, -(int64_t)seg->map_size);
+}
+
+/* ---- mappings ---------------------------------------------------------------------- */
+
 /* Give a huge segment back to the kernel; its memory counts as reclaimed
  * (huge blocks are taken to be resident: they are written by the program). */
 static void huge_unmap(segment_t *seg)
@@ -97,136 +229,291 @@ static void huge_unmap(segment_t *seg)
     ebbi_os_unmap(seg, size);
     ebbi_fetch_sub_relaxed(&huge_mapped, size);
     ebbi_fetch_sub_relaxed(&huge_slack, slack);
-    ebbi_reclaimed_add(size - slack);
+    ebbi_account_reclaimed(size - slack);
 }
 
-static void cache_bytes_changed(int64_t delta)
+/* Unmap the last `cut` bytes of a cached mapping (outside the lock). */
+static void huge_shrink(segment_t *seg, size_t cut)
 {
-    ebbi_store_relaxed(&huge_cached, cache.bytes);
-    ebbi_reclaimable_add(delta);
+    ebbi_os_unmap((uint8_t *)seg + seg->map_size - cut, cut);
+    seg->map_size -= cut;
+    joints_cut(seg);
+    ebbi_fetch_sub_relaxed(&huge_mapped, cut);
+    ebbi_account_reclaimed(cut);
 }
 
-/* Lock held: take out the entries cached before `cutoff_ns`, onto a list
- * (linked through next) to unmap after unlocking. */
-static segment_t *cache_expire_locked(uint64_t cutoff_ns)
+static segment_t *huge_map(size_t map_size, size_t align)
 {
-    segment_t *out = NULL;
-    for (unsigned i = 0; i < cache.count;) {
-        segment_t *seg = cache.entries[i];
-        if (seg->cached_at_ns < cutoff_ns) {
-            cache.entries[i] = cache.entries[--cache.count];
-            cache.bytes -= seg->map_size;
-            cache_bytes_changed(-(int64_t)seg->map_size);
-            seg->next = out;
-            out = seg;
-        } else {
-            i++;
+    segment_t *seg = align < EBB_SEGMENT_SIZE ? ebbi_os_map_aligned(map_size, EBB_SEGMENT_SIZE, 0)
+                                              : ebbi_os_map_aligned(map_size, align, EBB_SEGMENT_SIZE);
+    if (seg == NULL)
+        return NULL;
+    seg->map_size = map_size;
+    seg->reach = map_size;
+    seg->kind = SEGMENT_HUGE;
+    seg->source = SOURCE_MMAP;
+    ebbi_fetch_add_relaxed(&huge_mapped, map_size);
+    ebbi_account_mapped();
+    return seg;
+}
+
+/* Unmap a shell: its header page (outside the lock). */
+static void shell_unmap(segment_t *shell)
+{
+    ebbi_os_unmap(shell, EBB_SLICE_SIZE);
+    ebbi_fetch_sub_relaxed(&huge_mapped, EBB_SLICE_SIZE);
+    ebbi_fetch_sub_relaxed(&huge_slack, slack_before(EBB_SLICE_SIZE));
+    ebbi_account_reclaimed(EBB_SLICE_SIZE - slack_before(EBB_SLICE_SIZE));
+}
+
+/* A mapping whose data all moved away: its header stays as a shell, the
+ * address space up to `reach` is free. */
+static void shell_put(segment_t *seg, size_t reach)
+{
+    ebbi_segmap_set((uintptr_t)seg, SEGMAP_NONE);
+    seg->map_size = EBB_SLICE_SIZE;
+    seg->reach = reach;
+    pthread_mutex_lock(&cache.lock);
+    bool kept = cache.shell_count < HUGE_SHELLS;
+    if (kept) {
+        seg->next = cache.shells;
+        cache.shells = seg;
+        cache.shell_count++;
+    }
+    pthread_mutex_unlock(&cache.lock);
+    if (!kept)
+        shell_unmap(seg);
+}
+
+/* A shell grown in place to `map_size` bytes, or NULL. */
+static segment_t *shell_take(size_t map_size)
+{
+    for (;;) {
+        pthread_mutex_lock(&cache.lock);
+        segment_t **at = &cache.shells;
+        while (*at != NULL && (*at)->reach < map_size)
+            at = &(*at)->next;
+        segment_t *seg = *at;
+        if (seg != NULL) {
+            *at = seg->next;
+            cache.shell_count--;
+        }
+        pthread_mutex_unlock(&cache.lock);
+        if (seg == NULL)
+            return NULL;
+        if (ebbi_os_resize_in_place(seg, EBB_SLICE_SIZE, map_size)) {
+            ebbi_fetch_add_relaxed(&huge_mapped, map_size - EBB_SLICE_SIZE);
+            seg->map_size = map_size;
+            seg->joint_count = 0; /* its header page and the grown part: one VMA */
+            seg->next = seg->prev = NULL;
+            return seg;
+        }
+        shell_unmap(seg); /* something else took its address space */
+    }
+}
+
+size_t ebbi_huge_trim(uint64_t cutoff_ns, uint64_t keep)
+{
+    if (keep == 0 && cutoff_ns == EBBI_NEVER) {
+        /* Everything goes: the shells too. */
+        pthread_mutex_lock(&cache.lock);
+        segment_t *shells = cache.shells;
+        cache.shells = NULL;
+        cache.shell_count = 0;
+        pthread_mutex_unlock(&cache.lock);
+        while (shells != NULL) {
+            segment_t *next = shells->next;
+            shell_unmap(shells);
+            shells = next;
         }
     }
-    return out;
-}
-
-static size_t unmap_list(segment_t *list)
-{
-    size_t bytes = 0;
-    while (list != NULL) {
-        segment_t *next = list->next;
-        bytes += list->map_size;
-        huge_unmap(list);
-        list = next;
-    }
-    return bytes;
-}
-
-size_t ebbi_huge_expire(uint64_t cached_before_ns)
-{
-    if (ebbi_load_relaxed(&huge_cached) == 0)
+    if (ebbi_account_pool_reclaimable(EBBI_POOL_HUGE) <= keep)
         return 0;
+    segment_t *gone = NULL, *shrink = NULL;
+    size_t cut = 0, given = 0;
     pthread_mutex_lock(&cache.lock);
-    segment_t *out = cache_expire_locked(cached_before_ns);
+    while (cache.bytes > keep && cache.oldest != NULL && cache.oldest->cached_at_ns < cutoff_ns) {
+        segment_t *seg = cache.oldest;
+        size_t over = cache.bytes - keep;
+        cache_unlink(seg);
+        if (over >= seg->map_size || tail_guard() != 0) {
+            seg->next = gone;
+            gone = seg;
+            continue;
+        }
+        /* Part of it: its tail, in whole pages; the rest stays cached. */
+        cut = over & ~(ebbi_process.page_size - 1);
+        if (seg->map_size - cut < EBB_SLICE_SIZE + ebbi_process.page_size)
+            cut = seg->map_size - EBB_SLICE_SIZE - ebbi_process.page_size;
+        shrink = seg;
+        break;
+    }
     pthread_mutex_unlock(&cache.lock);
-    return unmap_list(out);
+    while (gone != NULL) {
+        segment_t *next = gone->next;
+        given += gone->map_size;
+        huge_unmap(gone);
+        gone = next;
+    }
+    if (shrink != NULL) {
+        if (cut > 0) {
+            huge_shrink(shrink, cut);
+            given += cut;
+        }
+        pthread_mutex_lock(&cache.lock);
+        cache_link(shrink);
+        pthread_mutex_unlock(&cache.lock);
+    }
+    return given;
 }
 
 uint64_t ebbi_huge_oldest_cached_ns(void)
 {
-    uint64_t oldest = 0;
     pthread_mutex_lock(&cache.lock);
-    for (unsigned i = 0; i < cache.count; i++)
-        if (oldest == 0 || cache.entries[i]->cached_at_ns < oldest)
-            oldest = cache.entries[i]->cached_at_ns;
+    uint64_t oldest = cache.oldest != NULL ? cache.oldest->cached_at_ns : 0;
     pthread_mutex_unlock(&cache.lock);
     return oldest;
 }
 
-/* A cached mapping that fits `map_size` without wasting more than a
- * quarter of itself. */
-static segment_t *cache_pick(size_t map_size, bool any_size)
+/* Grow a segment's mapping in place to `map_size` (its last VMA, into
+ * the free address space after it).  Nothing else may be at that address:
+ * mremap without MREMAP_MAYMOVE fails rather than take it. */
+static bool grow_in_place(segment_t *seg, size_t map_size)
 {
-    segment_t *found = NULL;
-    unsigned at = 0;
-    pthread_mutex_lock(&cache.lock);
-    for (unsigned i = 0; i < cache.count; i++) {
-        segment_t *seg = cache.entries[i];
-        bool fits = seg->map_size >= map_size && seg->map_size - map_size <= seg->map_size / 2;
-        /* Otherwise, the closest in size: its pages are resident already. */
-        bool closer = any_size && (found == NULL || (seg->map_size >= map_size
-                                                         ? seg->map_size < found->map_size || found->map_size < map_size
-                                                         : found->map_size < map_size && seg->map_size > found->map_size));
-        if (fits) {
-            found = seg, at = i;
-            break;
-        }
-        if (closer)
-            found = seg, at = i;
-    }
-    if (found != NULL) {
-        cache.entries[at] = cache.entries[--cache.count];
-        cache.bytes -= found->map_size;
-        cache_bytes_changed(-(int64_t)found->map_size);
-    }
-    pthread_mutex_unlock(&cache.lock);
-    return found;
+    size_t last = last_extent(seg);
+    if (!ebbi_os_resize_in_place((uint8_t *)seg + last, seg->map_size - last, map_size - last))
+        return false;
+    ebbi_fetch_add_relaxed(&huge_mapped, map_size - seg->map_size);
+    seg->map_size = map_size;
+    if (seg->reach < map_size)
+        seg->reach = map_size;
+    return true;
 }
 
-/* A cached mapping for `map_size` bytes: one that fits, or the closest,
- * cut down or grown (in place, or moved by mremap without copying) so
- * that a loop of big blocks of varying sizes reuses resident pages
- * instead of faulting in fresh ones. */
-static segment_t *cache_take(size_t map_size)
+/* A mapping of `map_size` bytes, its block at 64 KiB, from the cache:
+ * whole, or assembled from cached pages (see the top of the file).
+ * `reused`: bytes at the start of the block that hold another block's old
+ * contents (the rest is fresh, zero).  NULL: nothing cached serves. */
+static segment_t *cache_take(size_t map_size, size_t *reused)
 {
-    bool resize = tail_guard() == 0;
-    segment_t *seg = cache_pick(map_size, resize);
-    if (seg == NULL || seg->map_size == map_size ||
-        (seg->map_size > map_size && seg->map_size - map_size <= seg->map_size / 2))
-        return seg;
-    size_t old = seg->map_size;
-    if (old > map_size) {
-        ebbi_os_unmap((uint8_t *)seg + map_size, old - map_size);
-        seg->map_size = map_size;
-        ebbi_fetch_sub_relaxed(&huge_mapped, old - map_size);
-        ebbi_reclaimed_add(old - map_size);
-        return seg;
+    size_t data = map_size - EBB_SLICE_SIZE;
+    size_t slack = map_size / 8 > WHOLE_SLACK ? map_size / 8 : WHOLE_SLACK;
+    segment_t *sources[HUGE_SOURCES];
+    size_t parts[HUGE_SOURCES];
+    unsigned n = 0;
+    pthread_mutex_lock(&cache.lock);
+    segment_t *best = NULL, *host = NULL;
+    for (segment_t *s = cache.oldest; s != NULL; s = s->next) {
+        if (s->map_size >= map_size && (best == NULL || s->map_size < best->map_size))
+            best = s;
+        /* A smaller one that can grow in place, the largest. */
+        if (s->map_size < map_size && s->reach >= map_size && (host == NULL || s->map_size > host->map_size))
+            host = s;
     }
-    if (ebbi_os_resize_in_place(seg, old, map_size)) {
-        seg->map_size = map_size;
-        ebbi_fetch_add_relaxed(&huge_mapped, map_size - old);
-        return seg;
+    if (best != NULL && (best->map_size - map_size <= slack ||
+                         (tail_guard() != 0 && best->map_size - map_size <= best->map_size / 2))) {
+        cache_unlink(best);
+        pthread_mutex_unlock(&cache.lock);
+        *reused = best->map_size - EBB_SLICE_SIZE;
+        return best;
     }
-    segment_t *target = ebbi_os_map_aligned(map_size, EBB_SEGMENT_SIZE, 0);
-    if (target != NULL) {
-        ebbi_segmap_set((uintptr_t)seg, SEGMAP_NONE);
-        if (ebbi_os_move(seg, old, target)) {
-            target->map_size = map_size;
-            ebbi_segmap_set((uintptr_t)target, SEGMAP_SEGMENT);
-            ebbi_fetch_add_relaxed(&huge_mapped, map_size - old);
-            return target;
+    if (tail_guard() != 0 || cache.oldest == NULL) {
+        pthread_mutex_unlock(&cache.lock);
+        return NULL;
+    }
+    if (best != NULL)
+        host = NULL; /* the tail of that one covers it all */
+    if (host != NULL)
+        cache_unlink(host);
+    /* The rest: the smallest ones whole, as long as they leave some of the
+     * request to cover (so that the cache does not crumble into small
+     * pieces), then the tail of the smallest one that covers the rest, or
+     * else the largest ones. */
+    size_t covered = host != NULL ? host->map_size - EBB_SLICE_SIZE : 0;
+    while (n < HUGE_SOURCES && covered < data) {
+        segment_t *smallest = NULL, *cover = NULL, *largest = NULL;
+        for (segment_t *s = cache.oldest; s != NULL; s = s->next) {
+            bool taken = false;
+            for (unsigned i = 0; i < n; i++)
+                taken |= sources[i] == s;
+            if (taken)
+                continue;
+            size_t have = s->map_size - EBB_SLICE_SIZE;
+            if (smallest == NULL || s->map_size < smallest->map_size)
+                smallest = s;
+            if (have >= data - covered && (cover == NULL || s->map_size < cover->map_size))
+                cover = s;
+            if (largest == NULL || s->map_size > largest->map_size)
+                largest = s;
         }
-        ebbi_segmap_set((uintptr_t)seg, SEGMAP_SEGMENT);
-        ebbi_os_unmap(target, map_size);
+        if (smallest == NULL)
+            break;
+        segment_t *pick = smallest->map_size - EBB_SLICE_SIZE < data - covered && n + 1 < HUGE_SOURCES ? smallest
+                          : cover != NULL                                                               ? cover
+                                                                                                         : largest;
+        size_t have = pick->map_size - EBB_SLICE_SIZE;
+        sources[n] = pick;
+        parts[n++] = have < data - covered ? have : data - covered;
+        covered += parts[n - 1];
     }
-    huge_unmap(seg);
-    return NULL;
+    for (unsigned i = 0; i < n; i++)
+        cache_unlink(sources[i]);
+    pthread_mutex_unlock(&cache.lock);
+
+    /* The target: the host grown in place, a shell grown in place, or a
+     * fresh mapping. */
+    segment_t *target = NULL;
+    size_t filled = 0;
+    bool fresh_target = false;
+    if (host != NULL) {
+        size_t had = host->map_size - EBB_SLICE_SIZE;
+        if (grow_in_place(host, map_size)) {
+            target = host;
+            filled = had;
+        } else {
+            host->reach = host->map_size; /* its address space is taken */
+            pthread_mutex_lock(&cache.lock);
+            cache_link(host);
+            pthread_mutex_unlock(&cache.lock);
+        }
+    }
+    if (target == NULL)
+        target = shell_take(map_size);
+    if (target == NULL) {
+        target = huge_map(map_size, EBB_SLICE_SIZE);
+        fresh_target = true;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        segment_t *s = sources[i];
+        size_t reach = s->reach > s->map_size ? s->reach : s->map_size;
+        bool tried = target != NULL;
+        size_t want = tried && parts[i] > data - filled ? data - filled : parts[i];
+        size_t from = s->map_size - want; /* its tail */
+        size_t moved = tried && want > 0 ? move_extents(s, from, want, target, EBB_SLICE_SIZE + filled) : 0;
+        filled += moved;
+        if (tried && moved < want) /* a move failed: the rest of the part goes back to the kernel */
+            huge_shrink(s, s->map_size - from - moved);
+        if (moved > 0) {
+            s->map_size = from; /* the pages moved are the target's now */
+            joints_cut(s);
+            ebbi_fetch_sub_relaxed(&huge_mapped, moved);
+        }
+        if (s->map_size <= EBB_SLICE_SIZE) {
+            shell_put(s, reach); /* all its pages went */
+            continue;
+        }
+        pthread_mutex_lock(&cache.lock);
+        cache_link(s);
+        pthread_mutex_unlock(&cache.lock);
+    }
+    if (target == NULL)
+        return NULL;
+    if (filled > 0)
+        joint_add(target, EBB_SLICE_SIZE + filled); /* the fresh rest */
+    if (fresh_target)
+        ebbi_fetch_add_relaxed(&huge_slack, slack_before(EBB_SLICE_SIZE));
+    *reused = filled;
+    return target;
 }
 
 void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool zero)
@@ -242,25 +529,17 @@ void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool zero)
     }
     size_t map_size = page_round(offset + size) + tail_guard();
     segment_t *seg = NULL;
-    bool is_zero = false;
-    ebbi_reclaim_tick();
+    size_t reused = 0;
+    ebbi_account_tick();
     if (offset == EBB_SLICE_SIZE)
-        seg = cache_take(map_size);
-    if (seg == NULL) {
-        if (offset < EBB_SEGMENT_SIZE)
-            seg = ebbi_os_map_aligned(map_size, EBB_SEGMENT_SIZE, 0);
-        else
-            seg = ebbi_os_map_aligned(map_size, align, EBB_SEGMENT_SIZE);
+        seg = cache_take(map_size, &reused);
+    bool fresh_map = seg == NULL;
+    if (fresh_map) {
+        seg = huge_map(map_size, align);
         if (seg == NULL) {
             errno = ENOMEM;
             return NULL;
         }
-        seg->map_size = map_size;
-        seg->kind = SEGMENT_HUGE;
-        seg->source = SOURCE_MMAP;
-        ebbi_fetch_add_relaxed(&huge_mapped, map_size);
-        ebbi_reclaim_wish_thread();
-        is_zero = true;
     }
     uintptr_t block = (uintptr_t)seg + offset;
     page_t *page = &seg->slices[1];
@@ -276,17 +555,19 @@ void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool zero)
         seg->slices[offset >> EBB_SLICE_SHIFT].slice_back = (uint8_t)((offset >> EBB_SLICE_SHIFT) - 1);
     if (offset >= EBB_SEGMENT_SIZE)
         ebbi_segmap_set(block, SEGMAP_HUGE_BELOW);
-    if (is_zero) {
-        ebbi_fetch_add_relaxed(&huge_slack, segment_slack(seg) + tail_guard());
+    if (fresh_map) {
+        ebbi_fetch_add_relaxed(&huge_slack, slack_before(offset) + tail_guard());
         if (tail_guard() != 0)
             ebbi_os_protect((uint8_t *)seg + map_size - tail_guard(), tail_guard(), false);
     }
     ebbi_segmap_set((uintptr_t)seg, SEGMAP_SEGMENT);
 
+    size_t usable = ebbi_huge_usable_size(seg, page);
     ebbi_counter_add(&heap->huge_allocs, 1);
-    ebbi_counter_add(&heap->huge_bytes_alloc, ebbi_huge_usable_size(seg, page));
-    if (zero && !is_zero)
-        memset((void *)block, 0, size);
+    ebbi_counter_add(&heap->huge_bytes_alloc, usable);
+    ebbi_account_take(EBBI_POOL_HUGE, seg->map_size, seg->map_size - offset > reused ? seg->map_size - offset - reused : 0);
+    if (zero && reused > 0)
+        memset((void *)block, 0, size < reused ? size : reused); /* the rest is fresh */
     return (void *)block;
 }
 
@@ -305,32 +586,51 @@ void ebbi_huge_free(heap_t *heap, segment_t *seg, page_t *page)
         ebbi_fetch_add_relaxed(&ebbi_orphan_huge_frees, 1);
         ebbi_fetch_add_relaxed(&ebbi_orphan_huge_bytes, usable);
     }
-    /* Keep the mapping a while (reclaim.c), within the retention bound, so
-     * that a loop freeing and allocating a big buffer does not go to the
-     * kernel each time. */
+    ebbi_account_give(EBBI_POOL_HUGE, seg->map_size);
+    /* Keep the mapping while the policy predicts reuse (reclaim.c), within
+     * its bound, so that a program that frees and allocates big buffers
+     * does not go to the kernel each time. */
     uint64_t now = ebbi_os_now_ns();
-    size_t max = (size_t)ebbi_option(EBB_OPTION_RETAIN_MAX);
-    bool cached = false;
-    if (page->start == (uintptr_t)seg + EBB_SLICE_SIZE && seg->map_size <= max / 2) {
+    if (page->start == (uintptr_t)seg + EBB_SLICE_SIZE && seg->map_size <= ebbi_account_bound()) {
+        /* Still ours, but no longer a block: carved 0 makes free()
+         * refuse it, and the kind lets it say "double free". */
+        page->kind = SLICE_HUGE_CACHED;
+        ebbi_store_relaxed(&page->carved, 0);
+        seg->cached_at_ns = now;
         pthread_mutex_lock(&cache.lock);
-        if (cache.count < HUGE_CACHE_ENTRIES && cache.bytes + seg->map_size <= max) {
-            /* Still ours, but no longer a block: carved 0 makes free()
-             * refuse it, and the kind lets it say "double free". */
-            page->kind = SLICE_HUGE_CACHED;
-            ebbi_store_relaxed(&page->carved, 0);
-            seg->cached_at_ns = now;
-            cache.entries[cache.count++] = seg;
-            cache.bytes += seg->map_size;
-            cache_bytes_changed((int64_t)seg->map_size);
-            cached = true;
-        }
+        cache_link(seg);
         pthread_mutex_unlock(&cache.lock);
-    }
-    if (cached)
-        ebbi_reclaim_notify(now);
-    else
+        ebbi_account_freed(now);
+    } else {
+        /* Bigger than all that may wait: at once, and a refault if it is
+         * needed again. */
+        ebbi_account_credit(seg->map_size);
         huge_unmap(seg);
-    ebbi_reclaim_tick();
+    }
+    ebbi_account_tick();
+}
+
+/* realloc's move of a huge block to `target` (mapped, new_map bytes): the
+ * pages move in one call, or extent by extent; an extent the kernel will
+ * not move is copied.  The old mapping is gone after. */
+static void move_or_copy(segment_t *seg, size_t old_map, segment_t *target)
+{
+    if (ebbi_os_move(seg, old_map, target))
+        return;
+    size_t at = 0;
+    while (at < old_map) {
+        size_t end = old_map;
+        for (unsigned i = 0; i < seg->joint_count; i++)
+            if (seg->joints[i] > at && seg->joints[i] < end) {
+                end = seg->joints[i];
+                break;
+            }
+        if (!ebbi_os_move((uint8_t *)seg + at, end - at, (uint8_t *)target + at)) {
+            memcpy((uint8_t *)target + at, (uint8_t *)seg + at, end - at);
+            ebbi_os_unmap((uint8_t *)seg + at, end - at);
+        }
+        at = end;
+    }
 }
 
 void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
@@ -345,11 +645,14 @@ void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
         if (old_map - new_map >= old_map / 4) {
             ebbi_os_unmap((uint8_t *)seg + new_map, old_map - new_map);
             seg->map_size = new_map;
+            joints_cut(seg);
             ebbi_fetch_sub_relaxed(&huge_mapped, old_map - new_map);
         }
-    } else if (ebbi_os_resize_in_place(seg, old_map, new_map)) {
+    } else if (ebbi_os_resize_in_place((uint8_t *)seg + last_extent(seg), old_map - last_extent(seg),
+                                       new_map - last_extent(seg))) {
         seg->map_size = new_map;
-        ebbi_fetch_add_relaxed(&huge_mapped, new_map - old_map);
+        if (seg->reach < new_map)
+            seg->reach = new_map;
     } else {
         /* Move the pages to a fresh aligned place: no copy. */
         segment_t *target = ebbi_os_map_aligned(new_map, EBB_SEGMENT_SIZE, 0);
@@ -358,23 +661,24 @@ void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
         /* Unmark the old place before the move frees it: another thread may
          * map a segment there the moment it is free. */
         ebbi_segmap_set((uintptr_t)seg, SEGMAP_NONE);
-        if (!ebbi_os_move(seg, old_map, target)) {
-            ebbi_segmap_set((uintptr_t)seg, SEGMAP_SEGMENT);
-            ebbi_os_unmap(target, new_map);
-            return NULL;
-        }
+        move_or_copy(seg, old_map, target);
         seg = target;
         seg->map_size = new_map;
+        seg->reach = new_map;
+        joint_add(seg, old_map); /* the grown part, from the target's own mapping */
         page = &seg->slices[1];
         page->start = (uintptr_t)seg + offset;
         ebbi_segmap_set((uintptr_t)seg, SEGMAP_SEGMENT);
-        ebbi_fetch_add_relaxed(&huge_mapped, new_map - old_map);
     }
     int64_t delta = (int64_t)seg->map_size - (int64_t)old_map;
-    if (delta >= 0)
+    if (delta >= 0) {
+        ebbi_fetch_add_relaxed(&huge_mapped, (uint64_t)delta);
         ebbi_counter_add(&heap->huge_bytes_alloc, (uint64_t)delta);
-    else
+        ebbi_account_take(EBBI_POOL_HUGE, (uint64_t)delta, (uint64_t)delta);
+    } else {
         ebbi_counter_add(&heap->huge_bytes_freed, (uint64_t)-delta);
+        ebbi_account_give(EBBI_POOL_HUGE, (uint64_t)-delta);
+    }
     return (void *)page->start;
 }
 

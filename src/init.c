@@ -76,6 +76,7 @@ uint64_t ebbi_meta_bytes(void)
 static void fork_prepare(void)
 {
     ebbi_reclaim_fork_prepare();
+    ebbi_doorbell_fork_prepare();
     ebbi_heaps_fork_prepare();
     ebbi_arenas_fork_prepare();
     ebbi_huge_fork_prepare();
@@ -92,6 +93,7 @@ static void fork_parent(void)
     ebbi_huge_fork_parent();
     ebbi_arenas_fork_parent();
     ebbi_heaps_fork_parent();
+    ebbi_doorbell_fork_parent();
     ebbi_reclaim_fork_parent();
 }
 
@@ -102,7 +104,9 @@ static void fork_child(void)
     ebbi_huge_fork_child();
     ebbi_arenas_fork_child();
     ebbi_heaps_fork_child();
+    ebbi_doorbell_fork_child();
     ebbi_reclaim_fork_child();
+    ebbi_service_fork_child();
     ebbi_safety_fork_child();
     ebbi_publish_fork_child();
 }
@@ -153,5 +157,10 @@ __attribute__((constructor(101))) static void ebbi_constructor(void)
         ebbi_options_load();
     /* From here on the process is far enough along to start a thread. */
     ebbi_store_release(&ebbi_process.started, true);
+    ebbi_reclaim_init();
     ebbi_publish_init();
+    /* The service thread keeps the statistics page current (the library's
+     * constructor is a safe place to start a thread). */
+    if (ebbi_publish_interval_ns() != 0)
+        ebbi_service_start();
 }

@@ -163,6 +163,9 @@ typedef struct segment_s {
     uint32_t free_slices;           /* slices in free spans */
     struct segment_s *next, *prev;  /* in the arena's segment list */
     uint64_t cached_at_ns;          /* huge cache: when the block was freed */
+    size_t reach;                   /* huge shell: address space that is ours from the segment on */
+    uint32_t joint_count;           /* huge: entries of joints[] */
+    size_t joints[EBB_HUGE_JOINTS]; /* huge: offsets where a new kernel mapping (VMA) may start (huge.c) */
     uintptr_t alloc_site, free_site;/* guarded blocks: who allocated and freed them */
     /* Per slice, how much of it may be resident: the prefix, in 4 KiB
      * units (TOUCH_UNITS), that blocks were carved from since it was last
@@ -364,6 +367,8 @@ EBBI_HIDDEN void ebbi_os_init(uintptr_t random);
 /* A new file (O_EXCL), `size` bytes, mapped shared; NULL on failure. */
 EBBI_HIDDEN void *ebbi_os_map_new_file(const char *path, size_t size);
 EBBI_HIDDEN size_t ebbi_os_self_exe(char *buf, size_t cap);
+EBBI_HIDDEN size_t ebbi_os_read_file(const char *path, char *buf, size_t cap);
+EBBI_HIDDEN uint64_t ebbi_os_rlimit(bool address_space);
 EBBI_HIDDEN int ebbi_os_pid(void);
 EBBI_HIDDEN int ebbi_os_ppid(void);
 EBBI_HIDDEN bool ebbi_os_protect(void *p, size_t size, bool accessible);
@@ -399,7 +404,7 @@ EBBI_HIDDEN void ebbi_arena_abandon_page(page_t *page);
 EBBI_HIDDEN page_t *ebbi_arena_take_abandoned(arena_t *arena, unsigned class_id);
 /* Reclaim the spans freed before `freed_before_ns`, and older ones still
  * until `at_least` bytes are given back; stop early (but for whole free
- * segments) once no more than `keep` bytes are reclaimable.  Returns the
+ * segments) once the spans hold no more than `keep` reclaimable bytes.  Returns the
  * touched bytes given. */
 EBBI_HIDDEN size_t ebbi_arena_purge(arena_t *arena, uint64_t freed_before_ns, size_t at_least, uint64_t keep);
 EBBI_HIDDEN uint64_t ebbi_arena_oldest_dirty_ns(arena_t *arena);
@@ -461,36 +466,104 @@ EBBI_HIDDEN size_t ebbi_heaps_purge_parked(uint64_t cutoff_ns, uint64_t now_ns);
 EBBI_HIDDEN uint64_t ebbi_heaps_oldest_parked_ns(uint64_t now_ns);
 EBBI_HIDDEN void ebbi_heap_direct_update(heap_t *heap, unsigned class_id);
 
-/* ---- reclaim.c: when freed memory goes back --------------------------------- */
-EBBI_HIDDEN void ebbi_reclaim_notify(uint64_t now_ns);
-EBBI_HIDDEN void ebbi_reclaim_tick(void);
-EBBI_HIDDEN uint64_t ebbi_reclaim_parked_by(uint64_t epoch, uint64_t now_ns);
-EBBI_HIDDEN extern _Atomic(uint64_t) ebbi_reclaim_due_ns;
-#define EBBI_RECLAIM_NEVER UINT64_MAX /* ebbi_reclaim_due_ns: nothing due */
-EBBI_HIDDEN extern _Atomic(uint64_t) ebbi_reclaim_epoch;
-EBBI_HIDDEN extern _Atomic(bool) ebbi_reclaim_thread_wanted;
-EBBI_HIDDEN void ebbi_reclaim_start_thread(void);
-EBBI_HIDDEN void ebbi_reclaim_wish_thread(void);
+/* ---- account.c: the ledger of reclamation ------------------------------------ */
+typedef enum { EBBI_POOL_SPANS, EBBI_POOL_HUGE, EBBI_POOLS } ebbi_pool_t;
+/* Why the layers below call the policy (the one call up: ebbi_reclaim_notify). */
+typedef enum {
+    EBBI_EVENT_OVER,          /* the reclaimable total passed the bound */
+    EBBI_EVENT_DUE,           /* a slow path found the deadline passed */
+    EBBI_EVENT_GROWING,       /* a pool takes fresh memory past its room under a limit */
+    EBBI_EVENT_OUT_OF_MEMORY  /* the kernel refused memory */
+} ebbi_event_t;
+#define EBBI_NEVER UINT64_MAX /* ebbi_due_ns: nothing due */
+#define EBBI_EPOCH_RING 64
+/* The earliest time some freed memory is due to go back; EBBI_NEVER if none. */
+EBBI_HIDDEN extern _Atomic(uint64_t) ebbi_due_ns;
+/* Passes begun (the stamp of parked pages). */
+EBBI_HIDDEN extern _Atomic(uint64_t) ebbi_pass_epoch;
+/* The service thread should be started by the next malloc slow path. */
+EBBI_HIDDEN extern _Atomic(bool) ebbi_service_wanted;
+/* `fresh`: bytes of it that were never touched, or given back since (page
+ * faults to come).  No lock may be held (it may call the policy). */
+EBBI_HIDDEN void ebbi_account_take(ebbi_pool_t pool, uint64_t bytes, uint64_t fresh);
+EBBI_HIDDEN void ebbi_account_give(ebbi_pool_t pool, uint64_t bytes);
+EBBI_HIDDEN uint64_t ebbi_account_live(ebbi_pool_t pool);
+EBBI_HIDDEN uint64_t ebbi_account_last_take_ns(ebbi_pool_t pool);
+/* The peak of `live` since the last call, when it was reached, and the
+ * trough; the next epoch starts from `live` now. */
+EBBI_HIDDEN uint64_t ebbi_account_close_peak(ebbi_pool_t pool, uint64_t now_ns, uint64_t *peak_ns, uint64_t *trough);
+EBBI_HIDDEN void ebbi_account_reclaimable(ebbi_pool_t pool, int64_t delta);
+EBBI_HIDDEN uint64_t ebbi_account_pool_reclaimable(ebbi_pool_t pool);
+EBBI_HIDDEN uint64_t ebbi_account_reclaimable_bytes(void);
+EBBI_HIDDEN void ebbi_account_reclaimed(size_t bytes);
+EBBI_HIDDEN uint64_t ebbi_account_reclaimed_total(void);
+EBBI_HIDDEN void ebbi_account_credit(uint64_t bytes);
+EBBI_HIDDEN void ebbi_account_decay_credit(void);
+EBBI_HIDDEN uint64_t ebbi_account_refaulted_total(void);
+EBBI_HIDDEN uint64_t ebbi_account_taken_total(void);
+EBBI_HIDDEN void ebbi_account_set_bound(uint64_t bytes);
+EBBI_HIDDEN uint64_t ebbi_account_bound(void);
+EBBI_HIDDEN void ebbi_account_set_growth_budget(uint64_t bytes);
+EBBI_HIDDEN void ebbi_account_due_at_most(uint64_t due_ns);
+EBBI_HIDDEN uint64_t ebbi_account_generation(void);
+EBBI_HIDDEN uint64_t ebbi_account_last_call_ns(void);
+EBBI_HIDDEN void ebbi_account_freed(uint64_t now_ns);
+EBBI_HIDDEN void ebbi_account_tick(void);
+EBBI_HIDDEN void ebbi_account_mapped(void);
+EBBI_HIDDEN uint64_t ebbi_account_pass_begin(uint64_t now_ns);
+EBBI_HIDDEN uint64_t ebbi_account_parked_by(uint64_t epoch, uint64_t now_ns);
+EBBI_HIDDEN void ebbi_doorbell_listen(void);
+EBBI_HIDDEN bool ebbi_doorbell_listening(void);
+EBBI_HIDDEN void ebbi_doorbell_ring(void);
+EBBI_HIDDEN void ebbi_doorbell_wait(uint64_t until_ns, uint64_t now_ns, bool watch_due);
+EBBI_HIDDEN void ebbi_doorbell_fork_prepare(void);
+EBBI_HIDDEN void ebbi_doorbell_fork_parent(void);
+EBBI_HIDDEN void ebbi_doorbell_fork_child(void);
+
+/* ---- limits.c: memory limits and pressure --------------------------------------- */
+typedef struct {
+    bool any;          /* a limit is known */
+    bool pressure;     /* tasks stall waiting for memory */
+    uint64_t limit;    /* the limit that binds first (UINT64_MAX: none) */
+    uint64_t room;     /* its limit - usage */
+    uint64_t margin;   /* kept free below it */
+} ebbi_limits_t;
+EBBI_HIDDEN void ebbi_limits_discover(void);
+EBBI_HIDDEN bool ebbi_limits_known(void);
+EBBI_HIDDEN void ebbi_limits_read(ebbi_limits_t *out, uint64_t now_ns);
+
+/* ---- reclaim.c: the policy ------------------------------------------------------- */
+EBBI_HIDDEN size_t ebbi_reclaim_notify(ebbi_event_t event, uint64_t bytes);
 EBBI_HIDDEN size_t ebbi_reclaim_now(bool all);
-EBBI_HIDDEN uint64_t ebbi_reclaim_delay_ns(void);
-EBBI_HIDDEN void ebbi_reclaimed_add(size_t bytes);
-EBBI_HIDDEN uint64_t ebbi_reclaimed_total(void);
-EBBI_HIDDEN void ebbi_reclaimable_add(int64_t delta);
-EBBI_HIDDEN uint64_t ebbi_reclaimable_bytes(void);
+EBBI_HIDDEN uint64_t ebbi_reclaim_look(uint64_t now_ns, bool idle);
+EBBI_HIDDEN void ebbi_reclaim_init(void);
+typedef struct {
+    uint64_t kept_spans, kept_huge; /* freed memory kept because reuse is predicted */
+    uint64_t bound;                 /* the most freed memory that may wait */
+    uint64_t history_ms;            /* how long peaks are remembered */
+    uint64_t limit, limit_room;     /* the binding memory limit and the room under it */
+    uint64_t pressure_passes;       /* passes forced by a limit or pressure */
+} ebbi_reclaim_state_t;
+EBBI_HIDDEN void ebbi_reclaim_state(ebbi_reclaim_state_t *out);
 EBBI_HIDDEN void ebbi_reclaim_fork_prepare(void);
 EBBI_HIDDEN void ebbi_reclaim_fork_parent(void);
 EBBI_HIDDEN void ebbi_reclaim_fork_child(void);
+
+/* ---- service.c: the service thread ----------------------------------------------- */
+EBBI_HIDDEN void ebbi_service_start(void);
+EBBI_HIDDEN void ebbi_service_fork_child(void);
 
 /* ---- huge.c: huge blocks -------------------------------------------------- */
 EBBI_HIDDEN void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool zero);
 EBBI_HIDDEN void ebbi_huge_free(heap_t *heap, segment_t *seg, page_t *page);
 EBBI_HIDDEN void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size);
 EBBI_HIDDEN size_t ebbi_huge_usable_size(const segment_t *seg, const page_t *page);
-EBBI_HIDDEN size_t ebbi_huge_expire(uint64_t cached_before_ns);
+/* Give back cached huge memory cached before `cutoff_ns`, oldest first,
+ * while more than `keep` bytes are cached. */
+EBBI_HIDDEN size_t ebbi_huge_trim(uint64_t cutoff_ns, uint64_t keep);
 EBBI_HIDDEN uint64_t ebbi_huge_oldest_cached_ns(void);
 EBBI_HIDDEN uint64_t ebbi_huge_mapped_bytes(void);
 EBBI_HIDDEN uint64_t ebbi_huge_resident_bytes(void);
-EBBI_HIDDEN uint64_t ebbi_huge_cached_bytes(void);
 EBBI_HIDDEN void ebbi_huge_fork_prepare(void);
 EBBI_HIDDEN void ebbi_huge_fork_parent(void);
 EBBI_HIDDEN void ebbi_huge_fork_child(void);
@@ -526,12 +599,19 @@ typedef enum {
     EBB_OPTION_GUARD_SAMPLE_BUDGET, /* % of the time sampled blocks' system calls may take; 0 no bound */
     EBB_OPTION_ABORT_ON_ERROR,
     EBB_OPTION_PUBLISH_INTERVAL_MS, /* how often the statistics page is rewritten */
+    EBB_OPTION_MEMORY_LIMIT,     /* a soft limit on resident memory (0: none) */
+    EBB_OPTION_LIMITS,           /* read the cgroup's and rlimits' limits and PSI */
     EBB_OPTION_COUNT
 } ebbi_option_t;
 EBBI_HIDDEN void ebbi_options_load(void);
 EBBI_HIDDEN bool ebbi_options_from_environment(void);
 EBBI_HIDDEN long ebbi_option(ebbi_option_t option);
 EBBI_HIDDEN void ebbi_option_set(ebbi_option_t option, long value);
+
+static inline uint64_t ebbi_delay_ns(void)
+{
+    return (uint64_t)ebbi_option(EBB_OPTION_RECLAIM_DELAY_MS) * 1000000u;
+}
 
 /* ---- safety.c: the safety modes ---------------------------------------------- */
 #define SAFETY_ZERO 1u         /* EBB_ZERO_ON_FREE: freed blocks are zeroed */

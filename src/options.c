@@ -27,7 +27,7 @@ static const option_desc_t option_descs[EBB_OPTION_COUNT] = {
     [EBB_OPTION_STATS] = {"EBB_STATS", 0, 0, 1, NULL},
     /* Reclamation (reclaim.c); the defaults are measured in docs/RECLAIM.md. */
     [EBB_OPTION_RECLAIM_DELAY_MS] = {"EBB_RECLAIM_DELAY_MS", 50, 0, 3600 * 1000, NULL},
-    [EBB_OPTION_RETAIN_MAX] = {"EBB_RETAIN_MAX", 64L << 20, 0, __LONG_MAX__, NULL},
+    [EBB_OPTION_RETAIN_MAX] = {"EBB_RETAIN_MAX", 1L << 30, 0, __LONG_MAX__, NULL},
     [EBB_OPTION_BACKGROUND] = {"EBB_BACKGROUND", 1, 0, 1, NULL},
     [EBB_OPTION_PURGE] = {"EBB_PURGE", 0, 0, 1, purge_words},
     [EBB_OPTION_RETAIN_MIN] = {"EBB_RETAIN_MIN", 1L << 20, 0, __LONG_MAX__, NULL},
@@ -41,6 +41,9 @@ static const option_desc_t option_descs[EBB_OPTION_COUNT] = {
     [EBB_OPTION_GUARD_SAMPLE_BUDGET] = {"EBB_GUARD_SAMPLE_BUDGET", 1, 0, 100, NULL},
     [EBB_OPTION_ABORT_ON_ERROR] = {"EBB_ABORT_ON_ERROR", 1, 0, 1, NULL},
     [EBB_OPTION_PUBLISH_INTERVAL_MS] = {"EBB_PUBLISH_INTERVAL_MS", 50, 1, 60000, NULL},
+    /* Memory limits (limits.c). */
+    [EBB_OPTION_MEMORY_LIMIT] = {"EBB_MEMORY_LIMIT", 0, 0, __LONG_MAX__, NULL},
+    [EBB_OPTION_LIMITS] = {"EBB_LIMITS", 1, 0, 1, NULL},
 };
 
 static bool word_value(const option_desc_t *d, const char *s, long *out)

@@ -15,8 +15,11 @@
  * the C library's sbrk, so its own view of the break stays right),
  * mprotect (safety modes: guard pages), sigaction (SIGSEGV, guard modes),
  * sched_getaffinity, sched_yield, clock_gettime (vDSO), write (fd 2, or its
- * duplicate kept for EBB_STATS), fcntl (F_DUPFD_CLOEXEC), and the signal
- * calls of abort.
+ * duplicate kept for EBB_STATS), fcntl (F_DUPFD_CLOEXEC), the signal
+ * calls of abort, and, to learn the memory limits and pressure the
+ * process lives under (limits.c), getrlimit and open/read/close of
+ * /proc/self/cgroup, /proc/self/statm, /proc/pressure/memory and the
+ * cgroup's memory files.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -26,6 +29,7 @@
 #include <stdlib.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -403,6 +407,40 @@ size_t ebbi_os_self_exe(char *buf, size_t cap)
         n = 0;
     buf[n] = '\0';
     return (size_t)n;
+}
+
+/* The start of a small file (/proc, /sys): up to cap - 1 bytes, then a
+ * terminating zero; 0 if it cannot be read. */
+size_t ebbi_os_read_file(const char *path, char *buf, size_t cap)
+{
+    int saved = errno;
+    size_t n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        while (n + 1 < cap) {
+            ssize_t r = read(fd, buf + n, cap - 1 - n);
+            if (r <= 0)
+                break;
+            n += (size_t)r;
+        }
+        close(fd);
+    }
+    buf[n] = '\0';
+    errno = saved;
+    return n;
+}
+
+/* The soft limit of RLIMIT_AS (as_limit) or RLIMIT_DATA; UINT64_MAX if
+ * there is none. */
+uint64_t ebbi_os_rlimit(bool address_space)
+{
+    int saved = errno;
+    struct rlimit rl;
+    uint64_t v = UINT64_MAX;
+    if (getrlimit(address_space ? RLIMIT_AS : RLIMIT_DATA, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        v = (uint64_t)rl.rlim_cur;
+    errno = saved;
+    return v;
 }
 
 int ebbi_os_pid(void)

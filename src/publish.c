@@ -2,7 +2,7 @@
  *
  * Only with EBB_PUBLISH=DIR: the page is created when the library starts
  * (and again in a forked child, which is a process of its own), the
- * service thread (reclaim.c) rewrites it every EBB_PUBLISH_INTERVAL_MS,
+ * service thread (service.c) rewrites it every EBB_PUBLISH_INTERVAL_MS,
  * and the library's destructor writes the last one.  The program itself
  * does nothing for it.
  */
@@ -45,9 +45,6 @@ void ebbi_publish_init(void)
     if (page == NULL)
         return;
     ebbi_publish_now(false);
-    /* The service thread keeps the page current (started here: the
-     * library's constructor is a safe place to start a thread). */
-    ebbi_reclaim_start_thread();
 }
 
 uint64_t ebbi_publish_interval_ns(void)
@@ -88,7 +85,7 @@ void ebbi_publish_fork_child(void)
     page = NULL;
     page_create();
     if (page != NULL)
-        ebbi_store_relaxed(&ebbi_reclaim_thread_wanted, true);
+        ebbi_store_relaxed(&ebbi_service_wanted, true);
 }
 
 __attribute__((destructor)) static void publish_at_exit(void)

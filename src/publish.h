@@ -18,7 +18,7 @@
 #include "ebbmalloc.h"
 
 #define EBB_PUBLISH_MAGIC 0x3162626521626265ull /* "ebb!ebb1" */
-#define EBB_PUBLISH_VERSION 2 /* 2: struct ebb_stats gained three fields */
+#define EBB_PUBLISH_VERSION 3 /* 2, 3: struct ebb_stats gained fields */
 #define EBB_PUBLISH_CLASSES 120
 #define EBB_PUBLISH_FILE_SIZE 16384
 

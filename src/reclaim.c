@@ -1,97 +1,241 @@
-/* Reclamation policy: when freed memory goes back to the kernel.
+/* Reclamation policy: which freed memory goes back to the kernel, and when.
  *
- * Memory that is freed becomes "freed, not reclaimed": free spans in the
- * arenas, threads' parked pages, the huge-block cache.  It is reclaimed —
- * decommitted, unmapped, or the program break moved down — once it has
- * stayed free for EBB_RECLAIM_DELAY_MS, or at once (oldest first) when the
- * reclaimable total passes EBB_RETAIN_MAX.  Memory reused within the delay
- * is never given back, so a program with a steady footprint pays nothing.
+ * Freed memory is "freed, not reclaimed" in two pools (account.c): the
+ * arenas' free spans and the huge-block cache; threads' parked pages
+ * (heap.c) besides.  Giving it back costs system calls, and page faults
+ * when the program takes it again; keeping it costs the machine.  The
+ * model (docs/RECLAIM.md: the reasoning and the measurements behind the
+ * constants):
  *
- * Who reclaims: the allocator's slow paths, when the earliest deadline has
- * passed (ebbi_reclaim_tick), and, for a program that goes idle, a
- * background thread started the first time there is something to reclaim
- * (EBB_BACKGROUND=0 turns it off).  EBB_RETAIN_MIN stays for a program that
- * keeps allocating; the background thread gives it back too once the
- * program has made no allocator call for half a delay.  malloc_trim(0)
- * reclaims everything at once.
+ *  - Prediction.  For each pool the policy remembers the peak of its live
+ *    bytes in each epoch (one reclamation delay) of the last `history`
+ *    epochs.  The program needed `peak` lately and holds `live` now, so it
+ *    may take `peak - live` again soon: that much of the pool's freed
+ *    memory is kept, for as long as the program keeps calling the
+ *    allocator.  A program that shrinks for good sees its peaks age out,
+ *    and the memory goes back `history` epochs later.
+ *  - Delay.  Freed memory beyond the prediction and the EBB_RETAIN_MIN
+ *    floor goes back once it has stayed free for EBB_RECLAIM_DELAY_MS.
+ *  - Bound.  No more than the bound waits, predicted or not; past it the
+ *    oldest goes at once.  The bound is the least of EBB_RETAIN_MAX, what
+ *    the reclaimer gives back in RELEASE_BUDGET_MS at the rate it has
+ *    measured (so whatever is kept goes back within the idle promise
+ *    below), and the room left under a memory limit.
+ *  - Refaults.  Memory that a pass gave back, taken fresh again soon after
+ *    (account.c), doubles `history` (up to HISTORY_MAX): retention lasts
+ *    longer for a program that comes back to its peaks.  Epochs without
+ *    refaults halve it again (down to HISTORY_MIN).
+ *  - Idle.  A program that stops calling the allocator for half a delay
+ *    gets everything back, prediction and floor included: the service
+ *    thread watches the calls (service.c); without it, a slow path that
+ *    comes after half a delay without slow-path events does the same.
+ *  - Limits and pressure (limits.c).  Near a memory limit, or while tasks
+ *    stall waiting for memory, nothing is kept: everything reclaimable
+ *    goes back now, and again before a pool takes fresh memory past the
+ *    room left.  EBB_MEMORY_LIMIT is such a limit, on resident memory; a
+ *    program whose live data alone passes it keeps nothing free, and its
+ *    allocations still succeed.
  *
- * Mechanisms live below: arena.c (spans), huge.c (the cache), heap.c (the
- * parked pages), source.c (the break).
+ * Passes run one at a time (`busy`): on slow paths once the deadline has
+ * passed (account.c), in the service thread, at once when a bound is
+ * passed, and for malloc_trim.  A pass calls down into the heaps (parked
+ * pages), the huge cache and the arenas, which do the system calls.
  */
-#define _GNU_SOURCE
-#include <pthread.h>
-#include <signal.h>
-#include <time.h>
-
 #include "internal.h"
 
-#define NEVER EBBI_RECLAIM_NEVER
-#define EPOCH_RING 64
+#define NEVER EBBI_NEVER
 
-/* The earliest time something becomes due; NEVER if none. */
-_Atomic(uint64_t) ebbi_reclaim_due_ns = NEVER;
-/* Passes begun (the stamp of parked pages). */
-_Atomic(uint64_t) ebbi_reclaim_epoch;
+/* Epochs of peaks remembered: from 4 delays (200 ms by default: a
+ * program's phases within that keep their memory), doubled by refaults up
+ * to 64 (3.2 s). */
+#define HISTORY_MIN 4
+#define HISTORY_MAX 64
+#define PEAK_RING 64
+/* Refaults within an epoch that count as the prediction being short: at
+ * least 1 MiB, and a sixteenth of what the program took from the pools in
+ * the epoch (a program that churns through gigabytes a second pays
+ * nothing for a few refaulted MiB). */
+#define REFAULT_SIGNIFICANT (1u << 20)
+#define REFAULT_SHARE 16
+/* Whatever is kept must go back within this long at the measured rate:
+ * with idleness seen within 3/4 of a delay, everything is back within
+ * 100 ms at the default delay of 50 ms. */
+#define RELEASE_BUDGET_MS 40
+/* The rate assumed before one is measured (bytes per ms; 6.4 GB/s, what
+ * MADV_DONTNEED gives on the build machine), and the least bound it
+ * allows. */
+#define PURGE_RATE_DEFAULT (6400u << 10)
+#define BOUND_MIN (16u << 20)
+/* Passes that give back less are not timed. */
+#define RATE_SAMPLE_MIN (8u << 20)
+
+typedef enum { PASS_DUE, PASS_ALL } pass_kind_t;
 
 static struct {
-    _Atomic(uint64_t) reclaimed_total;
-    _Atomic(int64_t) reclaimable;    /* free spans' touched bytes, huge cache (not parked pages) */
-    _Atomic(int) busy;               /* one reclaimer at a time (the others skip) */
-    _Atomic(uint64_t) generation;    /* counts notifies (recompute_due) */
-    /* The background thread. */
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    _Atomic(int) thread_state;       /* 0 none, 1 starting, 2 running */
-    bool cond_ready;
-    /* The idle pass (background thread only): when a pass has left the
-     * EBB_RETAIN_MIN floor, the thread looks again half a delay later, and
-     * if the program made no allocator call in between it gives the floor
-     * back too.  The floor is for a program that keeps allocating. */
-    uint64_t idle_due_ns;
-    uint64_t activity_mark;
-    /* Parked pages (heap.c) are stamped with the pass count, not a clock
-     * reading (a loop that parks and unparks a page must stay cheap): a
-     * page stamped e was parked before pass e+1 began, at epoch_start. */
-    uint64_t epoch_start_ns[EPOCH_RING];
-} rc = {.lock = PTHREAD_MUTEX_INITIALIZER, .idle_due_ns = NEVER};
+    _Atomic(int) busy;              /* one pass at a time */
+    /* Under busy: */
+    struct {
+        uint64_t epoch, peak, swing;
+    } peaks[EBBI_POOLS][PEAK_RING];
+    uint64_t epoch;                 /* the epoch the last pass was in */
+    unsigned history, quiet;        /* epochs remembered; epochs without refaults */
+    uint64_t refaulted_seen, taken_seen;
+    uint64_t purge_rate;            /* bytes per ms, smoothed; 0: none measured */
+    ebbi_limits_t limits;
+    uint64_t limits_read_ns;
+    /* For the statistics (relaxed): */
+    _Atomic(uint64_t) kept[EBBI_POOLS]; /* what the last pass kept by prediction */
+    _Atomic(uint64_t) bound;
+    _Atomic(uint64_t) limit, limit_room;
+    _Atomic(uint32_t) history_now;
+    _Atomic(uint64_t) pressure_passes;
+} rc = {.history = HISTORY_MIN, .bound = UINT64_MAX, .limit = UINT64_MAX, .limit_room = UINT64_MAX,
+        .history_now = HISTORY_MIN};
 
-uint64_t ebbi_reclaim_delay_ns(void)
+/* A pass that runs out of memory must not wait for itself (OOM retry). */
+static __thread bool in_pass;
+
+static uint64_t epoch_ns(void)
 {
-    return (uint64_t)ebbi_option(EBB_OPTION_RECLAIM_DELAY_MS) * 1000000u;
+    uint64_t d = ebbi_delay_ns();
+    return d > 0 ? d : 1000000u;
 }
 
-void ebbi_reclaimed_add(size_t bytes)
+/* ---- prediction ------------------------------------------------------------------ */
+
+static void peak_record(ebbi_pool_t pool, uint64_t epoch, uint64_t peak, uint64_t swing)
 {
-    if (bytes > 0)
-        ebbi_fetch_add_relaxed(&rc.reclaimed_total, bytes);
+    __typeof__(rc.peaks[0][0]) *slot = &rc.peaks[pool][epoch % PEAK_RING];
+    if (slot->epoch != epoch && epoch > slot->epoch) {
+        slot->epoch = epoch;
+        slot->peak = slot->swing = 0;
+    }
+    if (slot->epoch == epoch) {
+        if (peak > slot->peak)
+            slot->peak = peak;
+        if (swing > slot->swing)
+            slot->swing = swing;
+    }
 }
 
-uint64_t ebbi_reclaimed_total(void)
+/* Close the epoch's peaks; once per epoch, let refaults move `history`. */
+static void prediction_update(uint64_t now)
 {
-    return ebbi_load_relaxed(&rc.reclaimed_total);
+    uint64_t len = epoch_ns();
+    for (unsigned p = 0; p < EBBI_POOLS; p++) {
+        uint64_t at, trough;
+        uint64_t peak = ebbi_account_close_peak((ebbi_pool_t)p, now, &at, &trough);
+        peak_record((ebbi_pool_t)p, (at != 0 ? at : now) / len, peak, peak - trough);
+    }
+    uint64_t epoch = now / len;
+    if (epoch == rc.epoch)
+        return;
+    uint64_t passed = rc.epoch == 0 || epoch < rc.epoch ? 1 : epoch - rc.epoch;
+    rc.epoch = epoch;
+    uint64_t refaulted = ebbi_account_refaulted_total(), taken = ebbi_account_taken_total();
+    uint64_t fresh = refaulted - rc.refaulted_seen;
+    uint64_t demand = taken - rc.taken_seen;
+    rc.refaulted_seen = refaulted;
+    rc.taken_seen = taken;
+    if (fresh >= REFAULT_SIGNIFICANT && fresh * REFAULT_SHARE >= demand) {
+        rc.history = rc.history * 2 <= HISTORY_MAX ? rc.history * 2 : HISTORY_MAX;
+        rc.quiet = 0;
+    } else if ((rc.quiet += (unsigned)(passed < HISTORY_MAX ? passed : HISTORY_MAX)) >= rc.history) {
+        rc.history = rc.history / 2 >= HISTORY_MIN ? rc.history / 2 : HISTORY_MIN;
+        rc.quiet = 0;
+    }
+    ebbi_store_relaxed(&rc.history_now, rc.history);
+    /* The refault credit halves each epoch: only memory taken again soon
+     * after it went back counts. */
+    for (uint64_t i = 0; i < passed && i < 64; i++)
+        ebbi_account_decay_credit();
 }
 
-/* Free memory the allocator could give back now: free spans with touched
- * memory, the huge cache.  (Parked pages, at most one per class and
- * thread, are left out: counting them would cost the loop that parks and
- * unparks a page an atomic add each time.) */
-uint64_t ebbi_reclaimable_bytes(void)
+/* How long a pool may go without being taken from and still keep what
+ * its peaks predict: half a delay, and as much longer as `history` is
+ * (refaults lengthen both). */
+static uint64_t hold_ns(void)
 {
-    int64_t v = ebbi_load_relaxed(&rc.reclaimable);
-    return v > 0 ? (uint64_t)v : 0;
+    return (uint64_t)rc.history * epoch_ns() / (2 * HISTORY_MIN);
 }
 
-void ebbi_reclaimable_add(int64_t delta)
+/* What the pool's recent epochs say the program will take again: back up
+ * to its highest peak, and at least its widest swing within an epoch (a
+ * program that frees and allocates again takes back what it freed);
+ * nothing once the program has taken nothing from it for hold_ns (it
+ * stopped growing: a phase that ended, a program gone quiet). */
+static uint64_t predicted(ebbi_pool_t pool, uint64_t now)
 {
-    ebbi_fetch_add_relaxed(&rc.reclaimable, delta);
+    uint64_t last = ebbi_account_last_take_ns(pool);
+    if (last + hold_ns() <= now)
+        return 0;
+    uint64_t epoch = now / epoch_ns();
+    uint64_t peak = 0, swing = 0;
+    for (unsigned i = 0; i < PEAK_RING; i++) {
+        const __typeof__(rc.peaks[0][0]) *slot = &rc.peaks[pool][i];
+        if (slot->epoch + rc.history > epoch) {
+            if (slot->peak > peak)
+                peak = slot->peak;
+            if (slot->swing > swing)
+                swing = slot->swing;
+        }
+    }
+    uint64_t live = ebbi_account_live(pool);
+    uint64_t back = peak > live ? peak - live : 0;
+    return back > swing ? back : swing;
 }
 
-static void due_at_most(uint64_t due)
+/* ---- the bound and the limits ------------------------------------------------------- */
+
+/* Read the limits (under busy), at most once a delay unless `now_please`;
+ * `coming`: fresh bytes a pool is taking, not yet in the usage read. */
+static void limits_refresh(uint64_t now, bool now_please, uint64_t coming)
 {
-    uint64_t cur = ebbi_load_relaxed(&ebbi_reclaim_due_ns);
-    while (due < cur && !atomic_compare_exchange_weak(&ebbi_reclaim_due_ns, &cur, due))
-        ;
+    if (!now_please && now - rc.limits_read_ns < epoch_ns())
+        return;
+    rc.limits_read_ns = now;
+    ebbi_limits_read(&rc.limits, now);
+    if (rc.limits.any)
+        rc.limits.room = rc.limits.room > coming ? rc.limits.room - coming : 0;
+    ebbi_store_relaxed(&rc.limit, rc.limits.limit);
+    ebbi_store_relaxed(&rc.limit_room, rc.limits.room);
+    /* Fresh memory the pools may take before the limit is looked at again:
+     * the room above the margin (a quarter of the margin at least, so that
+     * a program whose live data passes the limit is not looked at on every
+     * page). */
+    uint64_t budget = UINT64_MAX;
+    if (rc.limits.any) {
+        uint64_t room = rc.limits.room > rc.limits.margin ? rc.limits.room - rc.limits.margin : 0;
+        budget = room > rc.limits.margin / 4 ? room : rc.limits.margin / 4;
+    }
+    ebbi_account_set_growth_budget(budget);
 }
+
+static bool must_keep_nothing(void)
+{
+    return rc.limits.pressure || (rc.limits.any && rc.limits.room <= rc.limits.margin);
+}
+
+/* The most freed memory that may wait (under busy). */
+static uint64_t bound_now(void)
+{
+    uint64_t rate = rc.purge_rate != 0 ? rc.purge_rate : PURGE_RATE_DEFAULT;
+    uint64_t bound = rate * RELEASE_BUDGET_MS;
+    if (bound < BOUND_MIN)
+        bound = BOUND_MIN;
+    if (rc.limits.any) {
+        /* What waits now, and the room above the margin. */
+        uint64_t allowed = ebbi_account_reclaimable_bytes() + rc.limits.room;
+        allowed = allowed > rc.limits.margin ? allowed - rc.limits.margin : 0;
+        if (allowed < bound)
+            bound = allowed;
+    }
+    if (must_keep_nothing())
+        bound = 0;
+    return bound;
+}
+
+/* ---- passes ------------------------------------------------------------------------- */
 
 /* When memory freed at `freed_at` is due, after a pass that started at
  * `start` (and took what was freed before start - delay). */
@@ -99,23 +243,22 @@ static uint64_t due_of(uint64_t freed_at, uint64_t start, uint64_t delay)
 {
     if (freed_at == 0)
         return NEVER;
-    /* Due before the pass began, yet still here: the pass kept it as the
-     * EBB_RETAIN_MIN floor, and frees since have raised the total above it.
-     * Two delays after the pass began, not at once: else a thread that keeps freeing
-     * around the floor would have the reclaimer purge the pages it is
-     * about to reuse, pass after pass.  (What became due during the pass
-     * is due now.) */
+    /* Due before the pass began, yet still here: the pass kept it (floor,
+     * prediction).  Looked at again two delays after the pass began, not at
+     * once: else a thread that keeps freeing around what is kept would have
+     * the reclaimer purge the pages it is about to reuse, pass after pass. */
     return freed_at + delay > start ? freed_at + delay : start + 2 * delay;
 }
 
-/* The earliest deadline after a pass, from what is left.  A notify during
- * the scan may have set an earlier one: the generation says so, and then
+/* The earliest deadline after a pass, from what is left.  A free during
+ * the pass may have set an earlier one: the generation says so, and then
  * the earlier stays. */
 static void recompute_due(uint64_t generation, uint64_t keep, uint64_t start)
 {
-    uint64_t delay = ebbi_reclaim_delay_ns();
+    uint64_t delay = ebbi_delay_ns();
     uint64_t due = NEVER;
-    if (ebbi_reclaimable_bytes() > keep) {
+    uint64_t left = ebbi_account_reclaimable_bytes();
+    if (left > keep) {
         for (unsigned i = 0; i < ebbi_process.arena_count; i++) {
             uint64_t t = due_of(ebbi_arena_oldest_dirty_ns(&ebbi_arenas[i]), start, delay);
             if (t < due)
@@ -124,293 +267,257 @@ static void recompute_due(uint64_t generation, uint64_t keep, uint64_t start)
         uint64_t t = due_of(ebbi_huge_oldest_cached_ns(), start, delay);
         if (t < due)
             due = t;
+    } else if (left > (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MIN)) {
+        /* Kept by prediction: looked at again as the peaks age. */
+        due = start + 2 * delay;
     }
-    uint64_t cur = ebbi_load_relaxed(&ebbi_reclaim_due_ns);
+    uint64_t cur = ebbi_load_relaxed(&ebbi_due_ns);
     for (;;) {
         uint64_t want = due;
-        if (ebbi_load_acquire(&rc.generation) != generation && cur < want)
+        if (ebbi_account_generation() != generation && cur < want)
             want = cur;
-        if (atomic_compare_exchange_weak(&ebbi_reclaim_due_ns, &cur, want))
+        if (atomic_compare_exchange_weak(&ebbi_due_ns, &cur, want))
             break;
     }
     /* Parked pages are looked at after the deadline is set: a page parked
      * meanwhile is either seen here or sees the deadline (heap.c, page_park). */
-    due_at_most(due_of(ebbi_heaps_oldest_parked_ns(start), start, delay));
+    ebbi_account_due_at_most(due_of(ebbi_heaps_oldest_parked_ns(start), start, delay));
 }
 
-/* One pass: give back what has waited `delay` (everything with `all`), and
- * the oldest of the rest while the reclaimable total is over its bound.
- * `floor`: EBB_RETAIN_MIN may stay. */
-static size_t reclaim_pass(uint64_t now, bool all, bool floor)
+/* The spans freed before `cutoff`, while more than `keep` waits. */
+static size_t purge_due_spans(uint64_t cutoff, uint64_t keep)
 {
-    uint64_t epoch = ebbi_load_relaxed(&ebbi_reclaim_epoch) + 1;
-    rc.epoch_start_ns[epoch % EPOCH_RING] = now;
-    ebbi_store_release(&ebbi_reclaim_epoch, epoch);
-    uint64_t generation = ebbi_load_acquire(&rc.generation);
-    uint64_t delay = ebbi_reclaim_delay_ns();
-    /* What was freed at now - delay or before has waited the delay.  The
-     * cutoff is exclusive, and one past that: what stays was freed later,
-     * so its deadline is after this pass (due_of tells it from the floor;
-     * the coarse clock makes frees and passes share ticks). */
-    uint64_t cutoff = all ? NEVER : (now > delay ? now - delay + 1 : 0);
-    /* EBB_RETAIN_MIN (mallopt's M_TOP_PAD): that much may stay. */
-    uint64_t keep = (all || !floor) ? 0 : (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MIN);
-    /* Parked pages, whatever the floor: a thread's page per class. */
-    size_t given = ebbi_heaps_purge_parked(cutoff, now);
-    if (ebbi_reclaimable_bytes() > keep)
-        given += ebbi_huge_expire(cutoff);
-    for (unsigned i = 0; i < ebbi_process.arena_count; i++) {
-        ebbi_arena_sweep_abandoned(&ebbi_arenas[i]);
+    size_t given = 0;
+    for (unsigned i = 0; i < ebbi_process.arena_count; i++)
         given += ebbi_arena_purge(&ebbi_arenas[i], cutoff, 0, keep);
-    }
-    uint64_t retained = ebbi_reclaimable_bytes();
-    uint64_t max = (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MAX);
-    for (unsigned i = 0; retained > max && i < ebbi_process.arena_count; i++) {
-        given += ebbi_arena_purge(&ebbi_arenas[i], 0, (size_t)(retained - max), 0);
-        retained = ebbi_reclaimable_bytes();
-    }
-    if (retained > max)
-        given += ebbi_huge_expire(NEVER);
-    recompute_due(generation, keep, now);
     return given;
 }
 
-/* A pass that runs out of memory must not wait for itself (OOM retry). */
-static __thread bool in_pass;
-
-/* `wait`: wait for a pass under way to end rather than skip (malloc_trim,
- * and the EBB_RETAIN_MAX bound, which must hold when the free returns). */
-static size_t reclaim_now(bool all, bool floor, bool wait)
+/* The oldest spans, `need` bytes of them. */
+static size_t purge_oldest_spans(size_t need)
 {
-    if (!ebbi_process_ready() || in_pass)
-        return 0;
-    int expected = 0;
-    if (!wait && !atomic_compare_exchange_strong(&rc.busy, &expected, 1))
-        return 0; /* someone else is at it */
-    if (wait) {
-        while (!atomic_compare_exchange_weak(&rc.busy, &expected, 1)) {
-            expected = 0;
-            ebbi_os_yield();
-        }
-        if (!all && ebbi_reclaimable_bytes() <= (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MAX)) {
-            ebbi_store_release(&rc.busy, 0); /* the pass we waited for did it */
-            return 0;
-        }
-    }
-    in_pass = true;
-    size_t given = reclaim_pass(ebbi_os_now_ns(), all, floor);
-    in_pass = false;
-    ebbi_store_release(&rc.busy, 0);
+    size_t given = 0;
+    for (unsigned i = 0; i < ebbi_process.arena_count && given < need; i++)
+        given += ebbi_arena_purge(&ebbi_arenas[i], 0, need - given, 0);
     return given;
 }
+
+/* One pass.  PASS_DUE: give back what has waited a delay, but for the
+ * floor and what prediction keeps; then the oldest of the rest while more
+ * than the bound waits.  PASS_ALL: everything. */
+static size_t reclaim_pass(uint64_t now, pass_kind_t kind)
+{
+    uint64_t started = ebbi_os_precise_ns();
+    ebbi_account_pass_begin(now);
+    uint64_t generation = ebbi_account_generation();
+    uint64_t delay = ebbi_delay_ns();
+    prediction_update(now);
+    limits_refresh(now, false, 0);
+    uint64_t bound = bound_now();
+    ebbi_account_set_bound(bound);
+    bound = ebbi_account_bound(); /* EBB_RETAIN_MAX (mallopt) too */
+    ebbi_store_relaxed(&rc.bound, bound);
+
+    uint64_t cutoff = NEVER, keep_spans = 0, keep_huge = 0;
+    if (kind == PASS_DUE && bound > 0) {
+        /* What was freed at now - delay or before has waited the delay; the
+         * cutoff is exclusive, and one past that (the coarse clock makes
+         * frees and passes share ticks). */
+        cutoff = now > delay ? now - delay + 1 : 0;
+        uint64_t floor = (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MIN);
+        keep_spans = floor + predicted(EBBI_POOL_SPANS, now);
+        keep_huge = predicted(EBBI_POOL_HUGE, now);
+        if (keep_spans > bound)
+            keep_spans = bound;
+        if (keep_huge > bound - keep_spans)
+            keep_huge = bound - keep_spans;
+    }
+    size_t given = ebbi_heaps_purge_parked(cutoff, now);
+    given += ebbi_huge_trim(cutoff, keep_huge);
+    for (unsigned i = 0; i < ebbi_process.arena_count; i++)
+        ebbi_arena_sweep_abandoned(&ebbi_arenas[i]);
+    given += purge_due_spans(cutoff, keep_spans);
+    /* The bound: the oldest first, whatever its age. */
+    uint64_t left = ebbi_account_reclaimable_bytes();
+    if (left > bound)
+        given += purge_oldest_spans((size_t)(left - bound));
+    left = ebbi_account_reclaimable_bytes();
+    if (left > bound) {
+        uint64_t spans = ebbi_account_pool_reclaimable(EBBI_POOL_SPANS);
+        given += ebbi_huge_trim(NEVER, bound > spans ? bound - spans : 0);
+    }
+    for (unsigned p = 0; p < EBBI_POOLS; p++) {
+        uint64_t held = ebbi_account_pool_reclaimable((ebbi_pool_t)p);
+        uint64_t keep = p == EBBI_POOL_SPANS ? keep_spans : keep_huge;
+        ebbi_store_relaxed(&rc.kept[p], held < keep ? held : keep);
+    }
+    recompute_due(generation, keep_spans + keep_huge, now);
+    if (kind == PASS_DUE)
+        ebbi_account_credit(given); /* nothing predicted its reuse: a refault if it comes back */
+    if (given >= RATE_SAMPLE_MIN) {
+        uint64_t took_ms = (ebbi_os_precise_ns() - started) / 1000000u + 1;
+        uint64_t rate = given / took_ms;
+        rc.purge_rate = rc.purge_rate == 0 ? rate : (3 * rc.purge_rate + rate) / 4;
+    }
+    return given;
+}
+
+static bool pass_lock(bool wait)
+{
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&rc.busy, &expected, 1))
+        return true;
+    if (!wait)
+        return false; /* someone else is at it */
+    for (;;) {
+        expected = 0;
+        if (atomic_compare_exchange_weak(&rc.busy, &expected, 1))
+            return true;
+        ebbi_os_yield();
+    }
+}
+
+static void pass_unlock(void)
+{
+    ebbi_store_release(&rc.busy, 0);
+}
+
+static size_t run_pass(pass_kind_t kind, bool wait)
+{
+    if (!ebbi_process_ready() || in_pass || !pass_lock(wait))
+        return 0;
+    in_pass = true;
+    size_t given = reclaim_pass(ebbi_os_now_ns(), kind);
+    in_pass = false;
+    pass_unlock();
+    return given;
+}
+
+/* ---- the entry points ------------------------------------------------------------------ */
 
 size_t ebbi_reclaim_now(bool all)
 {
-    return reclaim_now(all, true, all);
+    return run_pass(all ? PASS_ALL : PASS_DUE, all);
 }
 
-/* ---- the background thread ------------------------------------------------ */
-
-static void *reclaim_thread(void *arg)
+/* The one call up from the layers below (account.c lists the events). */
+size_t ebbi_reclaim_notify(ebbi_event_t event, uint64_t bytes)
 {
-    (void)arg;
-    /* It takes no signal meant for the program. */
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, NULL);
-    uint64_t next_publish = 0;
-    /* After a pass that left a deadline in the past (another reclaimer held
-     * the pass, or what is due could not be taken yet), not again before
-     * this: the thread must never spin. */
-    uint64_t not_before = 0;
-    pthread_mutex_lock(&rc.lock);
-    for (;;) {
-        /* Also the publisher of the statistics page, when there is one. */
+    switch (event) {
+    case EBBI_EVENT_OVER: {
+        /* The bound must hold when the free returns: wait for a pass under
+         * way, then run one if it did not do it. */
+        if (!ebbi_process_ready() || in_pass || !pass_lock(true))
+            return 0;
+        if (ebbi_account_reclaimable_bytes() <= ebbi_account_bound()) {
+            pass_unlock();
+            return 0;
+        }
+        in_pass = true;
+        size_t given = reclaim_pass(ebbi_os_now_ns(), PASS_DUE);
+        in_pass = false;
+        pass_unlock();
+        return given;
+    }
+    case EBBI_EVENT_DUE: {
+        /* Without the service thread, a slow path after half a delay
+         * without slow-path events takes the program for one that paused:
+         * everything goes back. */
         uint64_t now = ebbi_os_now_ns();
-        uint64_t publish = ebbi_publish_interval_ns();
-        if (publish != 0 && now >= next_publish) {
-            pthread_mutex_unlock(&rc.lock);
-            ebbi_publish_now(false);
-            pthread_mutex_lock(&rc.lock);
-            next_publish = now + publish;
+        bool paused = !ebbi_doorbell_listening() && now - ebbi_account_last_call_ns() >= ebbi_delay_ns() / 2;
+        return run_pass(paused ? PASS_ALL : PASS_DUE, false);
+    }
+    case EBBI_EVENT_GROWING: {
+        /* A pool is about to take `bytes` of fresh memory and the room it
+         * was given under a limit is spent: read the limits; if the growth
+         * would come within the margin, make room first. */
+        if (!ebbi_process_ready() || in_pass || !pass_lock(true))
+            return 0;
+        in_pass = true;
+        uint64_t now = ebbi_os_now_ns();
+        limits_refresh(now, true, bytes);
+        size_t given = 0;
+        if (must_keep_nothing() && ebbi_account_reclaimable_bytes() > 0) {
+            ebbi_fetch_add_relaxed(&rc.pressure_passes, 1);
+            given = reclaim_pass(now, PASS_ALL);
+            limits_refresh(now, true, bytes);
         }
-        uint64_t due = ebbi_option(EBB_OPTION_BACKGROUND) ? ebbi_load_relaxed(&ebbi_reclaim_due_ns) : NEVER;
-        if (rc.idle_due_ns < due)
-            due = rc.idle_due_ns;
-        /* Last: a past idle deadline must not undercut it, or the thread
-         * spins on the pass deadline while another thread's pass holds
-         * `busy` (seen under valgrind, where a pass lasts long). */
-        if (due < not_before)
-            due = not_before;
-        if (publish != 0 && next_publish < due && now < due)
-            due = next_publish;
-        if (due == NEVER) {
-            pthread_cond_wait(&rc.wake, &rc.lock);
-            continue;
-        }
-        if (now < due) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            uint64_t wait = due - now;
-            ts.tv_sec += (time_t)(wait / 1000000000u);
-            ts.tv_nsec += (long)(wait % 1000000000u);
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&rc.wake, &rc.lock, &ts);
-            continue;
-        }
-        if (ebbi_load_relaxed(&ebbi_reclaim_due_ns) <= now) {
-            pthread_mutex_unlock(&rc.lock);
-            ebbi_reclaim_now(false);
-            uint64_t mark = ebbi_reclaimable_bytes() > 0 ? ebbi_stats_activity() : 0;
-            uint64_t after = ebbi_os_now_ns();
-            not_before = ebbi_load_relaxed(&ebbi_reclaim_due_ns) <= after ? after + ebbi_reclaim_delay_ns() / 16 + 1000000u : 0;
-            pthread_mutex_lock(&rc.lock);
-            if (mark != 0) {
-                /* The floor stayed: look again in half a delay. */
-                rc.activity_mark = mark;
-                rc.idle_due_ns = now + ebbi_reclaim_delay_ns() / 2 + 1;
-            }
-        } else if (rc.idle_due_ns <= now) {
-            rc.idle_due_ns = NEVER;
-            pthread_mutex_unlock(&rc.lock);
-            if (ebbi_reclaimable_bytes() > 0 && ebbi_stats_activity() == rc.activity_mark)
-                reclaim_now(false, false, false);
-            pthread_mutex_lock(&rc.lock);
-        }
+        in_pass = false;
+        pass_unlock();
+        return given;
     }
-    return NULL;
+    case EBBI_EVENT_OUT_OF_MEMORY:
+        return run_pass(PASS_ALL, true);
+    }
+    return 0;
 }
 
-enum { THREAD_NONE, THREAD_STARTING, THREAD_RUNNING, THREAD_FAILED };
-
-/* Wanted by ebbi_reclaim_notify, started by the next malloc slow path
- * (never from inside free, collection or a reclamation pass, where the C
- * library may hold locks that creating a thread takes). */
-_Atomic(bool) ebbi_reclaim_thread_wanted;
-static __thread bool starting_here;
-
-void ebbi_reclaim_start_thread(void)
+/* The service thread's look, every quarter of a delay while memory is
+ * kept: the limits, pressure, and whether the program went idle (no
+ * allocator call for half a delay: `idle`).  Returns when to look next. */
+uint64_t ebbi_reclaim_look(uint64_t now, bool idle)
 {
-    ebbi_store_relaxed(&ebbi_reclaim_thread_wanted, false);
-    int expected = THREAD_NONE;
-    if (starting_here || in_pass || !atomic_compare_exchange_strong(&rc.thread_state, &expected, THREAD_STARTING))
-        return;
-    starting_here = true; /* creating a thread allocates: no second try from in there */
-    if (!rc.cond_ready) {
-        pthread_condattr_t attr;
-        pthread_condattr_init(&attr);
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-        pthread_cond_init(&rc.wake, &attr);
-        pthread_condattr_destroy(&attr);
-        rc.cond_ready = true;
+    if (!pass_lock(false))
+        return now + epoch_ns() / 4;
+    in_pass = true;
+    limits_refresh(now, false, 0);
+    bool all = must_keep_nothing();
+    if (all)
+        ebbi_fetch_add_relaxed(&rc.pressure_passes, 1);
+    if ((all || idle) && ebbi_account_reclaimable_bytes() > 0) {
+        reclaim_pass(now, PASS_ALL);
+    } else if (ebbi_account_reclaimable_bytes() > ebbi_account_bound()) {
+        reclaim_pass(now, PASS_DUE);
+    } else {
+        /* A pool that went quiet keeps nothing by prediction any more:
+         * what is due goes now, not at the next deadline. */
+        bool dropped = false;
+        for (unsigned p = 0; p < EBBI_POOLS; p++)
+            dropped |= ebbi_load_relaxed(&rc.kept[p]) > 0 && predicted((ebbi_pool_t)p, now) == 0;
+        if (dropped)
+            reclaim_pass(now, PASS_DUE);
     }
-    pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int failed = pthread_create(&t, &attr, reclaim_thread, NULL);
-    pthread_attr_destroy(&attr);
-    starting_here = false;
-    if (failed) {
-        /* For good: the slow paths reclaim instead. */
-        ebbi_store_release(&rc.thread_state, THREAD_FAILED);
-        return;
-    }
-    pthread_setname_np(t, "ebb-reclaim");
-    ebbi_store_release(&rc.thread_state, THREAD_RUNNING);
+    in_pass = false;
+    pass_unlock();
+    return ebbi_account_reclaimable_bytes() > 0 ? now + epoch_ns() / 4 : NEVER;
 }
 
-/* The program holds memory that could one day be reclaimed (a second
- * segment, a huge block): have the service thread started by the next
- * malloc slow path, before the frees come, so that a program that frees
- * and then goes idle is served too. */
-void ebbi_reclaim_wish_thread(void)
+void ebbi_reclaim_init(void)
 {
-    if (ebbi_load_relaxed(&rc.thread_state) == THREAD_NONE && ebbi_option(EBB_OPTION_BACKGROUND) &&
-        ebbi_load_acquire(&ebbi_process.started))
-        ebbi_store_relaxed(&ebbi_reclaim_thread_wanted, true);
-}
-
-/* Something became reclaimable at `now` (no lock of ours is held). */
-void ebbi_reclaim_notify(uint64_t now)
-{
-    uint64_t due = now + ebbi_reclaim_delay_ns();
-    uint64_t before = ebbi_load_relaxed(&ebbi_reclaim_due_ns);
-    if (due < before)
-        due_at_most(due);
-    ebbi_fetch_add_relaxed(&rc.generation, 1);
-    if (ebbi_reclaimable_bytes() > (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MAX)) {
-        reclaim_now(false, true, true);
-        return;
-    }
-    if (!ebbi_option(EBB_OPTION_BACKGROUND) || !ebbi_load_acquire(&ebbi_process.started))
-        return;
-    int state = ebbi_load_acquire(&rc.thread_state);
-    if (state == THREAD_NONE)
-        ebbi_store_relaxed(&ebbi_reclaim_thread_wanted, true);
-    else if (state == THREAD_RUNNING && due < before) {
-        /* The thread sleeps without a deadline, or a later one: wake it. */
-        pthread_mutex_lock(&rc.lock);
-        pthread_cond_signal(&rc.wake);
-        pthread_mutex_unlock(&rc.lock);
+    ebbi_account_set_bound(bound_now());
+    ebbi_limits_discover();
+    if (ebbi_limits_known()) {
+        pass_lock(true);
+        limits_refresh(ebbi_os_now_ns(), true, 0);
+        pass_unlock();
     }
 }
 
-/* A pass (busy held): by when a page stamped `epoch` was parked, at the
- * latest (≥ 1). */
-uint64_t ebbi_reclaim_parked_by(uint64_t epoch, uint64_t now)
+void ebbi_reclaim_state(ebbi_reclaim_state_t *out)
 {
-    uint64_t current = ebbi_load_relaxed(&ebbi_reclaim_epoch);
-    if (epoch >= current)
-        return now;
-    if (current - epoch >= EPOCH_RING)
-        return 1;
-    return rc.epoch_start_ns[(epoch + 1) % EPOCH_RING];
+    out->kept_spans = ebbi_load_relaxed(&rc.kept[EBBI_POOL_SPANS]);
+    out->kept_huge = ebbi_load_relaxed(&rc.kept[EBBI_POOL_HUGE]);
+    out->bound = ebbi_load_relaxed(&rc.bound);
+    out->history_ms = (uint64_t)ebbi_load_relaxed(&rc.history_now) * epoch_ns() / 1000000u;
+    out->limit = ebbi_load_relaxed(&rc.limit);
+    out->limit_room = ebbi_load_relaxed(&rc.limit_room);
+    out->pressure_passes = ebbi_load_relaxed(&rc.pressure_passes);
 }
 
-/* Slow paths call this: reclaim if a deadline has passed. */
-void ebbi_reclaim_tick(void)
-{
-    uint64_t due = ebbi_load_relaxed(&ebbi_reclaim_due_ns);
-    if (due != NEVER && ebbi_os_now_ns() >= due)
-        ebbi_reclaim_now(false);
-}
-
-/* fork: the child has no background thread; the first notify starts one. */
-/* A pass in progress holds spans outside the bins: the fork waits for it
- * to end, so the child has them all. */
+/* fork: a pass in progress holds spans outside the bins: the fork waits
+ * for it to end, so the child has them all. */
 void ebbi_reclaim_fork_prepare(void)
 {
-    int expected = 0;
-    while (!atomic_compare_exchange_weak(&rc.busy, &expected, 1)) {
-        expected = 0;
-        ebbi_os_yield();
-    }
-    pthread_mutex_lock(&rc.lock);
+    pass_lock(true);
 }
 
 void ebbi_reclaim_fork_parent(void)
 {
-    pthread_mutex_unlock(&rc.lock);
-    ebbi_store_release(&rc.busy, 0);
+    pass_unlock();
 }
 
 void ebbi_reclaim_fork_child(void)
 {
-    pthread_mutex_init(&rc.lock, NULL);
-    if (rc.cond_ready) {
-        pthread_condattr_t attr;
-        pthread_condattr_init(&attr);
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-        pthread_cond_init(&rc.wake, &attr);
-        pthread_condattr_destroy(&attr);
-    }
-    ebbi_store_relaxed(&rc.thread_state, THREAD_NONE);
     ebbi_store_relaxed(&rc.busy, 0);
-    rc.idle_due_ns = NEVER;
     in_pass = false;
-    starting_here = false;
 }

@@ -445,7 +445,7 @@ void ebbi_guard_free(heap_t *heap, segment_t *seg, page_t *page, const void *sit
     page->free_is_zero = !keep && ebbi_os_decommit((void *)l.data, l.data_size);
     if (page->free_is_zero) {
         ebbi_fetch_sub_relaxed(&guard_resident, l.data_size);
-        ebbi_reclaimed_add(l.data_size);
+        ebbi_account_reclaimed(l.data_size);
     }
 
     /* Quarantine: the oldest leave once it holds more than its bound. */

@@ -110,9 +110,9 @@ void ebb_stats_get(struct ebb_stats *out)
     if (out->resident < out->in_use + out->metadata)
         out->resident = out->in_use + out->metadata; /* counters read a moment apart */
     out->freed_retained = out->resident - out->in_use - out->metadata;
-    out->reclaimable = ebbi_reclaimable_bytes();
+    out->reclaimable = ebbi_account_reclaimable_bytes();
     out->reclaimed = out->mapped > out->resident ? out->mapped - out->resident : 0;
-    out->reclaimed_total = ebbi_reclaimed_total();
+    out->reclaimed_total = ebbi_account_reclaimed_total();
 
     ebbi_os_counts_t os;
     ebbi_os_counts_get(&os);
@@ -123,6 +123,18 @@ void ebb_stats_get(struct ebb_stats *out)
     out->os_brk = ebbi_load_relaxed(&os.brk);
     out->os_mprotect = ebbi_load_relaxed(&os.mprotect);
     ebbi_guard_sample_counts(&out->guard_samples, &out->guard_samples_skipped, &out->guard_sample_ns);
+    ebbi_reclaim_state_t rs;
+    ebbi_reclaim_state(&rs);
+    out->kept_predicted = rs.kept_spans + rs.kept_huge;
+    if (out->kept_predicted > out->reclaimable)
+        out->kept_predicted = out->reclaimable;
+    out->refaulted = ebbi_account_refaulted_total();
+    out->retain_bound = rs.bound < (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MAX) ? rs.bound
+                                                                                : (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MAX);
+    out->history_ms = rs.history_ms;
+    out->memory_limit = rs.limit == UINT64_MAX ? 0 : rs.limit;
+    out->memory_limit_room = rs.limit == UINT64_MAX ? 0 : rs.limit_room;
+    out->limit_passes = rs.pressure_passes;
 }
 
 struct ebb_mallinfo2 ebb_mallinfo2(void)
@@ -151,7 +163,7 @@ void ebb_malloc_stats(void)
 {
     struct ebb_stats s;
     ebb_stats_get(&s);
-    char buf[2048];
+    char buf[4096];
     size_t n = ebbi_format(buf, sizeof buf,
                            "ebbmalloc statistics\n"
                            "system bytes     = %20lu\n"
@@ -209,7 +221,7 @@ __attribute__((destructor)) static void stats_at_exit(void)
         return;
     struct ebb_stats s;
     ebb_stats_get(&s);
-    char buf[1024];
+    char buf[2048];
     size_t n = ebbi_format(buf, sizeof buf, "ebbmalloc: exit:");
 #define EBB_STATS_PAIR_(name, doc)                                                                  \
     n += ebbi_format(buf + n, sizeof buf - n, " %s=%lu", #name, (unsigned long)s.name);

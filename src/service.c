@@ -1,0 +1,118 @@
+/* The service thread ("ebb-reclaim"): reclamation for a program that does
+ * not call the allocator, and the statistics page of the ebb command.
+ *
+ * It sleeps on the ledger's doorbell (account.c) until the earliest of:
+ *   - the reclamation deadline: a pass (reclaim.c) gives back what is due;
+ *   - its next look, every quarter of a delay while freed memory is kept:
+ *     the policy reads the limits and pressure, and whether the program
+ *     made an allocator call in the last half delay (the sum of the
+ *     threads' counters, stats.c): if not, the program went idle and gets
+ *     everything back;
+ *   - the next rewrite of the statistics page (publish.c), with EBB_PUBLISH.
+ * It never spins: a deadline still past after a pass (another thread's
+ * pass held the lock) is not looked at again for a sixteenth of a delay.
+ *
+ * Started by the first malloc slow path after something was mapped that
+ * may one day be reclaimed (ebbi_service_wanted, account.c), never from
+ * inside free or a pass, where the C library may hold locks that creating
+ * a thread takes; by the library's constructor when it publishes; again in
+ * a forked child when wanted.  It blocks every signal.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+
+#include "internal.h"
+
+#define NEVER EBBI_NEVER
+
+enum { THREAD_NONE, THREAD_STARTING, THREAD_RUNNING, THREAD_FAILED };
+
+static _Atomic(int) thread_state;
+static __thread bool starting_here;
+
+static uint64_t earliest(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+static void *service_main(void *arg)
+{
+    (void)arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, NULL);
+    ebbi_doorbell_listen();
+    uint64_t next_publish = 0, next_look = NEVER, not_before = 0;
+    /* The program's calls: the counters' sum, and since when it has not
+     * moved; one idle pass per idle stretch. */
+    uint64_t activity = 0, activity_since = 0;
+    bool idle_served = false;
+    for (;;) {
+        uint64_t now = ebbi_os_now_ns();
+        uint64_t delay = ebbi_delay_ns();
+        uint64_t publish = ebbi_publish_interval_ns();
+        if (publish != 0 && now >= next_publish) {
+            ebbi_publish_now(false);
+            next_publish = now + publish;
+        }
+        bool background = ebbi_option(EBB_OPTION_BACKGROUND) != 0;
+        uint64_t due = background ? ebbi_load_relaxed(&ebbi_due_ns) : NEVER;
+        if (due <= now && now >= not_before) {
+            ebbi_reclaim_now(false);
+            uint64_t after = ebbi_os_now_ns();
+            not_before = ebbi_load_relaxed(&ebbi_due_ns) <= after ? after + delay / 16 + 1000000u : 0;
+            continue;
+        }
+        if (background && next_look == NEVER && ebbi_account_reclaimable_bytes() > 0)
+            next_look = now + delay / 4;
+        if (next_look != NEVER && now >= next_look) {
+            uint64_t a = ebbi_stats_activity();
+            if (a != activity) {
+                activity = a;
+                activity_since = now;
+                idle_served = false;
+            }
+            bool idle = !idle_served && now - activity_since >= delay / 2;
+            if (idle)
+                idle_served = true;
+            next_look = ebbi_reclaim_look(now, idle);
+            continue;
+        }
+        uint64_t wake = earliest(due < not_before ? not_before : due, next_look);
+        if (publish != 0)
+            wake = earliest(wake, next_publish);
+        ebbi_doorbell_wait(wake, now, background && now >= not_before);
+    }
+    return NULL;
+}
+
+void ebbi_service_start(void)
+{
+    ebbi_store_relaxed(&ebbi_service_wanted, false);
+    int expected = THREAD_NONE;
+    if (starting_here || !atomic_compare_exchange_strong(&thread_state, &expected, THREAD_STARTING))
+        return;
+    starting_here = true; /* creating a thread allocates: no second try from in there */
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int failed = pthread_create(&t, &attr, service_main, NULL);
+    pthread_attr_destroy(&attr);
+    starting_here = false;
+    if (failed) {
+        /* For good: the slow paths reclaim instead. */
+        ebbi_store_release(&thread_state, THREAD_FAILED);
+        return;
+    }
+    pthread_setname_np(t, "ebb-reclaim");
+    ebbi_store_release(&thread_state, THREAD_RUNNING);
+}
+
+/* fork: the child has no service thread; the first wish starts one. */
+void ebbi_service_fork_child(void)
+{
+    ebbi_store_relaxed(&thread_state, THREAD_NONE);
+    starting_here = false;
+}
