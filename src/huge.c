@@ -52,6 +52,8 @@
  * than this (or an eighth of the request): the excess stays in the block. */
 #define WHOLE_SLACK ((size_t)1 << 20)
 
+/* Mappings up to this size leave room to double in place. */
+#define HUGE_REACH_MAX ((size_t)1 << 30)
 /* Shells kept for reuse as targets (each costs its header page). */
 #define HUGE_SHELLS 32
 
@@ -116,13 +118,18 @@ static size_t block_offset(size_t align)
 
 /* ---- joints ------------------------------------------------------------------ */
 
-/* Joints are kept sorted; one that does not fit is dropped (a move
- * across it then needs a kernel that moves several VMAs at once, else it
- * fails and the pages are given back instead). */
+/* Joints are kept sorted; one that does not fit is dropped and the
+ * segment marked (a move across it then needs a kernel that moves several
+ * VMAs at once, else it fails and the pages are given back instead; the
+ * segment no longer grows in place). */
 static void joint_add(segment_t *seg, size_t offset)
 {
-    if (offset == 0 || offset >= seg->map_size || seg->joint_count >= EBB_HUGE_JOINTS)
+    if (offset == 0 || offset >= seg->map_size)
         return;
+    if (seg->joint_count >= EBB_HUGE_JOINTS) {
+        seg->joints_lost = 1;
+        return;
+    }
     unsigned i = seg->joint_count;
     while (i > 0 && seg->joints[i - 1] > offset)
         i--;
@@ -153,6 +160,8 @@ static size_t last_extent(const segment_t *seg)
 static size_t move_extents(segment_t *src, size_t from, size_t len, segment_t *dst, size_t at)
 {
     joint_add(dst, at);
+    if (src->joints_lost)
+        dst->joints_lost = 1; /* the pages bring VMA boundaries nobody knows */
     for (unsigned i = 0; i < src->joint_count; i++)
         if (src->joints[i] > from && src->joints[i] < from + len)
             joint_add(dst, at + src->joints[i] - from);
@@ -244,12 +253,17 @@ static void huge_shrink(segment_t *seg, size_t cut)
 
 static segment_t *huge_map(size_t map_size, size_t align)
 {
-    segment_t *seg = align < EBB_SEGMENT_SIZE ? ebbi_os_map_aligned(map_size, EBB_SEGMENT_SIZE, 0)
-                                              : ebbi_os_map_aligned(map_size, align, EBB_SEGMENT_SIZE);
+    /* A block at 64 KiB may come back to the cache: room to grow in place
+     * to twice its size, for the next request it serves (cache_take). */
+    bool at_64k = block_offset(align) == EBB_SLICE_SIZE;
+    size_t reach = at_64k && map_size <= HUGE_REACH_MAX ? 2 * map_size : map_size;
+    segment_t *seg = at_64k ? ebbi_os_map_reach(map_size, EBB_SEGMENT_SIZE, &reach)
+                     : align < EBB_SEGMENT_SIZE ? ebbi_os_map_aligned(map_size, EBB_SEGMENT_SIZE, 0)
+                                                : ebbi_os_map_aligned(map_size, align, EBB_SEGMENT_SIZE);
     if (seg == NULL)
         return NULL;
     seg->map_size = map_size;
-    seg->reach = map_size;
+    seg->reach = reach;
     seg->kind = SEGMENT_HUGE;
     seg->source = SOURCE_MMAP;
     ebbi_fetch_add_relaxed(&huge_mapped, map_size);
@@ -305,6 +319,7 @@ static segment_t *shell_take(size_t map_size)
             ebbi_fetch_add_relaxed(&huge_mapped, map_size - EBB_SLICE_SIZE);
             seg->map_size = map_size;
             seg->joint_count = 0; /* its header page and the grown part: one VMA */
+            seg->joints_lost = 0;
             seg->next = seg->prev = NULL;
             return seg;
         }
@@ -407,7 +422,8 @@ static segment_t *cache_take(size_t map_size, size_t *reused)
         if (s->map_size >= map_size && (best == NULL || s->map_size < best->map_size))
             best = s;
         /* A smaller one that can grow in place, the largest. */
-        if (s->map_size < map_size && s->reach >= map_size && (host == NULL || s->map_size > host->map_size))
+        if (s->map_size < map_size && s->reach >= map_size && !s->joints_lost &&
+            (host == NULL || s->map_size > host->map_size))
             host = s;
     }
     if (best != NULL && (best->map_size - map_size <= slack ||
@@ -648,7 +664,8 @@ void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
             joints_cut(seg);
             ebbi_fetch_sub_relaxed(&huge_mapped, old_map - new_map);
         }
-    } else if (ebbi_os_resize_in_place((uint8_t *)seg + last_extent(seg), old_map - last_extent(seg),
+    } else if (!seg->joints_lost &&
+               ebbi_os_resize_in_place((uint8_t *)seg + last_extent(seg), old_map - last_extent(seg),
                                        new_map - last_extent(seg))) {
         seg->map_size = new_map;
         if (seg->reach < new_map)

@@ -164,7 +164,8 @@ typedef struct segment_s {
     struct segment_s *next, *prev;  /* in the arena's segment list */
     uint64_t cached_at_ns;          /* huge cache: when the block was freed */
     size_t reach;                   /* huge shell: address space that is ours from the segment on */
-    uint32_t joint_count;           /* huge: entries of joints[] */
+    uint16_t joint_count;           /* huge: entries of joints[] */
+    uint16_t joints_lost;           /* huge: joints[] overflowed, some are not known */
     size_t joints[EBB_HUGE_JOINTS]; /* huge: offsets where a new kernel mapping (VMA) may start (huge.c) */
     uintptr_t alloc_site, free_site;/* guarded blocks: who allocated and freed them */
     /* Per slice, how much of it may be resident: the prefix, in 4 KiB
@@ -343,6 +344,7 @@ static inline uintptr_t ebbi_free_key(const page_t *page)
 EBBI_HIDDEN void *ebbi_os_map(size_t size, void *hint);            /* zeroed RW memory, or NULL */
 /* [p, p+size) with p + offset a multiple of align (a power of two). */
 EBBI_HIDDEN void *ebbi_os_map_aligned(size_t size, size_t align, size_t offset);
+EBBI_HIDDEN void *ebbi_os_map_reach(size_t size, size_t align, size_t *reach);
 EBBI_HIDDEN void ebbi_os_unmap(void *p, size_t size);
 /* Pages read back as zero, and cost no memory, if true is returned. */
 EBBI_HIDDEN bool ebbi_os_decommit(void *p, size_t size);

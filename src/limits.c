@@ -180,13 +180,14 @@ void ebbi_limits_discover(void)
 /* ---- reading ---------------------------------------------------------------------- */
 
 /* One limit against its usage: the room left, and the margin kept below it
- * (a thirty-second of the limit, at least 1 MiB: the kernel acts at the
- * limit, and usage moves between two readings). */
+ * (a sixteenth of the limit, at least 2 MiB: the kernel acts at the limit,
+ * usage moves between two readings, and a page or a huge block taken
+ * counts only once it is touched). */
 static void consider(ebbi_limits_t *out, uint64_t limit, uint64_t usage)
 {
     if (limit == UINT64_MAX || usage == UINT64_MAX)
         return;
-    uint64_t margin = limit / 32 > (1u << 20) ? limit / 32 : (1u << 20);
+    uint64_t margin = limit / 16 > (2u << 20) ? limit / 16 : (2u << 20);
     uint64_t room = limit > usage ? limit - usage : 0;
     /* The limit that binds first: the least room above its margin. */
     if (!out->any || (int64_t)(room - margin) < (int64_t)(out->room - out->margin)) {

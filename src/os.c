@@ -117,11 +117,11 @@ void ebbi_os_unmap(void *p, size_t size)
  * call, instead of over-allocating and trimming (three calls). */
 static _Atomic(uintptr_t) aligned_hint;
 
-static void *map_at_hint(size_t size, size_t align)
+static void *map_at_hint(size_t size, size_t align, size_t reach)
 {
     /* The hint moves on only past mappings that were made there, so that a
      * failed huge request does not use up the range. */
-    uintptr_t rounded = (size + align - 1) & ~(uintptr_t)(align - 1);
+    uintptr_t rounded = (reach + align - 1) & ~(uintptr_t)(align - 1);
     uintptr_t hint = ebbi_load_relaxed(&aligned_hint);
     if (hint == 0 || rounded > ((uintptr_t)1 << 40) ||
         hint + rounded > ((uintptr_t)1 << EBB_ADDRESS_BITS) - ((uintptr_t)1 << 40))
@@ -142,7 +142,7 @@ static void *map_at_hint(size_t size, size_t align)
 void *ebbi_os_map_aligned(size_t size, size_t align, size_t offset)
 {
     if (offset == 0) {
-        void *p = map_at_hint(size, align);
+        void *p = map_at_hint(size, align, size);
         if (p != NULL)
             return p;
     }
@@ -161,6 +161,22 @@ void *ebbi_os_map_aligned(size_t size, size_t align, size_t offset)
     if (tail > 0)
         ebbi_os_unmap((uint8_t *)target + size, tail);
     return (void *)target;
+}
+
+/* Like ebbi_os_map_aligned (offset 0), where the address space up to
+ * `*reach` bytes from the start is left free, for the mapping to grow into
+ * in place (mremap without MREMAP_MAYMOVE, which fails rather than take
+ * what is there).  Aligned mappings are asked for at an address range of
+ * their own (ebbi_os_init), which the kernel's placement, top-down from
+ * below the stack, does not reach.  `*reach` says what was left: `size`
+ * if the range could not be used. */
+void *ebbi_os_map_reach(size_t size, size_t align, size_t *reach)
+{
+    void *p = map_at_hint(size, align, *reach);
+    if (p != NULL)
+        return p;
+    *reach = size;
+    return ebbi_os_map_aligned(size, align, 0);
 }
 
 bool ebbi_os_decommit(void *p, size_t size)

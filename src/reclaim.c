@@ -57,6 +57,8 @@
  * nothing for a few refaulted MiB). */
 #define REFAULT_SIGNIFICANT (1u << 20)
 #define REFAULT_SHARE 16
+/* Pools held within a quarter above their prediction are not trimmed. */
+#define BAND_SHARE 4
 /* Whatever is kept must go back within this long at the measured rate:
  * with idleness seen within 3/4 of a delay, everything is back within
  * 100 ms at the default delay of 50 ms. */
@@ -183,6 +185,16 @@ static uint64_t predicted(ebbi_pool_t pool, uint64_t now)
     uint64_t live = ebbi_account_live(pool);
     uint64_t back = peak > live ? peak - live : 0;
     return back > swing ? back : swing;
+}
+
+/* What a pass keeps of a pool, given its prediction: a pool that holds
+ * no more than a quarter above the prediction is left alone, so that the
+ * noise of a program's footprint does not cost a system call each pass;
+ * past that it goes down to the prediction, in one batch. */
+static uint64_t within_band(ebbi_pool_t pool, uint64_t keep)
+{
+    uint64_t held = ebbi_account_pool_reclaimable(pool);
+    return held <= keep + keep / BAND_SHARE ? held : keep;
 }
 
 /* ---- the bound and the limits ------------------------------------------------------- */
@@ -325,8 +337,8 @@ static size_t reclaim_pass(uint64_t now, pass_kind_t kind)
          * frees and passes share ticks). */
         cutoff = now > delay ? now - delay + 1 : 0;
         uint64_t floor = (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MIN);
-        keep_spans = floor + predicted(EBBI_POOL_SPANS, now);
-        keep_huge = predicted(EBBI_POOL_HUGE, now);
+        keep_spans = within_band(EBBI_POOL_SPANS, predicted(EBBI_POOL_SPANS, now)) + floor;
+        keep_huge = within_band(EBBI_POOL_HUGE, predicted(EBBI_POOL_HUGE, now));
         if (keep_spans > bound)
             keep_spans = bound;
         if (keep_huge > bound - keep_spans)

@@ -24,12 +24,38 @@
  * alive and idle: the first page of each class, which its heap keeps for
  * reuse, is given back by the reclaimer thread all the same, and serves
  * the thread again, zeroed, when it wakes.
+ *
+ *   test_reclaim bigbuffers -
+ *
+ * Big buffers of 5..25 MiB replaced at random, 20 alive (mimalloc-bench's
+ * malloc-large): in the steady phase the allocator reuses their pages and
+ * makes almost no munmap or madvise call; once the program stops, resident
+ * memory is back to live data + 4 MiB within 100 ms.
+ *
+ *   test_reclaim phased -
+ *
+ * A phase of small blocks, freed, then a phase of blocks of other sizes:
+ * the second takes the first one's memory again, without page faults.
+ *
+ *   test_reclaim churn LIVE_MIB
+ *
+ * Phases of huge, small and medium blocks, LIVE_MIB of each, every phase
+ * freed before the next (each kind twice in a row), contents checked:
+ * run in a memory cgroup by tests/test_limits.sh.  Prints its statistics.
+ *
+ *   test_reclaim softlimit LIVE_MIB
+ *
+ * The same, resident memory sampled every MiB allocated (the most is
+ * printed); under EBB_MEMORY_LIMIT=EBB_TEST_LIMIT_MIB (set by the caller)
+ * it must stay under the limit.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -356,6 +382,178 @@ static int parked(void)
     return check_summary();
 }
 
+/* ---- big buffers, phases, limits ---------------------------------------------- */
+
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static int bigbuffers(void)
+{
+    enum { ALIVE = 20, WARM = 300, STEADY = 1500 };
+    char *buf[ALIVE] = {0};
+    size_t size[ALIVE] = {0};
+    struct ebb_stats before, after;
+    sink = malloc(100000); /* starts the reclaimer */
+    free(sink);
+    malloc_trim(0);
+    struct ebb_stats s0;
+    ebb_stats(&s0);
+    long base = rss_bytes();
+    other_memory = base - (long)s0.resident;
+    long bad = 0;
+    for (int i = 0; i < WARM + STEADY; i++) {
+        if (i == WARM)
+            ebb_stats(&before);
+        unsigned k = (unsigned)(rnd() % ALIVE);
+        size_t n = 5 * MiB + rnd() % (20 * MiB + 1);
+        char *p = malloc(n);
+        memset(p, (int)(i & 0xff), n);
+        if (buf[k] != NULL) {
+            for (size_t j = 0; j < size[k]; j += 4096)
+                bad += buf[k][j] != buf[k][0];
+            free(buf[k]);
+        }
+        buf[k] = p;
+        size[k] = n;
+    }
+    ebb_stats(&after);
+    unsigned long giving = (unsigned long)(after.os_munmap - before.os_munmap + after.os_madvise - before.os_madvise);
+    CHECK(bad == 0, "the buffers keep their contents: %ld pages wrong", bad);
+    CHECK(giving <= STEADY / 100, "%lu munmap and madvise calls in %d steady replacements", giving, STEADY);
+    CHECK(after.refaulted - before.refaulted <= (uint64_t)STEADY * MiB / 4,
+          "%lu MiB refaulted in the steady phase", (unsigned long)((after.refaulted - before.refaulted) / MiB));
+    size_t live = 0;
+    for (int k = 0; k < ALIVE; k++)
+        live += malloc_usable_size(buf[k]);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long held = rss_bytes();
+    sleep_ms(100);
+    double waited = ms_since(&t0);
+    check_back("100 ms after the last call", base, live, 4 * MiB);
+    printf("bigbuffers: %lu munmap+madvise in %d replacements, %lu mmap, %lu mremap; %ld MiB resident at the stop, "
+           "%ld MiB %.0f ms later (live %zu MiB, base %ld MiB)\n",
+           giving, STEADY, (unsigned long)(after.os_mmap - before.os_mmap),
+           (unsigned long)(after.os_mremap - before.os_mremap), held / MiB, rss_bytes() / MiB, waited, live / MiB,
+           base / MiB);
+    for (int k = 0; k < ALIVE; k++)
+        free(buf[k]);
+    return check_summary();
+}
+
+static long minor_faults(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
+/* Allocate `total` bytes in blocks of min..max, write them, return the
+ * page faults it took; the blocks stay in slots[0..*count). */
+static long fill(size_t total, size_t min, size_t max, size_t *count)
+{
+    long f0 = minor_faults();
+    size_t n = 0, bytes = 0;
+    while (bytes < total && n < slot_count) {
+        size_t sz = min + rnd() % (max - min + 1);
+        char *p = malloc(sz);
+        memset(p, 0x3c, sz);
+        slots[n++] = p;
+        bytes += sz;
+    }
+    *count = n;
+    return minor_faults() - f0;
+}
+
+static int phased(void)
+{
+    size_t n;
+    sink = malloc(100000);
+    free(sink);
+    long first = fill(200 * MiB, 64, 1024, &n);
+    shuffle(slots, n);
+    for (size_t i = 0; i < n; i++)
+        free(slots[i]);
+    long second = fill(200 * MiB, 8192, 65536, &n);
+    CHECK(second <= first / 10, "the second phase took %ld page faults, the first %ld", second, first);
+    for (size_t i = 0; i < n; i++)
+        free(slots[i]);
+    printf("phased: %ld page faults in the first phase, %ld in the second\n", first, second);
+    return check_summary();
+}
+
+/* One phase of the churn: `live` bytes of blocks of min..max, each block's
+ * words written and checked before it is freed.  With `limit`, resident
+ * memory is sampled every MiB allocated; returns the most seen. */
+static long churn_phase(size_t live, size_t min, size_t max, long *bad, int sample)
+{
+    size_t n = 0, bytes = 0, since = 0;
+    long most = 0;
+    while (bytes < live && n < slot_count) {
+        size_t sz = min + rnd() % (max - min + 1);
+        uint64_t *p = malloc(sz);
+        for (size_t j = 0; j < sz / 8; j += 512)
+            p[j] = (uint64_t)(uintptr_t)p ^ j;
+        p[0] = sz;
+        slots[n++] = p;
+        bytes += sz;
+        since += sz;
+        if (sample && since >= MiB) {
+            long r = rss_bytes();
+            most = r > most ? r : most;
+            since = 0;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t *p = slots[i];
+        size_t sz = p[0];
+        for (size_t j = 512; j < sz / 8; j += 512)
+            *bad += p[j] != ((uint64_t)(uintptr_t)p ^ j);
+        free(p);
+    }
+    return most;
+}
+
+static int churn(long live_mib, const char *limit_text)
+{
+    size_t live = (size_t)live_mib * MiB;
+    long bad = 0, most = 0;
+    struct ebb_stats s;
+    size_t allocated = 0;
+    for (int round = 0; round < 3; round++) {
+        for (int twice = 0; twice < 2; twice++) {
+            long r = churn_phase(live, 6 * MiB, 10 * MiB, &bad, limit_text != NULL);
+            most = r > most ? r : most;
+        }
+        for (int twice = 0; twice < 2; twice++) {
+            long r = churn_phase(live, 16, 1024, &bad, limit_text != NULL);
+            most = r > most ? r : most;
+        }
+        for (int twice = 0; twice < 2; twice++) {
+            long r = churn_phase(live, 16384, 131072, &bad, limit_text != NULL);
+            most = r > most ? r : most;
+        }
+        allocated += 6 * live;
+    }
+    ebb_stats(&s);
+    CHECK(bad == 0, "every block kept its contents: %ld words wrong", bad);
+    if (limit_text != NULL && getenv("EBB_MEMORY_LIMIT") != NULL) {
+        long limit = atol(limit_text) * MiB;
+        CHECK(s.memory_limit == (uint64_t)limit, "the limit is known: %lu MiB", (unsigned long)(s.memory_limit / MiB));
+        CHECK(most <= limit, "resident memory stayed under EBB_MEMORY_LIMIT: at most %ld MiB, limit %ld MiB",
+              most / MiB, limit / MiB);
+    }
+    printf("churn: allocated %zu MiB, reclaimed %lu MiB, limit %lu MiB, %lu passes for the limit, most resident "
+           "%ld MiB\n",
+           allocated / MiB, (unsigned long)(s.reclaimed_total / MiB), (unsigned long)(s.memory_limit / MiB),
+           (unsigned long)s.limit_passes, most / MiB);
+    return check_summary();
+}
+
 int main(int argc, char **argv)
 {
     REQUIRE(argc == 3, "usage: test_reclaim PATTERN background|calls|trim");
@@ -363,11 +561,20 @@ int main(int argc, char **argv)
     slots = mmap(NULL, slot_count * sizeof(void *), PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     REQUIRE(slots != MAP_FAILED);
+    /* The limits' tests count all resident memory: the slots they use only. */
+    if (strcmp(argv[1], "churn") == 0)
+        return churn(atol(argv[2]), NULL);
+    if (strcmp(argv[1], "softlimit") == 0)
+        return churn(atol(argv[2]), getenv("EBB_TEST_LIMIT_MIB"));
     memset(slots, 0, slot_count * sizeof(void *)); /* resident before the baseline */
     if (strcmp(argv[1], "steady") == 0)
         return steady();
     if (strcmp(argv[1], "parked") == 0)
         return parked();
+    if (strcmp(argv[1], "bigbuffers") == 0)
+        return bigbuffers();
+    if (strcmp(argv[1], "phased") == 0)
+        return phased();
 
     const char *mode = argv[2];
     int compare_with_proc = strcmp(mode, "lazy") != 0;

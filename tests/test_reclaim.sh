@@ -1,6 +1,7 @@
 #!/bin/sh
-# Every reclamation pattern in every mode (tests/test_reclaim.c), and the
-# steady-state program.  Prints "N passed, N failed".
+# Every reclamation pattern in every mode (tests/test_reclaim.c), the
+# steady-state program, parked pages, big buffers replaced in a loop, and a
+# phased program.  Prints "N passed, N failed".
 LIB=$1
 T=$2
 pass=0
@@ -31,5 +32,7 @@ run env LD_PRELOAD="$LIB" EBB_PURGE=free "$T/test_reclaim" small lazy
 run env LD_PRELOAD="$LIB" EBB_PURGE=free "$T/test_reclaim" medium lazy
 run env LD_PRELOAD="$LIB" "$T/test_reclaim" steady -
 run env LD_PRELOAD="$LIB" "$T/test_reclaim" parked -
+run env LD_PRELOAD="$LIB" "$T/test_reclaim" bigbuffers -
+run env LD_PRELOAD="$LIB" "$T/test_reclaim" phased -
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
