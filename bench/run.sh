@@ -13,7 +13,7 @@
 #   --runs N     rounds per allocator and workload (default 5; 3 with --quick)
 #   --threads N  threads for the multi-threaded workloads (default: nproc)
 #
-# Twelve workloads (bench/README.md says what each does and stresses): nine
+# Thirteen workloads (bench/README.md says what each does and stresses): ten
 # C programs of bench/, and redis-server, sqlite3 and python3 from Debian.
 # Every workload runs under every allocator, interleaved round by round
 # (glibc jemalloc tcmalloc mimalloc ebbmalloc ebb-off, then again), each C
@@ -21,7 +21,8 @@
 # redis-server through bench/redis.sh (requests/s, server CPU and peak RSS).
 # "ebb-off" is ebbmalloc with reclamation switched off; it only feeds the
 # reclamation-cost section.  Then bench/reclaim.sh measures how fast freed
-# memory goes back to the kernel.
+# memory goes back to the kernel, and bench/curve.sh puts ebbmalloc's
+# retention settings beside the peers on the big-buffer workload.
 #
 # Prints the tables of medians, the ebbmalloc/peer ratios, the ratio to the
 # best peer, the targets (PASS/MISS), and writes the same to
@@ -97,6 +98,7 @@ if [ "$QUICK" = 1 ]; then
     FS_OBJECTS=10000 FS_WRITES=10000
     LIFETIME_STEPS=750000       # per thread
     LARGE_MIB=64 LARGE_ITERS=800
+    BIGBUF_ITERS=300
     TC_TOTAL=2000 TC_BLOCKS=1000
     FRAG_MIB=48
     REDIS_REQUESTS=25000        # per test, 9 tests
@@ -111,6 +113,7 @@ else
     FS_OBJECTS=20000 FS_WRITES=20000
     LIFETIME_STEPS=3000000
     LARGE_MIB=256 LARGE_ITERS=2000
+    BIGBUF_ITERS=1000
     TC_TOTAL=5000 TC_BLOCKS=1000
     FRAG_MIB=128
     REDIS_REQUESTS=100000
@@ -123,7 +126,7 @@ fi
 BIN=$ROOT/build/bench
 mkdir -p "$BIN" || exit 1
 CC=${CC:-cc}
-PROGS="churn bignum larson xthread falseshare lifetime large threadchurn frag protcost"
+PROGS="churn bignum larson xthread falseshare lifetime large bigbuf threadchurn frag protcost"
 for prog in $PROGS; do
     echo "build: $CC -std=c11 -O2 -g -pthread -o build/bench/$prog bench/$prog.c"
     "$CC" -std=c11 -O2 -g -pthread -Wall -Wextra -o "$BIN/$prog" "bench/$prog.c" \
@@ -251,7 +254,7 @@ alloc_env() {
     esac
 }
 
-WORKLOADS="churn bignum larson xthread falseshare lifetime large threadchurn frag"
+WORKLOADS="churn bignum larson xthread falseshare lifetime large bigbuf threadchurn frag"
 [ -x /usr/bin/redis-server ] && [ -x /usr/bin/redis-benchmark ] && [ -x /usr/bin/redis-cli ] \
     && WORKLOADS="$WORKLOADS redis" || echo "note: redis-server/redis-tools missing, skipping redis"
 [ -x /usr/bin/sqlite3 ] && WORKLOADS="$WORKLOADS sqlite" || echo "note: sqlite3 missing, skipping sqlite"
@@ -267,6 +270,7 @@ workload_cmd() {
         falseshare) echo "falseshare $THREADS $FS_OBJECTS $FS_WRITES" ;;
         lifetime) echo "lifetime $THREADS $LIFETIME_STEPS" ;;
         large) echo "large $LARGE_MIB $LARGE_ITERS" ;;
+        bigbuf) echo "bigbuf $BIGBUF_ITERS" ;;
         threadchurn) echo "threadchurn $THREADS $TC_TOTAL $TC_BLOCKS" ;;
         frag) echo "frag $FRAG_MIB" ;;
         redis) echo "sh bench/redis.sh LIB $REDIS_REQUESTS (redis-benchmark, 9 tests x $REDIS_REQUESTS requests)" ;;
@@ -283,6 +287,7 @@ workload_desc() {
         falseshare) echo "false sharing: threads write small objects (cache-scratch/thrash)" ;;
         lifetime) echo "long- and short-lived blocks, random lifetimes, bursts" ;;
         large) echo "large blocks: realloc growth to $LARGE_MIB MiB, 64 KiB-8 MiB alloc/free" ;;
+        bigbuf) echo "20 big buffers of 5-25 MiB replaced at random, zero-filled (malloc-large)" ;;
         threadchurn) echo "threads created and destroyed continuously" ;;
         frag) echo "footprint under fragmentation (peak RSS is the figure)" ;;
         redis) echo "redis-server (Debian) driven by redis-benchmark" ;;
@@ -304,6 +309,7 @@ exec_workload() {
         falseshare) "$@" "$BIN/falseshare" "$THREADS" "$FS_OBJECTS" "$FS_WRITES" ;;
         lifetime) "$@" "$BIN/lifetime" "$THREADS" "$LIFETIME_STEPS" ;;
         large) "$@" "$BIN/large" "$LARGE_MIB" "$LARGE_ITERS" ;;
+        bigbuf) "$@" "$BIN/bigbuf" "$BIGBUF_ITERS" ;;
         threadchurn) "$@" "$BIN/threadchurn" "$THREADS" "$TC_TOTAL" "$TC_BLOCKS" ;;
         frag) "$@" "$BIN/frag" "$FRAG_MIB" ;;
         sqlite) "$@" /usr/bin/sqlite3 -batch :memory: ".parameter set @rows $SQLITE_ROWS" \
@@ -617,9 +623,15 @@ rc=$?
 if [ "$rc" != 0 ]; then
     fail "bench/reclaim.sh exited with status $rc"
 fi
+
+# ---- 6. retention against footprint on big buffers (bench/curve.sh) ----------
+echo ""
+echo "== big buffers: time against peak RSS, retention settings and peers: bench/curve.sh =="
+echo ""
+sh bench/curve.sh "$RUNS" "$BIGBUF_ITERS" "$EBB" "$RESULTS" "$TMP/curve.md" || fail "bench/curve.sh failed"
 END=$(date +%s)
 
-# ---- 6. Markdown and SVG -----------------------------------------------------
+# ---- 7. Markdown and SVG -----------------------------------------------------
 mkdir -p bench/results || exit 1
 OUT=bench/results/latest.md
 SVG=bench/results/latest.svg
@@ -663,6 +675,10 @@ DATE=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
     echo "## Reclamation speed (bench/reclaim.sh $RECLAIM_ROUNDS $RECLAIM_MIB)"
     echo ""
     cat "$TMP/reclaim.md" 2>/dev/null
+    echo ""
+    echo "## Big buffers: time against peak RSS (bench/curve.sh)"
+    echo ""
+    cat "$TMP/curve.md" 2>/dev/null
     md_failures
 } >"$OUT"
 {

@@ -245,6 +245,7 @@ void ebbi_account_freed(uint64_t now)
         due_at_most(due);
     ebbi_fetch_add_relaxed(&ledger.generation, 1);
     ebbi_store_relaxed(&ledger.last_call_ns, now);
+    ebbi_account_mapped(); /* no service thread yet (a forked child): wanted */
     if (ebbi_account_reclaimable_bytes() > ebbi_account_bound())
         ebbi_reclaim_notify(EBBI_EVENT_OVER, 0);
     else if (due < before)
@@ -269,8 +270,8 @@ void ebbi_account_tick(void)
  * program that frees and then goes idle is served too. */
 void ebbi_account_mapped(void)
 {
-    if (!ebbi_load_relaxed(&ebbi_service_wanted) && ebbi_option(EBB_OPTION_BACKGROUND) &&
-        ebbi_load_acquire(&ebbi_process.started))
+    if (!ebbi_load_relaxed(&ebbi_service_wanted) && !ebbi_doorbell_listening() &&
+        ebbi_option(EBB_OPTION_BACKGROUND) && ebbi_load_acquire(&ebbi_process.started))
         ebbi_store_relaxed(&ebbi_service_wanted, true);
 }
 
@@ -306,6 +307,8 @@ static struct {
     pthread_cond_t cond;
     bool ready;                    /* cond initialized (with CLOCK_MONOTONIC) */
     _Atomic(bool) listening;       /* the service thread waits on it */
+    _Atomic(bool) main_gone;       /* the main thread ended with pthread_exit */
+    _Atomic(uint64_t) exits;       /* threads that ended since */
 } bell = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void bell_init_cond(void)
@@ -331,6 +334,34 @@ void ebbi_doorbell_listen(void)
 bool ebbi_doorbell_listening(void)
 {
     return ebbi_load_acquire(&bell.listening);
+}
+
+/* The main thread ended with pthread_exit (init.c): from now on the
+ * service thread watches for the program's last thread to go, and ends
+ * itself then; each thread that exits rings (heap.c). */
+void ebbi_doorbell_main_exited(void)
+{
+    ebbi_store_release(&bell.main_gone, true);
+    ebbi_doorbell_ring();
+}
+
+bool ebbi_doorbell_main_gone(void)
+{
+    return ebbi_load_acquire(&bell.main_gone);
+}
+
+/* A thread is ending (its heap is given back), after the main thread. */
+void ebbi_doorbell_thread_exited(void)
+{
+    if (!ebbi_load_acquire(&bell.main_gone))
+        return;
+    ebbi_fetch_add_relaxed(&bell.exits, 1);
+    ebbi_doorbell_ring();
+}
+
+uint64_t ebbi_doorbell_exits(void)
+{
+    return ebbi_load_relaxed(&bell.exits);
 }
 
 void ebbi_doorbell_ring(void)
@@ -381,4 +412,5 @@ void ebbi_doorbell_fork_child(void)
     if (bell.ready)
         bell_init_cond();
     ebbi_store_relaxed(&bell.listening, false);
+    ebbi_store_relaxed(&bell.main_gone, false);
 }

@@ -588,6 +588,9 @@ void ebbi_heap_thread_done(void *value)
     heap->pool_next = heaps.pool;
     heaps.pool = heap;
     pthread_mutex_unlock(&heaps.lock);
+    /* After the main thread: the service thread looks whether this was the
+     * program's last one. */
+    ebbi_doorbell_thread_exited();
 }
 
 void ebbi_heaps_fork_prepare(void)

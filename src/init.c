@@ -71,6 +71,24 @@ uint64_t ebbi_meta_bytes(void)
     return ebbi_load_relaxed(&meta.bytes);
 }
 
+/* The main thread ended with pthread_exit: once the program's last thread
+ * is gone too, the service thread must not keep the process alive (it
+ * would, forever: a detached thread, blocking every signal). */
+static pthread_key_t main_key;
+static bool main_key_ready;
+
+static void main_thread_exited(void *value)
+{
+    (void)value;
+    ebbi_doorbell_main_exited();
+}
+
+static void main_key_mark(void)
+{
+    if (main_key_ready)
+        pthread_setspecific(main_key, (void *)1);
+}
+
 /* ---- fork ------------------------------------------------------------------- */
 
 static void fork_prepare(void)
@@ -107,6 +125,7 @@ static void fork_child(void)
     ebbi_doorbell_fork_child();
     ebbi_reclaim_fork_child();
     ebbi_service_fork_child();
+    main_key_mark(); /* the forking thread is the child's main thread */
     ebbi_safety_fork_child();
     ebbi_publish_fork_child();
 }
@@ -155,6 +174,9 @@ __attribute__((constructor(101))) static void ebbi_constructor(void)
         ebbi_process_init();
     else if (!ebbi_options_from_environment())
         ebbi_options_load();
+    /* Constructors run in the main thread. */
+    main_key_ready = pthread_key_create(&main_key, main_thread_exited) == 0;
+    main_key_mark();
     /* From here on the process is far enough along to start a thread. */
     ebbi_store_release(&ebbi_process.started, true);
     ebbi_reclaim_init();

@@ -8,17 +8,22 @@
  *   page = a run of slices serving one size class; its blocks are free-listed
  *   huge block = a segment of its own (own mapping), one block
  *
- * Layers, each a file, calls only downward:
- *   os.c        the only code with system calls
- *   source.c    memory sources: the program break and mmap
- *   segment.c   segments, the segment map, huge segments
- *   arena.c     spans of slices, abandoned pages (the only locks on the block path)
- *   page.c      a page's free lists, carving, remote frees, page queues
+ * Layers, each a file, calls only downward (but for ebbi_reclaim_notify,
+ * the one call up from the layers that hold freed memory to the policy):
+ *   alloc.c     malloc/free fast paths, the whole API (ebb_*) and the C names
+ *   service.c   the service thread
+ *   publish.c   the page the ebb command reads; stats.c: statistics
+ *   reclaim.c   the reclamation policy; limits.c: memory limits and pressure
  *   heap.c      thread heaps: finding pages, thread start and exit, adoption
- *   huge.c      huge blocks with a small time-limited cache
- *   alloc.c     malloc/free fast paths and the whole API (ebb_*)
- *   override.c  the unprefixed symbols that replace the C library's malloc
- *   sizeclass.c, stats.c, options.c, report.c, init.c: support
+ *   huge.c      huge blocks and their cache
+ *   page.c      a page's free lists, carving, remote frees
+ *   safety.c    the safety modes
+ *   arena.c     spans of slices, abandoned pages (the only locks on the block path)
+ *   account.c   the ledger: bytes of each pool, deadlines, the doorbell
+ *   segment.c   segments and the segment map
+ *   source.c    memory sources: the program break and mmap
+ *   os.c        the only code with system calls
+ *   sizeclass.c, options.c, report.c, init.c: support
  *
  * Internal symbols shared across files carry the prefix `ebbi_`; the
  * public API is `ebb_` (include/ebbmalloc.h) and the C names.
@@ -371,6 +376,7 @@ EBBI_HIDDEN void *ebbi_os_map_new_file(const char *path, size_t size);
 EBBI_HIDDEN size_t ebbi_os_self_exe(char *buf, size_t cap);
 EBBI_HIDDEN size_t ebbi_os_read_file(const char *path, char *buf, size_t cap);
 EBBI_HIDDEN uint64_t ebbi_os_rlimit(bool address_space);
+EBBI_HIDDEN unsigned ebbi_os_thread_count(void); /* the process's threads; 0 if unknown */
 EBBI_HIDDEN int ebbi_os_pid(void);
 EBBI_HIDDEN int ebbi_os_ppid(void);
 EBBI_HIDDEN bool ebbi_os_protect(void *p, size_t size, bool accessible);
@@ -517,6 +523,10 @@ EBBI_HIDDEN uint64_t ebbi_account_parked_by(uint64_t epoch, uint64_t now_ns);
 EBBI_HIDDEN void ebbi_doorbell_listen(void);
 EBBI_HIDDEN bool ebbi_doorbell_listening(void);
 EBBI_HIDDEN void ebbi_doorbell_ring(void);
+EBBI_HIDDEN void ebbi_doorbell_main_exited(void);
+EBBI_HIDDEN bool ebbi_doorbell_main_gone(void);
+EBBI_HIDDEN void ebbi_doorbell_thread_exited(void);
+EBBI_HIDDEN uint64_t ebbi_doorbell_exits(void);
 EBBI_HIDDEN void ebbi_doorbell_wait(uint64_t until_ns, uint64_t now_ns, bool watch_due);
 EBBI_HIDDEN void ebbi_doorbell_fork_prepare(void);
 EBBI_HIDDEN void ebbi_doorbell_fork_parent(void);

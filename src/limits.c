@@ -20,6 +20,7 @@
  * The files are found once at start (ebbi_limits_discover) and read when
  * the policy asks (ebbi_limits_read): a few open/read/close calls, never
  * on a fast path, never an allocation (fixed buffers on the stack).
+ * EBB_LIMITS=0 leaves out all but EBB_MEMORY_LIMIT.
  */
 #include <string.h>
 
@@ -134,9 +135,11 @@ static bool cgroup_path(const char *text, int version, char *out)
 
 void ebbi_limits_discover(void)
 {
-    if (lim.discovered || !ebbi_option(EBB_OPTION_LIMITS))
+    if (lim.discovered)
         return;
     lim.discovered = true;
+    if (!ebbi_option(EBB_OPTION_LIMITS))
+        return; /* EBB_MEMORY_LIMIT alone */
     char text[2048], path[PATH_CAP], rel[PATH_CAP];
     ebbi_os_read_file("/proc/self/cgroup", text, sizeof text);
     static const char *const v2_roots[] = {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"};
@@ -240,7 +243,8 @@ void ebbi_limits_read(ebbi_limits_t *out, uint64_t now)
         if (limit < V1_UNLIMITED)
             consider(out, limit, read_number(file));
     }
-    uint64_t as = ebbi_os_rlimit(true), data = ebbi_os_rlimit(false);
+    bool rlimits = ebbi_option(EBB_OPTION_LIMITS) != 0;
+    uint64_t as = rlimits ? ebbi_os_rlimit(true) : UINT64_MAX, data = rlimits ? ebbi_os_rlimit(false) : UINT64_MAX;
     uint64_t soft = (uint64_t)ebbi_option(EBB_OPTION_MEMORY_LIMIT);
     if (as != UINT64_MAX || data != UINT64_MAX || soft != 0) {
         /* statm: size resident shared text lib data dt, in pages. */
@@ -282,6 +286,7 @@ void ebbi_limits_read(ebbi_limits_t *out, uint64_t now)
 
 bool ebbi_limits_known(void)
 {
-    return lim.cgroup_version != 0 || ebbi_option(EBB_OPTION_MEMORY_LIMIT) != 0 ||
-           ebbi_os_rlimit(true) != UINT64_MAX || ebbi_os_rlimit(false) != UINT64_MAX;
+    if (ebbi_option(EBB_OPTION_MEMORY_LIMIT) != 0 || lim.cgroup_version != 0)
+        return true;
+    return ebbi_option(EBB_OPTION_LIMITS) && (ebbi_os_rlimit(true) != UINT64_MAX || ebbi_os_rlimit(false) != UINT64_MAX);
 }

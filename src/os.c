@@ -459,6 +459,23 @@ uint64_t ebbi_os_rlimit(bool address_space)
     return v;
 }
 
+unsigned ebbi_os_thread_count(void)
+{
+    char buf[1024];
+    if (ebbi_os_read_file("/proc/self/stat", buf, sizeof buf) == 0)
+        return 0;
+    /* Field 20; the name (field 2) may hold spaces and parentheses. */
+    const char *s = strrchr(buf, ')');
+    for (int field = 2; s != NULL && field < 20; field++)
+        s = strchr(s + 1, ' ');
+    if (s == NULL)
+        return 0;
+    unsigned n = 0;
+    for (s++; *s >= '0' && *s <= '9'; s++)
+        n = n * 10 + (unsigned)(*s - '0');
+    return n;
+}
+
 int ebbi_os_pid(void)
 {
     return (int)getpid();

@@ -11,6 +11,8 @@
  *   - the next rewrite of the statistics page (publish.c), with EBB_PUBLISH.
  * It never spins: a deadline still past after a pass (another thread's
  * pass held the lock) is not looked at again for a sixteenth of a delay.
+ * It never keeps the process alive: once the main thread has ended with
+ * pthread_exit, it ends itself when it is the last thread left.
  *
  * Started by the first malloc slow path after something was mapped that
  * may one day be reclaimed (ebbi_service_wanted, account.c), never from
@@ -48,8 +50,27 @@ static void *service_main(void *arg)
      * moved; one idle pass per idle stretch. */
     uint64_t activity = 0, activity_since = 0;
     bool idle_served = false;
+    /* After the main thread's pthread_exit: how soon to look again whether
+     * the program has a thread left (from 1 ms after a thread ended, backing
+     * off to about 100 ms: a thread that never allocated does not ring). */
+    uint64_t alone_step = 0, exits_seen = 0;
     for (;;) {
         uint64_t now = ebbi_os_now_ns();
+        if (ebbi_doorbell_main_gone()) {
+            /* The program's last thread gone, the process would live on for
+             * this thread alone (and no signal could end it: it blocks them
+             * all).  Ending it ends the process, as it would have ended.
+             * The count holds the main thread, a zombie until the last
+             * thread ends, and this one. */
+            if (ebbi_os_thread_count() <= 2)
+                return NULL;
+            uint64_t exits = ebbi_doorbell_exits();
+            if (alone_step == 0 || exits != exits_seen)
+                alone_step = 1000000u; /* it may take a moment to be gone */
+            else if (alone_step < 100000000u)
+                alone_step *= 2;
+            exits_seen = exits;
+        }
         uint64_t delay = ebbi_delay_ns();
         uint64_t publish = ebbi_publish_interval_ns();
         if (publish != 0 && now >= next_publish) {
@@ -82,6 +103,8 @@ static void *service_main(void *arg)
         uint64_t wake = earliest(due < not_before ? not_before : due, next_look);
         if (publish != 0)
             wake = earliest(wake, next_publish);
+        if (alone_step != 0)
+            wake = earliest(wake, now + alone_step);
         ebbi_doorbell_wait(wake, now, background && now >= not_before);
     }
     return NULL;

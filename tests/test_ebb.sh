@@ -20,15 +20,15 @@ between() { awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v >= lo && v <= 
 check "ebb run succeeds" test $? -eq 0
 row=$(awk '$1 ~ /^[0-9]+$/ && $2 == "phases" { print; exit }' "$WORK/err")
 peak_used=$(echo "$row" | awk '{ print $3 }')
-reclaimed=$(echo "$row" | awk '{ print $7 }')
-mallocs=$(echo "$row" | awk '{ print $8 }')
+reclaimed=$(echo "$row" | awk '{ print $8 }')
+mallocs=$(echo "$row" | awk '{ print $10 }')
 check "the summary's peak in use ($peak_used MiB) is the 64 MiB allocated" between "$peak_used" 64 64.5
 check "memory was reclaimed after the free phase ($reclaimed MiB)" between "$reclaimed" 32 100000
 check "malloc calls counted ($mallocs)" between "$mallocs" 81920 90000
 check "a size-class table" grep -q '^ *4096 *16384 *16384 *0 *0$' "$WORK/err"
 
 # The CSV: a header and well-formed rows, time going forward.
-check "CSV header" sh -c "head -n 1 '$WORK/run.csv' | grep -q '^pid,program,t_ms,in_use,freed_retained,'"
+check "CSV header" sh -c "head -n 1 '$WORK/run.csv' | grep -q '^pid,program,t_ms,in_use,freed_retained,.*,kept_predicted,refaulted$'"
 check "CSV rows well formed" awk -F, 'NR == 1 { n = NF; next }
     NF != n || $1 !~ /^[0-9]+$/ || $3 !~ /^[0-9.]+$/ { bad = 1 }
     $3 + 0 < last[$1] { bad = 1 } { last[$1] = $3 + 0; rows++ }
@@ -83,6 +83,9 @@ if command -v chromium > /dev/null; then
         check "the $s area has two points a sample ($pts for $rows samples) and a size" \
             sh -c "[ '$pts' = $((2 * rows)) ] && [ '${w:-0}' -gt 100 ]"
     done
+    line=$(grep -o "svg0 kept_predicted points=[0-9]*" "$WORK/dom")
+    check "the line of memory kept for predicted reuse has a point a sample (${line#*=} for $rows)" \
+        test "${line#*=}" = "$rows"
     line=$(grep -o "svg0 proc_rss points=[0-9]*" "$WORK/dom")
     check "the resident line has a point a live sample (${line#*=} for $rss_rows)" test "${line#*=}" = "$rss_rows"
     mkdir -p "$B/screenshots"

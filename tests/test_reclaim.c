@@ -423,7 +423,10 @@ static int bigbuffers(void)
     ebb_stats(&after);
     unsigned long giving = (unsigned long)(after.os_munmap - before.os_munmap + after.os_madvise - before.os_madvise);
     CHECK(bad == 0, "the buffers keep their contents: %ld pages wrong", bad);
-    CHECK(giving <= STEADY / 100, "%lu munmap and madvise calls in %d steady replacements", giving, STEADY);
+    CHECK(giving <= STEADY / 50, "%lu munmap and madvise calls in %d steady replacements", giving, STEADY);
+    CHECK(after.kept_predicted > 0 && after.kept_predicted <= after.reclaimable,
+          "while the program churns, freed memory is kept for predicted reuse: %lu MiB",
+          (unsigned long)(after.kept_predicted / MiB));
     CHECK(after.refaulted - before.refaulted <= (uint64_t)STEADY * MiB / 4,
           "%lu MiB refaulted in the steady phase", (unsigned long)((after.refaulted - before.refaulted) / MiB));
     size_t live = 0;

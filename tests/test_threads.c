@@ -290,6 +290,73 @@ static void test_fork_with_threads(void)
         pthread_join(t[i], NULL);
     CHECK(failures == 0, "%d of 30 forked children failed or hung", failures);
 }
+
+/* ---- the program's last thread ends with pthread_exit ------------------------- */
+
+/* The child wakes the allocator's service thread (a big block, then a
+ * slow path), and its threads end with pthread_exit, the main thread
+ * first: the process must end with them, status 0 (the service thread
+ * must not keep it alive, where no signal but SIGKILL could end it). */
+static void *last_thread(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 100; i++)
+        ebb_free(ebb_malloc(1000));
+    usleep(50000);
+    return NULL;
+}
+
+static void wake_service(void)
+{
+    void *big = ebb_malloc(5u << 20);
+    memset(big, 1, 4096);
+    ebb_free(big);
+    ebb_free(ebb_malloc(100000));
+}
+
+static void *forking_thread(void *arg)
+{
+    (void)arg;
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* The child's only thread, and so its main thread: it returns. */
+        wake_service();
+        return NULL;
+    }
+    return (void *)(intptr_t)pid;
+}
+
+/* Waits up to 10 s for the child; true if it exited with status 0. */
+static int ended_well(pid_t pid)
+{
+    for (int i = 0; i < 1000; i++) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return 0;
+}
+
+static void test_last_thread_exits(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        wake_service();
+        pthread_t t;
+        pthread_create(&t, NULL, last_thread, NULL);
+        pthread_exit(NULL);
+    }
+    CHECK(ended_well(pid), "a process whose main thread ends with pthread_exit ends with its last thread");
+    pthread_t t;
+    void *child = NULL;
+    pthread_create(&t, NULL, forking_thread, NULL);
+    pthread_join(t, &child);
+    CHECK(child != NULL && ended_well((pid_t)(intptr_t)child),
+          "a child forked by a thread ends when that thread returns");
+}
 #endif
 
 int main(void)
@@ -298,6 +365,7 @@ int main(void)
     test_short_lived_threads();
 #ifndef EBB_TEST_NO_FORK
     test_fork_with_threads();
+    test_last_thread_exits();
 #endif
     return check_summary();
 }

@@ -219,19 +219,21 @@ static void status_line(int pid)
     if (s == NULL || s->count == 0)
         return;
     sample_t *x = &s->samples[s->count - 1];
-    fprintf(stderr, "\r\033[K[ebb %.1fs] in use %.1f MiB | freed %.1f MiB | reclaimed %.1f MiB | resident %.1f MiB",
-            x->t_ms / 1000, x->s.in_use / MiB, x->s.freed_retained / MiB, x->s.reclaimed_total / MiB,
-            (x->proc_rss ? x->proc_rss : x->s.resident) / MiB);
+    fprintf(stderr,
+            "\r\033[K[ebb %.1fs] in use %.1f MiB | freed %.1f MiB (kept for reuse %.1f) | reclaimed %.1f MiB | "
+            "resident %.1f MiB",
+            x->t_ms / 1000, x->s.in_use / MiB, x->s.freed_retained / MiB, x->s.kept_predicted / MiB,
+            x->s.reclaimed_total / MiB, (x->proc_rss ? x->proc_rss : x->s.resident) / MiB);
     fflush(stderr);
 }
 
 typedef struct {
-    uint64_t in_use, resident, freed, proc_rss;
+    uint64_t in_use, resident, freed, proc_rss, kept;
 } peaks_t;
 
 static peaks_t peaks_of(const series_t *s)
 {
-    peaks_t p = {0, 0, 0, 0};
+    peaks_t p = {0, 0, 0, 0, 0};
     for (size_t i = 0; i < s->count; i++) {
         const sample_t *x = &s->samples[i];
         if (x->s.in_use > p.in_use)
@@ -242,6 +244,8 @@ static peaks_t peaks_of(const series_t *s)
             p.freed = x->s.freed_retained;
         if (x->proc_rss > p.proc_rss)
             p.proc_rss = x->proc_rss;
+        if (x->s.kept_predicted > p.kept)
+            p.kept = x->s.kept_predicted;
     }
     return p;
 }
@@ -255,18 +259,19 @@ static const char *base_name(const char *path)
 static void summary(FILE *out, int pid)
 {
     fprintf(out, "\nebb: memory of each process (MiB; resident: the allocator's accounting, and /proc)\n");
-    fprintf(out, "%-8s %-16s %10s %10s %10s %12s %10s %12s %12s %8s %8s %8s %6s\n", "pid", "program",
-            "peak used", "peak res", "peak /proc", "peak freed", "reclaimed", "mallocs", "frees", "mmap",
-            "munmap", "madvise", "brk");
+    fprintf(out, "%-8s %-16s %10s %10s %10s %11s %10s %10s %10s %12s %12s %8s %8s %8s %6s\n", "pid", "program",
+            "peak used", "peak res", "peak /proc", "peak freed", "peak kept", "reclaimed", "refaulted", "mallocs",
+            "frees", "mmap", "munmap", "madvise", "brk");
     for (size_t i = 0; i < series_count; i++) {
         series_t *s = &series[i];
         if (!s->have_last)
             continue;
         peaks_t p = peaks_of(s);
         const struct ebb_stats *l = &s->last.stats;
-        fprintf(out, "%-8d %-16.16s %10.1f %10.1f %10.1f %12.1f %10.1f %12lu %12lu %8lu %8lu %8lu %6lu\n",
+        fprintf(out, "%-8d %-16.16s %10.1f %10.1f %10.1f %11.1f %10.1f %10.1f %10.1f %12lu %12lu %8lu %8lu %8lu %6lu\n",
                 s->last.pid, base_name(s->last.exe), p.in_use / MiB, p.resident / MiB, p.proc_rss / MiB,
-                p.freed / MiB, l->reclaimed_total / MiB, (unsigned long)l->malloc_calls,
+                p.freed / MiB, p.kept / MiB, l->reclaimed_total / MiB, l->refaulted / MiB,
+                (unsigned long)l->malloc_calls,
                 (unsigned long)l->free_calls, (unsigned long)l->os_mmap, (unsigned long)l->os_munmap,
                 (unsigned long)l->os_madvise, (unsigned long)l->os_brk);
     }
@@ -296,19 +301,21 @@ static void write_csv(const char *file)
     if (f == NULL)
         die("cannot write %s: %s", file, strerror(errno));
     fprintf(f, "pid,program,t_ms,in_use,freed_retained,reclaimable,metadata,resident,proc_rss,"
-               "reclaimed_total,mapped,malloc_calls,free_calls,os_mmap,os_munmap,os_madvise,os_brk\n");
+               "reclaimed_total,mapped,malloc_calls,free_calls,os_mmap,os_munmap,os_madvise,os_brk,"
+               "kept_predicted,refaulted\n");
     for (size_t i = 0; i < series_count; i++) {
         series_t *s = &series[i];
         for (size_t k = 0; k < s->count; k++) {
             const sample_t *x = &s->samples[k];
-            fprintf(f, "%d,%s,%.1f,%lu,%lu,%lu,%lu,%lu,%lu,%lu,%lu,%lu,%lu,%lu,%lu,%lu,%lu\n", s->last.pid,
+            fprintf(f, "%d,%s,%.1f,%lu,%lu,%lu,%lu,%lu,%lu,%lu,%lu,%lu,%lu,%lu,%lu,%lu,%lu,%lu,%lu\n", s->last.pid,
                     base_name(s->last.exe), x->t_ms, (unsigned long)x->s.in_use,
                     (unsigned long)x->s.freed_retained, (unsigned long)x->s.reclaimable,
                     (unsigned long)x->s.metadata, (unsigned long)x->s.resident, (unsigned long)x->proc_rss,
                     (unsigned long)x->s.reclaimed_total, (unsigned long)x->s.mapped,
                     (unsigned long)x->s.malloc_calls, (unsigned long)x->s.free_calls,
                     (unsigned long)x->s.os_mmap, (unsigned long)x->s.os_munmap,
-                    (unsigned long)x->s.os_madvise, (unsigned long)x->s.os_brk);
+                    (unsigned long)x->s.os_madvise, (unsigned long)x->s.os_brk,
+                    (unsigned long)x->s.kept_predicted, (unsigned long)x->s.refaulted);
         }
     }
     if (fclose(f) != 0)
@@ -400,6 +407,25 @@ static void html_series(FILE *f, const series_t *s)
             fprintf(f, "%.1f,%.1f ", ML + (W - ML - MR) * s->samples[i].t_ms / tmax,
                     MT + (H - MT - MB) * (1 - (double)s->samples[i].proc_rss / ymax));
     fprintf(f, "\"/>\n");
+    /* Of the freed memory, what the policy keeps because it predicts the
+     * program will take it again: a dashed line inside the freed area. */
+    fprintf(f, "<polyline class=\"series\" data-series=\"kept_predicted\" data-points=\"%zu\" fill=\"none\" "
+               "stroke=\"#9c4221\" stroke-width=\"1.5\" stroke-dasharray=\"5,3\" points=\"",
+            s->count);
+    for (size_t i = 0; i < s->count; i++)
+        fprintf(f, "%.1f,%.1f ", ML + (W - ML - MR) * s->samples[i].t_ms / tmax,
+                MT + (H - MT - MB) * (1 - (double)(s->samples[i].s.in_use + s->samples[i].s.kept_predicted) / ymax));
+    fprintf(f, "\"/>\n");
+    /* Refaults: memory given back, then taken fresh again soon after. */
+    for (size_t i = 1; i < s->count; i++) {
+        uint64_t again = s->samples[i].s.refaulted - s->samples[i - 1].s.refaulted;
+        if (again == 0)
+            continue;
+        double x = ML + (W - ML - MR) * s->samples[i].t_ms / tmax;
+        fprintf(f, "<line class=\"refault\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#dd6b20\" stroke-width=\"2\">"
+                   "<title>%.1f MiB refaulted</title></line>\n",
+                x, x, MT - 8, MT, again / MiB);
+    }
     /* A mark wherever memory went back to the kernel. */
     for (size_t i = 1; i < s->count; i++) {
         uint64_t given = s->samples[i].s.reclaimed_total - s->samples[i - 1].s.reclaimed_total;
@@ -432,7 +458,9 @@ static void write_html(const char *file, int pid, const char *command)
                "<span style=\"background:#ed8936\"></span>freed, not reclaimed"
                "<span style=\"background:#a0aec0\"></span>metadata"
                "<span style=\"background:#c53030\"></span>resident (/proc)"
-               "<span style=\"background:#38a169\"></span>reclaimed here</p>\n");
+               "<span style=\"background:#38a169\"></span>reclaimed here"
+               "<span style=\"background:#9c4221\"></span>kept for predicted reuse (dashed)"
+               "<span style=\"background:#dd6b20\"></span>refaulted here (top)</p>\n");
     for (size_t i = 0; i < series_count; i++)
         html_series(f, &series[i]);
     fprintf(f, "<h2>Summary</h2>\n<pre>");
