@@ -554,7 +554,7 @@ typedef struct {
     uint64_t bound;                 /* the most freed memory that may wait */
     uint64_t history_ms;            /* how long peaks are remembered */
     uint64_t limit, limit_room;     /* the binding memory limit and the room under it */
-    uint64_t pressure_passes;       /* passes forced by a limit or pressure */
+    uint64_t limit_passes;          /* passes forced by a limit or pressure */
 } ebbi_reclaim_state_t;
 EBBI_HIDDEN void ebbi_reclaim_state(ebbi_reclaim_state_t *out);
 EBBI_HIDDEN void ebbi_reclaim_fork_prepare(void);

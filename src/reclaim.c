@@ -73,12 +73,15 @@
 
 typedef enum { PASS_DUE, PASS_ALL } pass_kind_t;
 
+/* A pool's epoch: its highest `live`, and its widest swing (peak - trough). */
+typedef struct {
+    uint64_t epoch, peak, swing;
+} epoch_peak_t;
+
 static struct {
     _Atomic(int) busy;              /* one pass at a time */
     /* Under busy: */
-    struct {
-        uint64_t epoch, peak, swing;
-    } peaks[EBBI_POOLS][PEAK_RING];
+    epoch_peak_t peaks[EBBI_POOLS][PEAK_RING];
     uint64_t epoch;                 /* the epoch the last pass was in */
     unsigned history, quiet;        /* epochs remembered; epochs without refaults */
     uint64_t refaulted_seen, taken_seen;
@@ -90,7 +93,7 @@ static struct {
     _Atomic(uint64_t) bound;
     _Atomic(uint64_t) limit, limit_room;
     _Atomic(uint32_t) history_now;
-    _Atomic(uint64_t) pressure_passes;
+    _Atomic(uint64_t) limit_passes;
 } rc = {.history = HISTORY_MIN, .bound = UINT64_MAX, .limit = UINT64_MAX, .limit_room = UINT64_MAX,
         .history_now = HISTORY_MIN};
 
@@ -107,7 +110,7 @@ static uint64_t epoch_ns(void)
 
 static void peak_record(ebbi_pool_t pool, uint64_t epoch, uint64_t peak, uint64_t swing)
 {
-    __typeof__(rc.peaks[0][0]) *slot = &rc.peaks[pool][epoch % PEAK_RING];
+    epoch_peak_t *slot = &rc.peaks[pool][epoch % PEAK_RING];
     if (slot->epoch != epoch && epoch > slot->epoch) {
         slot->epoch = epoch;
         slot->peak = slot->swing = 0;
@@ -174,7 +177,7 @@ static uint64_t predicted(ebbi_pool_t pool, uint64_t now)
     uint64_t epoch = now / epoch_ns();
     uint64_t peak = 0, swing = 0;
     for (unsigned i = 0; i < PEAK_RING; i++) {
-        const __typeof__(rc.peaks[0][0]) *slot = &rc.peaks[pool][i];
+        const epoch_peak_t *slot = &rc.peaks[pool][i];
         if (slot->epoch + rc.history > epoch) {
             if (slot->peak > peak)
                 peak = slot->peak;
@@ -450,7 +453,7 @@ size_t ebbi_reclaim_notify(ebbi_event_t event, uint64_t bytes)
         limits_refresh(now, true, bytes);
         size_t given = 0;
         if (must_keep_nothing() && ebbi_account_reclaimable_bytes() > 0) {
-            ebbi_fetch_add_relaxed(&rc.pressure_passes, 1);
+            ebbi_fetch_add_relaxed(&rc.limit_passes, 1);
             given = reclaim_pass(now, PASS_ALL);
             limits_refresh(now, true, bytes);
         }
@@ -475,7 +478,7 @@ uint64_t ebbi_reclaim_look(uint64_t now, bool idle)
     limits_refresh(now, false, 0);
     bool all = must_keep_nothing();
     if (all)
-        ebbi_fetch_add_relaxed(&rc.pressure_passes, 1);
+        ebbi_fetch_add_relaxed(&rc.limit_passes, 1);
     if ((all || idle) && ebbi_account_reclaimable_bytes() > 0) {
         reclaim_pass(now, PASS_ALL);
     } else if (ebbi_account_reclaimable_bytes() > ebbi_account_bound()) {
@@ -513,7 +516,7 @@ void ebbi_reclaim_state(ebbi_reclaim_state_t *out)
     out->history_ms = (uint64_t)ebbi_load_relaxed(&rc.history_now) * epoch_ns() / 1000000u;
     out->limit = ebbi_load_relaxed(&rc.limit);
     out->limit_room = ebbi_load_relaxed(&rc.limit_room);
-    out->pressure_passes = ebbi_load_relaxed(&rc.pressure_passes);
+    out->limit_passes = ebbi_load_relaxed(&rc.limit_passes);
 }
 
 /* fork: a pass in progress holds spans outside the bins: the fork waits

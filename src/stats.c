@@ -134,7 +134,7 @@ void ebb_stats_get(struct ebb_stats *out)
     out->history_ms = rs.history_ms;
     out->memory_limit = rs.limit == UINT64_MAX ? 0 : rs.limit;
     out->memory_limit_room = rs.limit == UINT64_MAX ? 0 : rs.limit_room;
-    out->limit_passes = rs.pressure_passes;
+    out->limit_passes = rs.limit_passes;
 }
 
 struct ebb_mallinfo2 ebb_mallinfo2(void)
