@@ -405,17 +405,85 @@ static bool grow_in_place(segment_t *seg, size_t map_size)
     return true;
 }
 
+/* Fill [at, at + len) of `target` (mapped, fresh there) with resident
+ * pages moved from cached mappings: the smallest ones whole, as long as
+ * they leave some of the request to cover (so that the cache does not
+ * crumble into small pieces), then the tail of the smallest one that
+ * covers the rest, or else the largest ones; up to HUGE_SOURCES.  Returns
+ * the bytes filled, from `at` on (the rest stays fresh). */
+static size_t fill_from_cache(segment_t *target, size_t at, size_t len)
+{
+    segment_t *sources[HUGE_SOURCES];
+    size_t parts[HUGE_SOURCES];
+    unsigned n = 0;
+    size_t covered = 0;
+    pthread_mutex_lock(&cache.lock);
+    while (n < HUGE_SOURCES && covered < len) {
+        segment_t *smallest = NULL, *cover = NULL, *largest = NULL;
+        for (segment_t *s = cache.oldest; s != NULL; s = s->next) {
+            bool taken = false;
+            for (unsigned i = 0; i < n; i++)
+                taken |= sources[i] == s;
+            if (taken)
+                continue;
+            size_t have = s->map_size - EBB_SLICE_SIZE;
+            if (smallest == NULL || s->map_size < smallest->map_size)
+                smallest = s;
+            if (have >= len - covered && (cover == NULL || s->map_size < cover->map_size))
+                cover = s;
+            if (largest == NULL || s->map_size > largest->map_size)
+                largest = s;
+        }
+        if (smallest == NULL)
+            break;
+        segment_t *pick = smallest->map_size - EBB_SLICE_SIZE < len - covered && n + 1 < HUGE_SOURCES ? smallest
+                          : cover != NULL                                                             ? cover
+                                                                                                       : largest;
+        size_t have = pick->map_size - EBB_SLICE_SIZE;
+        sources[n] = pick;
+        parts[n++] = have < len - covered ? have : len - covered;
+        covered += parts[n - 1];
+    }
+    for (unsigned i = 0; i < n; i++)
+        cache_unlink(sources[i]);
+    pthread_mutex_unlock(&cache.lock);
+
+    size_t filled = 0;
+    for (unsigned i = 0; i < n; i++) {
+        segment_t *s = sources[i];
+        size_t reach = s->reach > s->map_size ? s->reach : s->map_size;
+        size_t from = s->map_size - parts[i]; /* its tail */
+        size_t moved = move_extents(s, from, parts[i], target, at + filled);
+        filled += moved;
+        if (moved < parts[i]) /* a move failed: the rest of the part goes back to the kernel */
+            huge_shrink(s, s->map_size - from - moved);
+        if (moved > 0) {
+            s->map_size = from; /* the pages moved are the target's now */
+            joints_cut(s);
+            ebbi_fetch_sub_relaxed(&huge_mapped, moved);
+        }
+        if (s->map_size <= EBB_SLICE_SIZE) {
+            shell_put(s, reach); /* all its pages went */
+            continue;
+        }
+        pthread_mutex_lock(&cache.lock);
+        cache_link(s);
+        pthread_mutex_unlock(&cache.lock);
+    }
+    if (filled > 0 && filled < len)
+        joint_add(target, at + filled); /* the fresh rest */
+    return filled;
+}
+
 /* A mapping of `map_size` bytes, its block at 64 KiB, from the cache:
- * whole, or assembled from cached pages (see the top of the file).
+ * whole, or a cached mapping (else a shell, else a fresh mapping) grown in
+ * place and filled with cached pages (see the top of the file).
  * `reused`: bytes at the start of the block that hold another block's old
  * contents (the rest is fresh, zero).  NULL: nothing cached serves. */
 static segment_t *cache_take(size_t map_size, size_t *reused)
 {
     size_t data = map_size - EBB_SLICE_SIZE;
     size_t slack = map_size / 8 > WHOLE_SLACK ? map_size / 8 : WHOLE_SLACK;
-    segment_t *sources[HUGE_SOURCES];
-    size_t parts[HUGE_SOURCES];
-    unsigned n = 0;
     pthread_mutex_lock(&cache.lock);
     segment_t *best = NULL, *host = NULL;
     for (segment_t *s = cache.oldest; s != NULL; s = s->next) {
@@ -441,46 +509,10 @@ static segment_t *cache_take(size_t map_size, size_t *reused)
         host = NULL; /* the tail of that one covers it all */
     if (host != NULL)
         cache_unlink(host);
-    /* The rest: the smallest ones whole, as long as they leave some of the
-     * request to cover (so that the cache does not crumble into small
-     * pieces), then the tail of the smallest one that covers the rest, or
-     * else the largest ones. */
-    size_t covered = host != NULL ? host->map_size - EBB_SLICE_SIZE : 0;
-    while (n < HUGE_SOURCES && covered < data) {
-        segment_t *smallest = NULL, *cover = NULL, *largest = NULL;
-        for (segment_t *s = cache.oldest; s != NULL; s = s->next) {
-            bool taken = false;
-            for (unsigned i = 0; i < n; i++)
-                taken |= sources[i] == s;
-            if (taken)
-                continue;
-            size_t have = s->map_size - EBB_SLICE_SIZE;
-            if (smallest == NULL || s->map_size < smallest->map_size)
-                smallest = s;
-            if (have >= data - covered && (cover == NULL || s->map_size < cover->map_size))
-                cover = s;
-            if (largest == NULL || s->map_size > largest->map_size)
-                largest = s;
-        }
-        if (smallest == NULL)
-            break;
-        segment_t *pick = smallest->map_size - EBB_SLICE_SIZE < data - covered && n + 1 < HUGE_SOURCES ? smallest
-                          : cover != NULL                                                               ? cover
-                                                                                                         : largest;
-        size_t have = pick->map_size - EBB_SLICE_SIZE;
-        sources[n] = pick;
-        parts[n++] = have < data - covered ? have : data - covered;
-        covered += parts[n - 1];
-    }
-    for (unsigned i = 0; i < n; i++)
-        cache_unlink(sources[i]);
     pthread_mutex_unlock(&cache.lock);
 
-    /* The target: the host grown in place, a shell grown in place, or a
-     * fresh mapping. */
     segment_t *target = NULL;
     size_t filled = 0;
-    bool fresh_target = false;
     if (host != NULL) {
         size_t had = host->map_size - EBB_SLICE_SIZE;
         if (grow_in_place(host, map_size)) {
@@ -497,37 +529,11 @@ static segment_t *cache_take(size_t map_size, size_t *reused)
         target = shell_take(map_size);
     if (target == NULL) {
         target = huge_map(map_size, EBB_SLICE_SIZE);
-        fresh_target = true;
-    }
-    for (unsigned i = 0; i < n; i++) {
-        segment_t *s = sources[i];
-        size_t reach = s->reach > s->map_size ? s->reach : s->map_size;
-        bool tried = target != NULL;
-        size_t want = tried && parts[i] > data - filled ? data - filled : parts[i];
-        size_t from = s->map_size - want; /* its tail */
-        size_t moved = tried && want > 0 ? move_extents(s, from, want, target, EBB_SLICE_SIZE + filled) : 0;
-        filled += moved;
-        if (tried && moved < want) /* a move failed: the rest of the part goes back to the kernel */
-            huge_shrink(s, s->map_size - from - moved);
-        if (moved > 0) {
-            s->map_size = from; /* the pages moved are the target's now */
-            joints_cut(s);
-            ebbi_fetch_sub_relaxed(&huge_mapped, moved);
-        }
-        if (s->map_size <= EBB_SLICE_SIZE) {
-            shell_put(s, reach); /* all its pages went */
-            continue;
-        }
-        pthread_mutex_lock(&cache.lock);
-        cache_link(s);
-        pthread_mutex_unlock(&cache.lock);
-    }
-    if (target == NULL)
-        return NULL;
-    if (filled > 0)
-        joint_add(target, EBB_SLICE_SIZE + filled); /* the fresh rest */
-    if (fresh_target)
+        if (target == NULL)
+            return NULL;
         ebbi_fetch_add_relaxed(&huge_slack, slack_before(EBB_SLICE_SIZE));
+    }
+    filled += fill_from_cache(target, EBB_SLICE_SIZE + filled, data - filled);
     *reused = filled;
     return target;
 }
@@ -603,11 +609,12 @@ void ebbi_huge_free(heap_t *heap, segment_t *seg, page_t *page)
         ebbi_fetch_add_relaxed(&ebbi_orphan_huge_bytes, usable);
     }
     ebbi_account_give(EBBI_POOL_HUGE, seg->map_size);
-    /* Keep the mapping while the policy predicts reuse (reclaim.c), within
-     * its bound, so that a program that frees and allocates big buffers
-     * does not go to the kernel each time. */
+    /* Keep the mapping while the policy predicts reuse (reclaim.c), so that
+     * a program that frees and allocates big buffers does not go to the
+     * kernel each time; the policy's bound (its time to give back, which
+     * depends on what is cached) decides at once what may stay. */
     uint64_t now = ebbi_os_now_ns();
-    if (page->start == (uintptr_t)seg + EBB_SLICE_SIZE && seg->map_size <= ebbi_account_bound()) {
+    if (page->start == (uintptr_t)seg + EBB_SLICE_SIZE && seg->map_size <= (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MAX)) {
         /* Still ours, but no longer a block: carved 0 makes free()
          * refuse it, and the kind lets it say "double free". */
         page->kind = SLICE_HUGE_CACHED;
@@ -618,8 +625,8 @@ void ebbi_huge_free(heap_t *heap, segment_t *seg, page_t *page)
         pthread_mutex_unlock(&cache.lock);
         ebbi_account_freed(now);
     } else {
-        /* Bigger than all that may wait: at once, and a refault if it is
-         * needed again. */
+        /* Bigger than all that may ever wait: at once, and a refault if it
+         * is needed again. */
         ebbi_account_credit(seg->map_size);
         huge_unmap(seg);
     }
@@ -688,11 +695,13 @@ void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
         ebbi_segmap_set((uintptr_t)seg, SEGMAP_SEGMENT);
     }
     int64_t delta = (int64_t)seg->map_size - (int64_t)old_map;
-    if (delta >= 0) {
+    if (delta > 0) {
         ebbi_fetch_add_relaxed(&huge_mapped, (uint64_t)delta);
         ebbi_counter_add(&heap->huge_bytes_alloc, (uint64_t)delta);
-        ebbi_account_take(EBBI_POOL_HUGE, (uint64_t)delta, (uint64_t)delta);
-    } else {
+        /* The grown part from cached pages, as a new block's would be. */
+        size_t filled = fill_from_cache(seg, old_map, (size_t)delta);
+        ebbi_account_take(EBBI_POOL_HUGE, (uint64_t)delta, (uint64_t)delta - filled);
+    } else if (delta < 0) {
         ebbi_counter_add(&heap->huge_bytes_freed, (uint64_t)-delta);
         ebbi_account_give(EBBI_POOL_HUGE, (uint64_t)-delta);
     }

@@ -619,6 +619,8 @@ EBBI_HIDDEN void ebbi_options_load(void);
 EBBI_HIDDEN bool ebbi_options_from_environment(void);
 EBBI_HIDDEN long ebbi_option(ebbi_option_t option);
 EBBI_HIDDEN void ebbi_option_set(ebbi_option_t option, long value);
+/* Set by the environment or mallopt, not left at its default. */
+EBBI_HIDDEN bool ebbi_option_given(ebbi_option_t option);
 
 static inline uint64_t ebbi_delay_ns(void)
 {

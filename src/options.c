@@ -62,6 +62,7 @@ static bool word_value(const option_desc_t *d, const char *s, long *out)
 }
 
 static _Atomic(long) option_values[EBB_OPTION_COUNT];
+static _Atomic(bool) option_given[EBB_OPTION_COUNT]; /* by the environment or mallopt */
 static _Atomic(bool) options_loaded;
 
 extern char **environ;
@@ -98,16 +99,19 @@ void ebbi_options_load(void)
         long v = d->default_value;
         const char *s = have_env ? getenv(d->name) : NULL;
         long parsed;
+        bool given = false;
         if (s != NULL && (word_value(d, s, &parsed) || parse_value(s, &parsed))) {
             if (parsed < d->min)
                 parsed = d->min;
             if (parsed > d->max)
                 parsed = d->max;
             v = parsed;
+            given = true;
         } else if (s != NULL) {
             ebbi_message("ebbmalloc: warning: %s=%s is not a valid value; using %ld\n", d->name, s, v);
         }
         ebbi_store_relaxed(&option_values[i], v);
+        ebbi_store_relaxed(&option_given[i], given);
     }
     ebbi_store_relaxed(&options_loaded, have_env);
 }
@@ -125,4 +129,10 @@ long ebbi_option(ebbi_option_t option)
 void ebbi_option_set(ebbi_option_t option, long value)
 {
     ebbi_store_relaxed(&option_values[option], value);
+    ebbi_store_relaxed(&option_given[option], true);
+}
+
+bool ebbi_option_given(ebbi_option_t option)
+{
+    return ebbi_load_relaxed(&option_given[option]);
 }

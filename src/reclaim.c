@@ -17,10 +17,10 @@
  *  - Delay.  Freed memory beyond the prediction and the EBB_RETAIN_MIN
  *    floor goes back once it has stayed free for EBB_RECLAIM_DELAY_MS.
  *  - Bound.  No more than the bound waits, predicted or not; past it the
- *    oldest goes at once.  The bound is the least of EBB_RETAIN_MAX, what
- *    the reclaimer gives back in RELEASE_BUDGET_MS at the rate it has
- *    measured (so whatever is kept goes back within the idle promise
- *    below), and the room left under a memory limit.
+ *    oldest goes at once.  The bound is what the reclaimer gives back in
+ *    RELEASE_BUDGET_MS at each pool's measured rate (so whatever is kept
+ *    goes back within the idle promise below), or EBB_RETAIN_MAX when it
+ *    is set, and never more than the room left under a memory limit.
  *  - Refaults.  Memory that a pass gave back, taken fresh again soon after
  *    (account.c), doubles `history` (up to HISTORY_MAX): retention lasts
  *    longer for a program that comes back to its peaks.  Epochs without
@@ -59,14 +59,18 @@
 #define REFAULT_SHARE 16
 /* Pools held within a quarter above their prediction are not trimmed. */
 #define BAND_SHARE 4
-/* Whatever is kept must go back within this long at the measured rate:
- * with idleness seen within 3/4 of a delay, everything is back within
- * 100 ms at the default delay of 50 ms. */
+/* Whatever is kept must go back within this long at the rates measured:
+ * idleness is seen at most 3/4 of a delay (37.5 ms by default) after the
+ * program's last call, so everything is back within 100 ms, with 20 ms to
+ * spare for the thread to be scheduled and a pass to take longer than
+ * its rate says. */
 #define RELEASE_BUDGET_MS 40
-/* The rate assumed before one is measured (bytes per ms; 6.4 GB/s, what
- * MADV_DONTNEED gives on the build machine), and the least bound it
- * allows. */
-#define PURGE_RATE_DEFAULT (6400u << 10)
+/* The rates assumed before they are measured (bytes per ms), from
+ * bench/faultcost.c on the build machine: spans go back by madvise of
+ * their touched runs (1 GiB in 64 KiB calls: 150-180 ms, 6.4 GB/s), huge
+ * mappings by munmap (1 GiB: 80-110 ms, 10 GB/s); and the least bound. */
+#define PURGE_RATE_SPANS (6400u << 10)
+#define PURGE_RATE_HUGE (10240u << 10)
 #define BOUND_MIN (16u << 20)
 /* Passes that give back less are not timed. */
 #define RATE_SAMPLE_MIN (8u << 20)
@@ -85,7 +89,7 @@ static struct {
     uint64_t epoch;                 /* the epoch the last pass was in */
     unsigned history, quiet;        /* epochs remembered; epochs without refaults */
     uint64_t refaulted_seen, taken_seen;
-    uint64_t purge_rate;            /* bytes per ms, smoothed; 0: none measured */
+    uint64_t rate[EBBI_POOLS];      /* bytes given back per ms, smoothed; 0: none measured */
     ebbi_limits_t limits;
     uint64_t limits_read_ns;
     /* For the statistics (relaxed): */
@@ -231,23 +235,81 @@ static bool must_keep_nothing(void)
     return rc.limits.pressure || (rc.limits.any && rc.limits.room <= rc.limits.margin);
 }
 
-/* The most freed memory that may wait (under busy). */
+static uint64_t pool_rate(ebbi_pool_t pool)
+{
+    if (rc.rate[pool] != 0)
+        return rc.rate[pool];
+    return pool == EBBI_POOL_HUGE ? PURGE_RATE_HUGE : PURGE_RATE_SPANS;
+}
+
+/* Milliseconds the reclaimer takes to give back `bytes` of a pool. */
+static uint64_t release_ms(ebbi_pool_t pool, uint64_t bytes)
+{
+    return bytes / pool_rate(pool);
+}
+
+/* The room under a memory limit for freed memory to wait in (under busy). */
+static uint64_t limit_allowance(void)
+{
+    if (must_keep_nothing())
+        return 0;
+    if (!rc.limits.any)
+        return UINT64_MAX;
+    uint64_t allowed = ebbi_account_reclaimable_bytes() + rc.limits.room;
+    return allowed > rc.limits.margin ? allowed - rc.limits.margin : 0;
+}
+
+/* The most freed memory that may wait (under busy), in bytes: what the
+ * reclaimer gives back in RELEASE_BUDGET_MS, at the rates of the pools as
+ * they hold memory now (the spans' when they hold none), unless
+ * EBB_RETAIN_MAX was set (by the environment or mallopt: then that, as
+ * asked, in ebbi_account_bound); and within the room under a limit. */
 static uint64_t bound_now(void)
 {
-    uint64_t rate = rc.purge_rate != 0 ? rc.purge_rate : PURGE_RATE_DEFAULT;
-    uint64_t bound = rate * RELEASE_BUDGET_MS;
-    if (bound < BOUND_MIN)
-        bound = BOUND_MIN;
-    if (rc.limits.any) {
-        /* What waits now, and the room above the margin. */
-        uint64_t allowed = ebbi_account_reclaimable_bytes() + rc.limits.room;
-        allowed = allowed > rc.limits.margin ? allowed - rc.limits.margin : 0;
-        if (allowed < bound)
-            bound = allowed;
+    uint64_t bound = UINT64_MAX;
+    if (!ebbi_option_given(EBB_OPTION_RETAIN_MAX)) {
+        uint64_t spans = ebbi_account_pool_reclaimable(EBBI_POOL_SPANS);
+        uint64_t huge = ebbi_account_pool_reclaimable(EBBI_POOL_HUGE);
+        uint64_t ms = release_ms(EBBI_POOL_SPANS, spans) + release_ms(EBBI_POOL_HUGE, huge);
+        bound = ms > 0 ? (spans + huge) / ms * RELEASE_BUDGET_MS : pool_rate(EBBI_POOL_SPANS) * RELEASE_BUDGET_MS;
+        if (bound < BOUND_MIN)
+            bound = BOUND_MIN;
     }
-    if (must_keep_nothing())
-        bound = 0;
-    return bound;
+    uint64_t allowed = limit_allowance();
+    return allowed < bound ? allowed : bound;
+}
+
+/* What a pass keeps of each pool, within the release budget (the spans'
+ * share first) and the room under a limit. */
+static void keep_within_budget(uint64_t *keep_spans, uint64_t *keep_huge)
+{
+    if (!ebbi_option_given(EBB_OPTION_RETAIN_MAX)) {
+        uint64_t spans_ms = release_ms(EBBI_POOL_SPANS, *keep_spans);
+        if (spans_ms > RELEASE_BUDGET_MS) {
+            *keep_spans = RELEASE_BUDGET_MS * pool_rate(EBBI_POOL_SPANS);
+            spans_ms = RELEASE_BUDGET_MS;
+        }
+        uint64_t huge_max = (RELEASE_BUDGET_MS - spans_ms) * pool_rate(EBBI_POOL_HUGE);
+        if (*keep_huge > huge_max)
+            *keep_huge = huge_max;
+    }
+    uint64_t allowed = limit_allowance();
+    uint64_t max = (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MAX);
+    if (max < allowed)
+        allowed = max;
+    if (*keep_spans > allowed)
+        *keep_spans = allowed;
+    if (*keep_huge > allowed - *keep_spans)
+        *keep_huge = allowed - *keep_spans;
+}
+
+/* A pool gave back `bytes` in `ns`: its rate, smoothed. */
+static void rate_sample(ebbi_pool_t pool, size_t bytes, uint64_t ns)
+{
+    if (bytes < RATE_SAMPLE_MIN)
+        return;
+    uint64_t rate = bytes / (ns / 1000000u + 1);
+    rc.rate[pool] = rc.rate[pool] == 0 ? rate : (3 * rc.rate[pool] + rate) / 4;
 }
 
 /* ---- passes ------------------------------------------------------------------------- */
@@ -322,15 +384,13 @@ static size_t purge_oldest_spans(size_t need)
  * than the bound waits.  PASS_ALL: everything. */
 static size_t reclaim_pass(uint64_t now, pass_kind_t kind)
 {
-    uint64_t started = ebbi_os_precise_ns();
     ebbi_account_pass_begin(now);
     uint64_t generation = ebbi_account_generation();
     uint64_t delay = ebbi_delay_ns();
     prediction_update(now);
     limits_refresh(now, false, 0);
-    uint64_t bound = bound_now();
-    ebbi_account_set_bound(bound);
-    bound = ebbi_account_bound(); /* EBB_RETAIN_MAX (mallopt) too */
+    ebbi_account_set_bound(bound_now());
+    uint64_t bound = ebbi_account_bound(); /* EBB_RETAIN_MAX (mallopt) too */
     ebbi_store_relaxed(&rc.bound, bound);
 
     uint64_t cutoff = NEVER, keep_spans = 0, keep_huge = 0;
@@ -342,38 +402,38 @@ static size_t reclaim_pass(uint64_t now, pass_kind_t kind)
         uint64_t floor = (uint64_t)ebbi_option(EBB_OPTION_RETAIN_MIN);
         keep_spans = within_band(EBBI_POOL_SPANS, predicted(EBBI_POOL_SPANS, now)) + floor;
         keep_huge = within_band(EBBI_POOL_HUGE, predicted(EBBI_POOL_HUGE, now));
-        if (keep_spans > bound)
-            keep_spans = bound;
-        if (keep_huge > bound - keep_spans)
-            keep_huge = bound - keep_spans;
+        keep_within_budget(&keep_spans, &keep_huge);
     }
-    size_t given = ebbi_heaps_purge_parked(cutoff, now);
-    given += ebbi_huge_trim(cutoff, keep_huge);
+    /* Each pool's work timed apart: its rate sets the bound. */
+    uint64_t t0 = ebbi_os_precise_ns();
+    size_t huge = ebbi_huge_trim(cutoff, keep_huge);
+    uint64_t t1 = ebbi_os_precise_ns();
+    size_t spans = ebbi_heaps_purge_parked(cutoff, now);
     for (unsigned i = 0; i < ebbi_process.arena_count; i++)
         ebbi_arena_sweep_abandoned(&ebbi_arenas[i]);
-    given += purge_due_spans(cutoff, keep_spans);
+    spans += purge_due_spans(cutoff, keep_spans);
     /* The bound: the oldest first, whatever its age. */
     uint64_t left = ebbi_account_reclaimable_bytes();
     if (left > bound)
-        given += purge_oldest_spans((size_t)(left - bound));
+        spans += purge_oldest_spans((size_t)(left - bound));
+    uint64_t t2 = ebbi_os_precise_ns();
     left = ebbi_account_reclaimable_bytes();
     if (left > bound) {
-        uint64_t spans = ebbi_account_pool_reclaimable(EBBI_POOL_SPANS);
-        given += ebbi_huge_trim(NEVER, bound > spans ? bound - spans : 0);
+        uint64_t held = ebbi_account_pool_reclaimable(EBBI_POOL_SPANS);
+        huge += ebbi_huge_trim(NEVER, bound > held ? bound - held : 0);
     }
+    uint64_t t3 = ebbi_os_precise_ns();
+    rate_sample(EBBI_POOL_HUGE, huge, (t1 - t0) + (t3 - t2));
+    rate_sample(EBBI_POOL_SPANS, spans, t2 - t1);
     for (unsigned p = 0; p < EBBI_POOLS; p++) {
         uint64_t held = ebbi_account_pool_reclaimable((ebbi_pool_t)p);
         uint64_t keep = p == EBBI_POOL_SPANS ? keep_spans : keep_huge;
         ebbi_store_relaxed(&rc.kept[p], held < keep ? held : keep);
     }
     recompute_due(generation, keep_spans + keep_huge, now);
+    size_t given = spans + huge;
     if (kind == PASS_DUE)
         ebbi_account_credit(given); /* nothing predicted its reuse: a refault if it comes back */
-    if (given >= RATE_SAMPLE_MIN) {
-        uint64_t took_ms = (ebbi_os_precise_ns() - started) / 1000000u + 1;
-        uint64_t rate = given / took_ms;
-        rc.purge_rate = rc.purge_rate == 0 ? rate : (3 * rc.purge_rate + rate) / 4;
-    }
     return given;
 }
 
