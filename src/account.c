@@ -246,10 +246,10 @@ void ebbi_account_freed(uint64_t now)
     ebbi_fetch_add_relaxed(&ledger.generation, 1);
     ebbi_store_relaxed(&ledger.last_call_ns, now);
     ebbi_account_mapped(); /* no service thread yet (a forked child): wanted */
+    if (due < before)
+        ebbi_doorbell_ring();
     if (ebbi_account_reclaimable_bytes() > ebbi_account_bound())
         ebbi_reclaim_notify(EBBI_EVENT_OVER, 0);
-    else if (due < before)
-        ebbi_doorbell_ring();
 }
 
 /* Slow paths call this: the policy runs a pass if a deadline has passed. */

@@ -356,6 +356,10 @@ static void recompute_due(uint64_t generation, uint64_t keep, uint64_t start)
         if (atomic_compare_exchange_weak(&ebbi_due_ns, &cur, want))
             break;
     }
+    /* The service thread sleeps until the deadline it last saw: an earlier
+     * one (a pass on another thread kept memory) must wake it. */
+    if (due < cur)
+        ebbi_doorbell_ring();
     /* Parked pages are looked at after the deadline is set: a page parked
      * meanwhile is either seen here or sees the deadline (heap.c, page_park). */
     ebbi_account_due_at_most(due_of(ebbi_heaps_oldest_parked_ns(start), start, delay));

@@ -51,6 +51,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -73,16 +74,20 @@
 static void **slots;
 static size_t slot_count;
 
+/* Resident memory, from /proc without stdio: a check must not call the
+ * allocator, or its slow path would do the reclaimer's work. */
 static long rss_bytes(void)
 {
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages = 0, resident = 0;
-    if (f != NULL) {
-        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-            resident = 0;
-        fclose(f);
-    }
-    return resident * sysconf(_SC_PAGESIZE);
+    char buf[128];
+    int fd = open("/proc/self/statm", O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *s = strchr(buf, ' ');
+    return s != NULL ? atol(s + 1) * sysconf(_SC_PAGESIZE) : 0;
 }
 
 static uint64_t rnd_state = 88172645463325252u;
