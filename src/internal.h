@@ -627,6 +627,10 @@ static inline uint64_t ebbi_delay_ns(void)
     return (uint64_t)ebbi_option(EBB_OPTION_RECLAIM_DELAY_MS) * 1000000u;
 }
 
+/* While freed memory is kept, the service thread looks this many times a
+ * delay whether the program went idle (reclaim.c, service.c). */
+#define LOOKS_PER_DELAY 8
+
 /* ---- safety.c: the safety modes ---------------------------------------------- */
 #define SAFETY_ZERO 1u         /* EBB_ZERO_ON_FREE: freed blocks are zeroed */
 #define SAFETY_SECURE 2u       /* EBB_SECURE: hardened layout and checks */

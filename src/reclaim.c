@@ -27,8 +27,9 @@
  *    refaults halve it again (down to HISTORY_MIN).
  *  - Idle.  A program that stops calling the allocator for half a delay
  *    gets everything back, prediction and floor included: the service
- *    thread watches the calls (service.c); without it, a slow path that
- *    comes after half a delay without slow-path events does the same.
+ *    thread watches the calls, every eighth of a delay (service.c);
+ *    without it, a slow path that comes after half a delay without
+ *    slow-path events does the same.
  *  - Limits and pressure (limits.c).  Near a memory limit, or while tasks
  *    stall waiting for memory, nothing is kept: everything reclaimable
  *    goes back now, and again before a pool takes fresh memory past the
@@ -60,11 +61,12 @@
 /* Pools held within a quarter above their prediction are not trimmed. */
 #define BAND_SHARE 4
 /* Whatever is kept must go back within this long at the rates measured:
- * idleness is seen at most 3/4 of a delay (37.5 ms by default) after the
- * program's last call, so everything is back within 100 ms, with 20 ms to
+ * idleness is seen at most 5/8 of a delay (31.25 ms by default) after the
+ * program's last call, so everything is back within 100 ms, with 24 ms to
  * spare for the thread to be scheduled and a pass to take longer than
- * its rate says. */
-#define RELEASE_BUDGET_MS 40
+ * its rate says (at 50 ms, a 512 MiB mapping was still being unmapped at
+ * 100 ms in two runs of three). */
+#define RELEASE_BUDGET_MS 45
 /* The rates assumed before they are measured (bytes per ms), from
  * bench/faultcost.c on the build machine: spans go back by madvise of
  * their touched runs (1 GiB in 64 KiB calls: 150-180 ms, 6.4 GB/s), huge
@@ -161,11 +163,11 @@ static void prediction_update(uint64_t now)
 }
 
 /* How long a pool may go without being taken from and still keep what
- * its peaks predict: half a delay, and as much longer as `history` is
- * (refaults lengthen both). */
+ * its peaks predict: as long as the peaks are remembered (a program that
+ * frees for a while between two phases keeps what the next will take). */
 static uint64_t hold_ns(void)
 {
-    return (uint64_t)rc.history * epoch_ns() / (2 * HISTORY_MIN);
+    return (uint64_t)rc.history * epoch_ns();
 }
 
 /* What the pool's recent epochs say the program will take again: back up
@@ -531,13 +533,13 @@ size_t ebbi_reclaim_notify(ebbi_event_t event, uint64_t bytes)
     return 0;
 }
 
-/* The service thread's look, every quarter of a delay while memory is
+/* The service thread's look, every eighth of a delay while memory is
  * kept: the limits, pressure, and whether the program went idle (no
  * allocator call for half a delay: `idle`).  Returns when to look next. */
 uint64_t ebbi_reclaim_look(uint64_t now, bool idle)
 {
     if (!pass_lock(false))
-        return now + epoch_ns() / 4;
+        return now + epoch_ns() / LOOKS_PER_DELAY;
     in_pass = true;
     limits_refresh(now, false, 0);
     bool all = must_keep_nothing();
@@ -558,7 +560,7 @@ uint64_t ebbi_reclaim_look(uint64_t now, bool idle)
     }
     in_pass = false;
     pass_unlock();
-    return ebbi_account_reclaimable_bytes() > 0 ? now + epoch_ns() / 4 : NEVER;
+    return ebbi_account_reclaimable_bytes() > 0 ? now + epoch_ns() / LOOKS_PER_DELAY : NEVER;
 }
 
 void ebbi_reclaim_init(void)

@@ -3,7 +3,7 @@
  *
  * It sleeps on the ledger's doorbell (account.c) until the earliest of:
  *   - the reclamation deadline: a pass (reclaim.c) gives back what is due;
- *   - its next look, every quarter of a delay while freed memory is kept:
+ *   - its next look, every eighth of a delay while freed memory is kept:
  *     the policy reads the limits and pressure, and whether the program
  *     made an allocator call in the last half delay (the sum of the
  *     threads' counters, stats.c): if not, the program went idle and gets
@@ -86,7 +86,7 @@ static void *service_main(void *arg)
             continue;
         }
         if (background && next_look == NEVER && ebbi_account_reclaimable_bytes() > 0)
-            next_look = now + delay / 4;
+            next_look = now + delay / LOOKS_PER_DELAY;
         if (next_look != NEVER && now >= next_look) {
             uint64_t a = ebbi_stats_activity();
             if (a != activity) {
