@@ -118,16 +118,24 @@ static void sleep_ms(long ms)
 
 /* ---- the patterns: each returns the bytes it leaves allocated ---------- */
 
-static size_t fill_and_free(size_t total, size_t min, size_t max, int keep_last)
+/* Allocate `total` bytes in blocks of min..max into slots[], each written
+ * with `byte`; returns how many. */
+static size_t fill_slots(size_t total, size_t min, size_t max, int byte)
 {
     size_t n = 0, bytes = 0;
     while (bytes < total && n < slot_count) {
         size_t size = min + rnd() % (max - min + 1);
         char *p = malloc(size);
-        memset(p, 0x5a, size);
+        memset(p, byte, size);
         slots[n++] = p;
         bytes += size;
     }
+    return n;
+}
+
+static size_t fill_and_free(size_t total, size_t min, size_t max, int keep_last)
+{
+    size_t n = fill_slots(total, min, max, 0x5a);
     size_t live = 0;
     void *last = NULL;
     if (keep_last) {
@@ -460,20 +468,11 @@ static long minor_faults(void)
     return ru.ru_minflt;
 }
 
-/* Allocate `total` bytes in blocks of min..max, write them, return the
- * page faults it took; the blocks stay in slots[0..*count). */
+/* fill_slots, and the page faults it took. */
 static long fill(size_t total, size_t min, size_t max, size_t *count)
 {
     long f0 = minor_faults();
-    size_t n = 0, bytes = 0;
-    while (bytes < total && n < slot_count) {
-        size_t sz = min + rnd() % (max - min + 1);
-        char *p = malloc(sz);
-        memset(p, 0x3c, sz);
-        slots[n++] = p;
-        bytes += sz;
-    }
-    *count = n;
+    *count = fill_slots(total, min, max, 0x3c);
     return minor_faults() - f0;
 }
 

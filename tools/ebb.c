@@ -23,6 +23,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -363,6 +364,24 @@ static void svg_area(FILE *f, const series_t *s, level_fn lower, level_fn upper,
     fprintf(f, "\"/>\n");
 }
 
+/* A mark (8 pixels from y) at each sample where the counter at `field` of
+ * struct ebb_stats grew, its growth in the title. */
+static void svg_marks(FILE *f, const series_t *s, size_t field, const char *cls, const char *color, int y,
+                      const char *what, double tmax)
+{
+    for (size_t i = 1; i < s->count; i++) {
+        uint64_t now, before;
+        memcpy(&now, (const char *)&s->samples[i].s + field, sizeof now);
+        memcpy(&before, (const char *)&s->samples[i - 1].s + field, sizeof before);
+        if (now <= before)
+            continue;
+        double x = ML + (W - ML - MR) * s->samples[i].t_ms / tmax;
+        fprintf(f, "<line class=\"%s\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\">"
+                   "<title>%.1f MiB %s</title></line>\n",
+                cls, x, x, y, y + 8, color, (now - before) / MiB, what);
+    }
+}
+
 static void html_series(FILE *f, const series_t *s)
 {
     if (s->count == 0)
@@ -416,26 +435,10 @@ static void html_series(FILE *f, const series_t *s)
         fprintf(f, "%.1f,%.1f ", ML + (W - ML - MR) * s->samples[i].t_ms / tmax,
                 MT + (H - MT - MB) * (1 - (double)(s->samples[i].s.in_use + s->samples[i].s.kept_predicted) / ymax));
     fprintf(f, "\"/>\n");
-    /* Refaults: memory given back, then taken fresh again soon after. */
-    for (size_t i = 1; i < s->count; i++) {
-        uint64_t again = s->samples[i].s.refaulted - s->samples[i - 1].s.refaulted;
-        if (again == 0)
-            continue;
-        double x = ML + (W - ML - MR) * s->samples[i].t_ms / tmax;
-        fprintf(f, "<line class=\"refault\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#dd6b20\" stroke-width=\"2\">"
-                   "<title>%.1f MiB refaulted</title></line>\n",
-                x, x, MT - 8, MT, again / MiB);
-    }
-    /* A mark wherever memory went back to the kernel. */
-    for (size_t i = 1; i < s->count; i++) {
-        uint64_t given = s->samples[i].s.reclaimed_total - s->samples[i - 1].s.reclaimed_total;
-        if (given == 0)
-            continue;
-        double x = ML + (W - ML - MR) * s->samples[i].t_ms / tmax;
-        fprintf(f, "<line class=\"reclaim\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#38a169\" stroke-width=\"2\">"
-                   "<title>%.1f MiB reclaimed</title></line>\n",
-                x, x, H - MB, H - MB + 8, given / MiB);
-    }
+    /* Refaults (memory given back, then taken fresh again soon after) at
+     * the top; memory given back to the kernel at the bottom. */
+    svg_marks(f, s, offsetof(struct ebb_stats, refaulted), "refault", "#dd6b20", MT - 8, "refaulted", tmax);
+    svg_marks(f, s, offsetof(struct ebb_stats, reclaimed_total), "reclaim", "#38a169", H - MB, "reclaimed", tmax);
     fprintf(f, "</svg>\n");
 }
 
