@@ -69,8 +69,8 @@
 #define RELEASE_BUDGET_MS 45
 /* The rates assumed before they are measured (bytes per ms), from
  * bench/faultcost.c on the build machine: spans go back by madvise of
- * their touched runs (1 GiB in 64 KiB calls: 150-180 ms, 6.4 GB/s), huge
- * mappings by munmap (1 GiB: 80-110 ms, 10 GB/s); and the least bound. */
+ * their touched runs, 6.4 GB/s (1 GiB in 64 KiB calls: 150-180 ms); huge
+ * mappings by munmap, 10 GB/s (1 GiB: 80-110 ms); and the least bound. */
 #define PURGE_RATE_SPANS (6400u << 10)
 #define PURGE_RATE_HUGE (10240u << 10)
 #define BOUND_MIN (16u << 20)
