@@ -418,9 +418,23 @@ static int bigbuffers(void)
     long base = rss_bytes();
     other_memory = base - (long)s0.resident;
     long bad = 0;
+    /* kept_predicted is what the last pass kept; a pass that ran while the
+     * cache was empty (between a take and the next free) keeps nothing, so
+     * the check samples the whole steady phase, not one instant. */
+    int samples = 0, kept_seen = 0;
+    uint64_t kept_max = 0, kept_over = 0;
     for (int i = 0; i < WARM + STEADY; i++) {
         if (i == WARM)
             ebb_stats(&before);
+        if (i > WARM && i % 10 == 0) {
+            struct ebb_stats s;
+            ebb_stats(&s);
+            samples++;
+            kept_seen += s.kept_predicted > 0;
+            kept_over += s.kept_predicted > s.reclaimable;
+            if (s.kept_predicted > kept_max)
+                kept_max = s.kept_predicted;
+        }
         unsigned k = (unsigned)(rnd() % ALIVE);
         size_t n = 5 * MiB + rnd() % (20 * MiB + 1);
         char *p = malloc(n);
@@ -437,9 +451,9 @@ static int bigbuffers(void)
     unsigned long giving = (unsigned long)(after.os_munmap - before.os_munmap + after.os_madvise - before.os_madvise);
     CHECK(bad == 0, "the buffers keep their contents: %ld pages wrong", bad);
     CHECK(giving <= STEADY / 50, "%lu munmap and madvise calls in %d steady replacements", giving, STEADY);
-    CHECK(after.kept_predicted > 0 && after.kept_predicted <= after.reclaimable,
-          "while the program churns, freed memory is kept for predicted reuse: %lu MiB",
-          (unsigned long)(after.kept_predicted / MiB));
+    CHECK(kept_seen * 2 >= samples && kept_max >= 5 * MiB && kept_over == 0,
+          "while the program churns, freed memory is kept for predicted reuse: in %d of %d samples, at most %lu MiB",
+          kept_seen, samples, (unsigned long)(kept_max / MiB));
     CHECK(after.refaulted - before.refaulted <= (uint64_t)STEADY * MiB / 4,
           "%lu MiB refaulted in the steady phase", (unsigned long)((after.refaulted - before.refaulted) / MiB));
     size_t live = 0;
@@ -452,10 +466,10 @@ static int bigbuffers(void)
     double waited = ms_since(&t0);
     check_back("100 ms after the last call", base, live, 4 * MiB);
     printf("bigbuffers: %lu munmap+madvise in %d replacements, %lu mmap, %lu mremap; %ld MiB resident at the stop, "
-           "%ld MiB %.0f ms later (live %zu MiB, base %ld MiB)\n",
+           "%ld MiB %.0f ms later (live %zu MiB, base %ld MiB); kept by prediction in %d of %d samples\n",
            giving, STEADY, (unsigned long)(after.os_mmap - before.os_mmap),
            (unsigned long)(after.os_mremap - before.os_mremap), held / MiB, rss_bytes() / MiB, waited, live / MiB,
-           base / MiB);
+           base / MiB, kept_seen, samples);
     for (int k = 0; k < ALIVE; k++)
         free(buf[k]);
     return check_summary();
