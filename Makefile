@@ -4,6 +4,7 @@
 #   make run           build, then run a real program under the allocator
 #   make test          the whole test suite (prints "N passed, N failed")
 #   make test-sanitize the tests built with UBSan and with TSan
+#   make debug         build/libebbmalloc-debug.so: internal invariants checked
 #   make bench         benchmarks against glibc, jemalloc, tcmalloc, mimalloc
 #   make bench-modes   the cost of each safety mode (bench/results/modes.md)
 #   make stress, make fuzz, make test-cpython   (see docs/TESTING.md)
@@ -37,7 +38,7 @@ SRCS := $(addprefix src/,os.c source.c segment.c account.c arena.c page.c heap.c
 HDRS := $(wildcard src/*.h) include/ebbmalloc.h
 OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 
-.PHONY: all lib run test test-run test-sanitize test-sanitize-run test-cpython test-valgrind stress fuzz bench bench-quick bench-modes bench-instr \
+.PHONY: all lib run debug test test-run test-sanitize test-sanitize-run test-cpython test-valgrind stress fuzz bench bench-quick bench-modes bench-instr \
         install uninstall clean check-layers
 
 all: lib $(BUILD)/ebb

@@ -24,6 +24,12 @@
  *   realloc  one buffer grown by realloc, doubling from 4 KiB to 512 MiB,
  *            then freed
  *   medium   1 GiB of 4..64 KiB blocks, freed in random order
+ *   sparse   512 MiB of 64-byte blocks; all but one in 1024 freed, in
+ *            random order (one live block every 64 KiB); the live ones
+ *            are checked and freed after the samples
+ *   sparse-exited  the same in a thread that then exits
+ *   sparse-trim    the same, and malloc_trim(0) right after the frees
+ *            (part of the free phase)
  *
  * The tables of pointers live in memory mapped directly with mmap (not
  * malloc), so they do not disturb the allocator; they are unmapped right
@@ -41,6 +47,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -50,6 +57,8 @@
 
 static uint64_t g_seed;
 static void *g_pin;             /* "pinned": freed only after the samples */
+static void **g_kept;           /* "sparse": the live blocks, freed after the samples */
+static size_t g_kept_n, g_kept_cap;
 
 /* ---- measuring, without the allocator ------------------------------------- */
 
@@ -277,10 +286,48 @@ static void grow(phase_t *ph, uint64_t max)
     ph->t1 = now();
 }
 
+typedef struct {
+    phase_t *ph;
+    uint64_t bytes;
+    int trim;
+} sparse_t;
+
+/* 64-byte blocks; all but one in 1024 freed at random, the rest kept. */
+static void *sparse_blocks(void *arg)
+{
+    sparse_t *sp = arg;
+    phase_t *ph = sp->ph;
+    uint64_t rs = rng_seed(g_seed, 5);
+    size_t n = (size_t)(sp->bytes / 64);
+    void **a = map(n * sizeof *a);
+    for (size_t i = 0; i < n; i++)
+        a[i] = new_block(5, (uint32_t)i, 64);
+    g_kept_cap = n / 1024 + 1;
+    g_kept = map(g_kept_cap * sizeof *g_kept);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i % 1024 == 0)
+            g_kept[g_kept_n++] = a[i];
+        else
+            a[m++] = a[i];
+    }
+    shuffle(a, m, &rs);
+    ph->peak_kib = rss_kib();
+    ph->t0 = now();
+    for (size_t i = 0; i < m; i++)
+        ph->sum += free_block(5, a[i]);
+    if (sp->trim)
+        malloc_trim(0);
+    ph->t1 = now();
+    munmap(a, n * sizeof *a);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: reclaim small|pinned|threads|big8m|realloc|medium [SCALE_MIB [SEED]]\n");
+        fprintf(stderr, "usage: reclaim small|pinned|threads|big8m|realloc|medium|sparse|sparse-exited|sparse-trim"
+                        " [SCALE_MIB [SEED]]\n");
         return 2;
     }
     const char *pattern = argv[1];
@@ -306,6 +353,16 @@ int main(int argc, char **argv)
         grow(&ph, bytes / 2);
     } else if (strcmp(pattern, "medium") == 0) {
         random_blocks(&ph, bytes, 4096, 65536, 0);
+    } else if (strcmp(pattern, "sparse") == 0 || strcmp(pattern, "sparse-trim") == 0) {
+        sparse_t sp = {&ph, bytes / 2, strcmp(pattern, "sparse-trim") == 0};
+        sparse_blocks(&sp);
+    } else if (strcmp(pattern, "sparse-exited") == 0) {
+        sparse_t sp = {&ph, bytes / 2, 0};
+        pthread_t t;
+        if (pthread_create(&t, NULL, sparse_blocks, &sp) != 0)
+            die("reclaim: pthread_create failed");
+        pthread_join(t, NULL);
+        ph.t1 = now(); /* the thread's exit is part of the free phase */
     } else {
         die("reclaim: unknown pattern '%s'", pattern);
     }
@@ -316,6 +373,10 @@ int main(int argc, char **argv)
     long r1000 = rss_kib();
     if (g_pin != NULL)
         ph.sum += free_block(2, g_pin);
+    for (size_t i = 0; i < g_kept_n; i++)
+        ph.sum += free_block(5, g_kept[i]);
+    if (g_kept != NULL)
+        munmap(g_kept, g_kept_cap * sizeof *g_kept);
 
     printf("reclaim pattern=%s scale_mib=%" PRIu64 " base_kib=%ld peak_kib=%ld rss0_kib=%ld"
            " rss100_kib=%ld rss1000_kib=%ld free_ms=%.1f checksum=0x%016" PRIx64 "\n",

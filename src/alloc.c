@@ -362,9 +362,13 @@ int ebb_malloc_trim(size_t pad)
     if (!ebbi_process_ready())
         return 0;
     heap_t *heap = ebbi_tls_heap;
-    if (heap != &ebbi_heap_empty)
+    size_t sparse = 0;
+    if (heap != &ebbi_heap_empty) {
         ebbi_heap_collect(heap, false);
-    return ebbi_reclaim_now(true) > 0;
+        sparse = ebbi_heap_purge_sparse(heap);
+        ebbi_account_reclaimed(sparse);
+    }
+    return (ebbi_reclaim_now(true) > 0) | (sparse > 0);
 }
 
 /* ---- the C library's names --------------------------------------------------------- */

@@ -30,6 +30,8 @@
 
 arena_t ebbi_arenas[EBB_MAX_ARENAS];
 
+static void arena_validate_now_and_then(arena_t *arena);
+
 /* Touched bytes of segments on their way back to the kernel. */
 static _Atomic(uint64_t) releasing_bytes;
 
@@ -43,12 +45,21 @@ void ebbi_arenas_init(unsigned count)
 
 /* ---- touched memory --------------------------------------------------- */
 
+/* What of a slice may be resident: its touched prefix, less the holes of
+ * a sparse page (page.c), which are decommitted. */
+static size_t slice_resident(const segment_t *seg, unsigned i)
+{
+    size_t touched = (size_t)(ebbi_load_relaxed(&seg->touched[i]) & TOUCH_UNITS) * EBB_TOUCH_UNIT;
+    size_t holes = (size_t)__builtin_popcount(ebbi_load_relaxed(&seg->holes[i])) * ebbi_process.page_size;
+    return touched > holes ? touched - holes : 0;
+}
+
 static size_t touched_bytes(const segment_t *seg, unsigned first, unsigned count)
 {
-    size_t units = 0;
+    size_t bytes = 0;
     for (unsigned i = first; i < first + count; i++)
-        units += ebbi_load_relaxed(&seg->touched[i]) & TOUCH_UNITS;
-    return units * EBB_TOUCH_UNIT;
+        bytes += slice_resident(seg, i);
+    return bytes;
 }
 
 static bool slices_zero(const segment_t *seg, unsigned first, unsigned count)
@@ -162,6 +173,7 @@ static void span_insert(arena_t *arena, page_t *head, unsigned count, uint64_t f
 /* Take a free span out of its bin and off the dirty list. */
 static void span_remove(arena_t *arena, page_t *head)
 {
+    ebbi_assert(head->kind == SLICE_FREE && head->slice_back == 0);
     unsigned count = head->slice_count;
     if (head->prev != NULL)
         head->prev->next = head->next;
@@ -248,6 +260,9 @@ static page_t *span_take(arena_t *arena, unsigned count, bool *is_zero, uint64_t
     for (unsigned i = 0; i < count; i++) {
         head[i].slice_back = (uint8_t)i;
         head[i].kind = SLICE_PAGE;
+        /* A new page may write anywhere: a hole left by the last page here
+         * counts as touched (may be resident) from now on. */
+        ebbi_store_relaxed(&seg->holes[slice_index(head) + i], 0);
     }
     head->slice_count = (uint16_t)count;
     /* Untouched memory is as the kernel gave it: zero. */
@@ -273,6 +288,7 @@ page_t *ebbi_arena_alloc_page(arena_t *arena, unsigned class_id, bool *is_zero)
         uint64_t fresh = 0;
         page_t *page = span_take(arena, count, is_zero, &fresh);
         if (page != NULL) {
+            arena_validate_now_and_then(arena);
             pthread_mutex_unlock(&arena->lock);
             ebbi_account_take(EBBI_POOL_SPANS, (uint64_t)count << EBB_SLICE_SHIFT, fresh);
             return page;
@@ -311,6 +327,7 @@ static void page_reset(page_t *page)
     page->free = NULL;
     page->local_free = NULL;
     page->used = 0;
+    page->holed = 0;
     page->free_flags = 0;
     page->counts = NULL;
     ebbi_store_relaxed(&page->thread_free, 0);
@@ -325,6 +342,7 @@ void ebbi_arena_free_page(page_t *page)
     page_reset(page);
     pthread_mutex_lock(&arena->lock);
     span_free(arena, page, count, now);
+    arena_validate_now_and_then(arena);
     pthread_mutex_unlock(&arena->lock);
     ebbi_account_give(EBBI_POOL_SPANS, (uint64_t)count << EBB_SLICE_SHIFT);
     ebbi_account_freed(now);
@@ -348,7 +366,7 @@ static size_t purge_touched(segment_t *seg, unsigned first, unsigned count)
         unsigned run = i;
         size_t run_given = 0;
         while (i < end && (ebbi_load_relaxed(&seg->touched[i]) & TOUCH_UNITS) != 0) {
-            run_given += (size_t)(ebbi_load_relaxed(&seg->touched[i]) & TOUCH_UNITS) * EBB_TOUCH_UNIT;
+            run_given += slice_resident(seg, i);
             i++;
         }
         /* Whole slices, but for the run's last one, purged as far as it was
@@ -364,8 +382,10 @@ static size_t purge_touched(segment_t *seg, unsigned first, unsigned count)
             continue; /* locked memory: still resident, still holding its data */
         }
         given += run_given;
-        for (unsigned k = run; k < i; k++)
+        for (unsigned k = run; k < i; k++) {
             ebbi_store_relaxed(&seg->touched[k], after);
+            ebbi_store_relaxed(&seg->holes[k], 0);
+        }
     }
     return given;
 }
@@ -450,6 +470,7 @@ size_t ebbi_arena_purge(arena_t *arena, uint64_t freed_before_ns, size_t at_leas
                 head[count - 1].kind = SLICE_FREE;
                 span_free(arena, head, count, now);
             }
+            arena_validate_now_and_then(arena);
             pthread_mutex_unlock(&arena->lock);
         }
         if (!more || n < BATCH)
@@ -493,36 +514,79 @@ page_t *ebbi_arena_take_abandoned(arena_t *arena, unsigned class_id)
 }
 
 /* Free the abandoned pages whose blocks have all been freed since their
- * thread exited (they wait for nobody). */
-void ebbi_arena_sweep_abandoned(arena_t *arena)
+ * thread exited (they wait for nobody), and decommit the free kernel pages
+ * of the others.  The pages are taken off their lists for the work, done
+ * without the lock: nobody can adopt them meanwhile, and remote frees only
+ * push onto their thread_free.  The spans of the freed pages count as
+ * freed at `freed_at` (the pass's cutoff: they go in the same pass). */
+size_t ebbi_arena_sweep_abandoned(arena_t *arena, uint64_t freed_at)
 {
-    uint64_t now = ebbi_os_now_ns();
-    uint64_t freed = 0;
+    page_t *all = NULL;
     pthread_mutex_lock(&arena->lock);
     for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
-        page_t *keep = NULL;
         page_t *page = ebbi_load_relaxed(&arena->abandoned[c]);
         while (page != NULL) {
             page_t *next = page->next;
-            /* Abandoned pages belong to the arena lock: collecting the
-             * blocks other threads freed into them is safe here. */
-            ebbi_page_collect(page);
-            if (page->used != 0) {
-                page->next = keep;
-                keep = page;
-            } else {
-                unsigned count = page->slice_count;
-                page_reset(page);
-                span_free(arena, page, count, now);
-                freed += (uint64_t)count << EBB_SLICE_SHIFT;
-            }
+            page->next = all;
+            all = page;
             page = next;
         }
-        ebbi_store_relaxed(&arena->abandoned[c], keep);
+        ebbi_store_relaxed(&arena->abandoned[c], NULL);
     }
+    pthread_mutex_unlock(&arena->lock);
+    if (all == NULL)
+        return 0;
+
+    size_t given = 0;
+    for (page_t *page = all; page != NULL; page = page->next) {
+        if (ebbi_page_remote_waiting(page)) {
+            /* Collecting walks the list the other threads pushed, in the
+             * order they freed: the page is streamed into the cache first
+             * (see ebbi_page_purge_sparse). */
+            ebbi_page_prefetch(page);
+            ebbi_page_collect(page);
+            page->free_flags &= (uint8_t)~PAGE_SPARSE_DONE;
+        }
+        if (page->used != 0 && !(page->free_flags & PAGE_SPARSE_DONE) && page->free != NULL) {
+            given += ebbi_page_purge_sparse(page);
+            page->free_flags |= PAGE_SPARSE_DONE;
+        }
+    }
+    ebbi_account_reclaimed(given);
+
+    uint64_t freed = 0;
+    pthread_mutex_lock(&arena->lock);
+    while (all != NULL) {
+        page_t *page = all;
+        all = page->next;
+        if (page->used == 0) {
+            unsigned count = page->slice_count;
+            page_reset(page);
+            span_free(arena, page, count, freed_at);
+            freed += (uint64_t)count << EBB_SLICE_SHIFT;
+        } else {
+            ebbi_page_validate(page, EBBI_ABANDONED);
+            page->next = ebbi_load_relaxed(&arena->abandoned[page->class_id]);
+            ebbi_store_relaxed(&arena->abandoned[page->class_id], page);
+        }
+    }
+    if (EBB_DEBUG)
+        ebbi_arena_validate(arena);
     pthread_mutex_unlock(&arena->lock);
     if (freed > 0)
         ebbi_account_give(EBBI_POOL_SPANS, freed);
+    return given;
+}
+
+bool ebbi_arena_abandoned_waiting(arena_t *arena)
+{
+    bool waiting = false;
+    pthread_mutex_lock(&arena->lock);
+    for (unsigned c = 0; c < EBB_CLASS_COUNT && !waiting; c++)
+        for (page_t *p = ebbi_load_relaxed(&arena->abandoned[c]); p != NULL && !waiting; p = p->next)
+            waiting = ebbi_page_remote_waiting(p);
+    pthread_mutex_unlock(&arena->lock);
+    return waiting;
 }
 
 void ebbi_arenas_usage(ebbi_arena_usage_t *out)
@@ -560,3 +624,87 @@ void ebbi_arenas_fork_child(void)
     for (unsigned i = 0; i < ebbi_process.arena_count; i++)
         pthread_mutex_init(&ebbi_arenas[i].lock, NULL);
 }
+
+/* ---- the debug build's validator --------------------------------------------- */
+
+#if EBB_DEBUG
+/* Lock held.  The bins, the mask, the dirty list and its byte count, each
+ * segment's free slices, and the abandoned pages agree. */
+void ebbi_arena_validate(arena_t *arena)
+{
+    uint64_t dirty = 0;
+    unsigned listed = 0;
+    for (unsigned n = 1; n < EBB_SLICES_PER_SEGMENT; n++) {
+        ebbi_assert(((arena->span_mask >> n) & 1) == (arena->span_bins[n] != NULL));
+        page_t *prev = NULL;
+        for (page_t *h = arena->span_bins[n]; h != NULL; prev = h, h = h->next) {
+            segment_t *seg = ebbi_segment_of(h);
+            ebbi_assert(h->prev == prev && seg->arena == arena);
+            ebbi_assert(h->kind == SLICE_FREE && h->slice_back == 0 && h->slice_count == n);
+            ebbi_assert(slice_index(h) >= 1 && slice_index(h) + n <= EBB_SLICES_PER_SEGMENT);
+            ebbi_assert(h[n - 1].kind == SLICE_FREE && h[n - 1].slice_back == n - 1);
+            ebbi_assert(ebbi_load_relaxed(&h->carved) == 0);
+            ebbi_assert(h->span_dirty == touched_bytes(seg, slice_index(h), n));
+            ebbi_assert(h->listed == (h->span_dirty > 0 || n == EBB_SEGMENT_DATA_SLICES));
+            dirty += h->span_dirty;
+            listed += h->listed;
+        }
+    }
+    ebbi_assert(dirty == ebbi_load_relaxed(&arena->dirty_bytes));
+    unsigned on_list = 0;
+    page_t *prev = NULL;
+    for (page_t *h = arena->dirty_first; h != NULL; prev = h, h = h->dirty_next) {
+        ebbi_assert(h->dirty_prev == prev && h->listed && h->kind == SLICE_FREE);
+        on_list++;
+        ebbi_assert(on_list <= listed);
+    }
+    ebbi_assert(arena->dirty_last == prev && on_list == listed);
+    /* Each segment: free spans never touch (they would have merged), and
+     * their slices add up to free_slices. */
+    for (segment_t *seg = arena->segments; seg != NULL; seg = seg->next) {
+        ebbi_assert(seg->arena == arena && seg->kind == SEGMENT_PAGES);
+        ebbi_assert(seg->next == NULL || seg->next->prev == seg);
+        unsigned free_slices = 0;
+        bool free_before = false;
+        for (unsigned i = 1; i < EBB_SLICES_PER_SEGMENT;) {
+            page_t *h = &seg->slices[i];
+            unsigned n = h->slice_count;
+            ebbi_assert(h->slice_back == 0 && n >= 1 && i + n <= EBB_SLICES_PER_SEGMENT);
+            ebbi_assert(h->kind == SLICE_FREE || h->kind == SLICE_PAGE || h->kind == SLICE_PURGING);
+            bool is_free = h->kind == SLICE_FREE;
+            ebbi_assert(!(is_free && free_before));
+            if (is_free)
+                free_slices += n;
+            free_before = is_free;
+            i += n;
+        }
+        ebbi_assert(free_slices == seg->free_slices);
+    }
+    for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
+        unsigned n = 0;
+        for (page_t *p = ebbi_load_relaxed(&arena->abandoned[c]); p != NULL; p = p->next) {
+            ebbi_assert(p->class_id == c && ebbi_segment_of(p)->arena == arena);
+            ebbi_page_validate(p, EBBI_ABANDONED);
+            ebbi_assert(++n < (1u << 24));
+        }
+    }
+}
+
+static void arena_validate_now_and_then(arena_t *arena)
+{
+    if (++arena->validate_ticks >= EBB_DEBUG_VALIDATE_EVERY) {
+        arena->validate_ticks = 0;
+        ebbi_arena_validate(arena);
+    }
+}
+#else
+void ebbi_arena_validate(arena_t *arena)
+{
+    (void)arena;
+}
+
+static inline void arena_validate_now_and_then(arena_t *arena)
+{
+    (void)arena;
+}
+#endif

@@ -23,6 +23,19 @@
 #define EBB_SLICES_PER_SEGMENT (EBB_SEGMENT_SIZE / EBB_SLICE_SIZE)
 #define EBB_SEGMENT_DATA_SLICES (EBB_SLICES_PER_SEGMENT - 1)
 
+/* A sparse page's kernel pages are tracked in a 16-bit mask per slice:
+ * kernel pages of 4 KiB or more. */
+#define EBB_HOLE_BITS 16
+
+/* The debug build (make debug) checks invariants; the release build does
+ * not (internal.h, ebbi_assert).  A validator that walks a whole heap or
+ * arena runs on one slow-path call in EBB_DEBUG_VALIDATE_EVERY: every call
+ * would make the debug tests quadratic in the heap's size. */
+#ifndef EBB_DEBUG
+#define EBB_DEBUG 0
+#endif
+#define EBB_DEBUG_VALIDATE_EVERY 64
+
 /* User address space covered by the segment map (x86-64 and aarch64 with
  * 48-bit virtual addresses: 128 TiB). */
 #define EBB_ADDRESS_BITS 47

@@ -31,6 +31,8 @@ static struct {
     uint32_t next_id;
 } heaps = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+static void heap_validate_now_and_then(heap_t *heap);
+
 heap_t *ebbi_heaps_first(void)
 {
     return __atomic_load_n(&heaps.all, __ATOMIC_ACQUIRE);
@@ -62,6 +64,7 @@ static void queue_push_back(page_queue_t *q, page_t *page)
 
 static void queue_remove(page_queue_t *q, page_t *page)
 {
+    ebbi_assert((page->prev == NULL) == (q->first == page) && (page->next == NULL) == (q->last == page));
     if (page->prev != NULL)
         page->prev->next = page->next;
     else
@@ -142,6 +145,7 @@ static void heap_reset_queues(heap_t *heap)
 
 static void page_to_full(heap_t *heap, page_t *page)
 {
+    ebbi_assert(!(page->free_flags & PAGE_IN_FULL) && page->free == NULL);
     class_remove(heap, page);
     page->free_flags |= PAGE_IN_FULL;
     queue_push_back(&heap->full, page);
@@ -149,6 +153,7 @@ static void page_to_full(heap_t *heap, page_t *page)
 
 static void page_unfull(heap_t *heap, page_t *page)
 {
+    ebbi_assert(page->free_flags & PAGE_IN_FULL);
     ebbi_page_clear_full_mark(page);
     queue_remove(&heap->full, page);
     page->free_flags &= (uint8_t)~PAGE_IN_FULL;
@@ -157,6 +162,7 @@ static void page_unfull(heap_t *heap, page_t *page)
 
 static void page_release(heap_t *heap, page_t *page)
 {
+    ebbi_page_validate(page, EBBI_RELEASING);
     class_remove(heap, page);
     ebbi_arena_free_page(page);
 }
@@ -217,6 +223,7 @@ static void page_unpark(heap_t *heap, page_t *page)
     page->free = NULL;
     page->local_free = NULL;
     page->capacity = 0;
+    page->holed = 0; /* the purge cleared the holes */
     ebbi_store_relaxed(&page->carved, 0);
     /* The reclaimer set free_is_zero before `purged`. */
     page->is_zero_at_init = page->free_is_zero;
@@ -282,6 +289,7 @@ static void after_local_free(heap_t *heap, page_t *page)
 /* Push a block on its page's local list (the free was counted already). */
 static void free_local(heap_t *heap, page_t *page, block_t *block)
 {
+    ebbi_assert(page->used > 0 && ebbi_load_relaxed(&page->owner) == heap);
     ebbi_block_set_next(block, page->local_free);
     block->free_key = ebbi_free_key(page);
     page->local_free = block;
@@ -334,6 +342,9 @@ static bool page_has_room(page_t *page)
 {
     if (page->free != NULL)
         return true;
+    /* A sparse page's holed blocks first, before more of its tail. */
+    if (ebbi_page_refill_holes(page))
+        return true;
     if (page->capacity < page->reserved) {
         ebbi_page_extend(page);
         return true;
@@ -353,10 +364,12 @@ static void heap_adopt(heap_t *heap, page_t *page)
 static page_t *heap_find_page(heap_t *heap, unsigned c)
 {
     ebbi_account_tick();
+    heap_validate_now_and_then(heap);
     page_queue_t *q = &heap->queues[c];
     page_t *page = q->first;
     while (page != NULL) {
         ebbi_page_collect(page);
+        ebbi_page_validate(page, EBBI_IN_CLASS_QUEUE);
         if (page_has_room(page))
             goto found;
         page_t *next = page->next;
@@ -501,11 +514,8 @@ size_t ebbi_release_reserves(void)
  * arenas, for other threads to adopt. */
 void ebbi_heap_collect(heap_t *heap, bool abandon_all)
 {
-    for (unsigned c = EBB_PARK_FIRST_CLASS; c < EBB_CLASS_COUNT; c++) {
-        page_t *first = heap->queues[c].first;
-        if (first != NULL && (first->free_flags & PAGE_PARKED))
-            page_unpark(heap, first);
-    }
+    if (EBB_DEBUG)
+        ebbi_heap_validate(heap);
     if (abandon_all) {
         /* From here on no remote free notifies this heap... */
         for (unsigned c = 0; c < EBB_CLASS_COUNT; c++)
@@ -523,10 +533,15 @@ void ebbi_heap_collect(heap_t *heap, bool abandon_all)
         if (p->free != NULL || abandon_all)
             page_unfull(heap, p);
     }
+    bool abandoned = false;
     for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
         page_queue_t *q = &heap->queues[c];
         for (page_t *p = q->first, *next; p != NULL; p = next) {
             next = p->next;
+            /* Parked now, not only before: the drain above may have
+             * emptied the first page of a class, which parks it. */
+            if (p->free_flags & PAGE_PARKED)
+                page_unpark(heap, p);
             ebbi_page_collect(p);
             if (p->used == 0) {
                 page_release(heap, p);
@@ -534,9 +549,27 @@ void ebbi_heap_collect(heap_t *heap, bool abandon_all)
                 class_remove(heap, p);
                 ebbi_store_relaxed(&p->owner, NULL);
                 ebbi_arena_abandon_page(p);
+                abandoned = true;
             }
         }
     }
+    /* What the abandoned pages hold free is for the reclaimer's sweep. */
+    if (abandoned)
+        ebbi_account_freed(ebbi_os_now_ns());
+    if (EBB_DEBUG)
+        ebbi_heap_validate(heap);
+}
+
+/* Owner (malloc_trim): decommit what the pages still holding live blocks
+ * have free, a kernel page at a time.  Full pages have nothing free.
+ * Returns the bytes given back. */
+size_t ebbi_heap_purge_sparse(heap_t *heap)
+{
+    size_t given = 0;
+    for (unsigned c = 0; c < EBB_CLASS_COUNT; c++)
+        for (page_t *p = heap->queues[c].first; p != NULL; p = p->next)
+            given += ebbi_page_purge_sparse(p);
+    return given;
 }
 
 /* ---- thread start and exit ---------------------------------------------------------- */
@@ -617,3 +650,71 @@ void ebbi_heaps_fork_child(void)
     for (page_t *p = heap->full.first; p != NULL; p = p->next)
         ebbi_page_after_fork(p);
 }
+
+/* ---- the debug build's validator --------------------------------------------- */
+
+#if EBB_DEBUG
+/* A queue's links agree both ways; every page in it passes `check`.
+ * Since a page has one pair of links, links that agree put it in one
+ * queue at most. */
+static unsigned queue_validate(heap_t *heap, page_queue_t *q, enum ebbi_page_place place, unsigned class_id)
+{
+    unsigned n = 0;
+    page_t *prev = NULL;
+    for (page_t *p = q->first; p != NULL; prev = p, p = p->next) {
+        ebbi_assert(p->prev == prev);
+        ebbi_assert(ebbi_load_relaxed(&p->owner) == heap);
+        if (place == EBBI_IN_CLASS_QUEUE) {
+            ebbi_assert(p->class_id == class_id);
+            ebbi_assert(((p->free_flags & PAGE_NOT_FIRST) != 0) == (p != q->first));
+            ebbi_assert(!(p->free_flags & PAGE_PARKED) || p == q->first);
+        }
+        ebbi_page_validate(p, place);
+        n++;
+    }
+    ebbi_assert(q->last == prev);
+    return n;
+}
+
+void ebbi_heap_validate(heap_t *heap)
+{
+    ebbi_assert(heap == ebbi_tls_heap && heap->in_use);
+    for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
+        page_queue_t *q = &heap->queues[c];
+        queue_validate(heap, q, EBBI_IN_CLASS_QUEUE, c);
+        /* direct[] follows the first page of the classes up to EBB_DIRECT_MAX. */
+        uint32_t size = ebbi_classes[c].block_size;
+        if (size <= EBB_DIRECT_MAX) {
+            page_t *expect = q->first;
+            if (expect == NULL || (ebbi_safety & (SAFETY_SECURE | SAFETY_GUARD_ALL)))
+                expect = &ebbi_page_empty;
+            ebbi_assert(heap->direct[size / EBB_ALIGNMENT] == expect);
+        }
+        /* A parked slot holds its class's first page, marked parked; a
+         * parked page whose slot is empty was taken by the reclaimer. */
+        if (c >= EBB_PARK_FIRST_CLASS) {
+            page_t *parked = ebbi_load_acquire(&heap->parked[c - EBB_PARK_FIRST_CLASS]);
+            ebbi_assert(parked == NULL || (parked == q->first && (parked->free_flags & PAGE_PARKED)));
+        }
+    }
+    queue_validate(heap, &heap->full, EBBI_IN_FULL_QUEUE, 0);
+}
+
+static void heap_validate_now_and_then(heap_t *heap)
+{
+    if (++heap->validate_ticks >= EBB_DEBUG_VALIDATE_EVERY) {
+        heap->validate_ticks = 0;
+        ebbi_heap_validate(heap);
+    }
+}
+#else
+void ebbi_heap_validate(heap_t *heap)
+{
+    (void)heap;
+}
+
+static inline void heap_validate_now_and_then(heap_t *heap)
+{
+    (void)heap;
+}
+#endif

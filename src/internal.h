@@ -73,9 +73,12 @@ typedef struct block_s {
  *  - slice_back is the distance from this slice to the head of its span,
  *    for every slice of a page in use and the last slice of a free span;
  *    it never reaches outside the segment.
- *  - used = blocks handed out and not yet freed by the owner, including
- *    blocks sitting in thread_free.  free + local_free + |thread_free| +
- *    used == capacity.  The page is empty iff used == 0 after collecting.
+ *  - used = blocks handed out and not yet collected by the owner, so
+ *    including blocks sitting in thread_free or the delayed list;
+ *    holed = free blocks on no list, their link word in a decommitted
+ *    kernel page (page.c, sparse pages).
+ *    |free| + |local_free| + used + holed == capacity; |thread_free| <= used.
+ *    The page is empty iff used == 0 after collecting.
  *  - free, local_free, used, capacity, free_flags are touched only by the
  *    owner heap; owner is changed only by the owner (to NULL, when it
  *    abandons the page) or, from NULL, by the one heap that adopts it from
@@ -102,6 +105,7 @@ struct class_counts_s;
 #define PAGE_PARKABLE 4u  /* blocks over EBB_DIRECT_MAX: parked once empty (heap.c) */
 #define PAGE_SAFE 8u      /* a safety mode checks or zeroes every free (safety.c) */
 #define PAGE_PARKED 16u   /* empty, offered to the reclaimer: no block of it is live */
+#define PAGE_SPARSE_DONE 32u /* abandoned: purged as sparse, no block freed into it since */
 
 /* The head entry of a free span reuses fields a page in use needs: its
  * `carved` is 0, so no pointer is ever taken for one of its blocks. */
@@ -144,6 +148,7 @@ typedef struct page_s {
     uint8_t is_zero_at_init;            /* the page's memory was zero when it was set up */
     uint8_t listed;                     /* a free span: on its arena's reclaim list */
     _Atomic(uint8_t) purged;            /* parked page taken by the reclaimer: decommitted (heap.c) */
+    uint32_t holed;                     /* blocks off every list, in decommitted kernel pages (page.c) */
     struct page_s *next;                /* in a heap queue, a free-span bin or an abandoned list */
     struct page_s *prev;
 } __attribute__((aligned(64))) page_t;
@@ -180,6 +185,13 @@ typedef struct segment_s {
      * page's owner, reset by its arena (under the lock) when the slice is
      * free. */
     _Atomic(uint8_t) touched[EBB_SLICES_PER_SEGMENT];
+    /* Per slice, the kernel pages of a page in use that were decommitted
+     * while the page still held live blocks (a sparse page, page.c): bit k
+     * is the k-th kernel page of the slice.  They read as zero and are not
+     * resident, though `touched` may cover them.  Set and cleared by the
+     * page's owner (or its arena's lock for an abandoned page); cleared by
+     * a purge of the slice and when a span is cut into a new page. */
+    _Atomic(uint16_t) holes[EBB_SLICES_PER_SEGMENT];
     page_t slices[EBB_SLICES_PER_SEGMENT];
 } segment_t;
 
@@ -299,6 +311,7 @@ typedef struct heap_s {
     int sample_suspended;            /* >0: no sampling (an over-aligned request) */
     uint64_t sample_seen[EBB_CLASS_COUNT];
     uint64_t rng;                    /* safety modes' randomness, this thread's */
+    uint32_t validate_ticks;         /* the debug build: slow paths since the last validation */
 } heap_t;
 
 EBBI_HIDDEN extern heap_t ebbi_heap_empty;
@@ -317,6 +330,7 @@ typedef struct arena_s {
     page_t *dirty_first, *dirty_last;  /* free spans to reclaim, oldest first */
     _Atomic(uint64_t) dirty_bytes;     /* their touched bytes (read without the lock) */
     uint32_t index;
+    uint32_t validate_ticks;           /* the debug build: changes since the last validation */
 } arena_t;
 
 /* ---------------------------------------------------------------------
@@ -417,7 +431,12 @@ EBBI_HIDDEN page_t *ebbi_arena_take_abandoned(arena_t *arena, unsigned class_id)
 EBBI_HIDDEN size_t ebbi_arena_purge(arena_t *arena, uint64_t freed_before_ns, size_t at_least, uint64_t keep);
 EBBI_HIDDEN uint64_t ebbi_arena_oldest_dirty_ns(arena_t *arena);
 EBBI_HIDDEN size_t ebbi_arena_purge_page(page_t *page, bool *is_zero);
-EBBI_HIDDEN void ebbi_arena_sweep_abandoned(arena_t *arena);
+/* Free the abandoned pages emptied since (their spans freed at `freed_at`);
+ * decommit the free kernel pages of the others (sparse pages).  Returns
+ * the bytes decommitted. */
+EBBI_HIDDEN size_t ebbi_arena_sweep_abandoned(arena_t *arena, uint64_t freed_at);
+/* Blocks were freed into abandoned pages since the last sweep. */
+EBBI_HIDDEN bool ebbi_arena_abandoned_waiting(arena_t *arena);
 EBBI_HIDDEN void ebbi_arenas_fork_prepare(void);
 EBBI_HIDDEN void ebbi_arenas_fork_parent(void);
 EBBI_HIDDEN void ebbi_arenas_fork_child(void);
@@ -434,7 +453,14 @@ EBBI_HIDDEN void ebbi_arenas_usage(ebbi_arena_usage_t *out);
 /* ---- page.c: one page's lists --------------------------------------- */
 EBBI_HIDDEN void ebbi_page_init(page_t *page, heap_t *heap, unsigned class_id, bool is_zero);
 EBBI_HIDDEN void ebbi_page_extend(page_t *page);
-EBBI_HIDDEN void ebbi_page_collect(page_t *page);
+/* Returns whether any block was collected. */
+EBBI_HIDDEN bool ebbi_page_collect(page_t *page);
+/* Sparse pages (page.c): decommit the kernel pages of a page in use that
+ * hold no live block; take the holed blocks back when the page runs out. */
+EBBI_HIDDEN size_t ebbi_page_purge_sparse(page_t *page);
+EBBI_HIDDEN bool ebbi_page_refill_holes(page_t *page);
+EBBI_HIDDEN bool ebbi_page_remote_waiting(page_t *page);
+EBBI_HIDDEN void ebbi_page_prefetch(page_t *page);
 EBBI_HIDDEN bool ebbi_page_try_mark_full(page_t *page);
 EBBI_HIDDEN void ebbi_page_clear_full_mark(page_t *page);
 EBBI_HIDDEN void ebbi_page_forbid_delayed(page_t *page);
@@ -465,6 +491,7 @@ EBBI_HIDDEN void *ebbi_heap_alloc_generic(heap_t *heap, size_t size, bool zero);
 EBBI_HIDDEN void ebbi_heap_free_local(heap_t *heap, page_t *page, block_t *block);
 EBBI_HIDDEN void ebbi_heap_thread_done(void *value);
 EBBI_HIDDEN void ebbi_heap_collect(heap_t *heap, bool abandon_all);
+EBBI_HIDDEN size_t ebbi_heap_purge_sparse(heap_t *heap);
 EBBI_HIDDEN size_t ebbi_release_reserves(void);
 EBBI_HIDDEN void ebbi_heaps_fork_prepare(void);
 EBBI_HIDDEN void ebbi_heaps_fork_parent(void);
@@ -687,6 +714,27 @@ EBBI_HIDDEN void ebbi_publish_init(void);
 EBBI_HIDDEN uint64_t ebbi_publish_interval_ns(void);
 EBBI_HIDDEN void ebbi_publish_now(bool exiting);
 EBBI_HIDDEN void ebbi_publish_fork_child(void);
+
+/* ---- the debug build (make debug: EBB_DEBUG=1) -------------------------------
+ * ebbi_assert states an invariant the code relies on; the debug build checks
+ * it and ends the process with "ebbmalloc: error: internal check failed: ..."
+ * if it does not hold.  The validators walk a whole structure and check
+ * every invariant docs/ARCHITECTURE.md states for it; they run on the slow
+ * paths of the debug build only (every EBB_DEBUG_VALIDATE_EVERY-th time
+ * where a walk is long).  The release build compiles both to nothing. */
+#if EBB_DEBUG
+#define ebbi_assert(cond) (likely(cond) ? (void)0 : ebbi_assert_failed(#cond, __FILE__, __LINE__))
+#else
+#define ebbi_assert(cond) ((void)sizeof(!(cond)))
+#endif
+EBBI_HIDDEN __attribute__((noreturn)) EBBI_COLD void ebbi_assert_failed(const char *what, const char *file,
+                                                                        int line);
+/* Where a page is, as its validator is told. */
+enum ebbi_page_place { EBBI_IN_CLASS_QUEUE, EBBI_IN_FULL_QUEUE, EBBI_ABANDONED, EBBI_RELEASING };
+/* The owner of the page (or, for an abandoned page, the arena lock holder). */
+EBBI_HIDDEN void ebbi_page_validate(page_t *page, enum ebbi_page_place place);
+EBBI_HIDDEN void ebbi_heap_validate(heap_t *heap);   /* the heap's own thread */
+EBBI_HIDDEN void ebbi_arena_validate(arena_t *arena); /* the arena lock held */
 
 /* ---- report.c: the one way to say something ------------------------------ */
 EBBI_HIDDEN __attribute__((noreturn)) EBBI_COLD void ebbi_fatal(const char *what, const void *addr);

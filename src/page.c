@@ -23,6 +23,8 @@
  *                page, waits until it is done);
  *   NEVER        abandoned: remote frees push onto the page's list only.
  */
+#include <string.h>
+
 #include "internal.h"
 
 #define TF_NORMAL 0u
@@ -58,6 +60,7 @@ void ebbi_page_init(page_t *page, heap_t *heap, unsigned class_id, bool is_zero)
     page->capacity = 0;
     ebbi_store_relaxed(&page->carved, 0);
     page->used = 0;
+    page->holed = 0;
     page->free = NULL;
     page->local_free = NULL;
     page->class_id = (uint8_t)class_id;
@@ -137,8 +140,9 @@ void ebbi_page_extend(page_t *page)
 
 /* Owner (or the arena lock, for an abandoned page): move the blocks freed
  * locally and by other threads onto `free`. */
-void ebbi_page_collect(page_t *page)
+bool ebbi_page_collect(page_t *page)
 {
+    bool took = false;
     uintptr_t tf = ebbi_load_relaxed(&page->thread_free);
     if (tf_list(tf) != NULL) {
         /* Take the whole list, keeping the state bits. */
@@ -152,11 +156,13 @@ void ebbi_page_collect(page_t *page)
                 ebbi_safety_link_corrupted(tail);
             count++;
         }
+        ebbi_assert(count <= page->used);
         page->used -= count;
         ebbi_block_set_next(tail, page->local_free);
         page->local_free = list;
     }
     if (page->local_free != NULL) {
+        took = true;
         if (page->free == NULL) {
             page->free = page->local_free;
         } else {
@@ -171,6 +177,7 @@ void ebbi_page_collect(page_t *page)
         if (!(ebbi_safety & SAFETY_ZERO))
             page->free_is_zero = false;
     }
+    return took;
 }
 
 /* Owner, page full: ask the next remote free to notify us.  Fails (and the
@@ -237,6 +244,10 @@ void ebbi_page_allow_delayed(page_t *page)
 void ebbi_page_free_remote(page_t *page, block_t *block)
 {
     block->free_key = ebbi_free_key(page);
+    /* A page whose thread exited waits for the reclaimer's sweep: one is
+     * due, or asked for (rarely: a deadline is usually set). */
+    if (unlikely(ebbi_load_relaxed(&page->owner) == NULL) && ebbi_load_relaxed(&ebbi_due_ns) == EBBI_NEVER)
+        ebbi_account_freed(ebbi_os_now_ns());
     uintptr_t tf = ebbi_load_relaxed(&page->thread_free);
     uintptr_t desired;
     bool notify;
@@ -266,3 +277,267 @@ void ebbi_page_free_remote(page_t *page, block_t *block)
         ebbi_block_set_next(block, head);
     } while (!ebbi_cas_weak_release(&heap->delayed_free, &head, block));
 }
+
+/* Blocks other threads freed wait on thread_free (any thread may ask). */
+bool ebbi_page_remote_waiting(page_t *page)
+{
+    return tf_list(ebbi_load_relaxed(&page->thread_free)) != NULL;
+}
+
+/* Read the page's carved memory in order, a cache line at a time, so that
+ * the hardware streams it into the cache: a free list chased cold waits
+ * for memory at every step (about 100 ns), one streamed costs a few
+ * microseconds a page (software prefetches, dropped when the miss buffers
+ * are full, halve the cost, not more).  The reads race with the program's
+ * writes to its live blocks and with other threads' frees; their values
+ * are discarded, so TSan is told not to look. */
+__attribute__((no_sanitize("thread"))) void ebbi_page_prefetch(page_t *page)
+{
+    size_t carved = ebbi_load_relaxed(&page->carved);
+    uintptr_t sum = 0;
+    for (size_t off = 0; off < carved; off += 64)
+        sum += *(const volatile uintptr_t *)(page->start + off);
+    (void)sum;
+}
+
+/* ---- sparse pages ------------------------------------------------------------ */
+
+/* A page is one or more slices of 64 KiB, sixteen kernel pages or more;
+ * a page with one live block keeps its whole span.  Its kernel pages that
+ * hold only free blocks (or the untouched tail) can go back to the kernel
+ * while the page stays in use: the "holes".  The free lists are linked
+ * through the blocks, and decommitted memory reads back as zero, so the
+ * blocks that reach into a hole leave the lists first: they are `holed`,
+ * on no list, so nothing writes to a hole (and the statistics can count it
+ * as not resident) until they come back (ebbi_page_refill_holes) when the
+ * page runs out of free blocks, before its tail is carved further.
+ *
+ * Owner only (or the arena lock holder, for an abandoned page). */
+
+enum { SPARSE_MAX_BLOCKS = 4096 }; /* a 64 KiB page of 16-byte blocks */
+
+static inline bool in_hole(const segment_t *seg, uintptr_t p)
+{
+    size_t off = p - (uintptr_t)seg;
+    unsigned bit = (unsigned)((off & (EBB_SLICE_SIZE - 1)) / ebbi_process.page_size);
+    return (ebbi_load_relaxed(&seg->holes[off >> EBB_SLICE_SHIFT]) >> bit) & 1u;
+}
+
+/* A block that reaches into a hole is on no list: nothing writes to a hole
+ * until the page takes its holed blocks back. */
+static bool overlaps_hole(const segment_t *seg, uintptr_t p, uint32_t size)
+{
+    uintptr_t mask = ~(uintptr_t)(ebbi_process.page_size - 1);
+    for (uintptr_t kp = p & mask; kp <= ((p + size - 1) & mask); kp += ebbi_process.page_size)
+        if (in_hole(seg, kp))
+            return true;
+    return false;
+}
+
+static void hole_set(segment_t *seg, uintptr_t p)
+{
+    size_t off = p - (uintptr_t)seg;
+    _Atomic(uint16_t) *h = &seg->holes[off >> EBB_SLICE_SHIFT];
+    unsigned bit = (unsigned)((off & (EBB_SLICE_SIZE - 1)) / ebbi_process.page_size);
+    ebbi_store_relaxed(h, (uint16_t)(ebbi_load_relaxed(h) | (1u << bit)));
+}
+
+/* Decommit the kernel pages of a page in use that hold no live block.
+ * Two walks of the free list: one counts the free blocks over each kernel
+ * page, one takes off the list those that reach into a new hole.  (A
+ * block holed earlier is not counted: a kernel page it shares with
+ * another hole stays, which only costs a little memory.)  Returns the
+ * bytes given back. */
+size_t ebbi_page_purge_sparse(page_t *page)
+{
+    size_t ps = ebbi_process.page_size;
+    if ((page->free_flags & PAGE_PARKED) || page->capacity == 0 || page->capacity > SPARSE_MAX_BLOCKS ||
+        ps > EBB_SLICE_SIZE || EBB_SLICE_SIZE / ps > EBB_HOLE_BITS)
+        return 0;
+    ebbi_page_collect(page);
+    if (page->free == NULL)
+        return 0;
+    segment_t *seg = ebbi_segment_of(page);
+    unsigned shift = (unsigned)__builtin_ctzl(ps);
+    uint32_t size = page->block_size, capacity = page->capacity;
+    size_t carved = (size_t)capacity * size;
+    unsigned pages = (unsigned)((carved + ps - 1) >> shift);
+    /* The list runs through the page in the order the blocks were freed:
+     * chased cold, each step waits for memory.  Streamed into the cache
+     * first, in order, the page costs a few microseconds, not a hundred. */
+    ebbi_page_prefetch(page);
+    enum { MAX_PAGES = EBB_SEGMENT_SIZE / 4096 };
+    uint16_t free_over[MAX_PAGES];
+    memset(free_over, 0, pages * sizeof free_over[0]);
+    for (block_t *b = page->free; b != NULL; b = ebbi_block_next(b)) {
+        size_t off = (uintptr_t)b - page->start;
+        for (size_t k = off >> shift; k <= (off + size - 1) >> shift; k++)
+            free_over[k]++;
+    }
+    /* A kernel page goes if the blocks over it are all free. */
+    uint64_t fresh[MAX_PAGES / 64] = {0};
+    unsigned holes_new = 0;
+    for (unsigned k = 0; k < pages; k++) {
+        if (free_over[k] == 0 || in_hole(seg, page->start + ((size_t)k << shift)))
+            continue;
+        size_t lo = ((size_t)k << shift) / size;
+        size_t hi = (((size_t)(k + 1) << shift) - 1) / size;
+        if (hi >= capacity)
+            hi = capacity - 1;
+        if (free_over[k] == hi - lo + 1) {
+            fresh[k / 64] |= (uint64_t)1 << (k % 64);
+            holes_new++;
+        }
+    }
+    if (holes_new == 0)
+        return 0;
+    /* The blocks that reach into a new hole leave the list (before the
+     * decommit, which would wipe the links). */
+    block_t *first = NULL, *last = NULL;
+    uint32_t removed = 0;
+    for (block_t *b = page->free, *next; b != NULL; b = next) {
+        next = ebbi_block_next(b);
+        size_t off = (uintptr_t)b - page->start;
+        bool holed = false;
+        for (size_t k = off >> shift; k <= (off + size - 1) >> shift && !holed; k++)
+            holed = (fresh[k / 64] >> (k % 64)) & 1;
+        if (holed) {
+            removed++;
+            continue;
+        }
+        if (last != NULL)
+            ebbi_block_set_next(last, b);
+        else
+            first = b;
+        last = b;
+    }
+    if (last != NULL)
+        ebbi_block_set_next(last, NULL);
+    page->free = first;
+    page->holed += removed;
+    /* Back to the kernel, adjacent pages in one call.  Should a call fail
+     * (locked memory), the holes keep their data: still correct, as holed
+     * blocks are carved afresh, not taken for zero. */
+    size_t given = 0;
+    for (unsigned k = 0; k < pages;) {
+        if (!((fresh[k / 64] >> (k % 64)) & 1)) {
+            k++;
+            continue;
+        }
+        unsigned run = k;
+        while (k < pages && ((fresh[k / 64] >> (k % 64)) & 1))
+            hole_set(seg, page->start + ((size_t)k++ << shift));
+        size_t bytes = (size_t)(k - run) << shift;
+        if (ebbi_os_decommit((void *)(page->start + ((size_t)run << shift)), bytes))
+            given += bytes;
+    }
+    return given;
+}
+
+/* The page has no free block left: its holed blocks go back on `free`
+ * (their memory, touched again, comes back from the kernel as zero pages;
+ * a block that reaches past its hole is not all zero, so none is taken
+ * for zero).  Returns whether any came back. */
+bool ebbi_page_refill_holes(page_t *page)
+{
+    if (page->holed == 0)
+        return false;
+    segment_t *seg = ebbi_segment_of(page);
+    uint32_t size = page->block_size;
+    block_t *list = page->free;
+    uint32_t back = 0;
+    for (uint32_t i = page->capacity; i-- > 0;) {
+        uintptr_t p = page->start + (size_t)i * size;
+        if (!overlaps_hole(seg, p, size))
+            continue;
+        ebbi_block_set_next((block_t *)p, list);
+        list = (block_t *)p;
+        back++;
+    }
+    ebbi_assert(back == page->holed);
+    unsigned first = (unsigned)((page->start - (uintptr_t)seg) >> EBB_SLICE_SHIFT);
+    for (unsigned s = first; s < first + page->slice_count; s++)
+        ebbi_store_relaxed(&seg->holes[s], 0);
+    page->free = list;
+    page->holed = 0;
+    page->free_is_zero = false;
+    return true;
+}
+
+/* ---- the debug build's validator --------------------------------------------- */
+
+#if EBB_DEBUG
+/* Count a list of the page's free blocks, checking each is a block of it;
+ * more blocks than the page has carved is a cycle or a stray link. */
+static uint32_t list_count(const page_t *page, const block_t *b, bool keyed)
+{
+    uint32_t n = 0;
+    for (; b != NULL; b = ebbi_block_next(b)) {
+        ebbi_assert(ebbi_page_holds_block(page, (uintptr_t)b));
+        ebbi_assert(!keyed || b->free_key == ebbi_free_key(page));
+        n++;
+        ebbi_assert(n <= page->capacity);
+    }
+    return n;
+}
+
+void ebbi_page_validate(page_t *page, enum ebbi_page_place place)
+{
+    segment_t *seg = ebbi_segment_of(page);
+    ebbi_assert(page->kind == SLICE_PAGE && page->slice_back == 0);
+    ebbi_assert(page->slice_count >= 1 && (unsigned)(page - seg->slices) + page->slice_count <= EBB_SLICES_PER_SEGMENT);
+    ebbi_assert(page->start == ebbi_slice_address(seg, page));
+    ebbi_assert(page->class_id < EBB_CLASS_COUNT && page->block_size == ebbi_classes[page->class_id].block_size);
+    ebbi_assert(page->divisor_magic == ebbi_divisor_magic(page->block_size));
+    ebbi_assert(page->capacity <= page->reserved);
+    ebbi_assert(ebbi_load_relaxed(&page->carved) == page->capacity * page->block_size);
+    ebbi_assert((size_t)page->reserved * page->block_size <= (size_t)page->slice_count << EBB_SLICE_SHIFT);
+    for (unsigned i = 1; i < page->slice_count; i++)
+        ebbi_assert(page[i].kind == SLICE_PAGE && page[i].slice_back == i);
+    ebbi_assert(((page->free_flags & PAGE_IN_FULL) != 0) == (place == EBBI_IN_FULL_QUEUE));
+    ebbi_assert(((page->free_flags & PAGE_PARKABLE) != 0) == (page->class_id >= EBB_PARK_FIRST_CLASS));
+
+    heap_t *owner = ebbi_load_relaxed(&page->owner);
+    unsigned state = tf_state(ebbi_load_relaxed(&page->thread_free));
+    if (place == EBBI_ABANDONED) {
+        ebbi_assert(owner == NULL && state == TF_NEVER);
+    } else {
+        ebbi_assert(owner != NULL && owner == ebbi_tls_heap);
+        ebbi_assert(page->counts == &owner->counts[page->class_id]);
+        /* In a class queue, USE_DELAYED (set only as the page goes to the
+         * full queue) is gone; DELAYING may linger until its remote free
+         * resets it.  NEVER is set only by an abandoning owner. */
+        if (place == EBBI_IN_CLASS_QUEUE)
+            ebbi_assert(state == TF_NORMAL || state == TF_DELAYING);
+        else if (place == EBBI_IN_FULL_QUEUE)
+            ebbi_assert(state != TF_NEVER);
+    }
+    /* The reclaimer may be decommitting a parked page's memory: its lists
+     * are not to be read (heap.c). */
+    if (page->free_flags & PAGE_PARKED) {
+        ebbi_assert(page->used == 0 && place == EBBI_IN_CLASS_QUEUE);
+        return;
+    }
+    /* |free| + |local_free| + used == capacity, where `used` still counts
+     * the blocks other threads freed and the owner has not collected. */
+    uint32_t on_free = list_count(page, page->free, false);
+    uint32_t on_local = list_count(page, page->local_free, true);
+    ebbi_assert(on_free + on_local + page->used + page->holed == page->capacity);
+    uint32_t holed = 0;
+    for (uint32_t i = 0; i < page->capacity && page->holed > 0; i++)
+        holed += overlaps_hole(seg, page->start + (size_t)i * page->block_size, page->block_size);
+    ebbi_assert(holed == page->holed);
+    /* Other threads push onto thread_free meanwhile, at its head only: the
+     * list below the head read here stays as it is. */
+    uint32_t remote = list_count(page, tf_list(ebbi_load_acquire(&page->thread_free)), true);
+    ebbi_assert(remote <= page->used);
+    if (place == EBBI_RELEASING)
+        ebbi_assert(page->used == 0 && remote == 0);
+}
+#else
+void ebbi_page_validate(page_t *page, enum ebbi_page_place place)
+{
+    (void)page;
+    (void)place;
+}
+#endif

@@ -350,6 +350,11 @@ static void recompute_due(uint64_t generation, uint64_t keep, uint64_t start)
         /* Kept by prediction: looked at again as the peaks age. */
         due = start + 2 * delay;
     }
+    /* Blocks freed into the pages of exited threads: the next sweep frees
+     * or decommits what they leave free. */
+    for (unsigned i = 0; i < ebbi_process.arena_count && due > start + delay; i++)
+        if (ebbi_arena_abandoned_waiting(&ebbi_arenas[i]))
+            due = start + delay;
     uint64_t cur = ebbi_load_relaxed(&ebbi_due_ns);
     for (;;) {
         uint64_t want = due;
@@ -415,8 +420,11 @@ static size_t reclaim_pass(uint64_t now, pass_kind_t kind)
     size_t huge = ebbi_huge_trim(cutoff, keep_huge);
     uint64_t t1 = ebbi_os_precise_ns();
     size_t spans = ebbi_heaps_purge_parked(cutoff, now);
+    /* What exited threads' pages freed has waited long enough: their
+     * emptied spans go in this pass. */
+    uint64_t swept_at = cutoff == NEVER ? now : (cutoff > 0 ? cutoff - 1 : 0);
     for (unsigned i = 0; i < ebbi_process.arena_count; i++)
-        ebbi_arena_sweep_abandoned(&ebbi_arenas[i]);
+        spans += ebbi_arena_sweep_abandoned(&ebbi_arenas[i], swept_at);
     spans += purge_due_spans(cutoff, keep_spans);
     /* The bound: the oldest first, whatever its age. */
     uint64_t left = ebbi_account_reclaimable_bytes();

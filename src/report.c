@@ -142,3 +142,9 @@ void ebbi_misuse(const char *what, const void *addr)
         ebbi_fatal(what, addr);
     ebbi_message("ebbmalloc: warning: %s (%p), ignored\n", what, addr);
 }
+
+void ebbi_assert_failed(const char *what, const char *file, int line)
+{
+    ebbi_message("ebbmalloc: error: internal check failed: %s (%s:%d)\n", what, file, line);
+    ebbi_os_abort();
+}

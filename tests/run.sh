@@ -56,6 +56,11 @@ STRESS_SECONDS=${EBB_STRESS_SECONDS:-20}
 run stress         "$T/stress" "$STRESS_SECONDS"
 run fuzz-replay    sh -c "'$B/fuzz/fuzz_alloc' tests/fuzz/regressions/* > /dev/null 2>&1 && echo '1 passed, 0 failed'"
 run sample         "$T/test_sample"
+# The debug build: every invariant checked as the tests run (make debug).
+run debug          "$T/debug/test_debug"
+run api-debug      "$T/debug/test_api"
+run threads-debug  "$T/debug/test_threads"
+run stress-debug   env EBB_RECLAIM_DELAY_MS=5 "$T/debug/stress" 10
 run override       env LD_PRELOAD="$LIB" "$T/test_override"
 run early          env LD_PRELOAD="$LIB" "$T/test_early"
 run brk            env LD_PRELOAD="$LIB" "$T/test_brk"
@@ -90,6 +95,7 @@ if [ "${EBB_TEST_LONG:-1}" != 0 ]; then
     run programs-secure sh tests/test_programs.sh "$LIB" EBB_SECURE=1
     run programs-guard  sh tests/test_programs.sh "$LIB" EBB_GUARD=1
     run programs-sample sh tests/test_programs.sh "$LIB" EBB_GUARD_SAMPLE=1000
+    run programs-debug  sh tests/test_programs.sh "$(cd "$B" && pwd)/libebbmalloc-debug.so"
     # CPython's regression tests (a large subset), default and secure mode.
     run cpython         sh tests/test_cpython.sh "$LIB"
 fi

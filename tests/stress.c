@@ -138,6 +138,10 @@ static void *worker(void *arg)
         uint64_t *old = atomic_exchange(&slot->p, fresh);
         if (old != NULL)
             check_and_free(old);
+        /* Now and then the thread trims: its sparse pages are decommitted
+         * while other threads free into them. */
+        if (rnd(&s) % 4096 == 0)
+            ebb_malloc_trim(0);
         n++;
     }
     atomic_fetch_add(&ops, n);

@@ -37,6 +37,16 @@
  * A phase of small blocks, freed, then a phase of blocks of other sizes:
  * the second takes the first one's memory again, without page faults.
  *
+ *   test_reclaim sparse trim|exited|remote
+ *
+ * Blocks of 16 bytes to 32 KiB, one in N kept live (N from 2 to 4096), the
+ * rest freed in random order: resident memory comes down to the kernel
+ * pages the live blocks need + 4 MiB — at once after malloc_trim(0) in the
+ * allocating thread (trim), or within two delays with no allocator call
+ * when the allocating thread freed them and exited (exited) or exited
+ * first and another thread freed them (remote).  The live blocks keep
+ * their contents; calloc from the reclaimed pages returns zeros.
+ *
  *   test_reclaim churn LIVE_MIB
  *
  * Phases of huge, small and medium blocks, LIVE_MIB of each, every phase
@@ -490,6 +500,141 @@ static long fill(size_t total, size_t min, size_t max, size_t *count)
     return minor_faults() - f0;
 }
 
+/* ---- sparse pages: one live block in N --------------------------------------- */
+
+/* Distinct kernel pages under the blocks [p, p + size) of `live`: what
+ * they need resident, at the least.  Sorted in place with no allocator
+ * call (qsort may allocate). */
+static long kernel_pages_under(void **live, size_t n, size_t size)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    size_t cap = n * (size / (size_t)ps + 2);
+    uintptr_t *pages = mmap(NULL, cap * sizeof *pages, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        for (uintptr_t a = (uintptr_t)live[i] / (uintptr_t)ps; a <= ((uintptr_t)live[i] + size - 1) / (uintptr_t)ps; a++)
+            pages[m++] = a;
+    for (size_t gap = m / 2; gap > 0; gap /= 2) /* Shell's sort */
+        for (size_t i = gap; i < m; i++)
+            for (size_t j = i; j >= gap && pages[j - gap] > pages[j]; j -= gap) {
+                uintptr_t t = pages[j];
+                pages[j] = pages[j - gap];
+                pages[j - gap] = t;
+            }
+    long distinct = 0;
+    for (size_t i = 0; i < m; i++)
+        distinct += i == 0 || pages[i] != pages[i - 1];
+    munmap(pages, cap * sizeof *pages);
+    return distinct * ps;
+}
+
+enum { SPARSE_TOTAL = 32 * 1024 * 1024 };
+
+struct sparse_job {
+    size_t size, keep_every, n;
+    int free_here; /* the allocating thread frees the rest itself */
+};
+
+/* Free all but one block in keep_every of slots[0..n), in random order;
+ * the kept ones end up first in slots[].  Returns how many. */
+static size_t keep_one_in(size_t n, size_t keep_every)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i += keep_every) {
+        void *t = slots[kept];
+        slots[kept++] = slots[i];
+        slots[i] = t;
+    }
+    shuffle(slots + kept, n - kept);
+    for (size_t i = kept; i < n; i++)
+        free(slots[i]);
+    return kept;
+}
+
+/* Allocate SPARSE_TOTAL bytes of `size`-byte blocks into slots[], each
+ * written; with free_here, keep one in keep_every. */
+static void *sparse_fill(void *arg)
+{
+    struct sparse_job *job = arg;
+    job->n = fill_slots(SPARSE_TOTAL, job->size, job->size, 0x3c);
+    if (job->free_here)
+        job->n = keep_one_in(job->n, job->keep_every);
+    return NULL;
+}
+
+/* MODE: trim (the allocating thread frees and calls malloc_trim(0)),
+ * exited (it frees and exits; nobody calls the allocator for two delays),
+ * remote (it allocates and exits; another thread frees, then nobody calls
+ * the allocator for two delays). */
+static int sparse(const char *mode)
+{
+    static const size_t sizes[] = {16, 64, 200, 1024, 4000, 32768};
+    static const size_t every[] = {2, 16, 1024, 4096};
+    long delay_ms = getenv("EBB_RECLAIM_DELAY_MS") ? atol(getenv("EBB_RECLAIM_DELAY_MS")) : 50;
+    sink = malloc(100000); /* starts the reclaimer */
+    free(sink);
+    for (size_t a = 0; a < sizeof sizes / sizeof sizes[0]; a++) {
+        for (size_t b = 0; b < sizeof every / sizeof every[0]; b++) {
+            malloc_trim(0);
+            sleep_ms(2 * delay_ms);
+            struct ebb_stats s0;
+            ebb_stats(&s0);
+            long base = rss_bytes();
+            other_memory = base - (long)s0.resident;
+            struct sparse_job job = {sizes[a], every[b], 0, strcmp(mode, "remote") != 0};
+            if (strcmp(mode, "trim") == 0) {
+                sparse_fill(&job);
+            } else {
+                pthread_t t;
+                pthread_create(&t, NULL, sparse_fill, &job);
+                pthread_join(t, NULL);
+            }
+            if (!job.free_here)
+                job.n = keep_one_in(job.n, job.keep_every);
+            long live = kernel_pages_under(slots, job.n, job.size);
+            long held = rss_bytes();
+            char when[96];
+            if (strcmp(mode, "trim") == 0) {
+                malloc_trim(0);
+                snprintf(when, sizeof when, "%zu-byte blocks, 1 in %zu kept, malloc_trim(0) at once", job.size, job.keep_every);
+            } else {
+                sleep_ms(2 * delay_ms);
+                snprintf(when, sizeof when, "%zu-byte blocks, 1 in %zu kept, %s, two delays later", job.size,
+                         job.keep_every, mode);
+            }
+            long after = rss_bytes();
+            check_back(when, base, (size_t)live, 4 * MiB);
+            long bad = 0;
+            for (size_t i = 0; i < job.n; i++)
+                for (size_t j = 0; j < job.size; j += 8)
+                    bad += ((unsigned char *)slots[i])[j] != 0x3c;
+            CHECK(bad == 0, "%s: the live blocks keep their contents: %ld bytes wrong", when, bad);
+            /* Blocks of the size taken again: holes carved afresh, calloc zero. */
+            if (strcmp(mode, "trim") == 0) {
+                long dirty = 0;
+                size_t again = SPARSE_TOTAL / job.size / 2;
+                void **more = slots + job.n;
+                for (size_t i = 0; i < again; i++) {
+                    unsigned char *p = calloc(1, job.size);
+                    for (size_t j = 0; j < job.size; j += 16)
+                        dirty += p[j] != 0;
+                    more[i] = p;
+                }
+                for (size_t i = 0; i < again; i++)
+                    free(more[i]);
+                CHECK(dirty == 0, "%s: calloc from the reclaimed pages: %ld nonzero bytes", when, dirty);
+            }
+            if (job.size == 64 && job.keep_every == 1024)
+                printf("sparse %s: %zu-byte blocks, 1 in %zu kept: %ld MiB resident after the frees, %ld MiB after "
+                       "(base %ld MiB, live blocks' pages %ld KiB)\n",
+                       mode, job.size, job.keep_every, held / MiB, after / MiB, base / MiB, live >> 10);
+            for (size_t i = 0; i < job.n; i++)
+                free(slots[i]);
+        }
+    }
+    return check_summary();
+}
+
 static int phased(void)
 {
     size_t n;
@@ -596,6 +741,8 @@ int main(int argc, char **argv)
         return bigbuffers();
     if (strcmp(argv[1], "phased") == 0)
         return phased();
+    if (strcmp(argv[1], "sparse") == 0)
+        return sparse(argv[2]);
 
     const char *mode = argv[2];
     int compare_with_proc = strcmp(mode, "lazy") != 0;

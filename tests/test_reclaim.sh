@@ -1,7 +1,7 @@
 #!/bin/sh
 # Every reclamation pattern in every mode (tests/test_reclaim.c), the
-# steady-state program, parked pages, big buffers replaced in a loop, and a
-# phased program.  Prints "N passed, N failed".
+# steady-state program, parked pages, big buffers replaced in a loop, a
+# phased program, and sparse pages (one live block in N).  Prints "N passed, N failed".
 LIB=$1
 T=$2
 pass=0
@@ -34,5 +34,8 @@ run env LD_PRELOAD="$LIB" "$T/test_reclaim" steady -
 run env LD_PRELOAD="$LIB" "$T/test_reclaim" parked -
 run env LD_PRELOAD="$LIB" "$T/test_reclaim" bigbuffers -
 run env LD_PRELOAD="$LIB" "$T/test_reclaim" phased -
+for mode in trim exited remote; do
+    run env LD_PRELOAD="$LIB" "$T/test_reclaim" sparse $mode
+done
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

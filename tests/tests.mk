@@ -67,7 +67,8 @@ $(TBUILD)/phases: tests/programs/phases.c
 	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@
 
 TEST_PROGRAMS := $(addprefix $(TBUILD)/,$(PREFIXED_TESTS) $(PRELOAD_TESTS) $(UNIT_TESTS) \
-                   test_cxx test_static test_static_dyn phases test_faults stress) $(BUILD)/fuzz/fuzz_alloc
+                   test_cxx test_static test_static_dyn phases test_faults stress) $(BUILD)/fuzz/fuzz_alloc \
+                 $(BUILD)/libebbmalloc-debug.so $(addprefix $(TBUILD)/debug/,$(DEBUG_TESTS) test_debug)
 
 # The packages the tests need are installed first (tools/deps.sh).
 test:
@@ -99,11 +100,12 @@ $(TBUILD)/test_faults: tests/test_faults.c tests/check.h include/ebbmalloc.h $(B
 # each into tests/fuzz/regressions/, which make test replays.
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
+# The fuzzer runs the debug build: every invariant checked (internal.h).
 FUZZ_FLAGS := -fsanitize=fuzzer-no-link,undefined -fno-sanitize-recover=undefined
 
 $(BUILD)/obj-fuzz/%.o: src/%.c $(HDRS) Makefile
 	@mkdir -p $(dir $@)
-	$(Q)$(FUZZ_CC) $(LIB_CFLAGS) -O1 $(FUZZ_FLAGS) -DEBB_OVERRIDE=0 -c $< -o $@
+	$(Q)$(FUZZ_CC) $(LIB_CFLAGS) -O1 $(FUZZ_FLAGS) -DEBB_DEBUG=1 -DEBB_OVERRIDE=0 -c $< -o $@
 
 $(BUILD)/fuzz/fuzz_alloc: tests/fuzz/fuzz_alloc.c include/ebbmalloc.h $(patsubst src/%.c,$(BUILD)/obj-fuzz/%.o,$(SRCS))
 	@mkdir -p $(dir $@)
@@ -131,6 +133,43 @@ stress: $(TBUILD)/stress
 $(TBUILD)/stress: tests/stress.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-prefixed.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(TEST_CFLAGS) -O2 $< -o $@ $(BUILD)/libebbmalloc-prefixed.a
+
+# ---- the debug build: invariants checked (EBB_DEBUG, internal.h) ------------------
+# make debug: build/libebbmalloc-debug.so (to preload) and the API, thread and
+# stress tests linked with the debug build, which make test runs.
+DEBUG_TESTS := test_api test_threads stress
+DEBUG_CFLAGS := -O1 -DEBB_DEBUG=1
+
+$(BUILD)/obj-debug/%.o: src/%.c $(HDRS) Makefile
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(LIB_CFLAGS) $(DEBUG_CFLAGS) -DEBB_OVERRIDE=0 -c $< -o $@
+
+$(BUILD)/obj-debug-so/%.o: src/%.c $(HDRS) Makefile
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(LIB_CFLAGS) $(DEBUG_CFLAGS) -DEBB_OVERRIDE=1 -c $< -o $@
+
+$(BUILD)/libebbmalloc-debug.a: $(patsubst src/%.c,$(BUILD)/obj-debug/%.o,$(SRCS))
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(BUILD)/libebbmalloc-debug.so: $(patsubst src/%.c,$(BUILD)/obj-debug-so/%.o,$(SRCS))
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -pthread -Wl,-soname,$(SONAME) -Wl,-z,now -o $@ $^
+
+$(TBUILD)/debug/%: tests/%.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-debug.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@ $(BUILD)/libebbmalloc-debug.a
+
+# The validators themselves, against structures broken on purpose.
+$(TBUILD)/debug/test_debug: tests/test_debug.c tests/check.h $(HDRS) $(BUILD)/libebbmalloc-debug.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(TEST_CFLAGS) -Isrc $(DEBUG_CFLAGS) $< -o $@ $(BUILD)/libebbmalloc-debug.a
+
+debug: $(BUILD)/libebbmalloc-debug.so $(addprefix $(TBUILD)/debug/,$(DEBUG_TESTS) test_debug)
 
 # ---- sanitizer builds ------------------------------------------------------------
 SAN_TESTS := test_api test_threads test_sample stress

@@ -224,9 +224,11 @@ static void *run_stream(void *arg)
             fill(s->p, size, s->id, 0);
             break;
         }
-        default: /* malloc_usable_size */
+        default: /* malloc_usable_size; now and then malloc_trim (sparse pages) */
             if (s->p != NULL && ebb_malloc_usable_size(s->p) < s->size)
                 fail("usable size shrank", s->p);
+            if (op[3] % 16 == 0)
+                ebb_malloc_trim(0);
             break;
         }
         pthread_mutex_unlock(lock);
