@@ -61,8 +61,9 @@ static struct {
     _Atomic(uint64_t) generation;      /* counts deadlines set (ebbi_account_freed) */
     _Atomic(uint64_t) last_call_ns;    /* the last slow-path event seen here */
     _Atomic(uint64_t) growth_budget;   /* fresh bytes before the limit must be looked at */
+    _Atomic(uint64_t) sparse_due;      /* when abandoned pages next have work (NEVER: none) */
     uint64_t pass_started_ns[EBBI_EPOCH_RING];
-} ledger = {.bound = UINT64_MAX, .growth_budget = UINT64_MAX};
+} ledger = {.bound = UINT64_MAX, .growth_budget = UINT64_MAX, .sparse_due = UINT64_MAX};
 
 _Atomic(uint64_t) ebbi_due_ns = EBBI_NEVER;
 _Atomic(uint64_t) ebbi_pass_epoch;
@@ -224,6 +225,26 @@ static void due_at_most(uint64_t due)
 void ebbi_account_due_at_most(uint64_t due)
 {
     due_at_most(due);
+}
+
+/* Abandoned pages (arena.c) hold free memory the sweep has not looked at:
+ * a page was abandoned (`sparse_at_most`, from any thread), or a pass
+ * found some (`sparse_set`, the pass's own reckoning). */
+void ebbi_account_sparse_at_most(uint64_t due)
+{
+    uint64_t cur = ebbi_load_relaxed(&ledger.sparse_due);
+    while (due < cur && !atomic_compare_exchange_weak(&ledger.sparse_due, &cur, due))
+        ;
+}
+
+void ebbi_account_sparse_set(uint64_t due)
+{
+    ebbi_store_relaxed(&ledger.sparse_due, due);
+}
+
+uint64_t ebbi_account_sparse_due(void)
+{
+    return ebbi_load_relaxed(&ledger.sparse_due);
 }
 
 uint64_t ebbi_account_generation(void)

@@ -491,6 +491,9 @@ uint64_t ebbi_arena_oldest_dirty_ns(arena_t *arena)
 void ebbi_arena_abandon_page(page_t *page)
 {
     arena_t *arena = ebbi_segment_of(page)->arena;
+    uint64_t now = ebbi_os_now_ns();
+    ebbi_store_relaxed(&page->quiet_since_ns, now);
+    ebbi_account_sparse_at_most(now);
     pthread_mutex_lock(&arena->lock);
     page->prev = NULL;
     page->next = ebbi_load_relaxed(&arena->abandoned[page->class_id]);
@@ -519,7 +522,7 @@ page_t *ebbi_arena_take_abandoned(arena_t *arena, unsigned class_id)
  * without the lock: nobody can adopt them meanwhile, and remote frees only
  * push onto their thread_free.  The spans of the freed pages count as
  * freed at `freed_at` (the pass's cutoff: they go in the same pass). */
-size_t ebbi_arena_sweep_abandoned(arena_t *arena, uint64_t freed_at)
+size_t ebbi_arena_sweep_abandoned(arena_t *arena, uint64_t freed_at, uint64_t quiet_before)
 {
     page_t *all = NULL;
     pthread_mutex_lock(&arena->lock);
@@ -547,7 +550,10 @@ size_t ebbi_arena_sweep_abandoned(arena_t *arena, uint64_t freed_at)
             ebbi_page_collect(page);
             page->free_flags &= (uint8_t)~PAGE_SPARSE_DONE;
         }
-        if (page->used != 0 && !(page->free_flags & PAGE_SPARSE_DONE) && page->free != NULL) {
+        /* Memory freed within the delay may be taken again (the pages are
+         * adopted when their class runs short): it waits, as spans do. */
+        if (page->used != 0 && !(page->free_flags & PAGE_SPARSE_DONE) && page->free != NULL &&
+            ebbi_load_relaxed(&page->quiet_since_ns) < quiet_before) {
             given += ebbi_page_purge_sparse(page);
             page->free_flags |= PAGE_SPARSE_DONE;
         }
@@ -578,15 +584,21 @@ size_t ebbi_arena_sweep_abandoned(arena_t *arena, uint64_t freed_at)
     return given;
 }
 
-bool ebbi_arena_abandoned_waiting(arena_t *arena)
+uint64_t ebbi_arena_abandoned_due(arena_t *arena, uint64_t delay)
 {
-    bool waiting = false;
+    uint64_t due = EBBI_NEVER;
     pthread_mutex_lock(&arena->lock);
-    for (unsigned c = 0; c < EBB_CLASS_COUNT && !waiting; c++)
-        for (page_t *p = ebbi_load_relaxed(&arena->abandoned[c]); p != NULL && !waiting; p = p->next)
-            waiting = ebbi_page_remote_waiting(p);
+    for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
+        for (page_t *p = ebbi_load_relaxed(&arena->abandoned[c]); p != NULL; p = p->next) {
+            uint64_t t = EBBI_NEVER;
+            if (ebbi_page_remote_waiting(p) || (!(p->free_flags & PAGE_SPARSE_DONE) && p->free != NULL))
+                t = ebbi_load_relaxed(&p->quiet_since_ns) + delay;
+            if (t < due)
+                due = t;
+        }
+    }
     pthread_mutex_unlock(&arena->lock);
-    return waiting;
+    return due;
 }
 
 void ebbi_arenas_usage(ebbi_arena_usage_t *out)

@@ -149,6 +149,7 @@ typedef struct page_s {
     uint8_t listed;                     /* a free span: on its arena's reclaim list */
     _Atomic(uint8_t) purged;            /* parked page taken by the reclaimer: decommitted (heap.c) */
     uint32_t holed;                     /* blocks off every list, in decommitted kernel pages (page.c) */
+    _Atomic(uint64_t) quiet_since_ns;   /* abandoned: when a block was last freed into it (arena.c) */
     struct page_s *next;                /* in a heap queue, a free-span bin or an abandoned list */
     struct page_s *prev;
 } __attribute__((aligned(64))) page_t;
@@ -432,11 +433,13 @@ EBBI_HIDDEN size_t ebbi_arena_purge(arena_t *arena, uint64_t freed_before_ns, si
 EBBI_HIDDEN uint64_t ebbi_arena_oldest_dirty_ns(arena_t *arena);
 EBBI_HIDDEN size_t ebbi_arena_purge_page(page_t *page, bool *is_zero);
 /* Free the abandoned pages emptied since (their spans freed at `freed_at`);
- * decommit the free kernel pages of the others (sparse pages).  Returns
- * the bytes decommitted. */
-EBBI_HIDDEN size_t ebbi_arena_sweep_abandoned(arena_t *arena, uint64_t freed_at);
-/* Blocks were freed into abandoned pages since the last sweep. */
-EBBI_HIDDEN bool ebbi_arena_abandoned_waiting(arena_t *arena);
+ * decommit the free kernel pages of the others (sparse pages) that have
+ * had no block freed into them since `quiet_before`.  Returns the bytes
+ * decommitted. */
+EBBI_HIDDEN size_t ebbi_arena_sweep_abandoned(arena_t *arena, uint64_t freed_at, uint64_t quiet_before);
+/* When the next sweep has work: a delay after the last free into an
+ * abandoned page not purged since; EBBI_NEVER if none. */
+EBBI_HIDDEN uint64_t ebbi_arena_abandoned_due(arena_t *arena, uint64_t delay);
 EBBI_HIDDEN void ebbi_arenas_fork_prepare(void);
 EBBI_HIDDEN void ebbi_arenas_fork_parent(void);
 EBBI_HIDDEN void ebbi_arenas_fork_child(void);
@@ -540,6 +543,9 @@ EBBI_HIDDEN void ebbi_account_set_bound(uint64_t bytes);
 EBBI_HIDDEN uint64_t ebbi_account_bound(void);
 EBBI_HIDDEN void ebbi_account_set_growth_budget(uint64_t bytes);
 EBBI_HIDDEN void ebbi_account_due_at_most(uint64_t due_ns);
+EBBI_HIDDEN void ebbi_account_sparse_at_most(uint64_t due_ns);
+EBBI_HIDDEN void ebbi_account_sparse_set(uint64_t due_ns);
+EBBI_HIDDEN uint64_t ebbi_account_sparse_due(void);
 EBBI_HIDDEN uint64_t ebbi_account_generation(void);
 EBBI_HIDDEN uint64_t ebbi_account_last_call_ns(void);
 EBBI_HIDDEN void ebbi_account_freed(uint64_t now_ns);
@@ -575,6 +581,7 @@ EBBI_HIDDEN void ebbi_limits_read(ebbi_limits_t *out, uint64_t now_ns);
 EBBI_HIDDEN size_t ebbi_reclaim_notify(ebbi_event_t event, uint64_t bytes);
 EBBI_HIDDEN size_t ebbi_reclaim_now(bool all);
 EBBI_HIDDEN uint64_t ebbi_reclaim_look(uint64_t now_ns, bool idle);
+EBBI_HIDDEN bool ebbi_reclaim_sparse_waiting(void);
 EBBI_HIDDEN void ebbi_reclaim_init(void);
 typedef struct {
     uint64_t kept_spans, kept_huge; /* freed memory kept because reuse is predicted */

@@ -244,10 +244,16 @@ void ebbi_page_allow_delayed(page_t *page)
 void ebbi_page_free_remote(page_t *page, block_t *block)
 {
     block->free_key = ebbi_free_key(page);
-    /* A page whose thread exited waits for the reclaimer's sweep: one is
-     * due, or asked for (rarely: a deadline is usually set). */
-    if (unlikely(ebbi_load_relaxed(&page->owner) == NULL) && ebbi_load_relaxed(&ebbi_due_ns) == EBBI_NEVER)
-        ebbi_account_freed(ebbi_os_now_ns());
+    /* An abandoned page (its thread exited, or it was handed over sparse)
+     * waits for the reclaimer's sweep, which gives back what has been free
+     * for a delay: the free is stamped (the coarse clock, a few ns), and a
+     * pass asked for if none is due. */
+    if (unlikely(ebbi_load_relaxed(&page->owner) == NULL)) {
+        uint64_t now = ebbi_os_now_ns();
+        ebbi_store_relaxed(&page->quiet_since_ns, now);
+        if (ebbi_load_relaxed(&ebbi_due_ns) == EBBI_NEVER)
+            ebbi_account_freed(now);
+    }
     uintptr_t tf = ebbi_load_relaxed(&page->thread_free);
     uintptr_t desired;
     bool notify;

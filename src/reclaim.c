@@ -350,11 +350,17 @@ static void recompute_due(uint64_t generation, uint64_t keep, uint64_t start)
         /* Kept by prediction: looked at again as the peaks age. */
         due = start + 2 * delay;
     }
-    /* Blocks freed into the pages of exited threads: the next sweep frees
-     * or decommits what they leave free. */
-    for (unsigned i = 0; i < ebbi_process.arena_count && due > start + delay; i++)
-        if (ebbi_arena_abandoned_waiting(&ebbi_arenas[i]))
-            due = start + delay;
+    /* Abandoned pages (of exited threads, or handed over sparse): the
+     * sweep that frees or decommits what they hold free. */
+    uint64_t sparse = NEVER;
+    for (unsigned i = 0; i < ebbi_process.arena_count; i++) {
+        uint64_t t = ebbi_arena_abandoned_due(&ebbi_arenas[i], (uint64_t)EBB_SPARSE_QUIET_DELAYS * delay);
+        if (t < sparse)
+            sparse = t;
+    }
+    ebbi_account_sparse_set(sparse);
+    if (sparse < due)
+        due = sparse;
     uint64_t cur = ebbi_load_relaxed(&ebbi_due_ns);
     for (;;) {
         uint64_t want = due;
@@ -423,8 +429,12 @@ static size_t reclaim_pass(uint64_t now, pass_kind_t kind)
     /* What exited threads' pages freed has waited long enough: their
      * emptied spans go in this pass. */
     uint64_t swept_at = cutoff == NEVER ? now : (cutoff > 0 ? cutoff - 1 : 0);
+    /* Their free kernel pages: at once when everything goes, else once
+     * nothing was freed into them for EBB_SPARSE_QUIET_DELAYS. */
+    uint64_t quiet = (uint64_t)EBB_SPARSE_QUIET_DELAYS * delay;
+    uint64_t quiet_before = kind == PASS_ALL ? NEVER : (now > quiet ? now - quiet : 0);
     for (unsigned i = 0; i < ebbi_process.arena_count; i++)
-        spans += ebbi_arena_sweep_abandoned(&ebbi_arenas[i], swept_at);
+        spans += ebbi_arena_sweep_abandoned(&ebbi_arenas[i], swept_at, quiet_before);
     spans += purge_due_spans(cutoff, keep_spans);
     /* The bound: the oldest first, whatever its age. */
     uint64_t left = ebbi_account_reclaimable_bytes();
@@ -483,6 +493,13 @@ static size_t run_pass(pass_kind_t kind, bool wait)
 }
 
 /* ---- the entry points ------------------------------------------------------------------ */
+
+/* Abandoned pages hold free kernel pages a pass has not given back yet:
+ * the service thread looks, and an idle program gets them back. */
+bool ebbi_reclaim_sparse_waiting(void)
+{
+    return ebbi_account_sparse_due() != NEVER;
+}
 
 size_t ebbi_reclaim_now(bool all)
 {
@@ -553,7 +570,7 @@ uint64_t ebbi_reclaim_look(uint64_t now, bool idle)
     bool all = must_keep_nothing();
     if (all)
         ebbi_fetch_add_relaxed(&rc.limit_passes, 1);
-    if ((all || idle) && ebbi_account_reclaimable_bytes() > 0) {
+    if ((all || idle) && (ebbi_account_reclaimable_bytes() > 0 || ebbi_reclaim_sparse_waiting())) {
         reclaim_pass(now, PASS_ALL);
     } else if (ebbi_account_reclaimable_bytes() > ebbi_account_bound()) {
         reclaim_pass(now, PASS_DUE);
@@ -568,7 +585,8 @@ uint64_t ebbi_reclaim_look(uint64_t now, bool idle)
     }
     in_pass = false;
     pass_unlock();
-    return ebbi_account_reclaimable_bytes() > 0 ? now + epoch_ns() / LOOKS_PER_DELAY : NEVER;
+    return ebbi_account_reclaimable_bytes() > 0 || ebbi_reclaim_sparse_waiting() ? now + epoch_ns() / LOOKS_PER_DELAY
+                                                                                 : NEVER;
 }
 
 void ebbi_reclaim_init(void)

@@ -47,6 +47,12 @@
  * first and another thread freed them (remote).  The live blocks keep
  * their contents; calloc from the reclaimed pages returns zeros.
  *
+ *   test_reclaim sparsesteady -
+ *
+ * A sparse heap (one live block in 32 left by a thread that exited, purged
+ * by the reclaimer), then frees and allocations in balance over it: after
+ * half a second, no madvise or munmap for a second.
+ *
  *   test_reclaim churn LIVE_MIB
  *
  * Phases of huge, small and medium blocks, LIVE_MIB of each, every phase
@@ -562,6 +568,14 @@ static void *sparse_fill(void *arg)
     return NULL;
 }
 
+/* The same with blocks of 16..512 bytes, 64 MiB of them. */
+static void *sparse_fill_mixed(void *arg)
+{
+    struct sparse_job *job = arg;
+    job->n = keep_one_in(fill_slots(64 * MiB, 16, 512, 0x11), job->keep_every);
+    return NULL;
+}
+
 /* MODE: trim (the allocating thread frees and calls malloc_trim(0)),
  * exited (it frees and exits; nobody calls the allocator for two delays),
  * remote (it allocates and exits; another thread frees, then nobody calls
@@ -632,6 +646,62 @@ static int sparse(const char *mode)
                 free(slots[i]);
         }
     }
+    return check_summary();
+}
+
+/* A sparse heap (one live block in 32) left by a thread that exited and
+ * purged by the reclaimer, then frees and allocations in balance over it
+ * (the frees into the exited thread's pages, the allocations from them as
+ * they are adopted): nothing is given back in the steady phase. */
+static int sparse_steady(void)
+{
+    sink = malloc(100000); /* starts the reclaimer */
+    free(sink);
+    /* A thread makes the sparse heap and exits: its pages are abandoned,
+     * and swept (purged) while the program sleeps. */
+    struct sparse_job job = {0, 32, 0, 1};
+    struct ebb_stats s0, s1;
+    ebb_stats(&s0);
+    pthread_t t;
+    pthread_create(&t, NULL, sparse_fill_mixed, &job);
+    pthread_join(t, NULL);
+    size_t live = job.n;
+    sleep_ms(300);
+    ebb_stats(&s1);
+    CHECK(s1.reclaimed_total - s0.reclaimed_total >= 8 * MiB, "the sparse pages were purged first: %lu MiB reclaimed",
+          (unsigned long)((s1.reclaimed_total - s0.reclaimed_total) / MiB));
+    /* Half a second for the live blocks to settle (the emptied sparse
+     * pages go back as their last blocks are replaced), then a second
+     * measured. */
+    struct ebb_stats before, after;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    unsigned long ops = 0;
+    long bad = 0;
+    int measuring = 0;
+    while (ms_since(&t0) < 1500) {
+        if (!measuring && ms_since(&t0) >= 500) {
+            measuring = 1;
+            ebb_stats(&before);
+        }
+        for (int k = 0; k < 1000; k++, ops += measuring) {
+            size_t i = rnd() % live;
+            bad += ((unsigned char *)slots[i])[0] != 0x11;
+            free(slots[i]);
+            size_t size = 16 + rnd() % 497;
+            slots[i] = malloc(size);
+            memset(slots[i], 0x11, size);
+        }
+    }
+    ebb_stats(&after);
+    unsigned long giving = (unsigned long)(after.os_madvise - before.os_madvise + after.os_munmap - before.os_munmap);
+    CHECK(bad == 0, "the live blocks keep their contents: %ld wrong", bad);
+    CHECK(giving == 0, "%lu madvise and munmap calls in a steady phase of %lu replacements over a sparse heap", giving,
+          ops);
+    printf("sparse steady: %zu live blocks, %lu MiB purged before, %lu replacements in 1 s, %lu madvise+munmap\n", live,
+           (unsigned long)((s1.reclaimed_total - s0.reclaimed_total) / MiB), ops, giving);
+    for (size_t i = 0; i < live; i++)
+        free(slots[i]);
     return check_summary();
 }
 
@@ -743,6 +813,8 @@ int main(int argc, char **argv)
         return phased();
     if (strcmp(argv[1], "sparse") == 0)
         return sparse(argv[2]);
+    if (strcmp(argv[1], "sparsesteady") == 0)
+        return sparse_steady();
 
     const char *mode = argv[2];
     int compare_with_proc = strcmp(mode, "lazy") != 0;

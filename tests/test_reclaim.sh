@@ -34,6 +34,7 @@ run env LD_PRELOAD="$LIB" "$T/test_reclaim" steady -
 run env LD_PRELOAD="$LIB" "$T/test_reclaim" parked -
 run env LD_PRELOAD="$LIB" "$T/test_reclaim" bigbuffers -
 run env LD_PRELOAD="$LIB" "$T/test_reclaim" phased -
+run env LD_PRELOAD="$LIB" "$T/test_reclaim" sparsesteady -
 for mode in trim exited remote; do
     run env LD_PRELOAD="$LIB" "$T/test_reclaim" sparse $mode
 done

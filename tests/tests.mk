@@ -16,6 +16,8 @@ TEST_CXXFLAGS := -std=c++17 -O1 -g -pthread -Wall -Wextra -Werror -Iinclude -Ite
 PREFIXED_TESTS := test_api test_threads test_oom test_sample
 PRELOAD_TESTS  := test_override test_early test_misuse test_brk test_reclaim
 UNIT_TESTS     := test_sizeclass test_internal
+DEBUG_TESTS    := test_api test_threads stress
+DEBUG_CFLAGS   := -O1 -DEBB_DEBUG=1
 
 # ---- the allocator built without the C names ----------------------------------
 $(BUILD)/obj-prefixed/%.o: src/%.c $(HDRS) Makefile
@@ -137,8 +139,6 @@ $(TBUILD)/stress: tests/stress.c tests/check.h include/ebbmalloc.h $(BUILD)/libe
 # ---- the debug build: invariants checked (EBB_DEBUG, internal.h) ------------------
 # make debug: build/libebbmalloc-debug.so (to preload) and the API, thread and
 # stress tests linked with the debug build, which make test runs.
-DEBUG_TESTS := test_api test_threads stress
-DEBUG_CFLAGS := -O1 -DEBB_DEBUG=1
 
 $(BUILD)/obj-debug/%.o: src/%.c $(HDRS) Makefile
 	@mkdir -p $(dir $@)
