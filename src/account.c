@@ -235,6 +235,11 @@ void ebbi_account_sparse_at_most(uint64_t due)
     uint64_t cur = ebbi_load_relaxed(&ledger.sparse_due);
     while (due < cur && !atomic_compare_exchange_weak(&ledger.sparse_due, &cur, due))
         ;
+    /* The first such page wakes the service thread, which then looks
+     * until the sweep is done; a thread exit each millisecond does not
+     * wake it each time. */
+    if (cur == EBBI_NEVER && due != EBBI_NEVER)
+        ebbi_doorbell_ring();
 }
 
 void ebbi_account_sparse_set(uint64_t due)

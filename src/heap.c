@@ -533,7 +533,6 @@ void ebbi_heap_collect(heap_t *heap, bool abandon_all)
         if (p->free != NULL || abandon_all)
             page_unfull(heap, p);
     }
-    bool abandoned = false;
     for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
         page_queue_t *q = &heap->queues[c];
         for (page_t *p = q->first, *next; p != NULL; p = next) {
@@ -549,13 +548,9 @@ void ebbi_heap_collect(heap_t *heap, bool abandon_all)
                 class_remove(heap, p);
                 ebbi_store_relaxed(&p->owner, NULL);
                 ebbi_arena_abandon_page(p);
-                abandoned = true;
             }
         }
     }
-    /* What the abandoned pages hold free is for the reclaimer's sweep. */
-    if (abandoned)
-        ebbi_account_freed(ebbi_os_now_ns());
     if (EBB_DEBUG)
         ebbi_heap_validate(heap);
 }
