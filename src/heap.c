@@ -224,6 +224,7 @@ static void page_unpark(heap_t *heap, page_t *page)
     page->local_free = NULL;
     page->capacity = 0;
     page->holed = 0; /* the purge cleared the holes */
+    page->free_flags &= (uint8_t)~PAGE_HOLED;
     ebbi_store_relaxed(&page->carved, 0);
     /* The reclaimer set free_is_zero before `purged`. */
     page->is_zero_at_init = page->free_is_zero;
@@ -307,6 +308,11 @@ void ebbi_heap_free_local(heap_t *heap, page_t *page, block_t *block)
         ebbi_misuse("double free", block);
         return;
     }
+    if (unlikely(page->free_flags & PAGE_HOLED) && ebbi_page_block_holed(page, block)) {
+        /* Its key word went with its kernel page: the hole says it. */
+        ebbi_misuse("double free", block);
+        return;
+    }
     if (page->free_flags & PAGE_SAFE)
         ebbi_safety_on_free(page, block);
     ebbi_counter_add(&page->counts->frees, 1);
@@ -356,7 +362,7 @@ static void heap_adopt(heap_t *heap, page_t *page)
 {
     ebbi_store_relaxed(&page->owner, heap);
     page->counts = &heap->counts[page->class_id];
-    page->free_flags &= PAGE_PARKABLE | PAGE_SAFE; /* as ebbi_page_init set them */
+    page->free_flags &= PAGE_PARKABLE | PAGE_SAFE | PAGE_HOLED; /* as ebbi_page_init set them, and its holes */
     ebbi_page_allow_delayed(page);
     ebbi_page_collect(page);
 }

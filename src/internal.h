@@ -106,6 +106,7 @@ struct class_counts_s;
 #define PAGE_SAFE 8u      /* a safety mode checks or zeroes every free (safety.c) */
 #define PAGE_PARKED 16u   /* empty, offered to the reclaimer: no block of it is live */
 #define PAGE_SPARSE_DONE 32u /* abandoned: purged as sparse, no block freed into it since */
+#define PAGE_HOLED 64u    /* holed > 0: a free must not be of a block in a hole (page.c) */
 
 /* The head entry of a free span reuses fields a page in use needs: its
  * `carved` is 0, so no pointer is ever taken for one of its blocks. */
@@ -462,6 +463,8 @@ EBBI_HIDDEN bool ebbi_page_collect(page_t *page);
  * hold no live block; take the holed blocks back when the page runs out. */
 EBBI_HIDDEN size_t ebbi_page_purge_sparse(page_t *page);
 EBBI_HIDDEN bool ebbi_page_refill_holes(page_t *page);
+/* Is the block (of the page) one of its holed blocks, so free already? */
+EBBI_HIDDEN bool ebbi_page_block_holed(page_t *page, const void *block);
 EBBI_HIDDEN bool ebbi_page_remote_waiting(page_t *page);
 EBBI_HIDDEN void ebbi_page_prefetch(page_t *page);
 EBBI_HIDDEN bool ebbi_page_try_mark_full(page_t *page);

@@ -421,6 +421,8 @@ size_t ebbi_page_purge_sparse(page_t *page)
         ebbi_block_set_next(last, NULL);
     page->free = first;
     page->holed += removed;
+    if (page->holed > 0)
+        page->free_flags |= PAGE_HOLED; /* frees of this page are checked against its holes */
     /* Back to the kernel, adjacent pages in one call.  Should a call fail
      * (locked memory), the holes keep their data: still correct, as holed
      * blocks are carved afresh, not taken for zero. */
@@ -466,8 +468,14 @@ bool ebbi_page_refill_holes(page_t *page)
         ebbi_store_relaxed(&seg->holes[s], 0);
     page->free = list;
     page->holed = 0;
+    page->free_flags &= (uint8_t)~PAGE_HOLED;
     page->free_is_zero = false;
     return true;
+}
+
+bool ebbi_page_block_holed(page_t *page, const void *block)
+{
+    return overlaps_hole(ebbi_segment_of(page), (uintptr_t)block, page->block_size);
 }
 
 /* ---- the debug build's validator --------------------------------------------- */
@@ -502,6 +510,7 @@ void ebbi_page_validate(page_t *page, enum ebbi_page_place place)
         ebbi_assert(page[i].kind == SLICE_PAGE && page[i].slice_back == i);
     ebbi_assert(((page->free_flags & PAGE_IN_FULL) != 0) == (place == EBBI_IN_FULL_QUEUE));
     ebbi_assert(((page->free_flags & PAGE_PARKABLE) != 0) == (page->class_id >= EBB_PARK_FIRST_CLASS));
+    ebbi_assert(((page->free_flags & PAGE_HOLED) != 0) == (page->holed > 0));
 
     heap_t *owner = ebbi_load_relaxed(&page->owner);
     unsigned state = tf_state(ebbi_load_relaxed(&page->thread_free));

@@ -115,6 +115,22 @@ static int misuse(const char *mode)
         malloc_trim(0);
         steps_go(2);
         pthread_join(t, NULL);
+    } else if (strcmp(mode, "double-free-holed") == 0) {
+        /* A block of a sparse page whose kernel page went back to the
+         * kernel: its key word reads zero, and the free must still be
+         * seen for what it is. */
+        enum { N = 65536 };
+        static void *blocks[N];
+        for (int i = 0; i < N; i++)
+            blocks[i] = malloc(64);
+        for (int i = 0; i < N; i++)
+            if (i % 1024 != 0)
+                free(blocks[i]);
+        malloc_trim(0);
+        /* The 100th block of a 64 KiB page: in its second kernel page,
+         * which held no live block. */
+        announce(blocks[N / 2 + 100]);
+        free(blocks[N / 2 + 100]);
     } else if (strcmp(mode, "double-free-huge") == 0) {
         void *p = malloc(8u << 20);
         free(p);
@@ -266,6 +282,7 @@ static const expectation_t mode_cases[] = {
     /* The guarded block freed last stays in the quarantine, however small. */
     ABORTS("double-free-medium", "EBB_GUARD=1 EBB_GUARD_QUARANTINE=0", "double free"),
     ABORTS("double-free-parked", "", "double free"),
+    ABORTS("double-free-holed", "", "double free"),
     ABORTS("double-free-parked", "EBB_SECURE=1", "double free"),
     /* Secure mode: late double frees of every size, overflows, links. */
     ABORTS("double-free-huge-late", "EBB_SECURE=1", "double free"),
