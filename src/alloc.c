@@ -366,9 +366,8 @@ int ebb_malloc_trim(size_t pad)
     if (heap != &ebbi_heap_empty) {
         ebbi_heap_collect(heap, false);
         sparse = ebbi_heap_purge_sparse(heap);
-        ebbi_account_reclaimed(sparse);
     }
-    return (ebbi_reclaim_now(true) > 0) | (sparse > 0);
+    return ebbi_reclaim_now(true) > 0 || sparse > 0;
 }
 
 /* ---- the C library's names --------------------------------------------------------- */

@@ -30,8 +30,6 @@
 
 arena_t ebbi_arenas[EBB_MAX_ARENAS];
 
-static void arena_validate_now_and_then(arena_t *arena);
-
 /* Touched bytes of segments on their way back to the kernel. */
 static _Atomic(uint64_t) releasing_bytes;
 
@@ -288,7 +286,8 @@ page_t *ebbi_arena_alloc_page(arena_t *arena, unsigned class_id, bool *is_zero)
         uint64_t fresh = 0;
         page_t *page = span_take(arena, count, is_zero, &fresh);
         if (page != NULL) {
-            arena_validate_now_and_then(arena);
+            if (ebbi_validate_due(&arena->validate_ticks))
+                ebbi_arena_validate(arena);
             pthread_mutex_unlock(&arena->lock);
             ebbi_account_take(EBBI_POOL_SPANS, (uint64_t)count << EBB_SLICE_SHIFT, fresh);
             return page;
@@ -342,7 +341,8 @@ void ebbi_arena_free_page(page_t *page)
     page_reset(page);
     pthread_mutex_lock(&arena->lock);
     span_free(arena, page, count, now);
-    arena_validate_now_and_then(arena);
+    if (ebbi_validate_due(&arena->validate_ticks))
+        ebbi_arena_validate(arena);
     pthread_mutex_unlock(&arena->lock);
     ebbi_account_give(EBBI_POOL_SPANS, (uint64_t)count << EBB_SLICE_SHIFT);
     ebbi_account_freed(now);
@@ -470,7 +470,8 @@ size_t ebbi_arena_purge(arena_t *arena, uint64_t freed_before_ns, size_t at_leas
                 head[count - 1].kind = SLICE_FREE;
                 span_free(arena, head, count, now);
             }
-            arena_validate_now_and_then(arena);
+            if (ebbi_validate_due(&arena->validate_ticks))
+                ebbi_arena_validate(arena);
             pthread_mutex_unlock(&arena->lock);
         }
         if (!more || n < BATCH)
@@ -516,6 +517,12 @@ page_t *ebbi_arena_take_abandoned(arena_t *arena, unsigned class_id)
     return page;
 }
 
+/* An abandoned page with free blocks that no sweep has purged since. */
+static bool sparse_unswept(const page_t *page)
+{
+    return !(page->free_flags & PAGE_SPARSE_DONE) && page->free != NULL;
+}
+
 /* Free the abandoned pages whose blocks have all been freed since their
  * thread exited (they wait for nobody), and decommit the free kernel pages
  * of the others.  The pages are taken off their lists for the work, done
@@ -552,13 +559,11 @@ size_t ebbi_arena_sweep_abandoned(arena_t *arena, uint64_t freed_at, uint64_t qu
         }
         /* Memory freed within the delay may be taken again (the pages are
          * adopted when their class runs short): it waits, as spans do. */
-        if (page->used != 0 && !(page->free_flags & PAGE_SPARSE_DONE) && page->free != NULL &&
-            ebbi_load_relaxed(&page->quiet_since_ns) < quiet_before) {
+        if (page->used != 0 && sparse_unswept(page) && ebbi_load_relaxed(&page->quiet_since_ns) < quiet_before) {
             given += ebbi_page_purge_sparse(page);
             page->free_flags |= PAGE_SPARSE_DONE;
         }
     }
-    ebbi_account_reclaimed(given);
 
     uint64_t freed = 0;
     pthread_mutex_lock(&arena->lock);
@@ -576,8 +581,7 @@ size_t ebbi_arena_sweep_abandoned(arena_t *arena, uint64_t freed_at, uint64_t qu
             ebbi_store_relaxed(&arena->abandoned[page->class_id], page);
         }
     }
-    if (EBB_DEBUG)
-        ebbi_arena_validate(arena);
+    ebbi_arena_validate(arena);
     pthread_mutex_unlock(&arena->lock);
     if (freed > 0)
         ebbi_account_give(EBBI_POOL_SPANS, freed);
@@ -591,7 +595,7 @@ uint64_t ebbi_arena_abandoned_due(arena_t *arena, uint64_t delay)
     for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
         for (page_t *p = ebbi_load_relaxed(&arena->abandoned[c]); p != NULL; p = p->next) {
             uint64_t t = EBBI_NEVER;
-            if (ebbi_page_remote_waiting(p) || (!(p->free_flags & PAGE_SPARSE_DONE) && p->free != NULL))
+            if (ebbi_page_remote_waiting(p) || sparse_unswept(p))
                 t = ebbi_load_relaxed(&p->quiet_since_ns) + delay;
             if (t < due)
                 due = t;
@@ -700,23 +704,5 @@ void ebbi_arena_validate(arena_t *arena)
             ebbi_assert(++n < (1u << 24));
         }
     }
-}
-
-static void arena_validate_now_and_then(arena_t *arena)
-{
-    if (++arena->validate_ticks >= EBB_DEBUG_VALIDATE_EVERY) {
-        arena->validate_ticks = 0;
-        ebbi_arena_validate(arena);
-    }
-}
-#else
-void ebbi_arena_validate(arena_t *arena)
-{
-    (void)arena;
-}
-
-static inline void arena_validate_now_and_then(arena_t *arena)
-{
-    (void)arena;
 }
 #endif

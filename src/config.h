@@ -29,9 +29,7 @@
 /* The free kernel pages of abandoned pages (arena.c) go back once nothing
  * was freed into them for this many reclamation delays, or at once when
  * the program goes idle: pages of exited threads are adopted by others,
- * and a page quiet for 8 delays (400 ms) rarely is soon.  (Handing a live
- * thread's sparse pages over this way, tried with a delay and with 8,
- * cost frag 1.24x its time.) */
+ * and a page quiet for 8 delays (400 ms) rarely is soon. */
 #define EBB_SPARSE_QUIET_DELAYS 8
 
 /* The debug build (make debug) checks invariants; the release build does

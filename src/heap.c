@@ -31,8 +31,6 @@ static struct {
     uint32_t next_id;
 } heaps = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static void heap_validate_now_and_then(heap_t *heap);
-
 heap_t *ebbi_heaps_first(void)
 {
     return __atomic_load_n(&heaps.all, __ATOMIC_ACQUIRE);
@@ -370,7 +368,8 @@ static void heap_adopt(heap_t *heap, page_t *page)
 static page_t *heap_find_page(heap_t *heap, unsigned c)
 {
     ebbi_account_tick();
-    heap_validate_now_and_then(heap);
+    if (ebbi_validate_due(&heap->validate_ticks))
+        ebbi_heap_validate(heap);
     page_queue_t *q = &heap->queues[c];
     page_t *page = q->first;
     while (page != NULL) {
@@ -520,8 +519,7 @@ size_t ebbi_release_reserves(void)
  * arenas, for other threads to adopt. */
 void ebbi_heap_collect(heap_t *heap, bool abandon_all)
 {
-    if (EBB_DEBUG)
-        ebbi_heap_validate(heap);
+    ebbi_heap_validate(heap);
     if (abandon_all) {
         /* From here on no remote free notifies this heap... */
         for (unsigned c = 0; c < EBB_CLASS_COUNT; c++)
@@ -557,8 +555,7 @@ void ebbi_heap_collect(heap_t *heap, bool abandon_all)
             }
         }
     }
-    if (EBB_DEBUG)
-        ebbi_heap_validate(heap);
+    ebbi_heap_validate(heap);
 }
 
 /* Owner (malloc_trim): decommit what the pages still holding live blocks
@@ -699,23 +696,5 @@ void ebbi_heap_validate(heap_t *heap)
         }
     }
     queue_validate(heap, &heap->full, EBBI_IN_FULL_QUEUE, 0);
-}
-
-static void heap_validate_now_and_then(heap_t *heap)
-{
-    if (++heap->validate_ticks >= EBB_DEBUG_VALIDATE_EVERY) {
-        heap->validate_ticks = 0;
-        ebbi_heap_validate(heap);
-    }
-}
-#else
-void ebbi_heap_validate(heap_t *heap)
-{
-    (void)heap;
-}
-
-static inline void heap_validate_now_and_then(heap_t *heap)
-{
-    (void)heap;
 }
 #endif

@@ -584,7 +584,7 @@ EBBI_HIDDEN void ebbi_limits_read(ebbi_limits_t *out, uint64_t now_ns);
 EBBI_HIDDEN size_t ebbi_reclaim_notify(ebbi_event_t event, uint64_t bytes);
 EBBI_HIDDEN size_t ebbi_reclaim_now(bool all);
 EBBI_HIDDEN uint64_t ebbi_reclaim_look(uint64_t now_ns, bool idle);
-EBBI_HIDDEN bool ebbi_reclaim_sparse_waiting(void);
+EBBI_HIDDEN bool ebbi_reclaim_waiting(void);
 EBBI_HIDDEN void ebbi_reclaim_init(void);
 typedef struct {
     uint64_t kept_spans, kept_huge; /* freed memory kept because reuse is predicted */
@@ -741,10 +741,36 @@ EBBI_HIDDEN __attribute__((noreturn)) EBBI_COLD void ebbi_assert_failed(const ch
                                                                         int line);
 /* Where a page is, as its validator is told. */
 enum ebbi_page_place { EBBI_IN_CLASS_QUEUE, EBBI_IN_FULL_QUEUE, EBBI_ABANDONED, EBBI_RELEASING };
+#if EBB_DEBUG
 /* The owner of the page (or, for an abandoned page, the arena lock holder). */
 EBBI_HIDDEN void ebbi_page_validate(page_t *page, enum ebbi_page_place place);
 EBBI_HIDDEN void ebbi_heap_validate(heap_t *heap);   /* the heap's own thread */
 EBBI_HIDDEN void ebbi_arena_validate(arena_t *arena); /* the arena lock held */
+#else
+static inline void ebbi_page_validate(page_t *page, enum ebbi_page_place place)
+{
+    (void)page;
+    (void)place;
+}
+static inline void ebbi_heap_validate(heap_t *heap)
+{
+    (void)heap;
+}
+static inline void ebbi_arena_validate(arena_t *arena)
+{
+    (void)arena;
+}
+#endif
+
+/* The slow paths' long walks: true on one call in EBB_DEBUG_VALIDATE_EVERY
+ * of the debug build, never in the release build. */
+static inline bool ebbi_validate_due(uint32_t *ticks)
+{
+    if (!EBB_DEBUG || ++*ticks < EBB_DEBUG_VALIDATE_EVERY)
+        return false;
+    *ticks = 0;
+    return true;
+}
 
 /* ---- report.c: the one way to say something ------------------------------ */
 EBBI_HIDDEN __attribute__((noreturn)) EBBI_COLD void ebbi_fatal(const char *what, const void *addr);

@@ -244,10 +244,9 @@ void ebbi_page_allow_delayed(page_t *page)
 void ebbi_page_free_remote(page_t *page, block_t *block)
 {
     block->free_key = ebbi_free_key(page);
-    /* An abandoned page (its thread exited, or it was handed over sparse)
-     * waits for the reclaimer's sweep, which gives back what has been free
-     * for a delay: the free is stamped (the coarse clock, a few ns), and a
-     * pass asked for if none is due. */
+    /* A page whose thread exited waits for the reclaimer's sweep, which
+     * gives back what has been free long enough: the free is stamped (the
+     * coarse clock, a few ns), and a pass asked for if none is due. */
     if (unlikely(ebbi_load_relaxed(&page->owner) == NULL)) {
         uint64_t now = ebbi_os_now_ns();
         ebbi_store_relaxed(&page->quiet_since_ns, now);
@@ -322,16 +321,23 @@ __attribute__((no_sanitize("thread"))) void ebbi_page_prefetch(page_t *page)
 
 enum { SPARSE_MAX_BLOCKS = 4096 }; /* a 64 KiB page of 16-byte blocks */
 
-static inline bool in_hole(const segment_t *seg, uintptr_t p)
+/* The hole mask of the slice holding p, and p's kernel page's bit in it. */
+static inline _Atomic(uint16_t) *hole_mask(segment_t *seg, uintptr_t p, unsigned *bit)
 {
     size_t off = p - (uintptr_t)seg;
-    unsigned bit = (unsigned)((off & (EBB_SLICE_SIZE - 1)) / ebbi_process.page_size);
-    return (ebbi_load_relaxed(&seg->holes[off >> EBB_SLICE_SHIFT]) >> bit) & 1u;
+    *bit = (unsigned)((off & (EBB_SLICE_SIZE - 1)) / ebbi_process.page_size);
+    return &seg->holes[off >> EBB_SLICE_SHIFT];
+}
+
+static inline bool in_hole(segment_t *seg, uintptr_t p)
+{
+    unsigned bit;
+    return (ebbi_load_relaxed(hole_mask(seg, p, &bit)) >> bit) & 1u;
 }
 
 /* A block that reaches into a hole is on no list: nothing writes to a hole
  * until the page takes its holed blocks back. */
-static bool overlaps_hole(const segment_t *seg, uintptr_t p, uint32_t size)
+static bool overlaps_hole(segment_t *seg, uintptr_t p, uint32_t size)
 {
     uintptr_t mask = ~(uintptr_t)(ebbi_process.page_size - 1);
     for (uintptr_t kp = p & mask; kp <= ((p + size - 1) & mask); kp += ebbi_process.page_size)
@@ -342,9 +348,8 @@ static bool overlaps_hole(const segment_t *seg, uintptr_t p, uint32_t size)
 
 static void hole_set(segment_t *seg, uintptr_t p)
 {
-    size_t off = p - (uintptr_t)seg;
-    _Atomic(uint16_t) *h = &seg->holes[off >> EBB_SLICE_SHIFT];
-    unsigned bit = (unsigned)((off & (EBB_SLICE_SIZE - 1)) / ebbi_process.page_size);
+    unsigned bit;
+    _Atomic(uint16_t) *h = hole_mask(seg, p, &bit);
     ebbi_store_relaxed(h, (uint16_t)(ebbi_load_relaxed(h) | (1u << bit)));
 }
 
@@ -353,7 +358,7 @@ static void hole_set(segment_t *seg, uintptr_t p)
  * page, one takes off the list those that reach into a new hole.  (A
  * block holed earlier is not counted: a kernel page it shares with
  * another hole stays, which only costs a little memory.)  Returns the
- * bytes given back. */
+ * bytes given back, counted in the ledger's reclaimed total here. */
 size_t ebbi_page_purge_sparse(page_t *page)
 {
     size_t ps = ebbi_process.page_size;
@@ -439,6 +444,7 @@ size_t ebbi_page_purge_sparse(page_t *page)
         if (ebbi_os_decommit((void *)(page->start + ((size_t)run << shift)), bytes))
             given += bytes;
     }
+    ebbi_account_reclaimed(given);
     return given;
 }
 
@@ -533,8 +539,9 @@ void ebbi_page_validate(page_t *page, enum ebbi_page_place place)
         ebbi_assert(page->used == 0 && place == EBBI_IN_CLASS_QUEUE);
         return;
     }
-    /* |free| + |local_free| + used == capacity, where `used` still counts
-     * the blocks other threads freed and the owner has not collected. */
+    /* |free| + |local_free| + used + holed == capacity, where `used` still
+     * counts the blocks other threads freed and the owner has not
+     * collected, and `holed` the free blocks that reach into a hole. */
     uint32_t on_free = list_count(page, page->free, false);
     uint32_t on_local = list_count(page, page->local_free, true);
     ebbi_assert(on_free + on_local + page->used + page->holed == page->capacity);
@@ -548,11 +555,5 @@ void ebbi_page_validate(page_t *page, enum ebbi_page_place place)
     ebbi_assert(remote <= page->used);
     if (place == EBBI_RELEASING)
         ebbi_assert(page->used == 0 && remote == 0);
-}
-#else
-void ebbi_page_validate(page_t *page, enum ebbi_page_place place)
-{
-    (void)page;
-    (void)place;
 }
 #endif

@@ -350,8 +350,8 @@ static void recompute_due(uint64_t generation, uint64_t keep, uint64_t start)
         /* Kept by prediction: looked at again as the peaks age. */
         due = start + 2 * delay;
     }
-    /* Abandoned pages (of exited threads, or handed over sparse): the
-     * sweep that frees or decommits what they hold free. */
+    /* Abandoned pages (of exited threads): the sweep that frees or
+     * decommits what they hold free. */
     uint64_t sparse = NEVER;
     for (unsigned i = 0; i < ebbi_process.arena_count; i++) {
         uint64_t t = ebbi_arena_abandoned_due(&ebbi_arenas[i], (uint64_t)EBB_SPARSE_QUIET_DELAYS * delay);
@@ -494,11 +494,12 @@ static size_t run_pass(pass_kind_t kind, bool wait)
 
 /* ---- the entry points ------------------------------------------------------------------ */
 
-/* Abandoned pages hold free kernel pages a pass has not given back yet:
- * the service thread looks, and an idle program gets them back. */
-bool ebbi_reclaim_sparse_waiting(void)
+/* Freed memory waits for the reclaimer: reclaimable bytes, or abandoned
+ * pages whose free kernel pages a pass has not given back yet.  The
+ * service thread looks while it does, and an idle program gets it back. */
+bool ebbi_reclaim_waiting(void)
 {
-    return ebbi_account_sparse_due() != NEVER;
+    return ebbi_account_reclaimable_bytes() > 0 || ebbi_account_sparse_due() != NEVER;
 }
 
 size_t ebbi_reclaim_now(bool all)
@@ -570,7 +571,7 @@ uint64_t ebbi_reclaim_look(uint64_t now, bool idle)
     bool all = must_keep_nothing();
     if (all)
         ebbi_fetch_add_relaxed(&rc.limit_passes, 1);
-    if ((all || idle) && (ebbi_account_reclaimable_bytes() > 0 || ebbi_reclaim_sparse_waiting())) {
+    if ((all || idle) && ebbi_reclaim_waiting()) {
         reclaim_pass(now, PASS_ALL);
     } else if (ebbi_account_reclaimable_bytes() > ebbi_account_bound()) {
         reclaim_pass(now, PASS_DUE);
@@ -585,8 +586,7 @@ uint64_t ebbi_reclaim_look(uint64_t now, bool idle)
     }
     in_pass = false;
     pass_unlock();
-    return ebbi_account_reclaimable_bytes() > 0 || ebbi_reclaim_sparse_waiting() ? now + epoch_ns() / LOOKS_PER_DELAY
-                                                                                 : NEVER;
+    return ebbi_reclaim_waiting() ? now + epoch_ns() / LOOKS_PER_DELAY : NEVER;
 }
 
 void ebbi_reclaim_init(void)

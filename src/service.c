@@ -85,7 +85,7 @@ static void *service_main(void *arg)
             not_before = ebbi_load_relaxed(&ebbi_due_ns) <= after ? after + delay / 16 + 1000000u : 0;
             continue;
         }
-        if (background && next_look == NEVER && (ebbi_account_reclaimable_bytes() > 0 || ebbi_reclaim_sparse_waiting()))
+        if (background && next_look == NEVER && ebbi_reclaim_waiting())
             next_look = now + delay / LOOKS_PER_DELAY;
         if (next_look != NEVER && now >= next_look) {
             uint64_t a = ebbi_stats_activity();
