@@ -30,6 +30,8 @@
  *   sparse-exited  the same in a thread that then exits
  *   sparse-trim    the same, and malloc_trim(0) right after the frees
  *            (part of the free phase)
+ *   sparse-remote  a thread allocates them and sleeps (in read(2), alive
+ *            until the samples are taken); the main thread frees them
  *
  * The tables of pointers live in memory mapped directly with mmap (not
  * malloc), so they do not disturb the allocator; they are unmapped right
@@ -290,13 +292,29 @@ typedef struct {
     phase_t *ph;
     uint64_t bytes;
     int trim;
+    int remote;               /* the blocks are freed by another thread */
+    int ready[2], wake[2];    /* sparse-remote: "allocated", and "wake up" */
+    void **a;
+    size_t n, m;
 } sparse_t;
+
+static void sparse_free(sparse_t *sp)
+{
+    phase_t *ph = sp->ph;
+    ph->peak_kib = rss_kib();
+    ph->t0 = now();
+    for (size_t i = 0; i < sp->m; i++)
+        ph->sum += free_block(5, sp->a[i]);
+    if (sp->trim)
+        malloc_trim(0);
+    ph->t1 = now();
+    munmap(sp->a, sp->n * sizeof *sp->a);
+}
 
 /* 64-byte blocks; all but one in 1024 freed at random, the rest kept. */
 static void *sparse_blocks(void *arg)
 {
     sparse_t *sp = arg;
-    phase_t *ph = sp->ph;
     uint64_t rs = rng_seed(g_seed, 5);
     size_t n = (size_t)(sp->bytes / 64);
     void **a = map(n * sizeof *a);
@@ -312,21 +330,24 @@ static void *sparse_blocks(void *arg)
             a[m++] = a[i];
     }
     shuffle(a, m, &rs);
-    ph->peak_kib = rss_kib();
-    ph->t0 = now();
-    for (size_t i = 0; i < m; i++)
-        ph->sum += free_block(5, a[i]);
-    if (sp->trim)
-        malloc_trim(0);
-    ph->t1 = now();
-    munmap(a, n * sizeof *a);
+    sp->a = a;
+    sp->n = n;
+    sp->m = m;
+    if (!sp->remote) {
+        sparse_free(sp);
+        return NULL;
+    }
+    char c = 1;
+    if (write(sp->ready[1], &c, 1) != 1 || read(sp->wake[0], &c, 1) != 1)
+        die("reclaim: pipe failed");
     return NULL;
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: reclaim small|pinned|threads|big8m|realloc|medium|sparse|sparse-exited|sparse-trim"
+        fprintf(stderr, "usage: reclaim small|pinned|threads|big8m|realloc|medium|sparse|sparse-exited|sparse-trim|"
+                        "sparse-remote"
                         " [SCALE_MIB [SEED]]\n");
         return 2;
     }
@@ -341,6 +362,9 @@ int main(int argc, char **argv)
     long base = rss_kib();
 
     phase_t ph = {0};
+    sparse_t sp = {&ph, bytes / 2, strcmp(pattern, "sparse-trim") == 0, strcmp(pattern, "sparse-remote") == 0,
+                   {-1, -1}, {-1, -1}, NULL, 0, 0};
+    pthread_t sleeper;
     if (strcmp(pattern, "small") == 0) {
         random_blocks(&ph, bytes, 16, 256, 0);
     } else if (strcmp(pattern, "pinned") == 0) {
@@ -354,10 +378,17 @@ int main(int argc, char **argv)
     } else if (strcmp(pattern, "medium") == 0) {
         random_blocks(&ph, bytes, 4096, 65536, 0);
     } else if (strcmp(pattern, "sparse") == 0 || strcmp(pattern, "sparse-trim") == 0) {
-        sparse_t sp = {&ph, bytes / 2, strcmp(pattern, "sparse-trim") == 0};
         sparse_blocks(&sp);
+    } else if (strcmp(pattern, "sparse-remote") == 0) {
+        char c;
+        if (pipe(sp.ready) != 0 || pipe(sp.wake) != 0)
+            die("reclaim: pipe failed");
+        if (pthread_create(&sleeper, NULL, sparse_blocks, &sp) != 0)
+            die("reclaim: pthread_create failed");
+        if (read(sp.ready[0], &c, 1) != 1)
+            die("reclaim: pipe failed");
+        sparse_free(&sp);
     } else if (strcmp(pattern, "sparse-exited") == 0) {
-        sparse_t sp = {&ph, bytes / 2, 0};
         pthread_t t;
         if (pthread_create(&t, NULL, sparse_blocks, &sp) != 0)
             die("reclaim: pthread_create failed");
@@ -377,6 +408,12 @@ int main(int argc, char **argv)
         ph.sum += free_block(5, g_kept[i]);
     if (g_kept != NULL)
         munmap(g_kept, g_kept_cap * sizeof *g_kept);
+    if (sp.remote) {
+        char c = 1;
+        if (write(sp.wake[1], &c, 1) != 1)
+            die("reclaim: pipe failed");
+        pthread_join(sleeper, NULL);
+    }
 
     printf("reclaim pattern=%s scale_mib=%" PRIu64 " base_kib=%ld peak_kib=%ld rss0_kib=%ld"
            " rss100_kib=%ld rss1000_kib=%ld free_ms=%.1f checksum=0x%016" PRIx64 "\n",

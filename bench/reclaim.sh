@@ -25,7 +25,7 @@ case $ROUNDS in ''|*[!0-9]*|0) echo "reclaim.sh: ROUNDS must be a positive integ
 case $SCALE in ''|*[!0-9]*) echo "reclaim.sh: SCALE_MIB must be an integer" >&2; exit 2 ;; esac
 [ "$SCALE" -ge 16 ] || { echo "reclaim.sh: SCALE_MIB must be at least 16" >&2; exit 2; }
 
-PATTERNS=${RECLAIM_PATTERNS:-"small pinned threads big8m realloc medium sparse sparse-exited sparse-trim"}
+PATTERNS=${RECLAIM_PATTERNS:-"small pinned threads big8m realloc medium sparse sparse-exited sparse-trim sparse-remote"}
 # A tie within this many KiB counts as the lowest (page tables, stacks and
 # start-up metadata differ by up to ~100 KiB between allocators).
 TIE_KIB=256
@@ -59,6 +59,7 @@ describe() {
         sparse) echo "$((SCALE / 2)) MiB of 64-byte blocks, all but one in 1024 freed in random order" ;;
         sparse-exited) echo "the same in a thread that then exits" ;;
         sparse-trim) echo "the same, then malloc_trim(0) (part of the free phase)" ;;
+        sparse-remote) echo "the same, allocated by a thread that then sleeps, freed by another" ;;
     esac
 }
 

@@ -116,7 +116,9 @@ EBB_API struct ebb_mallinfo2 ebb_mallinfo2(void);
     X(history_ms, "how long the reclamation policy remembers peaks (refaults lengthen it)") \
     X(memory_limit, "the memory limit that binds first (cgroup, rlimit, EBB_MEMORY_LIMIT; 0: none)") \
     X(memory_limit_room, "bytes left under that limit when last read")                 \
-    X(limit_passes, "passes that gave everything back for a memory limit or pressure")
+    X(limit_passes, "passes that gave everything back for a memory limit or pressure") \
+    X(heaps_swept, "idle threads' heaps that another thread took and swept")            \
+    X(heaps_swept_busy, "heaps a sweep took but left alone: their thread was in a call")
 
 struct ebb_stats {
 #define EBB_STATS_DECLARE_(name, doc) uint64_t name;

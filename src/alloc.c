@@ -8,6 +8,11 @@
  * of the segment map, the page entry, an exact-division check that the
  * pointer is a block, a double-free check, and a push on the page's local
  * list.  No lock, no atomic read-modify-write.
+ *
+ * Every entry point marks the call (ebbi_call_begin/end: two plain stores),
+ * so that another thread may take the heap of a thread that is not in one
+ * (heap.c, the handover).  Inside, the internal forms (heap_malloc,
+ * free_block) are called, never the marked entry points.
  */
 #include <string.h>
 
@@ -16,21 +21,42 @@
 
 /* ---- malloc ------------------------------------------------------------- */
 
-static inline void *heap_malloc(heap_t *heap, size_t size, bool zero)
+/* The slow paths end the call themselves (`end`), so that the fast paths
+ * reach them by a tail call and keep nothing across one. */
+static EBBI_NOINLINE void *malloc_generic(size_t size, heap_t *heap, bool zero, bool end)
+{
+    if (unlikely(ebbi_load_relaxed(&ebbi_service_wanted)))
+        ebbi_service_start();
+    void *p = ebbi_heap_alloc_generic(heap, size, zero);
+    if (end)
+        ebbi_call_end();
+    return p;
+}
+
+static inline void *heap_malloc(heap_t *heap, size_t size, bool zero, bool end)
 {
     if (likely(size <= EBB_DIRECT_MAX)) {
         page_t *page = heap->direct[(size + EBB_ALIGNMENT - 1) / EBB_ALIGNMENT];
-        if (likely(page->free != NULL))
-            return ebbi_page_pop(page, size, zero);
+        if (likely(page->free != NULL)) {
+            void *p = ebbi_page_pop(page, size, zero);
+            if (end)
+                ebbi_call_end();
+            return p;
+        }
     }
-    if (unlikely(ebbi_load_relaxed(&ebbi_service_wanted)))
-        ebbi_service_start();
-    return ebbi_heap_alloc_generic(heap, size, zero);
+    return malloc_generic(size, heap, zero, end); /* size stays in the first argument's register */
+}
+
+/* Inside a call. */
+static inline void *malloc_block(size_t size)
+{
+    return heap_malloc(ebbi_thread_heap(), size, false, false);
 }
 
 void *ebb_malloc(size_t size)
 {
-    return heap_malloc(ebbi_tls_heap, size, false);
+    ebbi_call_begin();
+    return heap_malloc(ebbi_thread_heap(), size, false, true);
 }
 
 void *ebb_calloc(size_t count, size_t size)
@@ -40,12 +66,13 @@ void *ebb_calloc(size_t count, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return heap_malloc(ebbi_tls_heap, total, true);
+    ebbi_call_begin();
+    return heap_malloc(ebbi_thread_heap(), total, true, true);
 }
 
 static heap_t *heap_ready(void)
 {
-    heap_t *heap = ebbi_tls_heap;
+    heap_t *heap = ebbi_thread_heap();
     if (unlikely(heap == &ebbi_heap_empty))
         heap = ebbi_heap_for_thread();
     return heap;
@@ -66,31 +93,48 @@ static EBBI_COLD void free_bad(const char *op, void *p, page_t *page)
     ebbi_misuse(freed ? "double free" : op, p);
 }
 
+/* The free paths below end the call (ebbi_call_end) once they are done
+ * with this thread's heap: a free is the last thing any call does. */
+
+static EBBI_NOINLINE void free_huge_or_guarded(heap_t *heap, segment_t *seg, page_t *page, const void *site)
+{
+    if (page->kind == SLICE_HUGE)
+        ebbi_huge_free(heap, seg, page);
+    else
+        ebbi_guard_free(heap, seg, page, site);
+    ebbi_call_end();
+}
+
 /* Another thread's page, an abandoned page, a huge or a guarded block. */
 static EBBI_NOINLINE void free_nonlocal(heap_t *heap, segment_t *seg, page_t *page, block_t *block,
                                         const void *site)
 {
-    if (page->kind == SLICE_HUGE) {
-        ebbi_huge_free(heap, seg, page);
+    if (unlikely(page->kind != SLICE_PAGE)) {
+        free_huge_or_guarded(heap, seg, page, site);
         return;
     }
-    if (page->kind == SLICE_GUARDED) {
-        ebbi_guard_free(heap, seg, page, site);
-        return;
-    }
-    if (ebbi_safety & (SAFETY_ZERO | SAFETY_SECURE)) /* free_flags are the owner's */
+    if (unlikely(ebbi_safety & (SAFETY_ZERO | SAFETY_SECURE))) /* free_flags are the owner's */
         ebbi_safety_on_free(page, block);
-    if (heap != &ebbi_heap_empty)
+    if (likely(heap != &ebbi_heap_empty))
         ebbi_counter_add(&heap->counts[page->class_id].frees, 1);
     else
         ebbi_fetch_add_relaxed(&ebbi_orphan_frees[page->class_id], 1);
+    /* The rest touches only the other page (and its owner's atomics). */
+    ebbi_call_end();
     ebbi_page_free_remote(page, block);
+}
+
+/* One of our pages whose free_flags are set. */
+static EBBI_NOINLINE void free_flagged(heap_t *heap, page_t *page, block_t *block)
+{
+    ebbi_heap_free_local(heap, page, block);
+    ebbi_call_end();
 }
 
 /* What the fast path does not handle: NULL, huge blocks aligned to 4 MiB
  * or more, and every misuse (reported here, so the fast path stays a leaf
  * function). */
-static EBBI_NOINLINE void free_special(void *p, const void *site)
+static void free_special_block(void *p, const void *site)
 {
     if (p == NULL)
         return;
@@ -101,11 +145,11 @@ static EBBI_NOINLINE void free_special(void *p, const void *site)
         return;
     }
     if (page->kind == SLICE_HUGE) {
-        ebbi_huge_free(ebbi_tls_heap, seg, page);
+        ebbi_huge_free(ebbi_thread_heap(), seg, page);
         return;
     }
     if (page->kind == SLICE_GUARDED) {
-        ebbi_guard_free(ebbi_tls_heap, seg, page, site);
+        ebbi_guard_free(ebbi_thread_heap(), seg, page, site);
         return;
     }
     if (((block_t *)p)->free_key == ebbi_free_key(page))
@@ -114,11 +158,20 @@ static EBBI_NOINLINE void free_special(void *p, const void *site)
         ebbi_misuse("free of invalid pointer", p);
 }
 
-void ebb_free(void *p)
+static EBBI_NOINLINE void free_special(void *p, const void *site)
+{
+    free_special_block(p, site);
+    ebbi_call_end();
+}
+
+/* Ends the call.  Inlined into the entry points, so that the caller's
+ * address (for the guard modes' reports) is taken on the slow paths only. */
+#define FREE_SITE __builtin_return_address(0)
+static inline __attribute__((always_inline)) void free_block(void *p)
 {
     uintptr_t addr = (uintptr_t)p;
     if (unlikely(ebbi_segmap_get(addr) != SEGMAP_SEGMENT)) {
-        free_special(p, __builtin_return_address(0));
+        free_special(p, FREE_SITE);
         return;
     }
     segment_t *seg = ebbi_segment_of(p);
@@ -126,13 +179,13 @@ void ebb_free(void *p)
     block_t *block = p;
     uintptr_t key = ebbi_free_key(page);
     if (unlikely(!ebbi_page_holds_block(page, addr) || block->free_key == key)) {
-        free_special(p, __builtin_return_address(0));
+        free_special(p, FREE_SITE);
         return;
     }
-    heap_t *heap = ebbi_tls_heap;
+    heap_t *heap = ebbi_thread_heap();
     if (likely(ebbi_load_relaxed(&page->owner) == heap)) {
         if (unlikely(page->free_flags != 0)) {
-            ebbi_heap_free_local(heap, page, block);
+            free_flagged(heap, page, block);
             return;
         }
         ebbi_counter_add(&page->counts->frees, 1);
@@ -140,22 +193,31 @@ void ebb_free(void *p)
         block->free_key = key;
         page->local_free = block;
         page->used--;
+        ebbi_call_end();
         return;
     }
-    free_nonlocal(heap, seg, page, block, __builtin_return_address(0));
+    free_nonlocal(heap, seg, page, block, FREE_SITE);
+}
+
+void ebb_free(void *p)
+{
+    ebbi_call_begin();
+    free_block(p);
 }
 
 void ebb_free_sized(void *p, size_t size)
 {
     (void)size;
-    ebb_free(p);
+    ebbi_call_begin();
+    free_block(p);
 }
 
 void ebb_free_aligned_sized(void *p, size_t alignment, size_t size)
 {
     (void)alignment;
     (void)size;
-    ebb_free(p);
+    ebbi_call_begin();
+    free_block(p);
 }
 
 /* ---- looking up a live block ---------------------------------------------- */
@@ -195,20 +257,25 @@ size_t ebb_malloc_usable_size(void *p)
 {
     if (p == NULL)
         return 0;
+    ebbi_call_begin();
     page_t *page;
     segment_t *seg = live_block("malloc_usable_size of invalid pointer", p, &page);
-    return seg != NULL ? block_usable(seg, page, p) : 0;
+    size_t usable = seg != NULL ? block_usable(seg, page, p) : 0;
+    ebbi_call_end();
+    return usable;
 }
 
 /* ---- realloc -------------------------------------------------------------------- */
 
-void *ebb_realloc(void *p, size_t size)
+/* A free ends the call (free_block): it comes last.  The entry points end
+ * it again, for the paths without one. */
+static void *realloc_block(void *p, size_t size)
 {
     if (p == NULL)
-        return ebb_malloc(size);
+        return malloc_block(size);
     if (size == 0) {
         /* glibc: realloc(p, 0) frees p and returns NULL. */
-        ebb_free(p);
+        free_block(p);
         return NULL;
     }
     page_t *page;
@@ -231,11 +298,19 @@ void *ebb_realloc(void *p, size_t size)
          * secure one (its canary follows the size asked for). */
         return p;
     }
-    void *q = ebb_malloc(size);
+    void *q = malloc_block(size);
     if (q == NULL)
         return NULL; /* errno is ENOMEM; p is untouched */
     memcpy(q, p, size < usable ? size : usable);
-    ebb_free(p);
+    free_block(p);
+    return q;
+}
+
+void *ebb_realloc(void *p, size_t size)
+{
+    ebbi_call_begin();
+    void *q = realloc_block(p, size);
+    ebbi_call_end();
     return q;
 }
 
@@ -246,16 +321,19 @@ void *ebb_reallocarray(void *p, size_t count, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return ebb_realloc(p, total);
+    ebbi_call_begin();
+    void *q = realloc_block(p, total);
+    ebbi_call_end();
+    return q;
 }
 
 /* ---- aligned allocation -------------------------------------------------------- */
 
 /* `align` is a power of two. */
-static void *malloc_aligned(size_t align, size_t size)
+static void *malloc_aligned_block(size_t align, size_t size)
 {
     if (align <= EBB_ALIGNMENT)
-        return ebb_malloc(size);
+        return malloc_block(size);
     if (size > PTRDIFF_MAX) {
         errno = ENOMEM;
         return NULL;
@@ -278,7 +356,7 @@ static void *malloc_aligned(size_t align, size_t size)
             /* Sampled guarded blocks are aligned to the page, no more. */
             bool suspend = align > ebbi_process.page_size && (ebbi_safety & SAFETY_GUARD_SAMPLE);
             heap->sample_suspended += suspend;
-            p = ebb_malloc(n - tail);
+            p = malloc_block(n - tail);
             heap->sample_suspended -= suspend;
             return p;
         }
@@ -286,6 +364,14 @@ static void *malloc_aligned(size_t align, size_t size)
     p = ebbi_huge_alloc(heap, size, align, false);
     if (p == NULL && ebbi_release_reserves() > 0)
         p = ebbi_huge_alloc(heap, size, align, false);
+    return p;
+}
+
+static void *malloc_aligned(size_t align, size_t size)
+{
+    ebbi_call_begin();
+    void *p = malloc_aligned_block(align, size);
+    ebbi_call_end();
     return p;
 }
 
@@ -361,13 +447,17 @@ int ebb_malloc_trim(size_t pad)
     (void)pad;
     if (!ebbi_process_ready())
         return 0;
-    heap_t *heap = ebbi_tls_heap;
+    ebbi_call_begin();
+    heap_t *heap = ebbi_thread_heap();
     size_t sparse = 0;
     if (heap != &ebbi_heap_empty) {
-        ebbi_heap_collect(heap, false);
+        ebbi_heap_collect(heap, EBBI_COLLECT_TRIM);
         sparse = ebbi_heap_purge_sparse(heap);
     }
-    return ebbi_reclaim_now(true) > 0 || sparse > 0;
+    /* Every other thread's heap is swept too, as its thread would. */
+    int given = ebbi_reclaim_trim() > 0 || sparse > 0;
+    ebbi_call_end();
+    return given;
 }
 
 /* ---- the C library's names --------------------------------------------------------- */

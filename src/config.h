@@ -29,7 +29,10 @@
 /* The free kernel pages of abandoned pages (arena.c) go back once nothing
  * was freed into them for this many reclamation delays, or at once when
  * the program goes idle: pages of exited threads are adopted by others,
- * and a page quiet for 8 delays (400 ms) rarely is soon. */
+ * and a page quiet for 8 delays (400 ms) rarely is soon.  A live thread's
+ * heap is swept by another thread (heap.c) once the thread made no
+ * allocator call for as long: a worker that pauses between requests for
+ * less keeps its pages warm. */
 #define EBB_SPARSE_QUIET_DELAYS 8
 
 /* The debug build (make debug) checks invariants; the release build does

@@ -22,7 +22,20 @@ heap_t ebbi_heap_empty = {
     .direct = {[0 ... EBB_DIRECT_SLOTS - 1] = &ebbi_page_empty},
 };
 
-__thread heap_t *ebbi_tls_heap __attribute__((tls_model("initial-exec"))) = &ebbi_heap_empty;
+__thread ebbi_thread_t ebbi_thread __attribute__((tls_model("initial-exec"))) = {.heap = &ebbi_heap_empty};
+/* The thread's heap, also while another thread works on it. */
+static __thread heap_t *tls_home __attribute__((tls_model("initial-exec")));
+/* The heap this thread works on for its idle owner (the debug build's checks). */
+static __thread heap_t *tls_sweeping __attribute__((tls_model("initial-exec")));
+
+/* The handover's lock: one sweep at a time, none across a fork. */
+static pthread_mutex_t handover_lock = PTHREAD_MUTEX_INITIALIZER;
+/* -1: the kernel has no membarrier, no heap is ever taken. */
+static _Atomic(int) handover_state;
+/* Sweeps of idle threads' heaps, and heaps left alone for a call in progress. */
+static _Atomic(uint64_t) heaps_swept, heaps_swept_busy;
+/* Some heap changed since the last sweep looked (reclaim.c keeps a deadline). */
+_Atomic(bool) ebbi_heaps_changed;
 
 static struct {
     pthread_mutex_t lock;
@@ -315,6 +328,7 @@ void ebbi_heap_free_local(heap_t *heap, page_t *page, block_t *block)
         ebbi_safety_on_free(page, block);
     ebbi_counter_add(&page->counts->frees, 1);
     free_local(heap, page, block);
+    ebbi_heaps_touch();
 }
 
 /* Take the blocks other threads freed into our full pages.  A block whose
@@ -487,6 +501,7 @@ void *ebbi_heap_alloc_generic(heap_t *heap, size_t size, bool zero)
     }
     if (ebbi_load_relaxed(&heap->delayed_free) != NULL)
         heap_drain_delayed(heap);
+    ebbi_heaps_touch();
     if (unlikely(ebbi_safety & (SAFETY_SECURE | SAFETY_GUARD_ALL | SAFETY_GUARD_SAMPLE)))
         return heap_alloc_safe(heap, size, zero, __builtin_return_address(0));
     size_t own_mapping = (size_t)ebbi_option(EBB_OPTION_MMAP_THRESHOLD);
@@ -515,10 +530,13 @@ size_t ebbi_release_reserves(void)
 /* ---- collecting, abandoning ------------------------------------------------------ */
 
 /* Give back every empty page of this heap (malloc_trim, thread exit).  With
- * abandon_all, also leave the pages that still hold live blocks to the
- * arenas, for other threads to adopt. */
-void ebbi_heap_collect(heap_t *heap, bool abandon_all)
+ * EBBI_COLLECT_ABANDON, also leave the pages that still hold live blocks to
+ * the arenas, for other threads to adopt.  EBBI_COLLECT_SWEEP (another
+ * thread's sweep) leaves parked pages parked: the reclaimer decommits them
+ * in place, and a late double free into one is still seen. */
+void ebbi_heap_collect(heap_t *heap, ebbi_collect_t how)
 {
+    bool abandon_all = how == EBBI_COLLECT_ABANDON;
     ebbi_heap_validate(heap);
     if (abandon_all) {
         /* From here on no remote free notifies this heap... */
@@ -543,8 +561,15 @@ void ebbi_heap_collect(heap_t *heap, bool abandon_all)
             next = p->next;
             /* Parked now, not only before: the drain above may have
              * emptied the first page of a class, which parks it. */
-            if (p->free_flags & PAGE_PARKED)
+            if (p->free_flags & PAGE_PARKED) {
+                if (how == EBBI_COLLECT_SWEEP)
+                    continue;
                 page_unpark(heap, p);
+            }
+            /* A long list of remote frees, chased cold, costs 100 ns a
+             * block; streamed in first, the page costs microseconds. */
+            if (how != EBBI_COLLECT_ABANDON && ebbi_page_remote_waiting(p))
+                ebbi_page_prefetch(p);
             ebbi_page_collect(p);
             if (p->used == 0) {
                 page_release(heap, p);
@@ -570,10 +595,208 @@ size_t ebbi_heap_purge_sparse(heap_t *heap)
     return given;
 }
 
+/* ---- the handover: an idle thread's heap, worked on by another ---------------------- */
+
+/* A thread that stops calling the allocator (it sleeps, blocks, or works
+ * elsewhere) would keep what its heap holds free: its sparse pages, its
+ * emptied first pages, the blocks other threads freed into its pages.  The
+ * reclaimer (or malloc_trim in another thread) takes such a heap, does what
+ * the owner's malloc_trim would do, and gives it back.  The owner's fast
+ * paths stay two plain stores dearer (ebbi_call_begin/end); the cost of the
+ * exclusion is on the taker, a membarrier(2) per batch of heaps.
+ *
+ * The protocol (an asymmetric Dekker; docs/ARCHITECTURE.md has the proof):
+ *   owner, each call:  busy = 1;  heap = tls_heap;  ...;  busy = 0 (release)
+ *   taker:             tls_heap = &ebbi_heap_empty;  membarrier();
+ *                      if busy == 0: the heap is the taker's until it
+ *                      stores tls_heap = heap (release), then taken = 0.
+ * The membarrier runs a full barrier on every running thread of the
+ * process: an owner whose `busy = 1` came before it is seen as busy; one
+ * whose `busy = 1` came after it reads &ebbi_heap_empty, and its call goes
+ * to the slow path, where it waits for `taken` to clear (asking for the
+ * heap back with `want_back`, which the taker reads between pages).  A
+ * free meanwhile goes to the page as a remote free.  Without membarrier
+ * (old kernels, seccomp, valgrind) no heap is ever taken. */
+
+static uint64_t heap_activity(const heap_t *h)
+{
+    uint64_t sum = ebbi_load_relaxed(&h->huge_allocs) + ebbi_load_relaxed(&h->huge_frees);
+    for (unsigned c = 0; c < EBB_CLASS_COUNT; c++)
+        sum += ebbi_load_relaxed(&h->counts[c].allocs) + ebbi_load_relaxed(&h->counts[c].frees);
+    return sum;
+}
+
+static void wait_not_taken(heap_t *heap)
+{
+    for (unsigned spins = 0; atomic_load(&heap->taken); spins++) {
+        if (spins < 64)
+            ebbi_spin_pause();
+        else
+            ebbi_os_yield();
+    }
+}
+
+/* Owner: the heap is being worked on; wait until it is given back. */
+static heap_t *heap_take_back(heap_t *heap)
+{
+    ebbi_store_relaxed(&heap->want_back, 1);
+    wait_not_taken(heap);
+    ebbi_store_relaxed(&heap->want_back, 0);
+    return heap;
+}
+
+/* Bind the heap to this thread's words, so that it may be taken while the
+ * thread is idle, or unbind it (NULL).  Only a thread whose exit unbinds
+ * (its key destructor runs) or that never exits (the initial thread) is
+ * bound: the sweeper writes into the thread's TLS.  Unbinding waits out a
+ * sweep that read the binding before it went: the sweeper marks the heap
+ * taken, then reads the binding again; the owner clears the binding, then
+ * waits for `taken` to clear (sequentially consistent, both). */
+static void heap_bind(heap_t *heap, heap_t *home)
+{
+    atomic_store(&heap->thread, home != NULL ? &ebbi_thread : NULL);
+    if (home == NULL)
+        wait_not_taken(heap);
+    tls_home = home;
+}
+
+/* The owner's, unless a sweep works on it; or the one this thread sweeps.
+ * (The owner may see &ebbi_heap_empty for a moment inside a call: a sweep
+ * that took the heap and found the owner busy gives it back untouched.) */
+bool ebbi_heap_is_mine(const heap_t *heap)
+{
+    if (heap == tls_sweeping)
+        return true;
+    return heap == tls_home ? !ebbi_load_relaxed(&heap->sweeping) : heap == ebbi_thread_heap();
+}
+
+void ebbi_heaps_note_change(void)
+{
+    if (!atomic_exchange(&ebbi_heaps_changed, true))
+        ebbi_account_sparse_at_most(ebbi_os_now_ns() + ebbi_sweep_quiet_ns());
+}
+
+/* Work on a taken heap as its owner's malloc_trim would: take in what
+ * other threads freed, give back the emptied pages (first pages too), and
+ * decommit the free kernel pages of the others.  Stops between pages when
+ * the owner wants the heap back. */
+static size_t sweep_heap(heap_t *h)
+{
+    tls_sweeping = h;
+    ebbi_store_relaxed(&h->sweeping, 1);
+    ebbi_store_relaxed(&h->remote_seen, 0);
+    h->swept_activity = h->seen_activity;
+    ebbi_heap_collect(h, EBBI_COLLECT_SWEEP);
+    size_t given = 0;
+    for (unsigned c = 0; c < EBB_CLASS_COUNT; c++)
+        for (page_t *p = h->queues[c].first; p != NULL && !ebbi_load_relaxed(&h->want_back); p = p->next)
+            given += ebbi_page_purge_sparse(p);
+    ebbi_store_relaxed(&h->sweeping, 0);
+    tls_sweeping = NULL;
+    return given;
+}
+
+/* Heaps found busy by malloc_trim's sweep are tried again, after a yield,
+ * this many times in all: a call in progress ends in microseconds. */
+#define SWEEP_ALL_TRIES 4
+
+/* Choose (the census: each heap's activity since the last look), and take:
+ * each chosen owner reads &ebbi_heap_empty from its next call on.  Returns
+ * the batch, linked through sweep_next. */
+static heap_t *sweep_choose(ebbi_sweep_t mode, bool retry, uint64_t now, uint64_t quiet_ns, uint64_t *due)
+{
+    heap_t *batch = NULL, **tail = &batch;
+    for (heap_t *h = ebbi_heaps_first(); h != NULL; h = h->all_next) {
+        ebbi_thread_t *thread = ebbi_load_relaxed(&h->thread);
+        if (thread == NULL || h == tls_home)
+            continue;
+        bool take = h->sweep_retry;
+        h->sweep_retry = false;
+        if (!retry) {
+            uint64_t a = heap_activity(h);
+            bool steady = a == h->seen_activity && h->seen_since_ns != 0;
+            if (!steady) {
+                h->seen_activity = a;
+                h->seen_since_ns = now;
+            }
+            bool changed = a != h->swept_activity || ebbi_load_relaxed(&h->remote_seen);
+            take = mode == EBBI_SWEEP_ALL || (mode == EBBI_SWEEP_CHANGED && changed);
+            if (mode == EBBI_SWEEP_QUIET && changed) {
+                if (steady && now - h->seen_since_ns >= quiet_ns)
+                    take = true;
+                else if (h->seen_since_ns + quiet_ns < *due)
+                    *due = h->seen_since_ns + quiet_ns;
+            }
+        }
+        if (!take)
+            continue;
+        atomic_store(&h->taken, 1);
+        if (atomic_load(&h->thread) != thread) { /* its thread is leaving */
+            ebbi_store_release(&h->taken, 0);
+            continue;
+        }
+        ebbi_store_relaxed(&thread->heap, &ebbi_heap_empty);
+        h->sweep_thread = thread;
+        h->sweep_next = NULL;
+        *tail = h;
+        tail = &h->sweep_next;
+    }
+    return batch;
+}
+
+size_t ebbi_heaps_sweep(ebbi_sweep_t mode, uint64_t quiet_ns, uint64_t *due)
+{
+    *due = EBBI_NEVER;
+    if (ebbi_load_relaxed(&handover_state) < 0)
+        return 0;
+    uint64_t now = ebbi_os_now_ns();
+    size_t given = 0;
+    pthread_mutex_lock(&handover_lock);
+    atomic_store(&ebbi_heaps_changed, false); /* what changes from here on says so again */
+    unsigned tries = mode == EBBI_SWEEP_ALL ? SWEEP_ALL_TRIES : 1;
+    for (unsigned try = 0; try < tries; try++) {
+        heap_t *batch = sweep_choose(mode, try > 0, now, quiet_ns, due);
+        if (batch == NULL)
+            break;
+        bool barrier = ebbi_os_barrier_all_threads();
+        if (!barrier)
+            ebbi_store_relaxed(&handover_state, -1);
+        bool again = false;
+        for (heap_t *h = batch; h != NULL; h = h->sweep_next) {
+            /* Busy: in a call that may have read the heap before it was taken. */
+            if (barrier && !ebbi_load_acquire(&h->sweep_thread->busy) && !ebbi_load_relaxed(&h->want_back)) {
+                given += sweep_heap(h);
+                ebbi_fetch_add_relaxed(&heaps_swept, 1);
+            } else {
+                ebbi_fetch_add_relaxed(&heaps_swept_busy, barrier);
+                h->sweep_retry = barrier && try + 1 < tries;
+                again |= h->sweep_retry;
+                if (now + quiet_ns < *due)
+                    *due = now + quiet_ns;
+            }
+            ebbi_store_release(&h->sweep_thread->heap, h);
+            ebbi_store_release(&h->taken, 0);
+        }
+        if (!again)
+            break;
+        ebbi_os_yield();
+    }
+    pthread_mutex_unlock(&handover_lock);
+    return given;
+}
+
+void ebbi_heaps_sweep_counts(uint64_t *swept, uint64_t *busy)
+{
+    *swept = ebbi_load_relaxed(&heaps_swept);
+    *busy = ebbi_load_relaxed(&heaps_swept_busy);
+}
+
 /* ---- thread start and exit ---------------------------------------------------------- */
 
 heap_t *ebbi_heap_for_thread(void)
 {
+    if (tls_home != NULL)
+        return heap_take_back(tls_home);
     if (!ebbi_process_ready() && !ebbi_process_init())
         return NULL;
     /* Another thread may be in phase 2 of the start: wait for the thread
@@ -600,21 +823,31 @@ heap_t *ebbi_heap_for_thread(void)
     heap->in_use = true;
     /* Blocks that reached this heap after its last owner abandoned it. */
     heap_drain_delayed(heap);
-    ebbi_tls_heap = heap;
+    ebbi_store_release(&ebbi_thread.heap, heap);
     /* May allocate (keys past the first 32): the heap is already in place. */
-    if (ebbi_load_acquire(&ebbi_process.thread_key_ready))
-        pthread_setspecific(ebbi_process.thread_key, heap);
+    if (ebbi_load_acquire(&ebbi_process.thread_key_ready)) {
+        if (pthread_setspecific(ebbi_process.thread_key, heap) == 0)
+            heap_bind(heap, heap);
+    } else if (ebbi_initializing_here) {
+        /* The initializing thread: bound when the key is made (init.c). */
+        heap_bind(heap, heap);
+    }
     return heap;
 }
 
 void ebbi_heap_thread_done(void *value)
 {
     heap_t *heap = value;
-    if (heap == NULL || heap == &ebbi_heap_empty || heap != ebbi_tls_heap)
+    if (heap == NULL || heap == &ebbi_heap_empty || heap != tls_home)
         return;
-    ebbi_heap_collect(heap, true);
+    ebbi_call_begin();
+    if (ebbi_thread_heap() != heap)
+        heap_take_back(heap);
+    heap_bind(heap, NULL);
+    ebbi_heap_collect(heap, EBBI_COLLECT_ABANDON);
     heap->in_use = false;
-    ebbi_tls_heap = &ebbi_heap_empty;
+    ebbi_store_release(&ebbi_thread.heap, &ebbi_heap_empty);
+    ebbi_call_end();
     pthread_mutex_lock(&heaps.lock);
     heap->pool_next = heaps.pool;
     heaps.pool = heap;
@@ -626,20 +859,29 @@ void ebbi_heap_thread_done(void *value)
 
 void ebbi_heaps_fork_prepare(void)
 {
+    pthread_mutex_lock(&handover_lock);
     pthread_mutex_lock(&heaps.lock);
 }
 
 void ebbi_heaps_fork_parent(void)
 {
     pthread_mutex_unlock(&heaps.lock);
+    pthread_mutex_unlock(&handover_lock);
 }
 
 void ebbi_heaps_fork_child(void)
 {
     pthread_mutex_init(&heaps.lock, NULL);
+    pthread_mutex_init(&handover_lock, NULL);
+    /* The other threads are gone, and the C library may give their stacks
+     * (and TLS) to new threads: their heaps are bound no more. */
+    for (heap_t *h = ebbi_heaps_first(); h != NULL; h = h->all_next) {
+        if (h != tls_home)
+            ebbi_store_relaxed(&h->thread, NULL);
+    }
     /* A thread that was freeing into one of our pages at the fork exists
      * no more: its notification never ends (see ebbi_page_after_fork). */
-    heap_t *heap = ebbi_tls_heap;
+    heap_t *heap = ebbi_thread_heap();
     if (heap == &ebbi_heap_empty)
         return;
     for (unsigned c = 0; c < EBB_CLASS_COUNT; c++)
@@ -676,7 +918,7 @@ static unsigned queue_validate(heap_t *heap, page_queue_t *q, enum ebbi_page_pla
 
 void ebbi_heap_validate(heap_t *heap)
 {
-    ebbi_assert(heap == ebbi_tls_heap && heap->in_use);
+    ebbi_assert(ebbi_heap_is_mine(heap) && heap->in_use);
     for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
         page_queue_t *q = &heap->queues[c];
         queue_validate(heap, q, EBBI_IN_CLASS_QUEUE, c);

@@ -314,11 +314,53 @@ typedef struct heap_s {
     uint64_t sample_seen[EBB_CLASS_COUNT];
     uint64_t rng;                    /* safety modes' randomness, this thread's */
     uint32_t validate_ticks;         /* the debug build: slow paths since the last validation */
+    /* The handover to another thread while the owner is idle (heap.c).
+     * The owner thread's words; NULL while the heap has no thread. */
+    struct ebbi_thread_s *_Atomic thread;
+    _Atomic(uint8_t) taken;          /* another thread works on the heap */
+    _Atomic(uint8_t) want_back;      /* its owner waits for it */
+    _Atomic(uint8_t) sweeping;       /* taken, and worked on (the debug build's checks) */
+    /* The sweeper's (under its lock): the owner's activity at the last
+     * sweep, and when it was last seen to change. */
+    uint64_t swept_activity, seen_activity, seen_since_ns;
+    struct heap_s *sweep_next;       /* in the sweeper's batch */
+    struct ebbi_thread_s *sweep_thread; /* the owner's words, as the sweeper took them */
+    bool sweep_retry;                /* malloc_trim's sweep found it busy: once more */
+    /* Written by other threads: a block was freed into one of the pages
+     * since the last sweep.  A line of its own, away from the owner's. */
+    _Atomic(uint8_t) remote_seen __attribute__((aligned(64)));
 } heap_t;
 
 EBBI_HIDDEN extern heap_t ebbi_heap_empty;
 EBBI_HIDDEN extern page_t ebbi_page_empty;
-EBBI_HIDDEN extern __thread heap_t *ebbi_tls_heap __attribute__((tls_model("initial-exec")));
+/* A thread's words (one TLS block, reached with one address load). */
+typedef struct ebbi_thread_s {
+    /* The heap the thread allocates from: its own, or &ebbi_heap_empty
+     * while it has none or while another thread works on it (heap.c). */
+    _Atomic(heap_t *) heap;
+    /* 1 while the thread is inside an allocator call (alloc.c). */
+    _Atomic(uint8_t) busy;
+} ebbi_thread_t;
+EBBI_HIDDEN extern __thread ebbi_thread_t ebbi_thread __attribute__((tls_model("initial-exec")));
+
+/* An allocator call begins: the thread's heap is in use from here on (the
+ * store comes before the load of ebbi_tls_heap; the sweeper's barrier,
+ * heap.c, orders them for it). */
+static inline void ebbi_call_begin(void)
+{
+    ebbi_store_relaxed(&ebbi_thread.busy, 1);
+    atomic_signal_fence(memory_order_seq_cst);
+}
+
+static inline void ebbi_call_end(void)
+{
+    ebbi_store_release(&ebbi_thread.busy, 0);
+}
+
+static inline heap_t *ebbi_thread_heap(void)
+{
+    return ebbi_load_acquire(&ebbi_thread.heap);
+}
 
 /* ---------------------------------------------------------------------
  * Arenas.
@@ -386,6 +428,10 @@ EBBI_HIDDEN void ebbi_os_write_fd(int fd, const char *s, size_t n);
 EBBI_HIDDEN int ebbi_os_dup_stderr(void);
 EBBI_HIDDEN __attribute__((noreturn)) void ebbi_os_abort(void);
 EBBI_HIDDEN void ebbi_os_yield(void);
+/* A full memory barrier on every running thread of the process
+ * (membarrier(2)), so that a plain store of any of them before it is seen
+ * by the caller after it.  False if the kernel cannot. */
+EBBI_HIDDEN bool ebbi_os_barrier_all_threads(void);
 EBBI_HIDDEN void ebbi_os_init(uintptr_t random);
 /* A new file (O_EXCL), `size` bytes, mapped shared; NULL on failure. */
 EBBI_HIDDEN void *ebbi_os_map_new_file(const char *path, size_t size);
@@ -496,7 +542,8 @@ EBBI_HIDDEN heap_t *ebbi_heap_for_thread(void);
 EBBI_HIDDEN void *ebbi_heap_alloc_generic(heap_t *heap, size_t size, bool zero);
 EBBI_HIDDEN void ebbi_heap_free_local(heap_t *heap, page_t *page, block_t *block);
 EBBI_HIDDEN void ebbi_heap_thread_done(void *value);
-EBBI_HIDDEN void ebbi_heap_collect(heap_t *heap, bool abandon_all);
+typedef enum { EBBI_COLLECT_TRIM, EBBI_COLLECT_SWEEP, EBBI_COLLECT_ABANDON } ebbi_collect_t;
+EBBI_HIDDEN void ebbi_heap_collect(heap_t *heap, ebbi_collect_t how);
 EBBI_HIDDEN size_t ebbi_heap_purge_sparse(heap_t *heap);
 EBBI_HIDDEN size_t ebbi_release_reserves(void);
 EBBI_HIDDEN void ebbi_heaps_fork_prepare(void);
@@ -506,6 +553,25 @@ EBBI_HIDDEN heap_t *ebbi_heaps_first(void);
 EBBI_HIDDEN size_t ebbi_heaps_purge_parked(uint64_t cutoff_ns, uint64_t now_ns);
 EBBI_HIDDEN uint64_t ebbi_heaps_oldest_parked_ns(uint64_t now_ns);
 EBBI_HIDDEN void ebbi_heap_direct_update(heap_t *heap, unsigned class_id);
+/* The handover (heap.c): take the heaps of threads that are not in an
+ * allocator call and give back what they hold free.  ALL: every heap
+ * (malloc_trim); CHANGED: those used or freed into since their last sweep
+ * (the program is idle); QUIET: of those, the ones whose thread has made no
+ * call for `quiet_ns`, and *due says when the next may be. */
+typedef enum { EBBI_SWEEP_ALL, EBBI_SWEEP_CHANGED, EBBI_SWEEP_QUIET } ebbi_sweep_t;
+EBBI_HIDDEN size_t ebbi_heaps_sweep(ebbi_sweep_t mode, uint64_t quiet_ns, uint64_t *due);
+EBBI_HIDDEN void ebbi_heaps_sweep_counts(uint64_t *swept, uint64_t *busy);
+/* The owner's heap or the one this thread sweeps (the debug build's checks). */
+EBBI_HIDDEN bool ebbi_heap_is_mine(const heap_t *heap);
+/* A heap changed in a way a sweep may care about: the first change after a
+ * sweep sets a deadline. */
+EBBI_HIDDEN extern _Atomic(bool) ebbi_heaps_changed;
+EBBI_HIDDEN void ebbi_heaps_note_change(void);
+static inline void ebbi_heaps_touch(void)
+{
+    if (unlikely(!ebbi_load_relaxed(&ebbi_heaps_changed)))
+        ebbi_heaps_note_change();
+}
 
 /* ---- account.c: the ledger of reclamation ------------------------------------ */
 typedef enum { EBBI_POOL_SPANS, EBBI_POOL_HUGE, EBBI_POOLS } ebbi_pool_t;
@@ -583,6 +649,8 @@ EBBI_HIDDEN void ebbi_limits_read(ebbi_limits_t *out, uint64_t now_ns);
 /* ---- reclaim.c: the policy ------------------------------------------------------- */
 EBBI_HIDDEN size_t ebbi_reclaim_notify(ebbi_event_t event, uint64_t bytes);
 EBBI_HIDDEN size_t ebbi_reclaim_now(bool all);
+/* malloc_trim: everything, every thread's heap swept. */
+EBBI_HIDDEN size_t ebbi_reclaim_trim(void);
 EBBI_HIDDEN uint64_t ebbi_reclaim_look(uint64_t now_ns, bool idle);
 EBBI_HIDDEN bool ebbi_reclaim_waiting(void);
 EBBI_HIDDEN void ebbi_reclaim_init(void);
@@ -662,6 +730,13 @@ EBBI_HIDDEN bool ebbi_option_given(ebbi_option_t option);
 static inline uint64_t ebbi_delay_ns(void)
 {
     return (uint64_t)ebbi_option(EBB_OPTION_RECLAIM_DELAY_MS) * 1000000u;
+}
+
+/* How long a thread's heap stays unused, or an exited thread's page gets
+ * no free, before its free kernel pages go back (heap.c, arena.c). */
+static inline uint64_t ebbi_sweep_quiet_ns(void)
+{
+    return (uint64_t)EBB_SPARSE_QUIET_DELAYS * ebbi_delay_ns();
 }
 
 /* While freed memory is kept, the service thread looks this many times a

@@ -14,7 +14,9 @@
  * EBB_GUARD_SAMPLE), mremap (0, or MREMAP_MAYMOVE|MREMAP_FIXED), brk (through
  * the C library's sbrk, so its own view of the break stays right),
  * mprotect (safety modes: guard pages), sigaction (SIGSEGV, guard modes),
- * sched_getaffinity, sched_yield, clock_gettime (vDSO), write (fd 2, or its
+ * sched_getaffinity, sched_yield, clock_gettime (vDSO), membarrier
+ * (MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED and PRIVATE_EXPEDITED: taking
+ * an idle thread's heap, heap.c), write (fd 2, or its
  * duplicate kept for EBB_STATS), fcntl (F_DUPFD_CLOEXEC), the signal
  * calls of abort, and, to learn the memory limits and pressure the
  * process lives under (limits.c), getrlimit and open/read/close of
@@ -30,6 +32,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -334,6 +337,30 @@ void ebbi_os_abort(void)
 void ebbi_os_yield(void)
 {
     sched_yield();
+}
+
+/* The commands of membarrier(2) (linux/membarrier.h, spelt out here so the
+ * build needs no kernel headers beyond the system call's number). */
+#define MEMBARRIER_PRIVATE_EXPEDITED (1 << 3)
+#define MEMBARRIER_REGISTER_PRIVATE_EXPEDITED (1 << 4)
+
+bool ebbi_os_barrier_all_threads(void)
+{
+#ifdef SYS_membarrier
+    /* 0 untried, 1 registered, -1 not available (old kernel, seccomp, valgrind). */
+    static _Atomic(int) state;
+    int saved = errno;
+    int s = ebbi_load_acquire(&state);
+    if (s == 0) {
+        s = syscall(SYS_membarrier, MEMBARRIER_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 ? 1 : -1;
+        ebbi_store_release(&state, s);
+    }
+    bool done = s == 1 && syscall(SYS_membarrier, MEMBARRIER_PRIVATE_EXPEDITED, 0, 0) == 0;
+    errno = saved;
+    return done;
+#else
+    return false;
+#endif
 }
 
 bool ebbi_os_protect(void *p, size_t size, bool accessible)

@@ -241,33 +241,38 @@ void ebbi_page_allow_delayed(page_t *page)
 }
 
 /* Any thread but the owner: give a block back to its page. */
-void ebbi_page_free_remote(page_t *page, block_t *block)
+static EBBI_COLD void heap_remote_seen(heap_t *owner)
 {
-    block->free_key = ebbi_free_key(page);
-    /* A page whose thread exited waits for the reclaimer's sweep, which
-     * gives back what has been free long enough: the free is stamped (the
-     * coarse clock, a few ns), and a pass asked for if none is due. */
-    if (unlikely(ebbi_load_relaxed(&page->owner) == NULL)) {
-        uint64_t now = ebbi_os_now_ns();
-        ebbi_store_relaxed(&page->quiet_since_ns, now);
-        if (ebbi_load_relaxed(&ebbi_due_ns) == EBBI_NEVER)
-            ebbi_account_freed(now);
-    }
-    uintptr_t tf = ebbi_load_relaxed(&page->thread_free);
-    uintptr_t desired;
-    bool notify;
-    do {
-        notify = tf_state(tf) == TF_USE_DELAYED;
-        if (notify) {
-            desired = (tf & ~(uintptr_t)TF_STATE_MASK) | TF_DELAYING;
-        } else {
-            ebbi_block_set_next(block, tf_list(tf));
-            desired = (uintptr_t)block | tf_state(tf);
-        }
-    } while (!ebbi_cas_weak_acq_rel(&page->thread_free, &tf, desired));
-    if (!notify)
-        return;
+    ebbi_store_relaxed(&owner->remote_seen, 1);
+    ebbi_heaps_touch();
+}
 
+/* A page whose thread exited waits for the reclaimer's sweep, which gives
+ * back what has been free long enough: the free is stamped (the coarse
+ * clock, a few ns), and a pass asked for if none is due. */
+static EBBI_COLD void abandoned_freed_into(page_t *page)
+{
+    uint64_t now = ebbi_os_now_ns();
+    ebbi_store_relaxed(&page->quiet_since_ns, now);
+    if (ebbi_load_relaxed(&ebbi_due_ns) == EBBI_NEVER)
+        ebbi_account_freed(now);
+}
+
+/* The page is full in its owner's heap (USE_DELAYED): the block goes to
+ * the heap's delayed list, which the owner drains on its slow path. */
+static EBBI_NOINLINE void free_remote_delayed(page_t *page, block_t *block, uintptr_t tf)
+{
+    for (;;) {
+        if (tf_state(tf) == TF_USE_DELAYED) {
+            if (ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (tf & ~(uintptr_t)TF_STATE_MASK) | TF_DELAYING))
+                break;
+            continue;
+        }
+        /* The owner took the page out of the full queue meanwhile. */
+        ebbi_block_set_next(block, tf_list(tf));
+        if (ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (uintptr_t)block | tf_state(tf)))
+            return;
+    }
     /* The owner cannot abandon the page while we are DELAYING, so its heap
      * is still the owner here.  Reset the state before handing the block
      * over: once the owner has the block it may free the page, and we must
@@ -281,6 +286,28 @@ void ebbi_page_free_remote(page_t *page, block_t *block)
     do {
         ebbi_block_set_next(block, head);
     } while (!ebbi_cas_weak_release(&heap->delayed_free, &head, block));
+}
+
+void ebbi_page_free_remote(page_t *page, block_t *block)
+{
+    block->free_key = ebbi_free_key(page);
+    heap_t *owner = ebbi_load_relaxed(&page->owner);
+    if (unlikely(owner == NULL))
+        abandoned_freed_into(page);
+    uintptr_t tf = ebbi_load_relaxed(&page->thread_free);
+    do {
+        if (unlikely(tf_state(tf) == TF_USE_DELAYED)) {
+            free_remote_delayed(page, block, tf);
+            return;
+        }
+        ebbi_block_set_next(block, tf_list(tf));
+    } while (!ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (uintptr_t)block | tf_state(tf)));
+    /* An owner that stays idle has the block taken in by a sweep (heap.c),
+     * which clears the mark before it takes thread_free: the mark is read
+     * after the push.  (A stale owner, heaps are never unmapped, costs a
+     * needless look.) */
+    if (owner != NULL && unlikely(!ebbi_load_relaxed(&owner->remote_seen)))
+        heap_remote_seen(owner);
 }
 
 /* Blocks other threads freed wait on thread_free (any thread may ask). */
@@ -523,7 +550,7 @@ void ebbi_page_validate(page_t *page, enum ebbi_page_place place)
     if (place == EBBI_ABANDONED) {
         ebbi_assert(owner == NULL && state == TF_NEVER);
     } else {
-        ebbi_assert(owner != NULL && owner == ebbi_tls_heap);
+        ebbi_assert(owner != NULL && ebbi_heap_is_mine(owner));
         ebbi_assert(page->counts == &owner->counts[page->class_id]);
         /* In a class queue, USE_DELAYED (set only as the page goes to the
          * full queue) is gone; DELAYING may linger until its remote free

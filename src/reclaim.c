@@ -77,7 +77,8 @@
 /* Passes that give back less are not timed. */
 #define RATE_SAMPLE_MIN (8u << 20)
 
-typedef enum { PASS_DUE, PASS_ALL } pass_kind_t;
+/* PASS_TRIM: PASS_ALL, and every thread's heap swept, used lately or not. */
+typedef enum { PASS_DUE, PASS_ALL, PASS_TRIM } pass_kind_t;
 
 /* A pool's epoch: its highest `live`, and its widest swing (peak - trough). */
 typedef struct {
@@ -94,6 +95,7 @@ static struct {
     uint64_t rate[EBBI_POOLS];      /* bytes given back per ms, smoothed; 0: none measured */
     ebbi_limits_t limits;
     uint64_t limits_read_ns;
+    uint64_t heaps_due;             /* when an idle thread's heap is to be swept */
     /* For the statistics (relaxed): */
     _Atomic(uint64_t) kept[EBBI_POOLS]; /* what the last pass kept by prediction */
     _Atomic(uint64_t) bound;
@@ -358,7 +360,15 @@ static void recompute_due(uint64_t generation, uint64_t keep, uint64_t start)
         if (t < sparse)
             sparse = t;
     }
+    if (rc.heaps_due < sparse)
+        sparse = rc.heaps_due;
     ebbi_account_sparse_set(sparse);
+    /* A heap changed after the sweep looked: its deadline may have been
+     * set before ours replaced it (heap.c sets the flag, then the deadline). */
+    if (atomic_load(&ebbi_heaps_changed) && start + ebbi_sweep_quiet_ns() < sparse) {
+        sparse = start + ebbi_sweep_quiet_ns();
+        ebbi_account_sparse_at_most(sparse);
+    }
     if (sparse < due)
         due = sparse;
     uint64_t cur = ebbi_load_relaxed(&ebbi_due_ns);
@@ -425,14 +435,19 @@ static size_t reclaim_pass(uint64_t now, pass_kind_t kind)
     uint64_t t0 = ebbi_os_precise_ns();
     size_t huge = ebbi_huge_trim(cutoff, keep_huge);
     uint64_t t1 = ebbi_os_precise_ns();
-    size_t spans = ebbi_heaps_purge_parked(cutoff, now);
+    /* Idle threads' heaps: when the program is idle (or for malloc_trim),
+     * every one used since its last sweep; else those unused for `quiet`.
+     * What they empty joins the spans, given back below if due. */
+    ebbi_sweep_t sweep = kind == PASS_TRIM ? EBBI_SWEEP_ALL : kind == PASS_ALL ? EBBI_SWEEP_CHANGED : EBBI_SWEEP_QUIET;
+    size_t spans = ebbi_heaps_sweep(sweep, ebbi_sweep_quiet_ns(), &rc.heaps_due);
+    spans += ebbi_heaps_purge_parked(cutoff, now);
     /* What exited threads' pages freed has waited long enough: their
      * emptied spans go in this pass. */
     uint64_t swept_at = cutoff == NEVER ? now : (cutoff > 0 ? cutoff - 1 : 0);
     /* Their free kernel pages: at once when everything goes, else once
      * nothing was freed into them for EBB_SPARSE_QUIET_DELAYS. */
-    uint64_t quiet = (uint64_t)EBB_SPARSE_QUIET_DELAYS * delay;
-    uint64_t quiet_before = kind == PASS_ALL ? NEVER : (now > quiet ? now - quiet : 0);
+    uint64_t quiet = ebbi_sweep_quiet_ns();
+    uint64_t quiet_before = kind != PASS_DUE ? NEVER : (now > quiet ? now - quiet : 0);
     for (unsigned i = 0; i < ebbi_process.arena_count; i++)
         spans += ebbi_arena_sweep_abandoned(&ebbi_arenas[i], swept_at, quiet_before);
     spans += purge_due_spans(cutoff, keep_spans);
@@ -505,6 +520,11 @@ bool ebbi_reclaim_waiting(void)
 size_t ebbi_reclaim_now(bool all)
 {
     return run_pass(all ? PASS_ALL : PASS_DUE, all);
+}
+
+size_t ebbi_reclaim_trim(void)
+{
+    return run_pass(PASS_TRIM, true);
 }
 
 /* The one call up from the layers below (account.c lists the events). */

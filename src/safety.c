@@ -615,7 +615,7 @@ void ebbi_safety_fork_child(void)
      * on, and this thread's, which both processes go on using. */
     if (ebbi_safety & SAFETY_GUARD_SAMPLE) {
         sample_key = ebbi_os_random_word();
-        heap_t *heap = ebbi_tls_heap;
+        heap_t *heap = ebbi_thread_heap();
         if (heap != &ebbi_heap_empty && heap->rng != 0)
             heap->rng = (heap->rng ^ sample_key) | 1;
     }

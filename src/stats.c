@@ -135,6 +135,7 @@ void ebb_stats_get(struct ebb_stats *out)
     out->memory_limit = rs.limit == UINT64_MAX ? 0 : rs.limit;
     out->memory_limit_room = rs.limit == UINT64_MAX ? 0 : rs.limit_room;
     out->limit_passes = rs.limit_passes;
+    ebbi_heaps_sweep_counts(&out->heaps_swept, &out->heaps_swept_busy);
 }
 
 struct ebb_mallinfo2 ebb_mallinfo2(void)

@@ -47,8 +47,8 @@ static page_t *page_of(void *p)
 
 static void validate_all(void)
 {
-    ebbi_heap_validate(ebbi_tls_heap);
-    arena_t *arena = ebbi_tls_heap->arena;
+    ebbi_heap_validate(ebbi_thread_heap());
+    arena_t *arena = ebbi_thread_heap()->arena;
     pthread_mutex_lock(&arena->lock);
     ebbi_arena_validate(arena);
     pthread_mutex_unlock(&arena->lock);
@@ -148,7 +148,7 @@ static void break_queue_links(void)
 
 static void break_span_mask(void)
 {
-    arena_t *arena = ebbi_tls_heap->arena;
+    arena_t *arena = ebbi_thread_heap()->arena;
     pthread_mutex_lock(&arena->lock);
     for (unsigned n = 1; n < EBB_SLICES_PER_SEGMENT; n++) {
         if (arena->span_bins[n] == NULL) {
@@ -170,7 +170,7 @@ static void break_free_slices(void)
 
 static void break_direct(void)
 {
-    ebbi_tls_heap->direct[2] = &ebbi_page_empty == ebbi_tls_heap->direct[2] ? page_of(live_block())
+    ebbi_thread_heap()->direct[2] = &ebbi_page_empty == ebbi_thread_heap()->direct[2] ? page_of(live_block())
                                                                               : &ebbi_page_empty;
 }
 
@@ -179,7 +179,7 @@ static unsigned long heap_holed(void)
 {
     unsigned long holed = 0;
     for (unsigned c = 0; c < EBB_CLASS_COUNT; c++)
-        for (page_t *p = ebbi_tls_heap->queues[c].first; p != NULL; p = p->next)
+        for (page_t *p = ebbi_thread_heap()->queues[c].first; p != NULL; p = p->next)
             holed += p->holed;
     return holed;
 }

@@ -119,7 +119,7 @@ static void test_abandon_and_adopt(void)
     /* This thread needs that class now: it takes the abandoned page (from
      * the arena it looks in, which we point at the page's). */
     ebb_free(ebb_malloc(1));
-    heap_t *self = ebbi_tls_heap;
+    heap_t *self = ebbi_thread_heap();
     REQUIRE(self != &ebbi_heap_empty);
     self->arena = seg->arena;
     void *mine[64];

@@ -37,15 +37,19 @@
  * A phase of small blocks, freed, then a phase of blocks of other sizes:
  * the second takes the first one's memory again, without page faults.
  *
- *   test_reclaim sparse trim|exited|remote
+ *   test_reclaim sparse trim|exited|remote|sleeping|remote-sleeping|trim-other
  *
  * Blocks of 16 bytes to 32 KiB, one in N kept live (N from 2 to 4096), the
  * rest freed in random order: resident memory comes down to the kernel
  * pages the live blocks need + 4 MiB — at once after malloc_trim(0) in the
  * allocating thread (trim), or within two delays with no allocator call
  * when the allocating thread freed them and exited (exited) or exited
- * first and another thread freed them (remote).  The live blocks keep
- * their contents; calloc from the reclaimed pages returns zeros.
+ * first and another thread freed them (remote).  The same while the
+ * allocating thread lives on, asleep (blocked in read(2)): it freed them
+ * (sleeping), another thread freed them (remote-sleeping), or it freed
+ * them and another thread calls malloc_trim(0) (trim-other, at once).
+ * The live blocks keep their contents; calloc from the reclaimed pages
+ * (in the allocating thread, woken) returns zeros.
  *
  *   test_reclaim sparsesteady -
  *
@@ -70,6 +74,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -539,6 +544,8 @@ enum { SPARSE_TOTAL = 32 * 1024 * 1024 };
 struct sparse_job {
     size_t size, keep_every, n;
     int free_here; /* the allocating thread frees the rest itself */
+    int filled[2], wake[2]; /* sleeping modes: pipes to say "filled" and "wake up" */
+    long dirty;             /* sleeping modes: nonzero bytes calloc returned after the wake */
 };
 
 /* Free all but one block in keep_every of slots[0..n), in random order;
@@ -568,6 +575,35 @@ static void *sparse_fill(void *arg)
     return NULL;
 }
 
+/* Blocks of the size taken again, half as many, by calloc: the holes are
+ * carved afresh, zero.  Returns the nonzero bytes seen. */
+static long calloc_again(size_t size, void **room)
+{
+    long dirty = 0;
+    size_t again = SPARSE_TOTAL / size / 2;
+    for (size_t i = 0; i < again; i++) {
+        unsigned char *p = calloc(1, size);
+        for (size_t j = 0; j < size; j += 16)
+            dirty += p[j] != 0;
+        room[i] = p;
+    }
+    for (size_t i = 0; i < again; i++)
+        free(room[i]);
+    return dirty;
+}
+
+/* sparse_fill, then sleep in read(2) until woken; then calloc_again. */
+static void *sparse_sleeper(void *arg)
+{
+    struct sparse_job *job = arg;
+    sparse_fill(job);
+    char c = 1;
+    if (write(job->filled[1], &c, 1) != 1 || read(job->wake[0], &c, 1) != 1)
+        abort();
+    job->dirty = calloc_again(job->size, slots + job->n);
+    return NULL;
+}
+
 /* The same with blocks of 16..512 bytes, 64 MiB of them. */
 static void *sparse_fill_mixed(void *arg)
 {
@@ -579,9 +615,13 @@ static void *sparse_fill_mixed(void *arg)
 /* MODE: trim (the allocating thread frees and calls malloc_trim(0)),
  * exited (it frees and exits; nobody calls the allocator for two delays),
  * remote (it allocates and exits; another thread frees, then nobody calls
- * the allocator for two delays). */
+ * the allocator for two delays); sleeping, remote-sleeping, trim-other:
+ * the same, the allocating thread asleep instead of gone. */
 static int sparse(const char *mode)
 {
+    bool trim = strcmp(mode, "trim") == 0 || strcmp(mode, "trim-other") == 0;
+    bool asleep = strstr(mode, "sleeping") != NULL || strcmp(mode, "trim-other") == 0;
+    bool remote = strncmp(mode, "remote", 6) == 0;
     static const size_t sizes[] = {16, 64, 200, 1024, 4000, 32768};
     static const size_t every[] = {2, 16, 1024, 4096};
     long delay_ms = getenv("EBB_RECLAIM_DELAY_MS") ? atol(getenv("EBB_RECLAIM_DELAY_MS")) : 50;
@@ -595,11 +635,18 @@ static int sparse(const char *mode)
             ebb_stats(&s0);
             long base = rss_bytes();
             other_memory = base - (long)s0.resident;
-            struct sparse_job job = {sizes[a], every[b], 0, strcmp(mode, "remote") != 0};
+            struct sparse_job job = {sizes[a], every[b], 0, !remote, {-1, -1}, {-1, -1}, 0};
+            pthread_t t;
             if (strcmp(mode, "trim") == 0) {
                 sparse_fill(&job);
+            } else if (asleep) {
+                char c;
+                if (pipe(job.filled) != 0 || pipe(job.wake) != 0)
+                    abort();
+                pthread_create(&t, NULL, sparse_sleeper, &job);
+                if (read(job.filled[0], &c, 1) != 1)
+                    abort();
             } else {
-                pthread_t t;
                 pthread_create(&t, NULL, sparse_fill, &job);
                 pthread_join(t, NULL);
             }
@@ -608,7 +655,7 @@ static int sparse(const char *mode)
             long live = kernel_pages_under(slots, job.n, job.size);
             long held = rss_bytes();
             char when[96];
-            if (strcmp(mode, "trim") == 0) {
+            if (trim) {
                 malloc_trim(0);
                 snprintf(when, sizeof when, "%zu-byte blocks, 1 in %zu kept, malloc_trim(0) at once", job.size, job.keep_every);
             } else {
@@ -618,6 +665,12 @@ static int sparse(const char *mode)
             }
             long after = rss_bytes();
             check_back(when, base, (size_t)live, 4 * MiB);
+            if (asleep) {
+                struct ebb_stats s1;
+                ebb_stats(&s1);
+                CHECK(s1.heaps_swept > s0.heaps_swept, "%s: the sleeping thread's heap was swept (%lu sweeps)", when,
+                      (unsigned long)(s1.heaps_swept - s0.heaps_swept));
+            }
             long bad = 0;
             for (size_t i = 0; i < job.n; i++)
                 for (size_t j = 0; j < job.size; j += 8)
@@ -625,18 +678,18 @@ static int sparse(const char *mode)
             CHECK(bad == 0, "%s: the live blocks keep their contents: %ld bytes wrong", when, bad);
             /* Blocks of the size taken again: holes carved afresh, calloc zero. */
             if (strcmp(mode, "trim") == 0) {
-                long dirty = 0;
-                size_t again = SPARSE_TOTAL / job.size / 2;
-                void **more = slots + job.n;
-                for (size_t i = 0; i < again; i++) {
-                    unsigned char *p = calloc(1, job.size);
-                    for (size_t j = 0; j < job.size; j += 16)
-                        dirty += p[j] != 0;
-                    more[i] = p;
-                }
-                for (size_t i = 0; i < again; i++)
-                    free(more[i]);
+                long dirty = calloc_again(job.size, slots + job.n);
                 CHECK(dirty == 0, "%s: calloc from the reclaimed pages: %ld nonzero bytes", when, dirty);
+            } else if (asleep) {
+                char c = 1;
+                if (write(job.wake[1], &c, 1) != 1)
+                    abort();
+                pthread_join(t, NULL);
+                for (int k = 0; k < 2; k++) {
+                    close(job.filled[k]);
+                    close(job.wake[k]);
+                }
+                CHECK(job.dirty == 0, "%s: calloc from the reclaimed pages, woken: %ld nonzero bytes", when, job.dirty);
             }
             if (job.size == 64 && job.keep_every == 1024)
                 printf("sparse %s: %zu-byte blocks, 1 in %zu kept: %ld MiB resident after the frees, %ld MiB after "
@@ -659,7 +712,7 @@ static int sparse_steady(void)
     free(sink);
     /* A thread makes the sparse heap and exits: its pages are abandoned,
      * and swept (purged) while the program sleeps. */
-    struct sparse_job job = {0, 32, 0, 1};
+    struct sparse_job job = {0, 32, 0, 1, {-1, -1}, {-1, -1}, 0};
     struct ebb_stats s0, s1;
     ebb_stats(&s0);
     pthread_t t;

@@ -35,7 +35,7 @@ run env LD_PRELOAD="$LIB" "$T/test_reclaim" parked -
 run env LD_PRELOAD="$LIB" "$T/test_reclaim" bigbuffers -
 run env LD_PRELOAD="$LIB" "$T/test_reclaim" phased -
 run env LD_PRELOAD="$LIB" "$T/test_reclaim" sparsesteady -
-for mode in trim exited remote; do
+for mode in trim exited remote sleeping remote-sleeping trim-other; do
     run env LD_PRELOAD="$LIB" "$T/test_reclaim" sparse $mode
 done
 echo "$pass passed, $fail failed"
