@@ -451,8 +451,7 @@ int ebb_malloc_trim(size_t pad)
     heap_t *heap = ebbi_thread_heap();
     size_t sparse = 0;
     if (heap != &ebbi_heap_empty) {
-        ebbi_heap_collect(heap, EBBI_COLLECT_TRIM);
-        sparse = ebbi_heap_purge_sparse(heap);
+        sparse = ebbi_heap_collect(heap, EBBI_COLLECT_TRIM);
     }
     /* Every other thread's heap is swept too, as its thread would. */
     int given = ebbi_reclaim_trim() > 0 || sparse > 0;

@@ -531,11 +531,16 @@ size_t ebbi_release_reserves(void)
 
 /* Give back every empty page of this heap (malloc_trim, thread exit).  With
  * EBBI_COLLECT_ABANDON, also leave the pages that still hold live blocks to
- * the arenas, for other threads to adopt.  EBBI_COLLECT_SWEEP (another
- * thread's sweep) leaves parked pages parked: the reclaimer decommits them
- * in place, and a late double free into one is still seen. */
-void ebbi_heap_collect(heap_t *heap, ebbi_collect_t how)
+ * the arenas, for other threads to adopt.  Else (malloc_trim, a sweep)
+ * decommit the free kernel pages of the pages that still hold live blocks
+ * (sparse pages), each right after its collection, while it is in the
+ * cache; a sweep stops that when the owner wants its heap back, and leaves
+ * parked pages parked: the reclaimer decommits them in place, and a late
+ * double free into one is still seen.  Returns the bytes the sparse pages
+ * gave back. */
+size_t ebbi_heap_collect(heap_t *heap, ebbi_collect_t how)
 {
+    size_t given = 0;
     bool abandon_all = how == EBBI_COLLECT_ABANDON;
     ebbi_heap_validate(heap);
     if (abandon_all) {
@@ -577,21 +582,12 @@ void ebbi_heap_collect(heap_t *heap, ebbi_collect_t how)
                 class_remove(heap, p);
                 ebbi_store_relaxed(&p->owner, NULL);
                 ebbi_arena_abandon_page(p);
+            } else if (!ebbi_load_relaxed(&heap->want_back)) {
+                given += ebbi_page_purge_sparse(p);
             }
         }
     }
     ebbi_heap_validate(heap);
-}
-
-/* Owner (malloc_trim): decommit what the pages still holding live blocks
- * have free, a kernel page at a time.  Full pages have nothing free.
- * Returns the bytes given back. */
-size_t ebbi_heap_purge_sparse(heap_t *heap)
-{
-    size_t given = 0;
-    for (unsigned c = 0; c < EBB_CLASS_COUNT; c++)
-        for (page_t *p = heap->queues[c].first; p != NULL; p = p->next)
-            given += ebbi_page_purge_sparse(p);
     return given;
 }
 
@@ -686,11 +682,7 @@ static size_t sweep_heap(heap_t *h)
     ebbi_store_relaxed(&h->sweeping, 1);
     ebbi_store_relaxed(&h->remote_seen, 0);
     h->swept_activity = h->seen_activity;
-    ebbi_heap_collect(h, EBBI_COLLECT_SWEEP);
-    size_t given = 0;
-    for (unsigned c = 0; c < EBB_CLASS_COUNT; c++)
-        for (page_t *p = h->queues[c].first; p != NULL && !ebbi_load_relaxed(&h->want_back); p = p->next)
-            given += ebbi_page_purge_sparse(p);
+    size_t given = ebbi_heap_collect(h, EBBI_COLLECT_SWEEP);
     ebbi_store_relaxed(&h->sweeping, 0);
     tls_sweeping = NULL;
     return given;
