@@ -21,18 +21,6 @@
 
 /* ---- malloc ------------------------------------------------------------- */
 
-/* The slow paths end the call themselves (`end`), so that the fast paths
- * reach them by a tail call and keep nothing across one. */
-static EBBI_NOINLINE void *malloc_generic(size_t size, heap_t *heap, bool zero, bool end)
-{
-    if (unlikely(ebbi_load_relaxed(&ebbi_service_wanted)))
-        ebbi_service_start();
-    void *p = ebbi_heap_alloc_generic(heap, size, zero);
-    if (end)
-        ebbi_call_end();
-    return p;
-}
-
 static inline void *heap_malloc(heap_t *heap, size_t size, bool zero, bool end)
 {
     if (likely(size <= EBB_DIRECT_MAX)) {
@@ -44,7 +32,7 @@ static inline void *heap_malloc(heap_t *heap, size_t size, bool zero, bool end)
             return p;
         }
     }
-    return malloc_generic(size, heap, zero, end); /* size stays in the first argument's register */
+    return ebbi_heap_alloc_generic(size, heap, zero, end); /* size stays in its register */
 }
 
 /* Inside a call. */
@@ -124,12 +112,6 @@ static EBBI_NOINLINE void free_nonlocal(heap_t *heap, segment_t *seg, page_t *pa
     ebbi_page_free_remote(page, block);
 }
 
-/* One of our pages whose free_flags are set. */
-static EBBI_NOINLINE void free_flagged(heap_t *heap, page_t *page, block_t *block)
-{
-    ebbi_heap_free_local(heap, page, block);
-    ebbi_call_end();
-}
 
 /* What the fast path does not handle: NULL, huge blocks aligned to 4 MiB
  * or more, and every misuse (reported here, so the fast path stays a leaf
@@ -185,7 +167,7 @@ static inline __attribute__((always_inline)) void free_block(void *p)
     heap_t *heap = ebbi_thread_heap();
     if (likely(ebbi_load_relaxed(&page->owner) == heap)) {
         if (unlikely(page->free_flags != 0)) {
-            free_flagged(heap, page, block);
+            ebbi_heap_free_local(heap, page, block); /* ends the call */
             return;
         }
         ebbi_counter_add(&page->counts->frees, 1);

@@ -311,23 +311,23 @@ static void free_local(heap_t *heap, page_t *page, block_t *block)
 }
 
 /* free() of a block of one of our pages whose free_flags are set: a safety
- * mode's check or zeroing, then the push and what follows it. */
+ * mode's check or zeroing, then the push and what follows it.  The free
+ * is the last act of an allocator call: this ends the call (alloc.c). */
 void ebbi_heap_free_local(heap_t *heap, page_t *page, block_t *block)
 {
-    if (unlikely(page->free_flags & PAGE_PARKED)) {
-        /* No block of a parked page is live. */
+    /* No block of a parked page is live; a holed block's key word went
+     * with its kernel page: the hole says it. */
+    if (unlikely(page->free_flags & (PAGE_PARKED | PAGE_HOLED)) &&
+        ((page->free_flags & PAGE_PARKED) || ebbi_page_block_holed(page, block))) {
         ebbi_misuse("double free", block);
-        return;
-    }
-    if (unlikely(page->free_flags & PAGE_HOLED) && ebbi_page_block_holed(page, block)) {
-        /* Its key word went with its kernel page: the hole says it. */
-        ebbi_misuse("double free", block);
+        ebbi_call_end();
         return;
     }
     if (page->free_flags & PAGE_SAFE)
         ebbi_safety_on_free(page, block);
     ebbi_counter_add(&page->counts->frees, 1);
     free_local(heap, page, block);
+    ebbi_call_end();
     ebbi_heaps_touch();
 }
 
@@ -490,8 +490,10 @@ static EBBI_NOINLINE void *heap_alloc_safe(heap_t *heap, size_t size, bool zero,
     return block;
 }
 
-void *ebbi_heap_alloc_generic(heap_t *heap, size_t size, bool zero)
+static inline __attribute__((always_inline)) void *heap_alloc_generic(heap_t *heap, size_t size, bool zero)
 {
+    if (unlikely(ebbi_load_relaxed(&ebbi_service_wanted)))
+        ebbi_service_start();
     if (unlikely(heap == &ebbi_heap_empty)) {
         heap = ebbi_heap_for_thread();
         if (heap == NULL) {
@@ -517,6 +519,14 @@ void *ebbi_heap_alloc_generic(heap_t *heap, size_t size, bool zero)
         return NULL;
     }
     return ebbi_page_pop(page, size, zero);
+}
+
+void *ebbi_heap_alloc_generic(size_t size, heap_t *heap, bool zero, bool end)
+{
+    void *p = heap_alloc_generic(heap, size, zero);
+    if (end)
+        ebbi_call_end();
+    return p;
 }
 
 /* Out of memory: give back what is held for reuse (the arenas' spare

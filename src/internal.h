@@ -539,7 +539,11 @@ static inline void *ebbi_page_pop(page_t *page, size_t size, bool zero)
 
 /* ---- heap.c: thread heaps ------------------------------------------------ */
 EBBI_HIDDEN heap_t *ebbi_heap_for_thread(void);
-EBBI_HIDDEN void *ebbi_heap_alloc_generic(heap_t *heap, size_t size, bool zero);
+/* The malloc slow path (size first: the fast path's register); `end`: end
+ * the allocator call (ebbi_call_end), so that the fast path reaches it by
+ * a tail call. */
+EBBI_HIDDEN void *ebbi_heap_alloc_generic(size_t size, heap_t *heap, bool zero, bool end);
+/* Ends the allocator call (ebbi_call_end). */
 EBBI_HIDDEN void ebbi_heap_free_local(heap_t *heap, page_t *page, block_t *block);
 EBBI_HIDDEN void ebbi_heap_thread_done(void *value);
 typedef enum { EBBI_COLLECT_TRIM, EBBI_COLLECT_SWEEP, EBBI_COLLECT_ABANDON } ebbi_collect_t;
