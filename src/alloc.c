@@ -430,9 +430,10 @@ int ebb_malloc_trim(size_t pad)
     if (!ebbi_process_ready())
         return 0;
     ebbi_call_begin();
-    heap_t *heap = ebbi_thread_heap();
+    /* Its own heap, taken back if a sweep has it (heap_ready). */
+    heap_t *heap = ebbi_thread_heap() != &ebbi_heap_empty || ebbi_heap_is_bound() ? heap_ready() : NULL;
     size_t sparse = 0;
-    if (heap != &ebbi_heap_empty) {
+    if (heap != NULL) {
         sparse = ebbi_heap_collect(heap, EBBI_COLLECT_TRIM);
     }
     /* Every other thread's heap is swept too, as its thread would. */

@@ -27,6 +27,8 @@ __thread ebbi_thread_t ebbi_thread __attribute__((tls_model("initial-exec"))) = 
 static __thread heap_t *tls_home __attribute__((tls_model("initial-exec")));
 /* The heap this thread works on for its idle owner (the debug build's checks). */
 static __thread heap_t *tls_sweeping __attribute__((tls_model("initial-exec")));
+/* The thread's key destructor ran: a heap it takes after is never bound. */
+static __thread bool tls_exited __attribute__((tls_model("initial-exec")));
 
 /* The handover's lock: one sweep at a time, none across a fork. */
 static pthread_mutex_t handover_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -492,8 +494,14 @@ static EBBI_NOINLINE void *heap_alloc_safe(heap_t *heap, size_t size, bool zero,
 
 static inline __attribute__((always_inline)) void *heap_alloc_generic(heap_t *heap, size_t size, bool zero)
 {
-    if (unlikely(ebbi_load_relaxed(&ebbi_service_wanted)))
+    if (unlikely(ebbi_load_relaxed(&ebbi_service_wanted))) {
+        /* Creating a thread allocates: calls of their own, which end this
+         * one.  It begins again, and the heap is read again (it may have
+         * been taken meanwhile). */
         ebbi_service_start();
+        ebbi_call_begin();
+        heap = ebbi_thread_heap();
+    }
     if (unlikely(heap == &ebbi_heap_empty)) {
         heap = ebbi_heap_for_thread();
         if (heap == NULL) {
@@ -632,6 +640,11 @@ static uint64_t heap_activity(const heap_t *h)
     return sum;
 }
 
+/* heap->taken: FREE; PENDING (the thread's word holds &ebbi_heap_empty,
+ * the sweep has not claimed it: its owner may undo it); CLAIMED (the
+ * sweeper works on it or gives it back, and clears it when done). */
+enum { TAKE_NONE, TAKE_PENDING, TAKE_CLAIMED };
+
 static void wait_not_taken(heap_t *heap)
 {
     for (unsigned spins = 0; atomic_load(&heap->taken); spins++) {
@@ -642,9 +655,16 @@ static void wait_not_taken(heap_t *heap)
     }
 }
 
-/* Owner: the heap is being worked on; wait until it is given back. */
+/* Owner, inside a call, its heap taken: a take not begun yet is undone
+ * here (TAKEN -> FREE, and the thread's word put back); one begun
+ * (SWEEPING) is waited out, asking for the heap back between pages. */
 static heap_t *heap_take_back(heap_t *heap)
 {
+    uint8_t expected = TAKE_PENDING;
+    if (atomic_compare_exchange_strong(&heap->taken, &expected, TAKE_NONE)) {
+        ebbi_store_release(&ebbi_thread.heap, heap);
+        return heap;
+    }
     ebbi_store_relaxed(&heap->want_back, 1);
     wait_not_taken(heap);
     ebbi_store_relaxed(&heap->want_back, 0);
@@ -690,7 +710,10 @@ static size_t sweep_heap(heap_t *h)
 {
     tls_sweeping = h;
     ebbi_store_relaxed(&h->sweeping, 1);
-    ebbi_store_relaxed(&h->remote_seen, 0);
+    /* Cleared before the pages' remote lists are read, and a remote free
+     * reads it after its push (page.c): one of the two sees the other. */
+    atomic_store(&h->remote_seen, 0);
+    atomic_thread_fence(memory_order_seq_cst);
     h->swept_activity = h->seen_activity;
     size_t given = ebbi_heap_collect(h, EBBI_COLLECT_SWEEP);
     ebbi_store_relaxed(&h->sweeping, 0);
@@ -732,12 +755,13 @@ static heap_t *sweep_choose(ebbi_sweep_t mode, bool retry, uint64_t now, uint64_
         }
         if (!take)
             continue;
-        atomic_store(&h->taken, 1);
+        atomic_store(&h->taken, TAKE_PENDING);
         if (atomic_load(&h->thread) != thread) { /* its thread is leaving */
-            ebbi_store_release(&h->taken, 0);
+            atomic_store(&h->taken, TAKE_NONE);
             continue;
         }
-        ebbi_store_relaxed(&thread->heap, &ebbi_heap_empty);
+        /* Release: an owner that reads it sees `taken` set. */
+        ebbi_store_release(&thread->heap, &ebbi_heap_empty);
         h->sweep_thread = thread;
         h->sweep_next = NULL;
         *tail = h;
@@ -764,20 +788,36 @@ size_t ebbi_heaps_sweep(ebbi_sweep_t mode, uint64_t quiet_ns, uint64_t *due)
         if (!barrier)
             ebbi_store_relaxed(&handover_state, -1);
         bool again = false;
-        for (heap_t *h = batch; h != NULL; h = h->sweep_next) {
-            /* Busy: in a call that may have read the heap before it was taken. */
-            if (barrier && !ebbi_load_acquire(&h->sweep_thread->busy) && !ebbi_load_relaxed(&h->want_back)) {
-                given += sweep_heap(h);
-                ebbi_fetch_add_relaxed(&heaps_swept, 1);
-            } else {
-                ebbi_fetch_add_relaxed(&heaps_swept_busy, barrier);
-                h->sweep_retry = barrier && try + 1 < tries;
-                again |= h->sweep_retry;
-                if (now + quiet_ns < *due)
-                    *due = now + quiet_ns;
+        /* First give back the heaps whose thread is in a call (it may have
+         * read the heap before it was taken), so that none waits for the
+         * sweeps of the others; then sweep the rest one by one (an owner
+         * that comes back meanwhile undoes the take of its heap if it was
+         * not begun yet). */
+        for (int pass = 0; pass < 2; pass++) {
+            for (heap_t *h = batch; h != NULL; h = h->sweep_next) {
+                /* Read once, after the barrier: idle then, the owner's
+                 * next call sees the heap taken. */
+                if (pass == 0)
+                    h->sweep_busy = !barrier || ebbi_load_acquire(&h->sweep_thread->busy);
+                bool busy = h->sweep_busy;
+                if (busy != (pass == 0))
+                    continue;
+                uint8_t expected = TAKE_PENDING;
+                if (!atomic_compare_exchange_strong(&h->taken, &expected, TAKE_CLAIMED))
+                    continue; /* its owner undid the take */
+                if (busy) {
+                    ebbi_fetch_add_relaxed(&heaps_swept_busy, barrier);
+                    h->sweep_retry = barrier && try + 1 < tries;
+                    again |= h->sweep_retry;
+                    if (now + quiet_ns < *due)
+                        *due = now + quiet_ns;
+                } else {
+                    given += sweep_heap(h);
+                    ebbi_fetch_add_relaxed(&heaps_swept, 1);
+                }
+                ebbi_store_release(&h->sweep_thread->heap, h);
+                atomic_store(&h->taken, TAKE_NONE);
             }
-            ebbi_store_release(&h->sweep_thread->heap, h);
-            ebbi_store_release(&h->taken, 0);
         }
         if (!again)
             break;
@@ -795,12 +835,24 @@ void ebbi_heaps_sweep_counts(uint64_t *swept, uint64_t *busy)
 
 /* ---- thread start and exit ---------------------------------------------------------- */
 
+/* Inside an allocator call.  Calls the C library makes from here may
+ * allocate (the start's key and fork handlers, pthread_setspecific): calls
+ * of their own, which end this one; it begins again after them. */
 heap_t *ebbi_heap_for_thread(void)
 {
     if (tls_home != NULL)
         return heap_take_back(tls_home);
-    if (!ebbi_process_ready() && !ebbi_process_init())
-        return NULL;
+    if (!ebbi_process_ready()) {
+        bool ready = ebbi_process_init();
+        ebbi_call_begin();
+        if (!ready)
+            return NULL;
+        /* An allocation of the start's own made this thread a heap. */
+        if (tls_home != NULL)
+            return heap_take_back(tls_home);
+        if (ebbi_thread_heap() != &ebbi_heap_empty)
+            return ebbi_thread_heap();
+    }
     /* Another thread may be in phase 2 of the start: wait for the thread
      * key, or this heap would never be given back at the thread's exit. */
     while (!ebbi_load_acquire(&ebbi_process.init_done) && !ebbi_initializing_here)
@@ -826,15 +878,40 @@ heap_t *ebbi_heap_for_thread(void)
     /* Blocks that reached this heap after its last owner abandoned it. */
     heap_drain_delayed(heap);
     ebbi_store_release(&ebbi_thread.heap, heap);
-    /* May allocate (keys past the first 32): the heap is already in place. */
+    /* A thread past its key destructor (another destructor allocates) is
+     * not bound again: it may exit without unbinding. */
+    if (tls_exited)
+        return heap;
+    /* May allocate (keys past the first 32): the heap is already in place,
+     * not yet bound, so no sweep can take it meanwhile. */
     if (ebbi_load_acquire(&ebbi_process.thread_key_ready)) {
-        if (pthread_setspecific(ebbi_process.thread_key, heap) == 0)
+        bool keyed = pthread_setspecific(ebbi_process.thread_key, heap) == 0;
+        ebbi_call_begin();
+        if (keyed)
             heap_bind(heap, heap);
     } else if (ebbi_initializing_here) {
-        /* The initializing thread: bound when the key is made (init.c). */
+        /* The initializing thread: unbound again if its key cannot be set
+         * (ebbi_heap_key_made). */
         heap_bind(heap, heap);
     }
     return heap;
+}
+
+/* The thread has a heap, whether or not a sweep has taken it. */
+bool ebbi_heap_is_bound(void)
+{
+    return tls_home != NULL;
+}
+
+/* The thread key exists now (init.c): the initializing thread's heap gets
+ * its destructor, or is unbound if it cannot. */
+void ebbi_heap_key_made(void)
+{
+    heap_t *heap = tls_home;
+    if (heap == NULL)
+        return;
+    if (pthread_setspecific(ebbi_process.thread_key, heap) != 0)
+        heap_bind(heap, NULL);
 }
 
 void ebbi_heap_thread_done(void *value)
@@ -846,6 +923,7 @@ void ebbi_heap_thread_done(void *value)
     if (ebbi_thread_heap() != heap)
         heap_take_back(heap);
     heap_bind(heap, NULL);
+    tls_exited = true;
     ebbi_heap_collect(heap, EBBI_COLLECT_ABANDON);
     heap->in_use = false;
     ebbi_store_release(&ebbi_thread.heap, &ebbi_heap_empty);

@@ -161,9 +161,7 @@ bool ebbi_process_init(void)
     if (pthread_key_create(&ebbi_process.thread_key, ebbi_heap_thread_done) == 0) {
         ebbi_store_release(&ebbi_process.thread_key_ready, true);
         /* A heap this thread took meanwhile is given back at its exit too. */
-        heap_t *heap = ebbi_thread_heap();
-        if (heap != &ebbi_heap_empty)
-            pthread_setspecific(ebbi_process.thread_key, heap);
+        ebbi_heap_key_made();
     }
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     ebbi_initializing_here = false;

@@ -317,7 +317,7 @@ typedef struct heap_s {
     /* The handover to another thread while the owner is idle (heap.c).
      * The owner thread's words; NULL while the heap has no thread. */
     struct ebbi_thread_s *_Atomic thread;
-    _Atomic(uint8_t) taken;          /* another thread works on the heap */
+    _Atomic(uint8_t) taken;          /* another thread took the heap (heap.c: TAKE_*) */
     _Atomic(uint8_t) want_back;      /* its owner waits for it */
     _Atomic(uint8_t) sweeping;       /* taken, and worked on (the debug build's checks) */
     /* The sweeper's (under its lock): the owner's activity at the last
@@ -326,6 +326,7 @@ typedef struct heap_s {
     struct heap_s *sweep_next;       /* in the sweeper's batch */
     struct ebbi_thread_s *sweep_thread; /* the owner's words, as the sweeper took them */
     bool sweep_retry;                /* malloc_trim's sweep found it busy: once more */
+    bool sweep_busy;                 /* the sweep found its thread in a call */
     /* Written by other threads: a block was freed into one of the pages
      * since the last sweep.  A line of its own, away from the owner's. */
     _Atomic(uint8_t) remote_seen __attribute__((aligned(64)));
@@ -566,6 +567,8 @@ EBBI_HIDDEN size_t ebbi_heaps_sweep(ebbi_sweep_t mode, uint64_t quiet_ns, uint64
 EBBI_HIDDEN void ebbi_heaps_sweep_counts(uint64_t *swept, uint64_t *busy);
 /* The owner's heap or the one this thread sweeps (the debug build's checks). */
 EBBI_HIDDEN bool ebbi_heap_is_mine(const heap_t *heap);
+EBBI_HIDDEN void ebbi_heap_key_made(void);
+EBBI_HIDDEN bool ebbi_heap_is_bound(void);
 /* A heap changed in a way a sweep may care about: the first change after a
  * sweep sets a deadline. */
 EBBI_HIDDEN extern _Atomic(bool) ebbi_heaps_changed;

@@ -260,7 +260,7 @@ static EBBI_COLD void abandoned_freed_into(page_t *page)
 
 /* The page is full in its owner's heap (USE_DELAYED): the block goes to
  * the heap's delayed list, which the owner drains on its slow path. */
-static EBBI_NOINLINE void free_remote_delayed(page_t *page, block_t *block, uintptr_t tf)
+static EBBI_NOINLINE void free_remote_delayed(page_t *page, block_t *block, uintptr_t tf, heap_t *owner)
 {
     for (;;) {
         if (tf_state(tf) == TF_USE_DELAYED) {
@@ -270,8 +270,13 @@ static EBBI_NOINLINE void free_remote_delayed(page_t *page, block_t *block, uint
         }
         /* The owner took the page out of the full queue meanwhile. */
         ebbi_block_set_next(block, tf_list(tf));
-        if (ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (uintptr_t)block | tf_state(tf)))
+        if (ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (uintptr_t)block | tf_state(tf))) {
+            /* (The owner read before the push: once the block is pushed,
+             * the page may be collected and freed.) */
+            if (owner != NULL && !atomic_load(&owner->remote_seen))
+                heap_remote_seen(owner);
             return;
+        }
     }
     /* The owner cannot abandon the page while we are DELAYING, so its heap
      * is still the owner here.  Reset the state before handing the block
@@ -286,6 +291,8 @@ static EBBI_NOINLINE void free_remote_delayed(page_t *page, block_t *block, uint
     do {
         ebbi_block_set_next(block, head);
     } while (!ebbi_cas_weak_release(&heap->delayed_free, &head, block));
+    if (!atomic_load(&heap->remote_seen))
+        heap_remote_seen(heap);
 }
 
 void ebbi_page_free_remote(page_t *page, block_t *block)
@@ -297,7 +304,7 @@ void ebbi_page_free_remote(page_t *page, block_t *block)
     uintptr_t tf = ebbi_load_relaxed(&page->thread_free);
     do {
         if (unlikely(tf_state(tf) == TF_USE_DELAYED)) {
-            free_remote_delayed(page, block, tf);
+            free_remote_delayed(page, block, tf, owner);
             return;
         }
         ebbi_block_set_next(block, tf_list(tf));
@@ -306,7 +313,7 @@ void ebbi_page_free_remote(page_t *page, block_t *block)
      * which clears the mark before it takes thread_free: the mark is read
      * after the push.  (A stale owner, heaps are never unmapped, costs a
      * needless look.) */
-    if (owner != NULL && unlikely(!ebbi_load_relaxed(&owner->remote_seen)))
+    if (owner != NULL && unlikely(!atomic_load(&owner->remote_seen)))
         heap_remote_seen(owner);
 }
 

@@ -364,7 +364,9 @@ static void recompute_due(uint64_t generation, uint64_t keep, uint64_t start)
         sparse = rc.heaps_due;
     ebbi_account_sparse_set(sparse);
     /* A heap changed after the sweep looked: its deadline may have been
-     * set before ours replaced it (heap.c sets the flag, then the deadline). */
+     * set before ours replaced it (heap.c sets the flag, then the
+     * deadline; the fence keeps our store before our look at the flag). */
+    atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load(&ebbi_heaps_changed) && start + ebbi_sweep_quiet_ns() < sparse) {
         sparse = start + ebbi_sweep_quiet_ns();
         ebbi_account_sparse_at_most(sparse);
@@ -439,8 +441,11 @@ static size_t reclaim_pass(uint64_t now, pass_kind_t kind)
      * every one used since its last sweep; else those unused for `quiet`.
      * What they empty joins the spans, given back below if due. */
     ebbi_sweep_t sweep = kind == PASS_TRIM ? EBBI_SWEEP_ALL : kind == PASS_ALL ? EBBI_SWEEP_CHANGED : EBBI_SWEEP_QUIET;
-    size_t spans = ebbi_heaps_sweep(sweep, ebbi_sweep_quiet_ns(), &rc.heaps_due);
-    spans += ebbi_heaps_purge_parked(cutoff, now);
+    size_t swept = ebbi_heaps_sweep(sweep, ebbi_sweep_quiet_ns(), &rc.heaps_due);
+    /* The sweep's time (its census, membarrier, retries) is not the spans'
+     * purge rate. */
+    uint64_t t_swept = ebbi_os_precise_ns();
+    size_t spans = ebbi_heaps_purge_parked(cutoff, now);
     /* What exited threads' pages freed has waited long enough: their
      * emptied spans go in this pass. */
     uint64_t swept_at = cutoff == NEVER ? now : (cutoff > 0 ? cutoff - 1 : 0);
@@ -463,7 +468,8 @@ static size_t reclaim_pass(uint64_t now, pass_kind_t kind)
     }
     uint64_t t3 = ebbi_os_precise_ns();
     rate_sample(EBBI_POOL_HUGE, huge, (t1 - t0) + (t3 - t2));
-    rate_sample(EBBI_POOL_SPANS, spans, t2 - t1);
+    rate_sample(EBBI_POOL_SPANS, spans, t2 - t_swept);
+    spans += swept;
     for (unsigned p = 0; p < EBBI_POOLS; p++) {
         uint64_t held = ebbi_account_pool_reclaimable((ebbi_pool_t)p);
         uint64_t keep = p == EBBI_POOL_SPANS ? keep_spans : keep_huge;
