@@ -674,15 +674,24 @@ static heap_t *heap_take_back(heap_t *heap)
 /* Bind the heap to this thread's words, so that it may be taken while the
  * thread is idle, or unbind it (NULL).  Only a thread whose exit unbinds
  * (its key destructor runs) or that never exits (the initial thread) is
- * bound: the sweeper writes into the thread's TLS.  Unbinding waits out a
- * sweep that read the binding before it went: the sweeper marks the heap
- * taken, then reads the binding again; the owner clears the binding, then
- * waits for `taken` to clear (sequentially consistent, both). */
+ * bound: the sweeper reads and writes the thread's TLS.  Unbinding waits
+ * out a sweep that read the binding before it went: the sweeper marks the
+ * heap in its batch and taken, then reads the binding again; the owner
+ * clears the binding, then waits for both marks to clear (sequentially
+ * consistent, all).  `in_batch` outlasts `taken`: an owner may undo a
+ * take while the sweeper has still to read its `busy`. */
 static void heap_bind(heap_t *heap, heap_t *home)
 {
     atomic_store(&heap->thread, home != NULL ? &ebbi_thread : NULL);
-    if (home == NULL)
+    if (home == NULL) {
         wait_not_taken(heap);
+        for (unsigned spins = 0; atomic_load(&heap->in_batch); spins++) {
+            if (spins < 64)
+                ebbi_spin_pause();
+            else
+                ebbi_os_yield();
+        }
+    }
     tls_home = home;
 }
 
@@ -755,9 +764,13 @@ static heap_t *sweep_choose(ebbi_sweep_t mode, bool retry, uint64_t now, uint64_
         }
         if (!take)
             continue;
+        /* In the batch: the thread's words are read (its `busy`) even if
+         * its owner undoes the take, so its exit waits for this to clear. */
+        atomic_store(&h->in_batch, 1);
         atomic_store(&h->taken, TAKE_PENDING);
         if (atomic_load(&h->thread) != thread) { /* its thread is leaving */
             atomic_store(&h->taken, TAKE_NONE);
+            atomic_store(&h->in_batch, 0);
             continue;
         }
         /* Release: an owner that reads it sees `taken` set. */
@@ -803,8 +816,10 @@ size_t ebbi_heaps_sweep(ebbi_sweep_t mode, uint64_t quiet_ns, uint64_t *due)
                 if (busy != (pass == 0))
                     continue;
                 uint8_t expected = TAKE_PENDING;
-                if (!atomic_compare_exchange_strong(&h->taken, &expected, TAKE_CLAIMED))
-                    continue; /* its owner undid the take */
+                if (!atomic_compare_exchange_strong(&h->taken, &expected, TAKE_CLAIMED)) {
+                    atomic_store(&h->in_batch, 0); /* its owner undid the take */
+                    continue;
+                }
                 if (busy) {
                     ebbi_fetch_add_relaxed(&heaps_swept_busy, barrier);
                     h->sweep_retry = barrier && try + 1 < tries;
@@ -817,6 +832,7 @@ size_t ebbi_heaps_sweep(ebbi_sweep_t mode, uint64_t quiet_ns, uint64_t *due)
                 }
                 ebbi_store_release(&h->sweep_thread->heap, h);
                 atomic_store(&h->taken, TAKE_NONE);
+                atomic_store(&h->in_batch, 0); /* its words are not read again */
             }
         }
         if (!again)

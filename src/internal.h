@@ -320,6 +320,7 @@ typedef struct heap_s {
     _Atomic(uint8_t) taken;          /* another thread took the heap (heap.c: TAKE_*) */
     _Atomic(uint8_t) want_back;      /* its owner waits for it */
     _Atomic(uint8_t) sweeping;       /* taken, and worked on (the debug build's checks) */
+    _Atomic(uint8_t) in_batch;       /* a sweep may read its thread's words */
     /* The sweeper's (under its lock): the owner's activity at the last
      * sweep, and when it was last seen to change. */
     uint64_t swept_activity, seen_activity, seen_since_ns;

@@ -1,7 +1,7 @@
 /* Threads: blocks handed between 8+ threads (most frees are cross-thread),
  * thousands of short-lived threads whose last blocks are freed by another
- * thread after they exit, and fork from a process whose other threads are
- * allocating.  Every block's contents are checked before it is freed. */
+ * thread after they exit, threads that exit while malloc_trim sweeps their
+ * heaps, and fork from a process whose other threads are allocating.  Every block's contents are checked before it is freed. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -205,6 +206,72 @@ static void test_short_lived_threads(void)
           (unsigned long)((after.mapped - before.mapped) >> 20), SHORT_THREADS);
 }
 
+/* ---- threads that exit while their heaps are swept ---------------------------- */
+
+/* malloc_trim in a loop sweeps every thread's heap (the handover, heap.c)
+ * while threads come and go.  Their stacks are large enough that the C
+ * library unmaps each at the thread's exit, so a sweep that read a thread's
+ * words after its exit would fault. */
+#define EXIT_ROUNDS 1000
+#define EXIT_BATCH 4
+
+static atomic_int trimming;
+
+static void *trimmer_thread(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&trimming))
+        ebb_malloc_trim(0);
+    return NULL;
+}
+
+static void *exiting_thread(void *arg)
+{
+    uint32_t seed = (uint32_t)(uintptr_t)arg * 2654435761u + 7;
+    void *p[32];
+    for (int i = 0; i < 32; i++)
+        p[i] = ebb_malloc(16 + rnd(&seed) % 2000);
+    for (int i = 0; i < 32; i++)
+        ebb_free(p[i]);
+    /* Idle a moment (a sweep may take the heap), then a last call (which
+     * may find it taken) just before the exit. */
+    struct timespec pause = {0, (long)(rnd(&seed) % 200) * 1000};
+    nanosleep(&pause, NULL);
+    ebb_free(ebb_malloc(100));
+    return NULL;
+}
+
+static void test_exits_during_sweeps(void)
+{
+    struct ebb_stats before, after;
+    ebb_stats_get(&before);
+    atomic_store(&trimming, 1);
+    pthread_t trimmer;
+    pthread_create(&trimmer, NULL, trimmer_thread, NULL);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 64u << 20);
+    int created = 0;
+    for (int r = 0; r < EXIT_ROUNDS; r++) {
+        pthread_t t[EXIT_BATCH];
+        int n = 0;
+        for (int i = 0; i < EXIT_BATCH; i++)
+            n += pthread_create(&t[n], &attr, exiting_thread, (void *)(uintptr_t)(r * EXIT_BATCH + i)) == 0;
+        for (int i = 0; i < n; i++)
+            pthread_join(t[i], NULL);
+        created += n;
+    }
+    pthread_attr_destroy(&attr);
+    atomic_store(&trimming, 0);
+    pthread_join(trimmer, NULL);
+    ebb_stats_get(&after);
+    CHECK(created == EXIT_ROUNDS * EXIT_BATCH, "%d of %d threads created", created, EXIT_ROUNDS * EXIT_BATCH);
+    CHECK(after.in_use == before.in_use, "every block of the exiting threads freed");
+    /* The sweeps ran meanwhile (unless the kernel has no membarrier). */
+    CHECK(after.heaps_swept + after.heaps_swept_busy > before.heaps_swept + before.heaps_swept_busy,
+          "heaps were swept while threads exited: %lu", (unsigned long)(after.heaps_swept - before.heaps_swept));
+}
+
 /* ---- fork while other threads allocate ---------------------------------------- */
 #ifndef EBB_TEST_NO_FORK /* TSan does not follow a fork in a threaded program */
 
@@ -363,6 +430,7 @@ int main(void)
 {
     test_handoff();
     test_short_lived_threads();
+    test_exits_during_sweeps();
 #ifndef EBB_TEST_NO_FORK
     test_fork_with_threads();
     test_last_thread_exits();
