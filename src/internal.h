@@ -14,7 +14,8 @@
  *   service.c   the service thread
  *   publish.c   the page the ebb command reads; stats.c: statistics
  *   reclaim.c   the reclamation policy; limits.c: memory limits and pressure
- *   heap.c      thread heaps: finding pages, thread start and exit, adoption
+ *   heap.c      thread heaps: finding pages, thread start and exit, adoption,
+ *               the handover of an idle thread's heap to a sweep
  *   huge.c      huge blocks and their cache
  *   page.c      a page's free lists, carving, remote frees
  *   safety.c    the safety modes
