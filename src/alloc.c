@@ -90,7 +90,6 @@ static EBBI_NOINLINE void free_huge_or_guarded(heap_t *heap, segment_t *seg, pag
         ebbi_huge_free(heap, seg, page);
     else
         ebbi_guard_free(heap, seg, page, site);
-    ebbi_call_end();
 }
 
 /* Another thread's page, an abandoned page, a huge or a guarded block. */
@@ -99,6 +98,7 @@ static EBBI_NOINLINE void free_nonlocal(heap_t *heap, segment_t *seg, page_t *pa
 {
     if (unlikely(page->kind != SLICE_PAGE)) {
         free_huge_or_guarded(heap, seg, page, site);
+        ebbi_call_end();
         return;
     }
     if (unlikely(ebbi_safety & (SAFETY_ZERO | SAFETY_SECURE))) /* free_flags are the owner's */
@@ -111,7 +111,6 @@ static EBBI_NOINLINE void free_nonlocal(heap_t *heap, segment_t *seg, page_t *pa
     ebbi_call_end();
     ebbi_page_free_remote(page, block);
 }
-
 
 /* What the fast path does not handle: NULL, huge blocks aligned to 4 MiB
  * or more, and every misuse (reported here, so the fast path stays a leaf
@@ -126,12 +125,8 @@ static void free_special_block(void *p, const void *site)
         free_bad("free of invalid pointer", p, page);
         return;
     }
-    if (page->kind == SLICE_HUGE) {
-        ebbi_huge_free(ebbi_thread_heap(), seg, page);
-        return;
-    }
-    if (page->kind == SLICE_GUARDED) {
-        ebbi_guard_free(ebbi_thread_heap(), seg, page, site);
+    if (page->kind == SLICE_HUGE || page->kind == SLICE_GUARDED) {
+        free_huge_or_guarded(ebbi_thread_heap(), seg, page, site);
         return;
     }
     if (((block_t *)p)->free_key == ebbi_free_key(page))

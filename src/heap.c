@@ -180,6 +180,19 @@ static void page_release(heap_t *heap, page_t *page)
     ebbi_arena_free_page(page);
 }
 
+/* Wait, spinning a little then yielding, until another thread stores
+ * `value` into the flag (sequentially consistent: the handover's flags
+ * need it, the parked page's `purged` is content with less). */
+static void wait_until(_Atomic(uint8_t) *flag, uint8_t value)
+{
+    for (unsigned spins = 0; atomic_load(flag) != value; spins++) {
+        if (spins < 64)
+            ebbi_spin_pause();
+        else
+            ebbi_os_yield();
+    }
+}
+
 /* ---- parked pages -------------------------------------------------------------- */
 
 /* The first page of a class stays in its queue when it empties, so that a
@@ -223,12 +236,7 @@ static void page_unpark(heap_t *heap, page_t *page)
     if (ebbi_exchange_acq_rel(&heap->parked[slot], NULL) == page)
         return;
     /* Taken: its memory is being decommitted, the lists in it are gone. */
-    for (unsigned spins = 0; !ebbi_load_acquire(&page->purged); spins++) {
-        if (spins < 64)
-            ebbi_spin_pause();
-        else
-            ebbi_os_yield();
-    }
+    wait_until(&page->purged, 1);
     ebbi_store_relaxed(&page->purged, 0);
     /* A block another thread freed into it meanwhile can only be a misuse
      * (the page held no live block): dropped. */
@@ -621,16 +629,18 @@ size_t ebbi_heap_collect(heap_t *heap, ebbi_collect_t how)
  *
  * The protocol (an asymmetric Dekker; docs/ARCHITECTURE.md has the proof):
  *   owner, each call:  busy = 1;  heap = tls_heap;  ...;  busy = 0 (release)
- *   taker:             tls_heap = &ebbi_heap_empty;  membarrier();
- *                      if busy == 0: the heap is the taker's until it
- *                      stores tls_heap = heap (release), then taken = 0.
+ *   taker:             taken = PENDING;  tls_heap = &ebbi_heap_empty;
+ *                      membarrier();  if busy == 0 and the claim
+ *                      PENDING -> CLAIMED succeeds, the heap is the
+ *                      taker's until it stores tls_heap = heap, then NONE.
  * The membarrier runs a full barrier on every running thread of the
  * process: an owner whose `busy = 1` came before it is seen as busy; one
  * whose `busy = 1` came after it reads &ebbi_heap_empty, and its call goes
- * to the slow path, where it waits for `taken` to clear (asking for the
- * heap back with `want_back`, which the taker reads between pages).  A
- * free meanwhile goes to the page as a remote free.  Without membarrier
- * (old kernels, seccomp, valgrind) no heap is ever taken. */
+ * to the slow path, where it undoes a take not yet claimed, or waits for a
+ * claimed one to end (asking for the heap back with `want_back`, which the
+ * taker reads between pages).  A free meanwhile goes to the page as a
+ * remote free.  Without membarrier (old kernels, seccomp, valgrind) no
+ * heap is ever taken. */
 
 static uint64_t heap_activity(const heap_t *h)
 {
@@ -640,24 +650,14 @@ static uint64_t heap_activity(const heap_t *h)
     return sum;
 }
 
-/* heap->taken: FREE; PENDING (the thread's word holds &ebbi_heap_empty,
+/* heap->taken: NONE; PENDING (the thread's word holds &ebbi_heap_empty,
  * the sweep has not claimed it: its owner may undo it); CLAIMED (the
- * sweeper works on it or gives it back, and clears it when done). */
+ * sweeper works on it or gives it back, and sets NONE when done). */
 enum { TAKE_NONE, TAKE_PENDING, TAKE_CLAIMED };
 
-static void wait_not_taken(heap_t *heap)
-{
-    for (unsigned spins = 0; atomic_load(&heap->taken); spins++) {
-        if (spins < 64)
-            ebbi_spin_pause();
-        else
-            ebbi_os_yield();
-    }
-}
-
-/* Owner, inside a call, its heap taken: a take not begun yet is undone
- * here (TAKEN -> FREE, and the thread's word put back); one begun
- * (SWEEPING) is waited out, asking for the heap back between pages. */
+/* Owner, inside a call, its heap taken: a take not claimed yet is undone
+ * here (PENDING -> NONE, and the thread's word put back); a claimed one is
+ * waited out, asking for the heap back between pages. */
 static heap_t *heap_take_back(heap_t *heap)
 {
     uint8_t expected = TAKE_PENDING;
@@ -666,7 +666,7 @@ static heap_t *heap_take_back(heap_t *heap)
         return heap;
     }
     ebbi_store_relaxed(&heap->want_back, 1);
-    wait_not_taken(heap);
+    wait_until(&heap->taken, TAKE_NONE);
     ebbi_store_relaxed(&heap->want_back, 0);
     return heap;
 }
@@ -684,13 +684,8 @@ static void heap_bind(heap_t *heap, heap_t *home)
 {
     atomic_store(&heap->thread, home != NULL ? &ebbi_thread : NULL);
     if (home == NULL) {
-        wait_not_taken(heap);
-        for (unsigned spins = 0; atomic_load(&heap->in_batch); spins++) {
-            if (spins < 64)
-                ebbi_spin_pause();
-            else
-                ebbi_os_yield();
-        }
+        wait_until(&heap->taken, TAKE_NONE);
+        wait_until(&heap->in_batch, 0);
     }
     tls_home = home;
 }

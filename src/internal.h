@@ -347,7 +347,7 @@ typedef struct ebbi_thread_s {
 EBBI_HIDDEN extern __thread ebbi_thread_t ebbi_thread __attribute__((tls_model("initial-exec")));
 
 /* An allocator call begins: the thread's heap is in use from here on (the
- * store comes before the load of ebbi_tls_heap; the sweeper's barrier,
+ * store comes before the load of ebbi_thread.heap; the sweeper's barrier,
  * heap.c, orders them for it). */
 static inline void ebbi_call_begin(void)
 {

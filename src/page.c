@@ -247,6 +247,16 @@ static EBBI_COLD void heap_remote_seen(heap_t *owner)
     ebbi_heaps_touch();
 }
 
+/* After a push: an owner that stays idle has the block taken in by a sweep
+ * (heap.c), which clears the mark before it takes the remote lists, so the
+ * mark is read after the push.  (A stale owner, heaps are never unmapped,
+ * costs a needless look.) */
+static inline void note_remote_free(heap_t *owner)
+{
+    if (owner != NULL && unlikely(!atomic_load(&owner->remote_seen)))
+        heap_remote_seen(owner);
+}
+
 /* A page whose thread exited waits for the reclaimer's sweep, which gives
  * back what has been free long enough: the free is stamped (the coarse
  * clock, a few ns), and a pass asked for if none is due. */
@@ -273,8 +283,7 @@ static EBBI_NOINLINE void free_remote_delayed(page_t *page, block_t *block, uint
         if (ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (uintptr_t)block | tf_state(tf))) {
             /* (The owner read before the push: once the block is pushed,
              * the page may be collected and freed.) */
-            if (owner != NULL && !atomic_load(&owner->remote_seen))
-                heap_remote_seen(owner);
+            note_remote_free(owner);
             return;
         }
     }
@@ -291,8 +300,7 @@ static EBBI_NOINLINE void free_remote_delayed(page_t *page, block_t *block, uint
     do {
         ebbi_block_set_next(block, head);
     } while (!ebbi_cas_weak_release(&heap->delayed_free, &head, block));
-    if (!atomic_load(&heap->remote_seen))
-        heap_remote_seen(heap);
+    note_remote_free(heap);
 }
 
 void ebbi_page_free_remote(page_t *page, block_t *block)
@@ -309,12 +317,7 @@ void ebbi_page_free_remote(page_t *page, block_t *block)
         }
         ebbi_block_set_next(block, tf_list(tf));
     } while (!ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (uintptr_t)block | tf_state(tf)));
-    /* An owner that stays idle has the block taken in by a sweep (heap.c),
-     * which clears the mark before it takes thread_free: the mark is read
-     * after the push.  (A stale owner, heaps are never unmapped, costs a
-     * needless look.) */
-    if (owner != NULL && unlikely(!atomic_load(&owner->remote_seen)))
-        heap_remote_seen(owner);
+    note_remote_free(owner);
 }
 
 /* Blocks other threads freed wait on thread_free (any thread may ask). */

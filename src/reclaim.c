@@ -354,9 +354,10 @@ static void recompute_due(uint64_t generation, uint64_t keep, uint64_t start)
     }
     /* Abandoned pages (of exited threads): the sweep that frees or
      * decommits what they hold free. */
+    uint64_t quiet = ebbi_sweep_quiet_ns();
     uint64_t sparse = NEVER;
     for (unsigned i = 0; i < ebbi_process.arena_count; i++) {
-        uint64_t t = ebbi_arena_abandoned_due(&ebbi_arenas[i], (uint64_t)EBB_SPARSE_QUIET_DELAYS * delay);
+        uint64_t t = ebbi_arena_abandoned_due(&ebbi_arenas[i], quiet);
         if (t < sparse)
             sparse = t;
     }
@@ -367,8 +368,8 @@ static void recompute_due(uint64_t generation, uint64_t keep, uint64_t start)
      * set before ours replaced it (heap.c sets the flag, then the
      * deadline; the fence keeps our store before our look at the flag). */
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load(&ebbi_heaps_changed) && start + ebbi_sweep_quiet_ns() < sparse) {
-        sparse = start + ebbi_sweep_quiet_ns();
+    if (atomic_load(&ebbi_heaps_changed) && start + quiet < sparse) {
+        sparse = start + quiet;
         ebbi_account_sparse_at_most(sparse);
     }
     if (sparse < due)
@@ -441,7 +442,8 @@ static size_t reclaim_pass(uint64_t now, pass_kind_t kind)
      * every one used since its last sweep; else those unused for `quiet`.
      * What they empty joins the spans, given back below if due. */
     ebbi_sweep_t sweep = kind == PASS_TRIM ? EBBI_SWEEP_ALL : kind == PASS_ALL ? EBBI_SWEEP_CHANGED : EBBI_SWEEP_QUIET;
-    size_t swept = ebbi_heaps_sweep(sweep, ebbi_sweep_quiet_ns(), &rc.heaps_due);
+    uint64_t quiet = ebbi_sweep_quiet_ns();
+    size_t swept = ebbi_heaps_sweep(sweep, quiet, &rc.heaps_due);
     /* The sweep's time (its census, membarrier, retries) is not the spans'
      * purge rate. */
     uint64_t t_swept = ebbi_os_precise_ns();
@@ -451,7 +453,6 @@ static size_t reclaim_pass(uint64_t now, pass_kind_t kind)
     uint64_t swept_at = cutoff == NEVER ? now : (cutoff > 0 ? cutoff - 1 : 0);
     /* Their free kernel pages: at once when everything goes, else once
      * nothing was freed into them for EBB_SPARSE_QUIET_DELAYS. */
-    uint64_t quiet = ebbi_sweep_quiet_ns();
     uint64_t quiet_before = kind != PASS_DUE ? NEVER : (now > quiet ? now - quiet : 0);
     for (unsigned i = 0; i < ebbi_process.arena_count; i++)
         spans += ebbi_arena_sweep_abandoned(&ebbi_arenas[i], swept_at, quiet_before);
