@@ -560,7 +560,7 @@ size_t ebbi_arena_sweep_abandoned(arena_t *arena, uint64_t freed_at, uint64_t qu
         /* Memory freed within the delay may be taken again (the pages are
          * adopted when their class runs short): it waits, as spans do. */
         if (page->used != 0 && sparse_unswept(page) && ebbi_load_relaxed(&page->quiet_since_ns) < quiet_before) {
-            given += ebbi_page_purge_sparse(page);
+            given += ebbi_page_purge_sparse(page, page->next);
             page->free_flags |= PAGE_SPARSE_DONE;
         }
     }

@@ -609,7 +609,7 @@ size_t ebbi_heap_collect(heap_t *heap, ebbi_collect_t how)
                 ebbi_store_relaxed(&p->owner, NULL);
                 ebbi_arena_abandon_page(p);
             } else if (!ebbi_load_relaxed(&heap->want_back)) {
-                given += ebbi_page_purge_sparse(p);
+                given += ebbi_page_purge_sparse(p, next);
             }
         }
     }

@@ -85,7 +85,8 @@ typedef struct block_s {
  *    abandons the page) or, from NULL, by the one heap that adopts it from
  *    its arena's abandoned list under the arena lock.
  *  - thread_free is an atomic list (blocks freed by other threads) whose
- *    low two bits hold the delayed-free state (page.c).
+ *    low two bits hold the delayed-free state and top 16 bits its length
+ *    (page.c).
  */
 enum slice_kind {
     SLICE_UNUSED = 0, /* metadata, or a slice inside a huge segment */
@@ -508,9 +509,10 @@ EBBI_HIDDEN void ebbi_page_init(page_t *page, heap_t *heap, unsigned class_id, b
 EBBI_HIDDEN void ebbi_page_extend(page_t *page);
 /* Returns whether any block was collected. */
 EBBI_HIDDEN bool ebbi_page_collect(page_t *page);
+EBBI_HIDDEN void ebbi_page_collect_all(page_t *page);
 /* Sparse pages (page.c): decommit the kernel pages of a page in use that
  * hold no live block; take the holed blocks back when the page runs out. */
-EBBI_HIDDEN size_t ebbi_page_purge_sparse(page_t *page);
+EBBI_HIDDEN size_t ebbi_page_purge_sparse(page_t *page, const page_t *next);
 EBBI_HIDDEN bool ebbi_page_refill_holes(page_t *page);
 /* Is the block (of the page) one of its holed blocks, so free already? */
 EBBI_HIDDEN bool ebbi_page_block_holed(page_t *page, const void *block);

@@ -32,6 +32,12 @@
 #define TF_DELAYING 2u
 #define TF_NEVER 3u
 #define TF_STATE_MASK 3u
+/* The word's top 16 bits count the blocks on the list (a page holds at
+ * most 4096), so that the owner takes the list in without walking it:
+ * blocks live below 2^48 (EBB_ADDRESS_BITS). */
+#define TF_COUNT_SHIFT 48
+#define TF_LIST_MASK ((((uintptr_t)1 << TF_COUNT_SHIFT) - 1) & ~(uintptr_t)TF_STATE_MASK)
+#define TF_ONE ((uintptr_t)1 << TF_COUNT_SHIFT)
 
 static inline unsigned tf_state(uintptr_t tf)
 {
@@ -40,8 +46,28 @@ static inline unsigned tf_state(uintptr_t tf)
 
 static inline block_t *tf_list(uintptr_t tf)
 {
-    return (block_t *)(tf & ~(uintptr_t)TF_STATE_MASK);
+    return (block_t *)(tf & TF_LIST_MASK);
 }
+
+static inline uint32_t tf_count(uintptr_t tf)
+{
+    return (uint32_t)(tf >> TF_COUNT_SHIFT);
+}
+
+/* The word with `state` in place of tf's. */
+static inline uintptr_t tf_with_state(uintptr_t tf, unsigned state)
+{
+    return (tf & ~(uintptr_t)TF_STATE_MASK) | state;
+}
+
+/* The word with `block` pushed onto tf's list. */
+static inline uintptr_t tf_push(uintptr_t tf, const block_t *block)
+{
+    return (uintptr_t)block | ((tf & ~TF_LIST_MASK) + TF_ONE);
+}
+
+_Static_assert(EBB_ADDRESS_BITS <= TF_COUNT_SHIFT, "block addresses fit below the count");
+_Static_assert(EBB_SLICE_SIZE / EBB_MIN_BLOCK < (1u << (64 - TF_COUNT_SHIFT)), "a page's blocks fit the count");
 
 void ebbi_page_init(page_t *page, heap_t *heap, unsigned class_id, bool is_zero)
 {
@@ -138,46 +164,72 @@ void ebbi_page_extend(page_t *page)
     page->free_is_zero = page->is_zero_at_init;
 }
 
-/* Owner (or the arena lock, for an abandoned page): move the blocks freed
- * locally and by other threads onto `free`. */
+/* The blocks moved onto `free` are no longer known to be zero. */
+static inline void free_not_zero(page_t *page)
+{
+    /* Zero-on-free keeps freed blocks zero but for their first words. */
+    if (!(ebbi_safety & SAFETY_ZERO))
+        page->free_is_zero = false;
+}
+
+static block_t *list_tail(block_t *b)
+{
+    for (block_t *next; (next = ebbi_block_next(b)) != NULL;)
+        b = next;
+    return b;
+}
+
+/* Owner (or the arena lock, for an abandoned page): take in the blocks
+ * other threads freed (`used` is exact after it), and refill an empty
+ * `free`.  The remote list comes with its length: it becomes `free`, or
+ * `local_free`, whole, without a walk (but in secure mode, whose walk
+ * checks every link); `local_free` then waits for the next refill.
+ * Returns whether `free` was empty and is not. */
 bool ebbi_page_collect(page_t *page)
 {
-    bool took = false;
+    bool was_empty = page->free == NULL;
     uintptr_t tf = ebbi_load_relaxed(&page->thread_free);
     if (tf_list(tf) != NULL) {
         /* Take the whole list, keeping the state bits. */
         while (!ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (uintptr_t)tf_state(tf)))
             ;
         block_t *list = tf_list(tf);
-        block_t *tail = list;
-        uint32_t count = 1;
-        for (block_t *next; (next = ebbi_block_next(tail)) != NULL; tail = next) {
-            if ((ebbi_safety & SAFETY_SECURE) && !ebbi_page_holds_block(page, (uintptr_t)next))
-                ebbi_safety_link_corrupted(tail);
-            count++;
+        uint32_t count = tf_count(tf);
+        if (ebbi_safety & SAFETY_SECURE) {
+            for (block_t *b = list, *next; (next = ebbi_block_next(b)) != NULL; b = next)
+                if (!ebbi_page_holds_block(page, (uintptr_t)next))
+                    ebbi_safety_link_corrupted(b);
         }
-        ebbi_assert(count <= page->used);
+        ebbi_assert(count >= 1 && count <= page->used);
         page->used -= count;
-        ebbi_block_set_next(tail, page->local_free);
-        page->local_free = list;
-    }
-    if (page->local_free != NULL) {
-        took = true;
         if (page->free == NULL) {
-            page->free = page->local_free;
+            page->free = list;
+            free_not_zero(page);
+        } else if (page->local_free == NULL) {
+            page->local_free = list;
         } else {
-            block_t *tail = page->local_free;
-            for (block_t *next; (next = ebbi_block_next(tail)) != NULL;)
-                tail = next;
-            ebbi_block_set_next(tail, page->free);
-            page->free = page->local_free;
+            ebbi_block_set_next(list_tail(list), page->local_free);
+            page->local_free = list;
         }
-        page->local_free = NULL;
-        /* Zero-on-free keeps freed blocks zero but for their first words. */
-        if (!(ebbi_safety & SAFETY_ZERO))
-            page->free_is_zero = false;
     }
-    return took;
+    if (page->free == NULL && page->local_free != NULL) {
+        page->free = page->local_free;
+        page->local_free = NULL;
+        free_not_zero(page);
+    }
+    return was_empty && page->free != NULL;
+}
+
+/* ebbi_page_collect, and every free block on `free` (for a walk of it). */
+void ebbi_page_collect_all(page_t *page)
+{
+    ebbi_page_collect(page);
+    if (page->local_free != NULL) {
+        ebbi_block_set_next(list_tail(page->local_free), page->free);
+        page->free = page->local_free;
+        page->local_free = NULL;
+        free_not_zero(page);
+    }
 }
 
 /* Owner, page full: ask the next remote free to notify us.  Fails (and the
@@ -200,7 +252,7 @@ void ebbi_page_clear_full_mark(page_t *page)
 {
     uintptr_t tf = ebbi_load_relaxed(&page->thread_free);
     while (tf_state(tf) == TF_USE_DELAYED) {
-        if (ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (tf & ~(uintptr_t)TF_STATE_MASK) | TF_NORMAL))
+        if (ebbi_cas_weak_acq_rel(&page->thread_free, &tf, tf_with_state(tf, TF_NORMAL)))
             break;
     }
 }
@@ -218,7 +270,7 @@ void ebbi_page_forbid_delayed(page_t *page)
             tf = ebbi_load_relaxed(&page->thread_free);
             continue;
         }
-        if (ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (tf & ~(uintptr_t)TF_STATE_MASK) | TF_NEVER))
+        if (ebbi_cas_weak_acq_rel(&page->thread_free, &tf, tf_with_state(tf, TF_NEVER)))
             return;
     }
 }
@@ -229,14 +281,14 @@ void ebbi_page_after_fork(page_t *page)
 {
     uintptr_t tf = ebbi_load_relaxed(&page->thread_free);
     if (tf_state(tf) == TF_DELAYING)
-        ebbi_store_relaxed(&page->thread_free, (tf & ~(uintptr_t)TF_STATE_MASK) | TF_NORMAL);
+        ebbi_store_relaxed(&page->thread_free, tf_with_state(tf, TF_NORMAL));
 }
 
 /* New owner, after adopting. */
 void ebbi_page_allow_delayed(page_t *page)
 {
     uintptr_t tf = ebbi_load_relaxed(&page->thread_free);
-    while (!ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (tf & ~(uintptr_t)TF_STATE_MASK) | TF_NORMAL))
+    while (!ebbi_cas_weak_acq_rel(&page->thread_free, &tf, tf_with_state(tf, TF_NORMAL)))
         ;
 }
 
@@ -274,13 +326,13 @@ static EBBI_NOINLINE void free_remote_delayed(page_t *page, block_t *block, uint
 {
     for (;;) {
         if (tf_state(tf) == TF_USE_DELAYED) {
-            if (ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (tf & ~(uintptr_t)TF_STATE_MASK) | TF_DELAYING))
+            if (ebbi_cas_weak_acq_rel(&page->thread_free, &tf, tf_with_state(tf, TF_DELAYING)))
                 break;
             continue;
         }
         /* The owner took the page out of the full queue meanwhile. */
         ebbi_block_set_next(block, tf_list(tf));
-        if (ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (uintptr_t)block | tf_state(tf))) {
+        if (ebbi_cas_weak_acq_rel(&page->thread_free, &tf, tf_push(tf, block))) {
             /* (The owner read before the push: once the block is pushed,
              * the page may be collected and freed.) */
             note_remote_free(owner);
@@ -294,7 +346,7 @@ static EBBI_NOINLINE void free_remote_delayed(page_t *page, block_t *block, uint
     heap_t *heap = ebbi_load_relaxed(&page->owner);
     tf = ebbi_load_relaxed(&page->thread_free);
     while (tf_state(tf) == TF_DELAYING &&
-           !ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (tf & ~(uintptr_t)TF_STATE_MASK) | TF_NORMAL))
+           !ebbi_cas_weak_acq_rel(&page->thread_free, &tf, tf_with_state(tf, TF_NORMAL)))
         ;
     block_t *head = ebbi_load_relaxed(&heap->delayed_free);
     do {
@@ -316,7 +368,7 @@ void ebbi_page_free_remote(page_t *page, block_t *block)
             return;
         }
         ebbi_block_set_next(block, tf_list(tf));
-    } while (!ebbi_cas_weak_acq_rel(&page->thread_free, &tf, (uintptr_t)block | tf_state(tf)));
+    } while (!ebbi_cas_weak_acq_rel(&page->thread_free, &tf, tf_push(tf, block)));
     note_remote_free(owner);
 }
 
@@ -326,18 +378,25 @@ bool ebbi_page_remote_waiting(page_t *page)
     return tf_list(ebbi_load_relaxed(&page->thread_free)) != NULL;
 }
 
-/* Read the page's carved memory in order, a cache line at a time, so that
- * the hardware streams it into the cache: a free list chased cold waits
- * for memory at every step (about 100 ns), one streamed costs a few
- * microseconds a page (software prefetches, dropped when the miss buffers
- * are full, halve the cost, not more).  The reads race with the program's
- * writes to its live blocks and with other threads' frees; their values
- * are discarded, so TSan is told not to look. */
+/* The lines that hold a page's links: every line for blocks under 64
+ * bytes, else the line of each block's start. */
+static inline size_t link_stride(const page_t *page)
+{
+    return page->block_size < 64 ? 64 : page->block_size;
+}
+
+/* Read the lines of the page's carved memory that hold links, in order,
+ * so that the hardware streams them into the cache: a free list chased
+ * cold waits for memory at every step (about 100 ns), one streamed costs a
+ * few microseconds a page (software prefetches, dropped when the miss
+ * buffers are full, halve the cost, not more).  The reads race with the
+ * program's writes to its live blocks and with other threads' frees; their
+ * values are discarded, so TSan is told not to look. */
 __attribute__((no_sanitize("thread"))) void ebbi_page_prefetch(page_t *page)
 {
-    size_t carved = ebbi_load_relaxed(&page->carved);
+    size_t carved = ebbi_load_relaxed(&page->carved), stride = link_stride(page);
     uintptr_t sum = 0;
-    for (size_t off = 0; off < carved; off += 64)
+    for (size_t off = 0; off < carved; off += stride)
         sum += *(const volatile uintptr_t *)(page->start + off);
     (void)sum;
 }
@@ -390,19 +449,86 @@ static void hole_set(segment_t *seg, uintptr_t p)
     ebbi_store_relaxed(h, (uint16_t)(ebbi_load_relaxed(h) | (1u << bit)));
 }
 
+/* Bit i of a block map stands for block i of a page. */
+typedef uint64_t block_map_t[SPARSE_MAX_BLOCKS / 64];
+
+static inline bool map_get(const uint64_t *map, size_t i)
+{
+    return (map[i / 64] >> (i % 64)) & 1;
+}
+
+/* Are bits lo..hi (inclusive) all set? */
+static bool map_all_set(const uint64_t *map, size_t lo, size_t hi)
+{
+    for (size_t w = lo / 64; w <= hi / 64; w++) {
+        uint64_t want = ~(uint64_t)0;
+        if (w == lo / 64)
+            want &= ~(uint64_t)0 << (lo % 64);
+        if (w == hi / 64 && hi % 64 != 63)
+            want &= ((uint64_t)1 << (hi % 64 + 1)) - 1;
+        if ((map[w] & want) != want)
+            return false;
+    }
+    return true;
+}
+
+/* The link lines of the page a sweep works on next, fetched a line per
+ * step of this page's walk: the walk waits on the cache at each step, and
+ * the next page streams in meanwhile instead of after. */
+typedef struct {
+    uintptr_t at, end;
+    size_t stride;
+} ahead_t;
+
+static ahead_t ahead_of(const page_t *next)
+{
+    ahead_t a = {0, 0, 64};
+    if (next != NULL && next->start != 0) {
+        a.at = next->start;
+        a.end = next->start + ebbi_load_relaxed(&next->carved);
+        a.stride = link_stride(next);
+    }
+    return a;
+}
+
+/* Mark the blocks on `free` in `map`.  One walk; the block's index by the
+ * page's multiply-shift division.  A link that is not a block of the page,
+ * or a list longer than the page (a cycle), means the program wrote over a
+ * free block: false, and the page is left alone (its next allocation from
+ * the list reports it where the mode checks). */
+static bool map_free_blocks(const page_t *page, uint64_t *map, ahead_t *ahead)
+{
+    uint32_t left = page->capacity;
+    for (block_t *b = page->free; b != NULL; b = ebbi_block_next(b)) {
+        if (left-- == 0 || !ebbi_page_holds_block(page, (uintptr_t)b))
+            return false;
+        if (ahead->at < ahead->end) {
+            __builtin_prefetch((const void *)ahead->at, 0, 3);
+            ahead->at += ahead->stride;
+        }
+        uint64_t off = (uintptr_t)b - page->start;
+        size_t i = (size_t)(((unsigned __int128)off * page->divisor_magic) >> 64);
+        map[i / 64] |= (uint64_t)1 << (i % 64);
+    }
+    return true;
+}
+
 /* Decommit the kernel pages of a page in use that hold no live block.
- * Two walks of the free list: one counts the free blocks over each kernel
- * page, one takes off the list those that reach into a new hole.  (A
- * block holed earlier is not counted: a kernel page it shares with
- * another hole stays, which only costs a little memory.)  Returns the
- * bytes given back, counted in the ledger's reclaimed total here. */
-size_t ebbi_page_purge_sparse(page_t *page)
+ * One walk of the free list marks the free blocks in a map; a kernel page
+ * goes if the blocks over it are all marked; the list is then rebuilt from
+ * the map in address order (which later allocations walk in order), without
+ * the blocks that reach into a new hole.  (A block holed earlier is on no
+ * list and unmarked: a kernel page it shares with another hole stays,
+ * which only costs a little memory.)  `next`, if not NULL, is the page
+ * the caller works on next (see ahead_t).  Returns the bytes given back,
+ * counted in the ledger's reclaimed total here. */
+size_t ebbi_page_purge_sparse(page_t *page, const page_t *next)
 {
     size_t ps = ebbi_process.page_size;
     if ((page->free_flags & PAGE_PARKED) || page->capacity == 0 || page->capacity > SPARSE_MAX_BLOCKS ||
         ps > EBB_SLICE_SIZE || EBB_SLICE_SIZE / ps > EBB_HOLE_BITS)
         return 0;
-    ebbi_page_collect(page);
+    ebbi_page_collect_all(page);
     if (page->free == NULL)
         return 0;
     segment_t *seg = ebbi_segment_of(page);
@@ -414,53 +540,46 @@ size_t ebbi_page_purge_sparse(page_t *page)
      * chased cold, each step waits for memory.  Streamed into the cache
      * first, in order, the page costs a few microseconds, not a hundred. */
     ebbi_page_prefetch(page);
-    enum { MAX_PAGES = EBB_SEGMENT_SIZE / 4096 };
-    uint16_t free_over[MAX_PAGES];
-    memset(free_over, 0, pages * sizeof free_over[0]);
-    for (block_t *b = page->free; b != NULL; b = ebbi_block_next(b)) {
-        size_t off = (uintptr_t)b - page->start;
-        for (size_t k = off >> shift; k <= (off + size - 1) >> shift; k++)
-            free_over[k]++;
-    }
+    block_map_t map;
+    memset(map, 0, ((capacity + 63) / 64) * sizeof map[0]);
+    ahead_t ahead = ahead_of(next);
+    if (!map_free_blocks(page, map, &ahead))
+        return 0;
     /* A kernel page goes if the blocks over it are all free. */
+    enum { MAX_PAGES = EBB_SEGMENT_SIZE / 4096 };
     uint64_t fresh[MAX_PAGES / 64] = {0};
     unsigned holes_new = 0;
     for (unsigned k = 0; k < pages; k++) {
-        if (free_over[k] == 0 || in_hole(seg, page->start + ((size_t)k << shift)))
-            continue;
         size_t lo = ((size_t)k << shift) / size;
         size_t hi = (((size_t)(k + 1) << shift) - 1) / size;
         if (hi >= capacity)
             hi = capacity - 1;
-        if (free_over[k] == hi - lo + 1) {
+        if (map_all_set(map, lo, hi) && !in_hole(seg, page->start + ((size_t)k << shift))) {
             fresh[k / 64] |= (uint64_t)1 << (k % 64);
             holes_new++;
         }
     }
     if (holes_new == 0)
         return 0;
-    /* The blocks that reach into a new hole leave the list (before the
-     * decommit, which would wipe the links). */
-    block_t *first = NULL, *last = NULL;
+    /* The list again, from the map, but for the blocks that reach into a
+     * new hole (before the decommit, which would wipe the links). */
+    block_t *first = NULL;
     uint32_t removed = 0;
-    for (block_t *b = page->free, *next; b != NULL; b = next) {
-        next = ebbi_block_next(b);
-        size_t off = (uintptr_t)b - page->start;
+    for (size_t i = capacity; i-- > 0;) {
+        if (!map_get(map, i))
+            continue;
+        size_t off = i * size;
         bool holed = false;
         for (size_t k = off >> shift; k <= (off + size - 1) >> shift && !holed; k++)
-            holed = (fresh[k / 64] >> (k % 64)) & 1;
+            holed = map_get(fresh, k);
         if (holed) {
             removed++;
             continue;
         }
-        if (last != NULL)
-            ebbi_block_set_next(last, b);
-        else
-            first = b;
-        last = b;
+        block_t *b = (block_t *)(page->start + off);
+        ebbi_block_set_next(b, first);
+        first = b;
     }
-    if (last != NULL)
-        ebbi_block_set_next(last, NULL);
     page->free = first;
     page->holed += removed;
     if (page->holed > 0)
@@ -470,12 +589,12 @@ size_t ebbi_page_purge_sparse(page_t *page)
      * blocks are carved afresh, not taken for zero. */
     size_t given = 0;
     for (unsigned k = 0; k < pages;) {
-        if (!((fresh[k / 64] >> (k % 64)) & 1)) {
+        if (!map_get(fresh, k)) {
             k++;
             continue;
         }
         unsigned run = k;
-        while (k < pages && ((fresh[k / 64] >> (k % 64)) & 1))
+        while (k < pages && map_get(fresh, k))
             hole_set(seg, page->start + ((size_t)k++ << shift));
         size_t bytes = (size_t)(k - run) << shift;
         if (ebbi_os_decommit((void *)(page->start + ((size_t)run << shift)), bytes))
@@ -588,8 +707,9 @@ void ebbi_page_validate(page_t *page, enum ebbi_page_place place)
     ebbi_assert(holed == page->holed);
     /* Other threads push onto thread_free meanwhile, at its head only: the
      * list below the head read here stays as it is. */
-    uint32_t remote = list_count(page, tf_list(ebbi_load_acquire(&page->thread_free)), true);
-    ebbi_assert(remote <= page->used);
+    uintptr_t tf = ebbi_load_acquire(&page->thread_free);
+    uint32_t remote = list_count(page, tf_list(tf), true);
+    ebbi_assert(remote == tf_count(tf) && remote <= page->used);
     if (place == EBBI_RELEASING)
         ebbi_assert(page->used == 0 && remote == 0);
 }
