@@ -797,7 +797,7 @@ EBBI_HIDDEN void ebbi_canary_set(page_t *page, block_t *block, size_t size);
 EBBI_HIDDEN size_t ebbi_canary_check(const page_t *page, const block_t *block);
 /* Zero or check a block being freed into a PAGE_SAFE page. */
 EBBI_HIDDEN void ebbi_safety_on_free(page_t *page, block_t *block);
-EBBI_HIDDEN void ebbi_safety_link_corrupted(const void *where);
+EBBI_HIDDEN __attribute__((noreturn)) void ebbi_safety_link_corrupted(const void *where);
 EBBI_HIDDEN bool ebbi_secure_recently_unmapped(uintptr_t p);
 EBBI_HIDDEN void ebbi_secure_note_unmapped(uintptr_t p);
 EBBI_HIDDEN void ebbi_safety_fork_prepare(void);

@@ -172,10 +172,15 @@ static inline void free_not_zero(page_t *page)
         page->free_is_zero = false;
 }
 
-static block_t *list_tail(block_t *b)
+/* The last block of a list of the page's blocks.  A slow path, so every
+ * link is checked: one that leaves the page (a write after free over it)
+ * is reported, never followed. */
+static block_t *list_tail(const page_t *page, block_t *b)
 {
-    for (block_t *next; (next = ebbi_block_next(b)) != NULL;)
-        b = next;
+    uint32_t left = page->capacity;
+    for (block_t *next; (next = ebbi_block_next(b)) != NULL; b = next)
+        if (left-- == 0 || !ebbi_page_holds_block(page, (uintptr_t)next))
+            ebbi_safety_link_corrupted(b);
     return b;
 }
 
@@ -208,7 +213,7 @@ bool ebbi_page_collect(page_t *page)
         } else if (page->local_free == NULL) {
             page->local_free = list;
         } else {
-            ebbi_block_set_next(list_tail(list), page->local_free);
+            ebbi_block_set_next(list_tail(page, list), page->local_free);
             page->local_free = list;
         }
     }
@@ -225,7 +230,7 @@ void ebbi_page_collect_all(page_t *page)
 {
     ebbi_page_collect(page);
     if (page->local_free != NULL) {
-        ebbi_block_set_next(list_tail(page->local_free), page->free);
+        ebbi_block_set_next(list_tail(page, page->local_free), page->free);
         page->free = page->local_free;
         page->local_free = NULL;
         free_not_zero(page);
@@ -494,14 +499,13 @@ static ahead_t ahead_of(const page_t *next)
 /* Mark the blocks on `free` in `map`.  One walk; the block's index by the
  * page's multiply-shift division.  A link that is not a block of the page,
  * or a list longer than the page (a cycle), means the program wrote over a
- * free block: false, and the page is left alone (its next allocation from
- * the list reports it where the mode checks). */
-static bool map_free_blocks(const page_t *page, uint64_t *map, ahead_t *ahead)
+ * free block: reported, never followed. */
+static void map_free_blocks(const page_t *page, uint64_t *map, ahead_t *ahead)
 {
     uint32_t left = page->capacity;
-    for (block_t *b = page->free; b != NULL; b = ebbi_block_next(b)) {
+    for (block_t *b = page->free, *prev = NULL; b != NULL; prev = b, b = ebbi_block_next(b)) {
         if (left-- == 0 || !ebbi_page_holds_block(page, (uintptr_t)b))
-            return false;
+            ebbi_safety_link_corrupted(prev != NULL ? (const void *)prev : (const void *)page);
         if (ahead->at < ahead->end) {
             __builtin_prefetch((const void *)ahead->at, 0, 3);
             ahead->at += ahead->stride;
@@ -510,7 +514,6 @@ static bool map_free_blocks(const page_t *page, uint64_t *map, ahead_t *ahead)
         size_t i = (size_t)(((unsigned __int128)off * page->divisor_magic) >> 64);
         map[i / 64] |= (uint64_t)1 << (i % 64);
     }
-    return true;
 }
 
 /* Decommit the kernel pages of a page in use that hold no live block.
@@ -543,8 +546,7 @@ size_t ebbi_page_purge_sparse(page_t *page, const page_t *next)
     block_map_t map;
     memset(map, 0, ((capacity + 63) / 64) * sizeof map[0]);
     ahead_t ahead = ahead_of(next);
-    if (!map_free_blocks(page, map, &ahead))
-        return 0;
+    map_free_blocks(page, map, &ahead);
     /* A kernel page goes if the blocks over it are all free. */
     enum { MAX_PAGES = EBB_SEGMENT_SIZE / 4096 };
     uint64_t fresh[MAX_PAGES / 64] = {0};

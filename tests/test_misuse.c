@@ -211,6 +211,19 @@ static int misuse(const char *mode)
         for (int i = 0; i < 1000; i++) /* until the page hands out p again */
             sink = malloc(32);
         free(keep);
+    } else if (strcmp(mode, "trim-corrupt-link") == 0) {
+        /* A write after free over a link of a sparse page: malloc_trim's
+         * walks of the page's lists must report it, not follow it. */
+        enum { N = 4096 };
+        static void *blocks[N];
+        for (int i = 0; i < N; i++)
+            blocks[i] = malloc(64);
+        for (int i = 0; i < N; i++)
+            if (i % 1024 != 0)
+                free(blocks[i]);
+        announce(blocks[N / 2 + 1]);
+        memset(blocks[N / 2 + 1], 0x41, 8);
+        malloc_trim(0);
     } else if (strcmp(mode, "zeroed-after-free") == 0) {
         unsigned char *p = malloc(200);
         memset(p, 0xff, 200);
@@ -288,6 +301,8 @@ static const expectation_t mode_cases[] = {
     ABORTS("double-free-huge-late", "EBB_SECURE=1", "double free"),
     ABORTS("overflow-slack", "EBB_SECURE=1", "heap overflow past a 20-byte block"),
     ABORTS("corrupt-link", "EBB_SECURE=1", "corrupted free list"),
+    /* The default mode too: malloc_trim's walks check each link. */
+    ABORTS("trim-corrupt-link", "", "corrupted free list"),
     /* Guard mode: the access itself faults, and is named. */
     FAULTS("read-after-free", "EBB_GUARD=1", "use after free of a 24-byte block"),
     FAULTS("write-after-free-large", "EBB_GUARD=1", "use after free of a 100000-byte block"),
