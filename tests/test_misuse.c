@@ -48,6 +48,17 @@ static void *double_free_parked(void *arg)
     return NULL;
 }
 
+/* n 64-byte blocks, all but one in 1024 freed: pages of 64 KiB with one
+ * live block each, whose other kernel pages malloc_trim gives back. */
+static void sparse_pages(void **blocks, int n)
+{
+    for (int i = 0; i < n; i++)
+        blocks[i] = malloc(64);
+    for (int i = 0; i < n; i++)
+        if (i % 1024 != 0)
+            free(blocks[i]);
+}
+
 static int misuse(const char *mode)
 {
     if (strcmp(mode, "free-stack") == 0) {
@@ -121,11 +132,7 @@ static int misuse(const char *mode)
          * seen for what it is. */
         enum { N = 65536 };
         static void *blocks[N];
-        for (int i = 0; i < N; i++)
-            blocks[i] = malloc(64);
-        for (int i = 0; i < N; i++)
-            if (i % 1024 != 0)
-                free(blocks[i]);
+        sparse_pages(blocks, N);
         malloc_trim(0);
         /* The 100th block of a 64 KiB page: in its second kernel page,
          * which held no live block. */
@@ -216,11 +223,7 @@ static int misuse(const char *mode)
          * walks of the page's lists must report it, not follow it. */
         enum { N = 4096 };
         static void *blocks[N];
-        for (int i = 0; i < N; i++)
-            blocks[i] = malloc(64);
-        for (int i = 0; i < N; i++)
-            if (i % 1024 != 0)
-                free(blocks[i]);
+        sparse_pages(blocks, N);
         announce(blocks[N / 2 + 1]);
         memset(blocks[N / 2 + 1], 0x41, 8);
         malloc_trim(0);
