@@ -7,7 +7,7 @@
  * to get a heap for a new thread.
  *
  * A thread's first allocation gives it a heap from the pool (or a new
- * one); its exit (a pthread key destructor) returns its empty pages to the
+ * one), as does its first free into another thread's page; its exit (a pthread key destructor) returns its empty pages to the
  * arenas, leaves pages that still hold live blocks in their arena for
  * another thread to adopt, and puts the heap back in the pool.  Heaps are
  * never unmapped, so a stale pointer to one is always safe to follow.
@@ -642,14 +642,6 @@ size_t ebbi_heap_collect(heap_t *heap, ebbi_collect_t how)
  * remote free.  Without membarrier (old kernels, seccomp, valgrind) no
  * heap is ever taken. */
 
-static uint64_t heap_activity(const heap_t *h)
-{
-    uint64_t sum = ebbi_load_relaxed(&h->huge_allocs) + ebbi_load_relaxed(&h->huge_frees);
-    for (unsigned c = 0; c < EBB_CLASS_COUNT; c++)
-        sum += ebbi_load_relaxed(&h->counts[c].allocs) + ebbi_load_relaxed(&h->counts[c].frees);
-    return sum;
-}
-
 /* heap->taken: NONE; PENDING (the thread's word holds &ebbi_heap_empty,
  * the sweep has not claimed it: its owner may undo it); CLAIMED (the
  * sweeper works on it or gives it back, and sets NONE when done). */
@@ -742,7 +734,7 @@ static heap_t *sweep_choose(ebbi_sweep_t mode, bool retry, uint64_t now, uint64_
         bool take = h->sweep_retry;
         h->sweep_retry = false;
         if (!retry) {
-            uint64_t a = heap_activity(h);
+            uint64_t a = ebbi_heap_activity(h);
             bool steady = a == h->seen_activity && h->seen_since_ns != 0;
             if (!steady) {
                 h->seen_activity = a;
@@ -906,6 +898,20 @@ heap_t *ebbi_heap_for_thread(void)
         heap_bind(heap, heap);
     }
     return heap;
+}
+
+/* A thread that frees into other threads' pages and has no heap (it never
+ * allocated: a consumer of what others make) gets one, so that its frees
+ * are counted in counters of its own rather than in the shared atomic ones
+ * of ebbi_orphan_frees.  NULL where it is not to have one: before the
+ * start is done, past its key's destructor, or while a sweep has its heap
+ * (the free then waits for nothing). */
+heap_t *ebbi_heap_for_freeing_thread(void)
+{
+    if (tls_home != NULL || tls_exited || !ebbi_load_acquire(&ebbi_process.init_done))
+        return NULL;
+    heap_t *heap = ebbi_heap_for_thread();
+    return heap != NULL && heap == ebbi_thread_heap() ? heap : NULL;
 }
 
 /* The thread has a heap, whether or not a sweep has taken it. */

@@ -544,6 +544,7 @@ static inline void *ebbi_page_pop(page_t *page, size_t size, bool zero)
 
 /* ---- heap.c: thread heaps ------------------------------------------------ */
 EBBI_HIDDEN heap_t *ebbi_heap_for_thread(void);
+EBBI_HIDDEN heap_t *ebbi_heap_for_freeing_thread(void);
 /* The malloc slow path (size first: the fast path's register); `end`: end
  * the allocator call (ebbi_call_end), so that the fast path reaches it by
  * a tail call. */
@@ -873,5 +874,6 @@ EBBI_HIDDEN extern ebbi_counter_t ebbi_orphan_huge_bytes;
 /* Blocks handed out and given back per size class, over all threads. */
 EBBI_HIDDEN void ebbi_stats_class_counts(uint64_t *allocs, uint64_t *frees);
 EBBI_HIDDEN uint64_t ebbi_stats_activity(void);
+EBBI_HIDDEN uint64_t ebbi_heap_activity(const heap_t *h);
 
 #endif

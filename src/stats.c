@@ -55,15 +55,25 @@ void ebbi_stats_class_counts(uint64_t *allocs, uint64_t *frees)
     memcpy(frees, s.frees, sizeof s.frees);
 }
 
-/* A number that changes whenever a thread allocates or frees: the sum of
- * the counters (for the reclaimer's idle pass). */
+/* A number that changes whenever the heap's thread allocates or frees:
+ * the sum of its counters (for the sweeps of idle threads' heaps). */
+uint64_t ebbi_heap_activity(const heap_t *h)
+{
+    uint64_t sum = ebbi_load_relaxed(&h->huge_allocs) + ebbi_load_relaxed(&h->huge_frees);
+    for (unsigned c = 0; c < EBB_CLASS_COUNT; c++)
+        sum += ebbi_load_relaxed(&h->counts[c].allocs) + ebbi_load_relaxed(&h->counts[c].frees);
+    return sum;
+}
+
+/* The same for the whole program, with the frees of threads without a
+ * heap (for the reclaimer's idle pass). */
 uint64_t ebbi_stats_activity(void)
 {
-    counter_sums_t s;
-    counter_sums(&s);
-    uint64_t sum = s.huge_allocs + s.huge_frees;
+    uint64_t sum = ebbi_load_relaxed(&ebbi_orphan_huge_frees);
     for (unsigned c = 0; c < EBB_CLASS_COUNT; c++)
-        sum += s.allocs[c] + s.frees[c];
+        sum += ebbi_load_relaxed(&ebbi_orphan_frees[c]);
+    for (heap_t *h = ebbi_heaps_first(); h != NULL; h = h->all_next)
+        sum += ebbi_heap_activity(h);
     return sum + 1; /* never 0 */
 }
 

@@ -206,6 +206,59 @@ static void test_short_lived_threads(void)
           (unsigned long)((after.mapped - before.mapped) >> 20), SHORT_THREADS);
 }
 
+/* ---- threads that only free --------------------------------------------------- */
+
+/* A consumer that never allocates frees what others made: it is given a
+ * heap at its first such free (its frees are counted in it), which goes
+ * back to the pool at its exit, so thousands of them reuse a few heaps. */
+#define FREER_THREADS 512
+#define FREER_BATCH 8
+#define FREER_BLOCKS 64
+
+static void *freer_blocks[FREER_BATCH][FREER_BLOCKS];
+static atomic_int freer_corrupt;
+
+static void *freer_thread(void *arg)
+{
+    void **blocks = arg;
+    for (int i = 0; i < FREER_BLOCKS; i++) {
+        if (!intact(blocks[i]))
+            atomic_fetch_add(&freer_corrupt, 1);
+        ebb_free(blocks[i]);
+    }
+    return NULL;
+}
+
+static void test_free_only_threads(void)
+{
+    struct ebb_stats before, after;
+    ebb_stats_get(&before);
+    uint32_t seed = 99;
+    for (int base = 0; base < FREER_THREADS; base += FREER_BATCH) {
+        pthread_t t[FREER_BATCH];
+        for (int i = 0; i < FREER_BATCH; i++) {
+            for (int k = 0; k < FREER_BLOCKS; k++) {
+                uint32_t size = random_size(&seed);
+                freer_blocks[i][k] = ebb_malloc(size);
+                stamp(freer_blocks[i][k], size, (uint32_t)(base + i) * FREER_BLOCKS + (uint32_t)k);
+            }
+        }
+        for (int i = 0; i < FREER_BATCH; i++)
+            pthread_create(&t[i], NULL, freer_thread, freer_blocks[i]);
+        for (int i = 0; i < FREER_BATCH; i++)
+            pthread_join(t[i], NULL);
+    }
+    ebb_stats_get(&after);
+    CHECK(atomic_load(&freer_corrupt) == 0, "%d blocks corrupted on their way to a freeing thread",
+          atomic_load(&freer_corrupt));
+    CHECK(after.in_use == before.in_use, "every block freed by the free-only threads");
+    CHECK(after.free_calls - before.free_calls == (uint64_t)FREER_THREADS * FREER_BLOCKS,
+          "their frees counted exactly: %lu", (unsigned long)(after.free_calls - before.free_calls));
+    /* A heap is about 7 KiB: 512 threads keeping theirs would be 3.5 MiB. */
+    CHECK(after.metadata < before.metadata + (512u << 10), "metadata grew by %lu KiB over %d free-only threads",
+          (unsigned long)((after.metadata - before.metadata) >> 10), FREER_THREADS);
+}
+
 /* ---- threads that exit while their heaps are swept ---------------------------- */
 
 /* malloc_trim in a loop sweeps every thread's heap (the handover, heap.c)
@@ -430,6 +483,7 @@ int main(void)
 {
     test_handoff();
     test_short_lived_threads();
+    test_free_only_threads();
     test_exits_during_sweeps();
 #ifndef EBB_TEST_NO_FORK
     test_fork_with_threads();
