@@ -105,11 +105,14 @@ static EBBI_NOINLINE void free_nonlocal(heap_t *heap, segment_t *seg, page_t *pa
         ebbi_safety_on_free(page, block);
     if (unlikely(heap == &ebbi_heap_empty) && (heap = ebbi_heap_for_freeing_thread()) == NULL)
         heap = &ebbi_heap_empty;
-    if (likely(heap != &ebbi_heap_empty))
+    if (likely(heap != &ebbi_heap_empty)) {
         ebbi_counter_add(&heap->counts[page->class_id].frees, 1);
-    else
-        ebbi_fetch_add_relaxed(&ebbi_orphan_frees[page->class_id], 1);
-    /* The rest touches only the other page (and its owner's atomics). */
+        block->free_key = ebbi_free_key(page);
+        ebbi_heap_free_remote(heap, page, block); /* in a batch (heap.c) */
+        ebbi_call_end();
+        return;
+    }
+    ebbi_fetch_add_relaxed(&ebbi_orphan_frees[page->class_id], 1);
     ebbi_call_end();
     ebbi_page_free_remote(page, block);
 }
@@ -431,10 +434,17 @@ int ebb_malloc_trim(size_t pad)
     heap_t *heap = ebbi_thread_heap() != &ebbi_heap_empty || ebbi_heap_is_bound() ? heap_ready() : NULL;
     size_t sparse = 0;
     if (heap != NULL) {
+        /* Cleared before the pages' remote lists are read (heap.c,
+         * sweep_heap): set again below if frees arrived after. */
+        atomic_store(&heap->remote_seen, 0);
+        atomic_thread_fence(memory_order_seq_cst);
         sparse = ebbi_heap_collect(heap, EBBI_COLLECT_TRIM);
     }
-    /* Every other thread's heap is swept too, as its thread would. */
+    /* Every other thread's heap is swept too, as its thread would; the
+     * batches of frees they send may reach this one's pages. */
     int given = ebbi_reclaim_trim() > 0 || sparse > 0;
+    if (heap != NULL && atomic_load(&heap->remote_seen))
+        given |= ebbi_heap_collect(heap, EBBI_COLLECT_TRIM) > 0;
     ebbi_call_end();
     return given;
 }

@@ -76,6 +76,17 @@
 #define TOUCH_UNITS 0x1fu
 #define TOUCH_STALE 0x80u
 
+/* Blocks a thread frees into other threads' pages wait in its heap, one
+ * batch per page, and go to their page in one push (heap.c): at most
+ * EBB_REMOTE_SLOTS batches at a time, each sent once it holds
+ * EBB_REMOTE_BATCH_BLOCKS blocks or EBB_REMOTE_BATCH_BYTES bytes, so a
+ * thread holds back at most 32 x 4 KiB (and a block a batch) from their
+ * owners.  32 slots: the pages of the classes a thread frees into at once
+ * (consecutive slices of a segment) rarely share one. */
+#define EBB_REMOTE_SLOTS 32
+#define EBB_REMOTE_BATCH_BLOCKS 32
+#define EBB_REMOTE_BATCH_BYTES 4096
+
 /* Arenas (each with its own lock) that own segments; threads are spread
  * over them. */
 #define EBB_MAX_ARENAS 64
@@ -95,6 +106,8 @@
 _Static_assert(EBB_SLICES_PER_SEGMENT == 64, "a segment's free slices fit one 64-bit mask");
 _Static_assert((EBB_PAGE_BLOCK_MAX / EBB_SLICE_SIZE) < EBB_SEGMENT_DATA_SLICES,
                "the largest page fits in a segment beside its header");
+_Static_assert((EBB_REMOTE_SLOTS & (EBB_REMOTE_SLOTS - 1)) == 0 && EBB_REMOTE_SLOTS <= 32,
+               "a page's batch is found by a mask; the batches in use fit a 32-bit mask");
 _Static_assert(EBB_DIRECT_MAX % EBB_ALIGNMENT == 0, "direct table covers whole steps");
 _Static_assert(EBB_ALIGNMENT >= 2 * sizeof(void *), "a free block holds its link and its key");
 

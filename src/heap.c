@@ -364,6 +364,74 @@ static void heap_drain_delayed(heap_t *heap)
     }
 }
 
+/* ---- frees into other threads' pages, in batches -------------------------------- */
+
+/* A block freed into another heap's page waits in this heap's batch for
+ * that page, and the batch goes to the page in one compare-and-swap, its
+ * count in the page's word (page.c), once it is big enough
+ * (EBB_REMOTE_BATCH_*), when another page needs its slot, and whenever
+ * the heap is collected (malloc_trim, thread exit, a sweep of an idle
+ * thread's heap).  A block in a batch still counts as used in its page, so
+ * the page stays until the batch reaches it; its key word is set, so a
+ * second free of it is seen.  The heap's holder only (the handover). */
+
+/* The page's slice in its segment (page entries are 128 bytes apart):
+ * the pages a thread frees into at once are mostly of one segment. */
+static inline unsigned remote_slot(const page_t *page)
+{
+    return (unsigned)((uintptr_t)page >> 7) & (EBB_REMOTE_SLOTS - 1);
+}
+
+static EBBI_NOINLINE void remote_send(heap_t *heap, unsigned i)
+{
+    remote_batch_t *b = &heap->remote[i];
+    ebbi_page_free_remote_list(b->page, b->head, b->tail, b->count);
+    b->page = NULL;
+    heap->remote_mask &= ~(1u << i);
+}
+
+static void remote_send_all(heap_t *heap)
+{
+    for (uint32_t m = heap->remote_mask; m != 0; m &= m - 1)
+        remote_send(heap, (unsigned)__builtin_ctz(m));
+}
+
+/* The slot holds another page's batch (sent first), or none: a new batch. */
+static EBBI_NOINLINE void remote_start(heap_t *heap, unsigned i, page_t *page, block_t *block)
+{
+    remote_batch_t *b = &heap->remote[i];
+    if (b->page != NULL)
+        remote_send(heap, i);
+    ebbi_block_set_next(block, NULL);
+    b->page = page;
+    b->head = b->tail = block;
+    b->count = 1;
+    b->bytes = page->block_size;
+    heap->remote_mask |= 1u << i;
+    if (b->bytes >= EBB_REMOTE_BATCH_BYTES)
+        remote_send(heap, i);
+}
+
+/* Its key word already set.  A leaf but for the tail calls. */
+void ebbi_heap_free_remote(heap_t *heap, page_t *page, block_t *block)
+{
+    unsigned i = remote_slot(page);
+    remote_batch_t *b = &heap->remote[i];
+    if (unlikely(b->page != page)) {
+        remote_start(heap, i, page, block);
+        return;
+    }
+    /* The batch's words first: C says the block might alias them. */
+    block_t *head = b->head;
+    uint32_t count = b->count + 1, bytes = b->bytes + page->block_size;
+    b->head = block;
+    b->count = count;
+    b->bytes = bytes;
+    ebbi_block_set_next(block, head);
+    if (unlikely(count >= EBB_REMOTE_BATCH_BLOCKS || bytes >= EBB_REMOTE_BATCH_BYTES))
+        remote_send(heap, i);
+}
+
 /* ---- finding a page with free blocks ------------------------------------------ */
 
 static bool page_has_room(page_t *page)
@@ -569,6 +637,7 @@ size_t ebbi_heap_collect(heap_t *heap, ebbi_collect_t how)
     size_t given = 0;
     bool abandon_all = how == EBBI_COLLECT_ABANDON;
     ebbi_heap_validate(heap);
+    remote_send_all(heap);
     if (abandon_all) {
         /* From here on no remote free notifies this heap... */
         for (unsigned c = 0; c < EBB_CLASS_COUNT; c++)
@@ -702,8 +771,9 @@ void ebbi_heaps_note_change(void)
  * other threads freed, give back the emptied pages (first pages too), and
  * decommit the free kernel pages of the others.  Stops between pages when
  * the owner wants the heap back. */
-static size_t sweep_heap(heap_t *h)
+static size_t sweep_heap(heap_t *h, bool *sent)
 {
+    *sent |= h->remote_mask != 0;
     tls_sweeping = h;
     ebbi_store_relaxed(&h->sweeping, 1);
     /* Cleared before the pages' remote lists are read, and a remote free
@@ -770,15 +840,12 @@ static heap_t *sweep_choose(ebbi_sweep_t mode, bool retry, uint64_t now, uint64_
     return batch;
 }
 
-size_t ebbi_heaps_sweep(ebbi_sweep_t mode, uint64_t quiet_ns, uint64_t *due)
+/* One round: choose, take, give back the busy, sweep the others (see
+ * above); malloc_trim's mode tries the busy ones again.  Sets *sent if a
+ * swept heap sent batches of remote frees. */
+static size_t sweep_round(ebbi_sweep_t mode, uint64_t now, uint64_t quiet_ns, uint64_t *due, bool *sent)
 {
-    *due = EBBI_NEVER;
-    if (ebbi_load_relaxed(&handover_state) < 0)
-        return 0;
-    uint64_t now = ebbi_os_now_ns();
     size_t given = 0;
-    pthread_mutex_lock(&handover_lock);
-    atomic_store(&ebbi_heaps_changed, false); /* what changes from here on says so again */
     unsigned tries = mode == EBBI_SWEEP_ALL ? SWEEP_ALL_TRIES : 1;
     for (unsigned try = 0; try < tries; try++) {
         heap_t *batch = sweep_choose(mode, try > 0, now, quiet_ns, due);
@@ -814,7 +881,7 @@ size_t ebbi_heaps_sweep(ebbi_sweep_t mode, uint64_t quiet_ns, uint64_t *due)
                     if (now + quiet_ns < *due)
                         *due = now + quiet_ns;
                 } else {
-                    given += sweep_heap(h);
+                    given += sweep_heap(h, sent);
                     ebbi_fetch_add_relaxed(&heaps_swept, 1);
                 }
                 ebbi_store_release(&h->sweep_thread->heap, h);
@@ -826,6 +893,23 @@ size_t ebbi_heaps_sweep(ebbi_sweep_t mode, uint64_t quiet_ns, uint64_t *due)
             break;
         ebbi_os_yield();
     }
+    return given;
+}
+
+size_t ebbi_heaps_sweep(ebbi_sweep_t mode, uint64_t quiet_ns, uint64_t *due)
+{
+    *due = EBBI_NEVER;
+    if (ebbi_load_relaxed(&handover_state) < 0)
+        return 0;
+    uint64_t now = ebbi_os_now_ns();
+    pthread_mutex_lock(&handover_lock);
+    atomic_store(&ebbi_heaps_changed, false); /* what changes from here on says so again */
+    bool sent = false;
+    size_t given = sweep_round(mode, now, quiet_ns, due, &sent);
+    /* The batches a swept heap sent (its frees into other heaps' pages)
+     * may have reached heaps swept before it: those are swept once more. */
+    if (sent && mode != EBBI_SWEEP_QUIET)
+        given += sweep_round(EBBI_SWEEP_CHANGED, now, quiet_ns, due, &sent);
     pthread_mutex_unlock(&handover_lock);
     return given;
 }
@@ -973,8 +1057,12 @@ void ebbi_heaps_fork_child(void)
     /* The other threads are gone, and the C library may give their stacks
      * (and TLS) to new threads: their heaps are bound no more. */
     for (heap_t *h = ebbi_heaps_first(); h != NULL; h = h->all_next) {
-        if (h != tls_home)
+        if (h != tls_home) {
             ebbi_store_relaxed(&h->thread, NULL);
+            /* Its batches may be half made: their blocks stay used. */
+            memset(h->remote, 0, sizeof h->remote);
+            h->remote_mask = 0;
+        }
     }
     /* A thread that was freeing into one of our pages at the fork exists
      * no more: its notification never ends (see ebbi_page_after_fork). */
@@ -1035,5 +1123,27 @@ void ebbi_heap_validate(heap_t *heap)
         }
     }
     queue_validate(heap, &heap->full, EBBI_IN_FULL_QUEUE, 0);
+    /* The batches of remote frees: each in its page's slot, its chain as
+     * long as its count (under the limits), every block of the page and
+     * keyed as freed. */
+    for (unsigned i = 0; i < EBB_REMOTE_SLOTS; i++) {
+        remote_batch_t *b = &heap->remote[i];
+        ebbi_assert(((heap->remote_mask >> i) & 1) == (b->page != NULL));
+        if (b->page == NULL)
+            continue;
+        ebbi_assert(remote_slot(b->page) == i && b->count >= 1 && b->count < EBB_REMOTE_BATCH_BLOCKS);
+        ebbi_assert(b->bytes == b->count * b->page->block_size && b->bytes < EBB_REMOTE_BATCH_BYTES);
+        uint32_t n = 0;
+        block_t *x = b->head;
+        for (;;) {
+            ebbi_assert(x != NULL && n < b->count && ebbi_page_holds_block(b->page, (uintptr_t)x));
+            ebbi_assert(x->free_key == ebbi_free_key(b->page));
+            n++;
+            if (x == b->tail)
+                break;
+            x = ebbi_block_next(x);
+        }
+        ebbi_assert(n == b->count);
+    }
 }
 #endif

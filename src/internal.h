@@ -295,6 +295,13 @@ typedef struct class_counts_s {
     ebbi_counter_t frees;
 } class_counts_t;
 
+/* Blocks freed into another heap's page, on their way (heap.c). */
+typedef struct {
+    page_t *page;
+    block_t *head, *tail;            /* linked through the blocks, keys set */
+    uint32_t count, bytes;
+} remote_batch_t;
+
 typedef struct heap_s {
     page_t *direct[EBB_DIRECT_SLOTS];
     page_queue_t queues[EBB_CLASS_COUNT];
@@ -316,6 +323,8 @@ typedef struct heap_s {
     uint64_t sample_seen[EBB_CLASS_COUNT];
     uint64_t rng;                    /* safety modes' randomness, this thread's */
     uint32_t validate_ticks;         /* the debug build: slow paths since the last validation */
+    uint32_t remote_mask;            /* the batches in use */
+    remote_batch_t remote[EBB_REMOTE_SLOTS];
     /* The handover to another thread while the owner is idle (heap.c).
      * The owner thread's words; NULL while the heap has no thread. */
     struct ebbi_thread_s *_Atomic thread;
@@ -523,6 +532,7 @@ EBBI_HIDDEN void ebbi_page_clear_full_mark(page_t *page);
 EBBI_HIDDEN void ebbi_page_forbid_delayed(page_t *page);
 EBBI_HIDDEN void ebbi_page_allow_delayed(page_t *page);
 EBBI_HIDDEN void ebbi_page_free_remote(page_t *page, block_t *block);
+EBBI_HIDDEN void ebbi_page_free_remote_list(page_t *page, block_t *head, block_t *tail, uint32_t count);
 EBBI_HIDDEN void ebbi_page_after_fork(page_t *page);
 
 /* Hand out the first block of page->free (non-empty). */
@@ -554,6 +564,7 @@ EBBI_HIDDEN void ebbi_heap_free_local(heap_t *heap, page_t *page, block_t *block
 EBBI_HIDDEN void ebbi_heap_thread_done(void *value);
 typedef enum { EBBI_COLLECT_TRIM, EBBI_COLLECT_SWEEP, EBBI_COLLECT_ABANDON } ebbi_collect_t;
 EBBI_HIDDEN size_t ebbi_heap_collect(heap_t *heap, ebbi_collect_t how);
+EBBI_HIDDEN void ebbi_heap_free_remote(heap_t *heap, page_t *page, block_t *block);
 EBBI_HIDDEN size_t ebbi_release_reserves(void);
 EBBI_HIDDEN void ebbi_heaps_fork_prepare(void);
 EBBI_HIDDEN void ebbi_heaps_fork_parent(void);

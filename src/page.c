@@ -60,10 +60,10 @@ static inline uintptr_t tf_with_state(uintptr_t tf, unsigned state)
     return (tf & ~(uintptr_t)TF_STATE_MASK) | state;
 }
 
-/* The word with `block` pushed onto tf's list. */
-static inline uintptr_t tf_push(uintptr_t tf, const block_t *block)
+/* The word with `count` blocks from `head` on pushed onto tf's list. */
+static inline uintptr_t tf_push(uintptr_t tf, const block_t *head, uint32_t count)
 {
-    return (uintptr_t)block | ((tf & ~TF_LIST_MASK) + TF_ONE);
+    return (uintptr_t)head | ((tf & ~TF_LIST_MASK) + (uintptr_t)count * TF_ONE);
 }
 
 _Static_assert(EBB_ADDRESS_BITS <= TF_COUNT_SHIFT, "block addresses fit below the count");
@@ -325,9 +325,10 @@ static EBBI_COLD void abandoned_freed_into(page_t *page)
         ebbi_account_freed(now);
 }
 
-/* The page is full in its owner's heap (USE_DELAYED): the block goes to
+/* The page is full in its owner's heap (USE_DELAYED): the blocks go to
  * the heap's delayed list, which the owner drains on its slow path. */
-static EBBI_NOINLINE void free_remote_delayed(page_t *page, block_t *block, uintptr_t tf, heap_t *owner)
+static EBBI_NOINLINE void free_remote_delayed(page_t *page, block_t *head, block_t *tail, uint32_t count,
+                                              uintptr_t tf, heap_t *owner)
 {
     for (;;) {
         if (tf_state(tf) == TF_USE_DELAYED) {
@@ -336,45 +337,52 @@ static EBBI_NOINLINE void free_remote_delayed(page_t *page, block_t *block, uint
             continue;
         }
         /* The owner took the page out of the full queue meanwhile. */
-        ebbi_block_set_next(block, tf_list(tf));
-        if (ebbi_cas_weak_acq_rel(&page->thread_free, &tf, tf_push(tf, block))) {
-            /* (The owner read before the push: once the block is pushed,
-             * the page may be collected and freed.) */
+        ebbi_block_set_next(tail, tf_list(tf));
+        if (ebbi_cas_weak_acq_rel(&page->thread_free, &tf, tf_push(tf, head, count))) {
+            /* (The owner read before the push: once the blocks are
+             * pushed, the page may be collected and freed.) */
             note_remote_free(owner);
             return;
         }
     }
     /* The owner cannot abandon the page while we are DELAYING, so its heap
-     * is still the owner here.  Reset the state before handing the block
-     * over: once the owner has the block it may free the page, and we must
-     * not touch the page after that. */
+     * is still the owner here.  Reset the state before handing the blocks
+     * over: once the owner has them it may free the page, and we must not
+     * touch the page after that. */
     heap_t *heap = ebbi_load_relaxed(&page->owner);
     tf = ebbi_load_relaxed(&page->thread_free);
     while (tf_state(tf) == TF_DELAYING &&
            !ebbi_cas_weak_acq_rel(&page->thread_free, &tf, tf_with_state(tf, TF_NORMAL)))
         ;
-    block_t *head = ebbi_load_relaxed(&heap->delayed_free);
+    block_t *first = ebbi_load_relaxed(&heap->delayed_free);
     do {
-        ebbi_block_set_next(block, head);
-    } while (!ebbi_cas_weak_release(&heap->delayed_free, &head, block));
+        ebbi_block_set_next(tail, first);
+    } while (!ebbi_cas_weak_release(&heap->delayed_free, &first, head));
     note_remote_free(heap);
 }
 
-void ebbi_page_free_remote(page_t *page, block_t *block)
+/* Any thread but the owner: give back `count` blocks of the page, linked
+ * from head to tail, their key words set: one compare-and-swap. */
+void ebbi_page_free_remote_list(page_t *page, block_t *head, block_t *tail, uint32_t count)
 {
-    block->free_key = ebbi_free_key(page);
     heap_t *owner = ebbi_load_relaxed(&page->owner);
     if (unlikely(owner == NULL))
         abandoned_freed_into(page);
     uintptr_t tf = ebbi_load_relaxed(&page->thread_free);
     do {
         if (unlikely(tf_state(tf) == TF_USE_DELAYED)) {
-            free_remote_delayed(page, block, tf, owner);
+            free_remote_delayed(page, head, tail, count, tf, owner);
             return;
         }
-        ebbi_block_set_next(block, tf_list(tf));
-    } while (!ebbi_cas_weak_acq_rel(&page->thread_free, &tf, tf_push(tf, block)));
+        ebbi_block_set_next(tail, tf_list(tf));
+    } while (!ebbi_cas_weak_acq_rel(&page->thread_free, &tf, tf_push(tf, head, count)));
     note_remote_free(owner);
+}
+
+void ebbi_page_free_remote(page_t *page, block_t *block)
+{
+    block->free_key = ebbi_free_key(page);
+    ebbi_page_free_remote_list(page, block, block, 1);
 }
 
 /* Blocks other threads freed wait on thread_free (any thread may ask). */

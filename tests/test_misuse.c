@@ -48,6 +48,14 @@ static void *double_free_parked(void *arg)
     return NULL;
 }
 
+static void *free_twice(void *p)
+{
+    free(p);
+    announce(p);
+    free(p);
+    return NULL;
+}
+
 /* n 64-byte blocks, all but one in 1024 freed: pages of 64 KiB with one
  * live block each, whose other kernel pages malloc_trim gives back. */
 static void sparse_pages(void **blocks, int n)
@@ -218,6 +226,13 @@ static int misuse(const char *mode)
         for (int i = 0; i < 1000; i++) /* until the page hands out p again */
             sink = malloc(32);
         free(keep);
+    } else if (strcmp(mode, "double-free-remote") == 0) {
+        /* Freed twice by a thread that does not own it: the first free
+         * leaves it in that thread's batch for its page. */
+        void *p = malloc(48);
+        pthread_t t;
+        pthread_create(&t, NULL, free_twice, p);
+        pthread_join(t, NULL);
     } else if (strcmp(mode, "trim-corrupt-link") == 0) {
         /* A write after free over a link of a sparse page: malloc_trim's
          * walks of the page's lists must report it, not follow it. */
@@ -284,6 +299,7 @@ static const expectation_t default_cases[] = {
     ABORTS("double-free-after-others", "", "double free"),
     ABORTS("double-free-medium", "", "double free"),
     ABORTS("double-free-huge", "", "double free"),
+    ABORTS("double-free-remote", "", "double free"),
     ABORTS("realloc-invalid", "", "realloc of invalid pointer"),
     ABORTS("usable-size-invalid", "", "malloc_usable_size of invalid pointer"),
 };

@@ -257,6 +257,12 @@ static void test_free_only_threads(void)
     /* A heap is about 7 KiB: 512 threads keeping theirs would be 3.5 MiB. */
     CHECK(after.metadata < before.metadata + (512u << 10), "metadata grew by %lu KiB over %d free-only threads",
           (unsigned long)((after.metadata - before.metadata) >> 10), FREER_THREADS);
+    /* Their frees reached the pages (batches are sent at a thread's exit):
+     * once trimmed, nothing of the 32768 blocks stays resident. */
+    ebb_malloc_trim(0);
+    ebb_stats_get(&after);
+    CHECK(after.resident < before.resident + (1u << 20), "resident grew by %lu KiB over %d free-only threads",
+          (unsigned long)((after.resident - before.resident) >> 10), FREER_THREADS);
 }
 
 /* ---- threads that exit while their heaps are swept ---------------------------- */
@@ -460,6 +466,40 @@ static int ended_well(pid_t pid)
     return 0;
 }
 
+/* A thread's batches of remote frees go to their pages when it exits:
+ * in a fresh process, blocks freed by a thread that then exits come back
+ * to their owner's malloc once its page's other blocks are used up. */
+#define BATCHED_BLOCKS 20 /* fewer than a batch sends at once */
+
+static void *free_some(void *arg)
+{
+    void **blocks = arg;
+    for (int i = 0; i < BATCHED_BLOCKS; i++)
+        ebb_free(blocks[i]);
+    return NULL;
+}
+
+static void test_batches_sent_at_exit(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        void *blocks[BATCHED_BLOCKS];
+        for (int i = 0; i < BATCHED_BLOCKS; i++)
+            blocks[i] = ebb_malloc(64);
+        pthread_t t;
+        pthread_create(&t, NULL, free_some, blocks);
+        pthread_join(t, NULL);
+        for (int n = 0; n < 2048; n++) {
+            void *p = ebb_malloc(64);
+            for (int i = 0; i < BATCHED_BLOCKS; i++)
+                if (p == blocks[i])
+                    _exit(0);
+        }
+        _exit(1);
+    }
+    CHECK(ended_well(pid), "blocks freed by a thread that exited came back to their owner");
+}
+
 static void test_last_thread_exits(void)
 {
     pid_t pid = fork();
@@ -488,6 +528,7 @@ int main(void)
 #ifndef EBB_TEST_NO_FORK
     test_fork_with_threads();
     test_last_thread_exits();
+    test_batches_sent_at_exit();
 #endif
     return check_summary();
 }
