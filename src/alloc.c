@@ -103,8 +103,8 @@ static EBBI_NOINLINE void free_nonlocal(heap_t *heap, segment_t *seg, page_t *pa
     }
     if (unlikely(ebbi_safety & (SAFETY_ZERO | SAFETY_SECURE))) /* free_flags are the owner's */
         ebbi_safety_on_free(page, block);
-    if (unlikely(heap == &ebbi_heap_empty) && (heap = ebbi_heap_for_freeing_thread()) == NULL)
-        heap = &ebbi_heap_empty;
+    if (unlikely(heap == &ebbi_heap_empty))
+        heap = ebbi_heap_for_freeing_thread();
     if (likely(heap != &ebbi_heap_empty)) {
         ebbi_counter_add(&heap->counts[page->class_id].frees, 1);
         block->free_key = ebbi_free_key(page);

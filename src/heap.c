@@ -987,15 +987,15 @@ heap_t *ebbi_heap_for_thread(void)
 /* A thread that frees into other threads' pages and has no heap (it never
  * allocated: a consumer of what others make) gets one, so that its frees
  * are counted in counters of its own rather than in the shared atomic ones
- * of ebbi_orphan_frees.  NULL where it is not to have one: before the
- * start is done, past its key's destructor, or while a sweep has its heap
- * (the free then waits for nothing). */
+ * of ebbi_orphan_frees.  &ebbi_heap_empty where it is not to have one:
+ * before the start is done, past its key's destructor, or while a sweep
+ * has its heap (the free then waits for nothing). */
 heap_t *ebbi_heap_for_freeing_thread(void)
 {
     if (tls_home != NULL || tls_exited || !ebbi_load_acquire(&ebbi_process.init_done))
-        return NULL;
+        return &ebbi_heap_empty;
     heap_t *heap = ebbi_heap_for_thread();
-    return heap != NULL && heap == ebbi_thread_heap() ? heap : NULL;
+    return heap != NULL && heap == ebbi_thread_heap() ? heap : &ebbi_heap_empty;
 }
 
 /* The thread has a heap, whether or not a sweep has taken it. */

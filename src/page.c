@@ -200,11 +200,8 @@ bool ebbi_page_collect(page_t *page)
             ;
         block_t *list = tf_list(tf);
         uint32_t count = tf_count(tf);
-        if (ebbi_safety & SAFETY_SECURE) {
-            for (block_t *b = list, *next; (next = ebbi_block_next(b)) != NULL; b = next)
-                if (!ebbi_page_holds_block(page, (uintptr_t)next))
-                    ebbi_safety_link_corrupted(b);
-        }
+        if (ebbi_safety & SAFETY_SECURE)
+            (void)list_tail(page, list); /* checks every link */
         ebbi_assert(count >= 1 && count <= page->used);
         page->used -= count;
         if (page->free == NULL) {
