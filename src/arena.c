@@ -352,8 +352,9 @@ void ebbi_arena_free_page(page_t *page)
 
 /* Purge the touched runs of slices [first, first+count) of a segment,
  * adjacent runs in one call (MADV_DONTNEED, or MADV_FREE with
- * EBB_PURGE=free).  Returns the bytes that were touched. */
-static size_t purge_touched(segment_t *seg, unsigned first, unsigned count)
+ * EBB_PURGE=free).  Returns the bytes that were touched; `*refused` is
+ * set if a call failed (locked memory), which leaves that run touched. */
+static size_t purge_touched(segment_t *seg, unsigned first, unsigned count, bool *refused)
 {
     bool lazy = ebbi_option(EBB_OPTION_PURGE) == 1;
     size_t given = 0;
@@ -379,6 +380,7 @@ static size_t purge_touched(segment_t *seg, unsigned first, unsigned count)
         if (lazy && ebbi_os_purge_lazily(at, run_bytes)) {
             after = TOUCH_STALE;
         } else if (!ebbi_os_decommit(at, run_bytes)) {
+            *refused = true;
             continue; /* locked memory: still resident, still holding its data */
         }
         given += run_given;
@@ -397,7 +399,8 @@ size_t ebbi_arena_purge_page(page_t *page, bool *is_zero)
 {
     segment_t *seg = ebbi_segment_of(page);
     unsigned first = slice_index(page);
-    size_t given = purge_touched(seg, first, page->slice_count);
+    bool refused = false;
+    size_t given = purge_touched(seg, first, page->slice_count, &refused);
     *is_zero = slices_zero(seg, first, page->slice_count);
     return given;
 }
@@ -440,11 +443,15 @@ size_t ebbi_arena_purge(arena_t *arena, uint64_t freed_before_ns, size_t at_leas
         pthread_mutex_unlock(&arena->lock);
 
         unsigned purging = 0;
+        bool refused = false;
         for (unsigned i = 0; i < n; i++) {
             if (spans[i] == NULL)
                 continue;
             segment_t *seg = ebbi_segment_of(spans[i]);
-            ebbi_account_reclaimed(purge_touched(seg, slice_index(spans[i]), spans[i]->slice_count));
+            size_t purged = purge_touched(seg, slice_index(spans[i]), spans[i]->slice_count, &refused);
+            ebbi_account_reclaimed(purged);
+            if (purged < spans[i]->span_dirty)
+                given -= spans[i]->span_dirty - purged;
             purging++;
         }
         while (release != NULL) {
@@ -474,7 +481,9 @@ size_t ebbi_arena_purge(arena_t *arena, uint64_t freed_before_ns, size_t at_leas
                 ebbi_arena_validate(arena);
             pthread_mutex_unlock(&arena->lock);
         }
-        if (!more || n < BATCH)
+        /* Memory the kernel would not take (locked) is back in the dirty
+         * list, where this loop would meet it again: the next pass tries. */
+        if (!more || n < BATCH || refused)
             return given;
     }
 }
@@ -547,7 +556,7 @@ size_t ebbi_arena_sweep_abandoned(arena_t *arena, uint64_t freed_at, uint64_t qu
     if (all == NULL)
         return 0;
 
-    size_t given = 0;
+    ebbi_decommit_t batch = {0};
     for (page_t *page = all; page != NULL; page = page->next) {
         if (ebbi_page_remote_waiting(page)) {
             /* Collecting walks the list the other threads pushed, in the
@@ -560,10 +569,12 @@ size_t ebbi_arena_sweep_abandoned(arena_t *arena, uint64_t freed_at, uint64_t qu
         /* Memory freed within the delay may be taken again (the pages are
          * adopted when their class runs short): it waits, as spans do. */
         if (page->used != 0 && sparse_unswept(page) && ebbi_load_relaxed(&page->quiet_since_ns) < quiet_before) {
-            given += ebbi_page_purge_sparse(page, page->next);
+            ebbi_page_purge_sparse(page, page->next, &batch);
             page->free_flags |= PAGE_SPARSE_DONE;
         }
     }
+    /* Before the pages can be adopted (and their holes refilled). */
+    size_t given = ebbi_page_purge_flush(&batch);
 
     uint64_t freed = 0;
     pthread_mutex_lock(&arena->lock);

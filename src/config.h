@@ -35,6 +35,11 @@
  * less keeps its pages warm. */
 #define EBB_SPARSE_QUIET_DELAYS 8
 
+/* Ranges given back in one process_madvise call (os.c): a sparse page
+ * gives one or two, and a call per 64 amortizes the kernel's entry and
+ * its TLB flush; the batch lives on the stack (1 KiB). */
+#define EBB_DECOMMIT_BATCH 64
+
 /* The debug build (make debug) checks invariants; the release build does
  * not (internal.h, ebbi_assert).  A validator that walks a whole heap or
  * arena runs on one slow-path call in EBB_DEBUG_VALIDATE_EVERY: every call

@@ -634,7 +634,7 @@ size_t ebbi_release_reserves(void)
  * gave back. */
 size_t ebbi_heap_collect(heap_t *heap, ebbi_collect_t how)
 {
-    size_t given = 0;
+    ebbi_decommit_t batch = {0};
     bool abandon_all = how == EBBI_COLLECT_ABANDON;
     ebbi_heap_validate(heap);
     remote_send_all(heap);
@@ -678,10 +678,12 @@ size_t ebbi_heap_collect(heap_t *heap, ebbi_collect_t how)
                 ebbi_store_relaxed(&p->owner, NULL);
                 ebbi_arena_abandon_page(p);
             } else if (!ebbi_load_relaxed(&heap->want_back)) {
-                given += ebbi_page_purge_sparse(p, next);
+                ebbi_page_purge_sparse(p, next, &batch);
             }
         }
     }
+    /* While the heap is still ours: its pages' holes cannot be refilled. */
+    size_t given = ebbi_page_purge_flush(&batch);
     ebbi_heap_validate(heap);
     return given;
 }

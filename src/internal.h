@@ -37,6 +37,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "atomic.h"
 #include "config.h"
@@ -424,6 +425,19 @@ EBBI_HIDDEN void *ebbi_os_map_reach(size_t size, size_t align, size_t *reach);
 EBBI_HIDDEN void ebbi_os_unmap(void *p, size_t size);
 /* Pages read back as zero, and cost no memory, if true is returned. */
 EBBI_HIDDEN bool ebbi_os_decommit(void *p, size_t size);
+/* Decommits gathered for one kernel call (process_madvise), for a walk
+ * that gives back many ranges: each range is added, then the batch is
+ * flushed, before the memory may be used again.  Starts zeroed. */
+typedef struct {
+    struct iovec range[EBB_DECOMMIT_BATCH];
+    unsigned count;
+    size_t given; /* by the calls made so far */
+    void (*refused)(void *p, size_t size); /* told of a range that failed */
+} ebbi_decommit_t;
+EBBI_HIDDEN void ebbi_os_decommit_add(ebbi_decommit_t *batch, void *p, size_t size);
+/* The last calls; returns the bytes given back since the last flush (a
+ * range that fails keeps its data). */
+EBBI_HIDDEN size_t ebbi_os_decommit_flush(ebbi_decommit_t *batch);
 /* MADV_FREE: the kernel takes the pages when it needs them; until then they
  * keep their contents.  False if the kernel does not support it. */
 EBBI_HIDDEN bool ebbi_os_purge_lazily(void *p, size_t size);
@@ -521,7 +535,8 @@ EBBI_HIDDEN bool ebbi_page_collect(page_t *page);
 EBBI_HIDDEN void ebbi_page_collect_all(page_t *page);
 /* Sparse pages (page.c): decommit the kernel pages of a page in use that
  * hold no live block; take the holed blocks back when the page runs out. */
-EBBI_HIDDEN size_t ebbi_page_purge_sparse(page_t *page, const page_t *next);
+EBBI_HIDDEN void ebbi_page_purge_sparse(page_t *page, const page_t *next, ebbi_decommit_t *batch);
+EBBI_HIDDEN size_t ebbi_page_purge_flush(ebbi_decommit_t *batch);
 EBBI_HIDDEN bool ebbi_page_refill_holes(page_t *page);
 /* Is the block (of the page) one of its holed blocks, so free already? */
 EBBI_HIDDEN bool ebbi_page_block_holed(page_t *page, const void *block);
@@ -727,7 +742,7 @@ typedef enum {
     EBB_OPTION_RECLAIM_DELAY_MS, /* freed memory goes back after this long */
     EBB_OPTION_RETAIN_MAX,       /* ...or at once past this many reclaimable bytes */
     EBB_OPTION_BACKGROUND,       /* a thread reclaims for programs that go idle */
-    EBB_OPTION_PURGE,            /* 0: MADV_DONTNEED, 1: MADV_FREE */
+    EBB_OPTION_PURGE,            /* 0: MADV_DONTNEED, 1: MADV_FREE, 2: MADV_DONTNEED one range a call */
     EBB_OPTION_RETAIN_MIN,       /* reclaimable bytes kept even after the delay */
     EBB_OPTION_MMAP_THRESHOLD,   /* requests this big get their own mapping (0: 2 MiB up) */
     EBB_OPTION_ZERO_ON_FREE,     /* safety modes (safety.c) */

@@ -17,7 +17,7 @@ typedef struct {
     const char *const *words; /* accepted words, valued 0, 1, ... (or NULL) */
 } option_desc_t;
 
-static const char *const purge_words[] = {"dontneed", "free", NULL};
+static const char *const purge_words[] = {"dontneed", "free", "madvise", NULL};
 static const char *const guard_words[] = {"0", "after", "before", NULL};
 
 static const option_desc_t option_descs[EBB_OPTION_COUNT] = {
@@ -29,7 +29,7 @@ static const option_desc_t option_descs[EBB_OPTION_COUNT] = {
     [EBB_OPTION_RECLAIM_DELAY_MS] = {"EBB_RECLAIM_DELAY_MS", 50, 0, 3600 * 1000, NULL},
     [EBB_OPTION_RETAIN_MAX] = {"EBB_RETAIN_MAX", 1L << 30, 0, __LONG_MAX__, NULL},
     [EBB_OPTION_BACKGROUND] = {"EBB_BACKGROUND", 1, 0, 1, NULL},
-    [EBB_OPTION_PURGE] = {"EBB_PURGE", 0, 0, 1, purge_words},
+    [EBB_OPTION_PURGE] = {"EBB_PURGE", 0, 0, 2, purge_words},
     [EBB_OPTION_RETAIN_MIN] = {"EBB_RETAIN_MIN", 1L << 20, 0, __LONG_MAX__, NULL},
     [EBB_OPTION_MMAP_THRESHOLD] = {"EBB_MMAP_THRESHOLD", 0, 0, EBB_PAGE_BLOCK_MAX, NULL},
     /* Safety modes (safety.c), fixed when the allocator starts. */

@@ -11,7 +11,8 @@
  * The system calls, for seccomp users: mmap (PROT_READ|PROT_WRITE,
  * MAP_PRIVATE|MAP_ANONYMOUS[|MAP_NORESERVE]), munmap, madvise
  * (MADV_DONTNEED; MADV_FREE with EBB_PURGE=free; MADV_NOHUGEPAGE with
- * EBB_GUARD_SAMPLE), mremap (0, or MREMAP_MAYMOVE|MREMAP_FIXED), brk (through
+ * EBB_GUARD_SAMPLE), process_madvise (MADV_DONTNEED on PIDFD_SELF; not
+ * with EBB_PURGE=madvise), mremap (0, or MREMAP_MAYMOVE|MREMAP_FIXED), brk (through
  * the C library's sbrk, so its own view of the break stays right),
  * mprotect (safety modes: guard pages), sigaction (SIGSEGV, guard modes),
  * sched_getaffinity, sched_yield, clock_gettime (vDSO), membarrier
@@ -190,6 +191,87 @@ bool ebbi_os_decommit(void *p, size_t size)
     bool ok = !inject(FAULT_MADVISE) && madvise(p, size, MADV_DONTNEED) == 0;
     errno = saved;
     return ok;
+}
+
+/* Many ranges, one call: process_madvise(2) on the process itself
+ * (PIDFD_SELF, Linux 6.15; any advice on oneself since 6.13) enters the
+ * kernel and flushes the TLB once for the batch, where madvise does it per
+ * range.  A kernel without it, a seccomp filter that refuses it, or
+ * EBB_PURGE=madvise: one madvise per range, as before. */
+#define PIDFD_SELF_PROCESS (-10001)
+static _Atomic(bool) batch_refused;
+
+/* The ranges [from, to) one call each. */
+static size_t decommit_each(const ebbi_decommit_t *batch, unsigned from, unsigned to)
+{
+    size_t given = 0;
+    for (unsigned i = from; i < to; i++) {
+        if (ebbi_os_decommit(batch->range[i].iov_base, batch->range[i].iov_len))
+            given += batch->range[i].iov_len;
+        else if (batch->refused != NULL)
+            batch->refused(batch->range[i].iov_base, batch->range[i].iov_len);
+    }
+    return given;
+}
+
+static void decommit_send(ebbi_decommit_t *batch)
+{
+    size_t given = 0;
+    unsigned done = 0;
+#ifdef SYS_process_madvise
+    if (batch->count > 1 && !ebbi_load_relaxed(&batch_refused) && ebbi_option(EBB_OPTION_PURGE) != 2) {
+        int saved = errno;
+        COUNT(madvise);
+        long r = inject(FAULT_MADVISE) ? (errno = ENOMEM, -1)
+                                       : syscall(SYS_process_madvise, PIDFD_SELF_PROCESS, batch->range,
+                                                 (size_t)batch->count, MADV_DONTNEED, 0u);
+        if (r < 0 && errno != ENOMEM) {
+            /* Not here (an older kernel: EBADF or EINVAL; seccomp), or the
+             * first range refused it (locked memory: EINVAL).  That range
+             * alone tells which. */
+            given += decommit_each(batch, 0, 1);
+            if (given > 0)
+                ebbi_store_relaxed(&batch_refused, true);
+            done = 1;
+        }
+        /* The kernel stops at a range it cannot advise: the ranges before
+         * it are done, and the rest go one call each. */
+        size_t advised = r > 0 ? (size_t)r : 0;
+        while (done < batch->count && batch->range[done].iov_len <= advised) {
+            advised -= batch->range[done].iov_len;
+            given += batch->range[done].iov_len;
+            done++;
+        }
+        errno = saved;
+    }
+#endif
+    given += decommit_each(batch, done, batch->count);
+    batch->count = 0;
+    batch->given += given;
+}
+
+void ebbi_os_decommit_add(ebbi_decommit_t *batch, void *p, size_t size)
+{
+    if (batch->count > 0) {
+        struct iovec *last = &batch->range[batch->count - 1];
+        if ((char *)last->iov_base + last->iov_len == (char *)p) {
+            last->iov_len += size;
+            return;
+        }
+    }
+    if (batch->count == EBB_DECOMMIT_BATCH)
+        decommit_send(batch);
+    batch->range[batch->count].iov_base = p;
+    batch->range[batch->count].iov_len = size;
+    batch->count++;
+}
+
+size_t ebbi_os_decommit_flush(ebbi_decommit_t *batch)
+{
+    decommit_send(batch);
+    size_t given = batch->given;
+    batch->given = 0;
+    return given;
 }
 
 bool ebbi_os_purge_lazily(void *p, size_t size)

@@ -459,6 +459,44 @@ static void hole_set(segment_t *seg, uintptr_t p)
     ebbi_store_relaxed(h, (uint16_t)(ebbi_load_relaxed(h) | (1u << bit)));
 }
 
+static void hole_clear(segment_t *seg, uintptr_t p)
+{
+    unsigned bit;
+    _Atomic(uint16_t) *h = hole_mask(seg, p, &bit);
+    ebbi_store_relaxed(h, (uint16_t)(ebbi_load_relaxed(h) & ~(1u << bit)));
+}
+
+/* A range whose decommit failed (locked memory) still holds its data: its
+ * kernel pages are holes no more, and the blocks over it, all holed by the
+ * purge that made the range, go back on their page's free list.  A range
+ * may run over adjacent pages (the batch joins them). */
+static void holes_refused(void *at, size_t size)
+{
+    uintptr_t p = (uintptr_t)at, end = p + size;
+    segment_t *seg = ebbi_segment_of(at);
+    while (p < end) {
+        page_t *page = ebbi_page_of(seg, p);
+        uintptr_t page_end = page->start + ((size_t)page->slice_count << EBB_SLICE_SHIFT);
+        uintptr_t stop = end < page_end ? end : page_end;
+        for (uintptr_t kp = p; kp < stop; kp += ebbi_process.page_size)
+            hole_clear(seg, kp);
+        uint32_t size_b = page->block_size;
+        for (size_t i = (p - page->start) / size_b; i < page->capacity; i++) {
+            uintptr_t b = page->start + i * size_b;
+            if (b >= stop)
+                break;
+            if (overlaps_hole(seg, b, size_b))
+                continue;
+            ebbi_block_set_next((block_t *)b, page->free);
+            page->free = (block_t *)b;
+            page->holed--;
+        }
+        if (page->holed == 0)
+            page->free_flags &= (uint8_t)~PAGE_HOLED;
+        p = stop;
+    }
+}
+
 /* Bit i of a block map stands for block i of a page. */
 typedef uint64_t block_map_t[SPARSE_MAX_BLOCKS / 64];
 
@@ -528,17 +566,18 @@ static void map_free_blocks(const page_t *page, uint64_t *map, ahead_t *ahead)
  * the blocks that reach into a new hole.  (A block holed earlier is on no
  * list and unmarked: a kernel page it shares with another hole stays,
  * which only costs a little memory.)  `next`, if not NULL, is the page
- * the caller works on next (see ahead_t).  Returns the bytes given back,
- * counted in the ledger's reclaimed total here. */
-size_t ebbi_page_purge_sparse(page_t *page, const page_t *next)
+ * the caller works on next (see ahead_t).  The kernel pages go into
+ * `batch`, which the caller flushes with ebbi_page_purge_flush before the
+ * page can take its holed blocks back. */
+void ebbi_page_purge_sparse(page_t *page, const page_t *next, ebbi_decommit_t *batch)
 {
     size_t ps = ebbi_process.page_size;
     if ((page->free_flags & PAGE_PARKED) || page->capacity == 0 || page->capacity > SPARSE_MAX_BLOCKS ||
         ps > EBB_SLICE_SIZE || EBB_SLICE_SIZE / ps > EBB_HOLE_BITS)
-        return 0;
+        return;
     ebbi_page_collect_all(page);
     if (page->free == NULL)
-        return 0;
+        return;
     segment_t *seg = ebbi_segment_of(page);
     unsigned shift = (unsigned)__builtin_ctzl(ps);
     uint32_t size = page->block_size, capacity = page->capacity;
@@ -567,7 +606,7 @@ size_t ebbi_page_purge_sparse(page_t *page, const page_t *next)
         }
     }
     if (holes_new == 0)
-        return 0;
+        return;
     /* The list again, from the map, but for the blocks that reach into a
      * new hole (before the decommit, which would wipe the links). */
     block_t *first = NULL;
@@ -591,10 +630,9 @@ size_t ebbi_page_purge_sparse(page_t *page, const page_t *next)
     page->holed += removed;
     if (page->holed > 0)
         page->free_flags |= PAGE_HOLED; /* frees of this page are checked against its holes */
-    /* Back to the kernel, adjacent pages in one call.  Should a call fail
-     * (locked memory), the holes keep their data: still correct, as holed
-     * blocks are carved afresh, not taken for zero. */
-    size_t given = 0;
+    /* Back to the kernel, adjacent pages as one range.  Should a call fail
+     * (locked memory), the range is no hole after all. */
+    batch->refused = holes_refused;
     for (unsigned k = 0; k < pages;) {
         if (!map_get(fresh, k)) {
             k++;
@@ -603,10 +641,15 @@ size_t ebbi_page_purge_sparse(page_t *page, const page_t *next)
         unsigned run = k;
         while (k < pages && map_get(fresh, k))
             hole_set(seg, page->start + ((size_t)k++ << shift));
-        size_t bytes = (size_t)(k - run) << shift;
-        if (ebbi_os_decommit((void *)(page->start + ((size_t)run << shift)), bytes))
-            given += bytes;
+        ebbi_os_decommit_add(batch, (void *)(page->start + ((size_t)run << shift)), (size_t)(k - run) << shift);
     }
+}
+
+/* The sparse pages' ranges to the kernel; returns the bytes given back,
+ * counted in the ledger's reclaimed total here. */
+size_t ebbi_page_purge_flush(ebbi_decommit_t *batch)
+{
+    size_t given = ebbi_os_decommit_flush(batch);
     ebbi_account_reclaimed(given);
     return given;
 }

@@ -38,5 +38,11 @@ run env LD_PRELOAD="$LIB" "$T/test_reclaim" sparsesteady -
 for mode in trim exited remote sleeping remote-sleeping trim-other; do
     run env LD_PRELOAD="$LIB" "$T/test_reclaim" sparse $mode
 done
+# One madvise per range, as where process_madvise is missing or filtered;
+# and every page locked, so that no decommit succeeds.
+run env LD_PRELOAD="$LIB" EBB_PURGE=madvise "$T/test_reclaim" sparse trim
+run env LD_PRELOAD="$LIB" "$T/test_reclaim" sparse locked
+run env LD_PRELOAD="$LIB" EBB_PURGE=madvise "$T/test_reclaim" sparse locked
+run env LD_PRELOAD="$LIB" "$T/test_reclaim" lockedall -
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
