@@ -76,6 +76,8 @@ void ebbi_account_take(ebbi_pool_t pool, uint64_t bytes, uint64_t fresh)
     pool_ledger_t *p = &ledger.pools[pool];
     ebbi_fetch_add_relaxed(&ledger.taken_total, bytes);
     uint64_t live = ebbi_fetch_add_relaxed(&p->live, bytes) + bytes;
+    if (live > EBB_SERVICE_AFTER)
+        ebbi_account_mapped();
     uint64_t now = ebbi_os_now_ns();
     ebbi_store_relaxed(&p->last_take_ns, now);
     uint64_t peak = ebbi_load_relaxed(&p->peak);
@@ -262,6 +264,16 @@ uint64_t ebbi_account_last_call_ns(void)
     return ebbi_load_relaxed(&ledger.last_call_ns);
 }
 
+/* The program holds more than EBB_SERVICE_AFTER in pages and freed
+ * memory: the service thread may have work one day (config.h). */
+static bool held_beyond_floor(void)
+{
+    uint64_t held = ebbi_account_reclaimable_bytes();
+    for (unsigned p = 0; p < EBBI_POOLS; p++)
+        held += ebbi_load_relaxed(&ledger.pools[p].live);
+    return held > EBB_SERVICE_AFTER;
+}
+
 /* Something became reclaimable at `now` (no lock of ours is held). */
 void ebbi_account_freed(uint64_t now)
 {
@@ -271,7 +283,8 @@ void ebbi_account_freed(uint64_t now)
         due_at_most(due);
     ebbi_fetch_add_relaxed(&ledger.generation, 1);
     ebbi_store_relaxed(&ledger.last_call_ns, now);
-    ebbi_account_mapped(); /* no service thread yet (a forked child): wanted */
+    if (held_beyond_floor())
+        ebbi_account_mapped(); /* no service thread yet (a forked child): wanted */
     if (due < before)
         ebbi_doorbell_ring();
     if (ebbi_account_reclaimable_bytes() > ebbi_account_bound())
@@ -290,8 +303,8 @@ void ebbi_account_tick(void)
     ebbi_store_relaxed(&ledger.last_call_ns, now);
 }
 
-/* The program holds memory that could one day be reclaimed (a second
- * segment, a huge block): the service thread is wanted, and the next
+/* The program holds memory that could one day be reclaimed (pages beyond
+ * EBB_SERVICE_AFTER, a huge block): the service thread is wanted, and the next
  * malloc slow path starts it (alloc.c), before the frees come, so that a
  * program that frees and then goes idle is served too. */
 void ebbi_account_mapped(void)

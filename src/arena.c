@@ -297,7 +297,6 @@ page_t *ebbi_arena_alloc_page(arena_t *arena, unsigned class_id, bool *is_zero)
         segment_t *seg = ebbi_segment_alloc(arena);
         if (seg == NULL)
             return NULL;
-        ebbi_account_mapped();
         pthread_mutex_lock(&arena->lock);
         segment_link(arena, seg);
         span_insert(arena, &seg->slices[1], EBB_SEGMENT_DATA_SLICES, ebbi_os_now_ns(), true);

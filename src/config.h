@@ -35,6 +35,14 @@
  * less keeps its pages warm. */
 #define EBB_SPARSE_QUIET_DELAYS 8
 
+/* The service thread starts once the program's pages (in use and freed)
+ * pass a segment's worth (or at its first huge block).  A program that
+ * stays within one segment needs no thread: its frees are given back by
+ * its own slow paths, and the thread would cost it about 200 KiB resident
+ * (stack, and the C library's code for threads), a fifth of a small
+ * program's, and its start. */
+#define EBB_SERVICE_AFTER (EBB_SEGMENT_SIZE - EBB_SLICE_SIZE)
+
 /* Ranges given back in one process_madvise call (os.c): a sparse page
  * gives one or two, and a call per 64 amortizes the kernel's entry and
  * its TLB flush; the batch lives on the stack (1 KiB). */

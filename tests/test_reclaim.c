@@ -73,6 +73,7 @@
  * it must stay under the limit.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -882,6 +883,51 @@ static int churn(long live_mib, const char *limit_text)
     return check_summary();
 }
 
+/* Whether the process has a thread named ebb-reclaim. */
+static bool reclaimer_running(void)
+{
+    DIR *dir = opendir("/proc/self/task");
+    bool found = false;
+    struct dirent *e;
+    while (dir != NULL && (e = readdir(dir)) != NULL && !found) {
+        char path[320], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        found = fgets(comm, sizeof comm, f) != NULL && strncmp(comm, "ebb-reclaim", 11) == 0;
+        fclose(f);
+    }
+    if (dir != NULL)
+        closedir(dir);
+    return found;
+}
+
+/* A program that stays within a segment's worth of pages starts no
+ * service thread (it would cost it about 200 KiB); one that goes beyond
+ * has it before it frees, and an idle pause gives its memory back. */
+static int service_start(void)
+{
+    malloc_trim(0);
+    struct ebb_stats s0;
+    ebb_stats(&s0);
+    long base = rss_bytes();
+    other_memory = base - (long)s0.resident;
+    size_t n = fill_slots(2 * MiB, 16, 1024, 0x21);
+    for (size_t i = 0; i < n; i += 2)
+        free(slots[i]);
+    sleep_ms(20);
+    CHECK(!reclaimer_running(), "2 MiB of small blocks, half freed: no reclaim thread");
+    size_t m = fill_slots(24 * MiB, 16, 4096, 0x22);
+    free(malloc(64 * 1024)); /* a slow path: the thread starts, before the frees */
+    CHECK(reclaimer_running(), "24 MiB of blocks: the reclaim thread runs");
+    for (size_t i = 0; i < m; i++)
+        free(slots[i]);
+    sleep_ms(500);
+    check_back("24 MiB freed, 500 ms idle", base, 0, 4 * MiB);
+    return check_summary();
+}
+
 /* All memory locked (mlockall) while the empty pages between live ones
  * (1 KiB blocks, one kept in 128: every other 64 KiB page) wait as many
  * separate spans: no purge succeeds, yet malloc_trim and the reclaimer
@@ -956,6 +1002,8 @@ int main(int argc, char **argv)
         return sparse_steady();
     if (strcmp(argv[1], "lockedall") == 0)
         return locked_all();
+    if (strcmp(argv[1], "service") == 0)
+        return service_start();
 
     const char *mode = argv[2];
     int compare_with_proc = strcmp(mode, "lazy") != 0;

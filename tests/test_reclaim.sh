@@ -44,5 +44,6 @@ run env LD_PRELOAD="$LIB" EBB_PURGE=madvise "$T/test_reclaim" sparse trim
 run env LD_PRELOAD="$LIB" "$T/test_reclaim" sparse locked
 run env LD_PRELOAD="$LIB" EBB_PURGE=madvise "$T/test_reclaim" sparse locked
 run env LD_PRELOAD="$LIB" "$T/test_reclaim" lockedall -
+run env LD_PRELOAD="$LIB" "$T/test_reclaim" service -
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
