@@ -27,8 +27,9 @@ BUILD        := build
 WARNINGS := -Wall -Wextra -Werror -Wmissing-prototypes -Wundef -Wshadow -Wstrict-prototypes \
             -Wpointer-arith -Wvla
 # The allocator must not have its own calls rewritten into malloc-family
-# calls (e.g. malloc+memset into calloc), nor call through the PLT.
-LIB_CFLAGS := -std=gnu11 -O2 -g -fPIC -pthread -fvisibility=hidden -fno-plt \
+# calls (e.g. malloc+memset into calloc), nor call through the PLT; a C++
+# exception (operator new's std::bad_alloc) unwinds through its frames.
+LIB_CFLAGS := -std=gnu11 -O2 -g -fPIC -pthread -fvisibility=hidden -fno-plt -fasynchronous-unwind-tables \
               -fno-semantic-interposition -ftls-model=initial-exec \
               -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc -fno-builtin-free \
               $(WARNINGS) -Iinclude $(EXTRA_CFLAGS)

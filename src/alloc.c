@@ -187,17 +187,53 @@ void ebb_free(void *p)
     free_block(p);
 }
 
+static segment_t *live_block(const char *op, void *p, page_t **page);
+static size_t block_usable(const segment_t *seg, const page_t *page, const void *p);
+
+static bool is_power_of_two(size_t x)
+{
+    return x != 0 && (x & (x - 1)) == 0;
+}
+
+/* Secure mode: a sized free (C23's free_sized, C++'s sized delete) must
+ * name the size asked for (known from the canary's place; a huge or
+ * guarded block's usable size is rounded up to the page), and an aligned
+ * one an alignment the block has; 0 is not named.  False if reported. */
+static EBBI_NOINLINE EBBI_COLD bool sized_free_ok(void *p, size_t size, size_t alignment)
+{
+    ebbi_call_begin();
+    page_t *page;
+    segment_t *seg = live_block("free of invalid pointer", p, &page);
+    size_t usable = seg != NULL ? block_usable(seg, page, p) : 0;
+    ebbi_call_end();
+    if (seg == NULL)
+        return false;
+    /* An aligned block's canary follows its size rounded up to the
+     * alignment (malloc_aligned_block). */
+    size_t slack = page->kind != SLICE_PAGE ? usable : alignment > EBB_ALIGNMENT ? alignment - 1 : 0;
+    if (size != 0 && (size > usable || usable - size > slack)) {
+        ebbi_misuse("sized free with the wrong size", p);
+        return false;
+    }
+    if (alignment != 0 && (!is_power_of_two(alignment) || ((uintptr_t)p & (alignment - 1)) != 0)) {
+        ebbi_misuse("aligned free with the wrong alignment", p);
+        return false;
+    }
+    return true;
+}
+
 void ebb_free_sized(void *p, size_t size)
 {
-    (void)size;
+    if (unlikely(ebbi_safety & SAFETY_SECURE) && p != NULL && !sized_free_ok(p, size, 0))
+        return;
     ebbi_call_begin();
     free_block(p);
 }
 
 void ebb_free_aligned_sized(void *p, size_t alignment, size_t size)
 {
-    (void)alignment;
-    (void)size;
+    if (unlikely(ebbi_safety & SAFETY_SECURE) && p != NULL && !sized_free_ok(p, size, alignment))
+        return;
     ebbi_call_begin();
     free_block(p);
 }
@@ -357,11 +393,6 @@ static void *malloc_aligned(size_t align, size_t size)
     return p;
 }
 
-static bool is_power_of_two(size_t x)
-{
-    return x != 0 && (x & (x - 1)) == 0;
-}
-
 int ebb_posix_memalign(void **result, size_t alignment, size_t size)
 {
     if (!is_power_of_two(alignment) || alignment % sizeof(void *) != 0)
@@ -483,4 +514,136 @@ void __libc_free(void *p) EBB_ALIAS(ebb_free);
 void *__libc_memalign(size_t alignment, size_t size) EBB_ALIAS(ebb_memalign);
 void *__libc_valloc(size_t size) EBB_ALIAS(ebb_valloc);
 void *__libc_pvalloc(size_t size) EBB_ALIAS(ebb_pvalloc);
+
+/* ---- C++'s operators new and delete ----------------------------------------------- */
+
+/* By their Itanium C++ ABI names, written in C so that the library needs
+ * no C++ runtime: a C++ program calls them instead of libstdc++'s, which
+ * would call malloc and free, and sized delete can be checked.  On
+ * failure, operator new calls the program's new handler (std::
+ * get_new_handler) until it returns memory, and with none left throws
+ * std::bad_alloc (std::__throw_bad_alloc); both are libstdc++'s, loaded in
+ * any program that can call operator new, and looked up weakly.  The
+ * exception passes through these C frames by their unwind tables.  The
+ * nothrow forms return NULL without calling the handler (a handler's throw
+ * could not be caught here). */
+typedef void (*cxx_new_handler_t)(void);
+extern cxx_new_handler_t _ZSt15get_new_handlerv(void) __attribute__((weak));
+extern void _ZSt17__throw_bad_allocv(void) __attribute__((weak, noreturn));
+
+#define EBB_CXX __attribute__((visibility("default"), used))
+EBB_CXX void *_Znwm(size_t size);
+EBB_CXX void *_Znam(size_t size);
+EBB_CXX void *_ZnwmRKSt9nothrow_t(size_t size, const void *nothrow);
+EBB_CXX void *_ZnamRKSt9nothrow_t(size_t size, const void *nothrow);
+EBB_CXX void *_ZnwmSt11align_val_t(size_t size, size_t align);
+EBB_CXX void *_ZnamSt11align_val_t(size_t size, size_t align);
+EBB_CXX void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, size_t align, const void *nothrow);
+EBB_CXX void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t align, const void *nothrow);
+EBB_CXX void _ZdlPv(void *p);
+EBB_CXX void _ZdaPv(void *p);
+EBB_CXX void _ZdlPvm(void *p, size_t size);
+EBB_CXX void _ZdaPvm(void *p, size_t size);
+EBB_CXX void _ZdlPvRKSt9nothrow_t(void *p, const void *nothrow);
+EBB_CXX void _ZdaPvRKSt9nothrow_t(void *p, const void *nothrow);
+EBB_CXX void _ZdlPvSt11align_val_t(void *p, size_t align);
+EBB_CXX void _ZdaPvSt11align_val_t(void *p, size_t align);
+EBB_CXX void _ZdlPvmSt11align_val_t(void *p, size_t size, size_t align);
+EBB_CXX void _ZdaPvmSt11align_val_t(void *p, size_t size, size_t align);
+EBB_CXX void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t align, const void *nothrow);
+EBB_CXX void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t align, const void *nothrow);
+
+/* `align` 0: plain new.  An alignment that is no power of two is the
+ * program's error (undefined in C++): refused, as aligned_alloc does. */
+static void *cxx_alloc(size_t size, size_t align)
+{
+    if (align == 0)
+        return ebb_malloc(size);
+    return is_power_of_two(align) ? malloc_aligned(align, size) : NULL;
+}
+
+static EBBI_NOINLINE EBBI_COLD void *cxx_new_failed(size_t size, size_t align)
+{
+    for (;;) {
+        cxx_new_handler_t handler = _ZSt15get_new_handlerv != NULL ? _ZSt15get_new_handlerv() : NULL;
+        if (handler == NULL)
+            break;
+        handler(); /* frees memory, throws, or ends the program */
+        void *p = cxx_alloc(size, align);
+        if (p != NULL)
+            return p;
+    }
+    if (_ZSt17__throw_bad_allocv != NULL)
+        _ZSt17__throw_bad_allocv();
+    ebbi_fatal("operator new: out of memory, and no C++ runtime to throw std::bad_alloc", NULL);
+}
+
+void *_Znwm(size_t size)
+{
+    void *p = ebb_malloc(size);
+    return likely(p != NULL) ? p : cxx_new_failed(size, 0);
+}
+
+void *_Znam(size_t size) EBB_ALIAS(_Znwm);
+
+void *_ZnwmRKSt9nothrow_t(size_t size, const void *nothrow)
+{
+    (void)nothrow;
+    return ebb_malloc(size);
+}
+
+void *_ZnamRKSt9nothrow_t(size_t size, const void *nothrow) EBB_ALIAS(_ZnwmRKSt9nothrow_t);
+
+void *_ZnwmSt11align_val_t(size_t size, size_t align)
+{
+    void *p = cxx_alloc(size, align);
+    return likely(p != NULL) ? p : cxx_new_failed(size, align);
+}
+
+void *_ZnamSt11align_val_t(size_t size, size_t align) EBB_ALIAS(_ZnwmSt11align_val_t);
+
+void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, size_t align, const void *nothrow)
+{
+    (void)nothrow;
+    return cxx_alloc(size, align);
+}
+
+void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t align, const void *nothrow)
+    EBB_ALIAS(_ZnwmSt11align_val_tRKSt9nothrow_t);
+
+void _ZdlPv(void *p) EBB_ALIAS(ebb_free);
+void _ZdaPv(void *p) EBB_ALIAS(ebb_free);
+void _ZdlPvm(void *p, size_t size) EBB_ALIAS(ebb_free_sized);
+void _ZdaPvm(void *p, size_t size) EBB_ALIAS(ebb_free_sized);
+
+void _ZdlPvRKSt9nothrow_t(void *p, const void *nothrow)
+{
+    (void)nothrow;
+    ebb_free(p);
+}
+
+void _ZdaPvRKSt9nothrow_t(void *p, const void *nothrow) EBB_ALIAS(_ZdlPvRKSt9nothrow_t);
+
+void _ZdlPvSt11align_val_t(void *p, size_t align)
+{
+    ebb_free_aligned_sized(p, align, 0);
+}
+
+void _ZdaPvSt11align_val_t(void *p, size_t align) EBB_ALIAS(_ZdlPvSt11align_val_t);
+
+void _ZdlPvmSt11align_val_t(void *p, size_t size, size_t align)
+{
+    ebb_free_aligned_sized(p, align, size);
+}
+
+void _ZdaPvmSt11align_val_t(void *p, size_t size, size_t align) EBB_ALIAS(_ZdlPvmSt11align_val_t);
+
+void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t align, const void *nothrow)
+{
+    (void)nothrow;
+    ebb_free_aligned_sized(p, align, 0);
+}
+
+void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t align, const void *nothrow)
+    EBB_ALIAS(_ZdlPvSt11align_val_tRKSt9nothrow_t);
 #endif

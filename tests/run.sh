@@ -90,6 +90,12 @@ if [ "${EBB_TEST_LONG:-1}" != 0 ]; then
     run threads-secure  env EBB_SECURE=1 "$T/test_threads"
     run threads-zero    env EBB_ZERO_ON_FREE=1 "$T/test_threads"
     run threads-sample  env EBB_GUARD_SAMPLE=100 "$T/test_threads"
+    # C++ on ebbmalloc's operators new and delete, in every mode.
+    run cxx-secure      env LD_PRELOAD="$LIB" EBB_SECURE=1 "$T/test_cxx"
+    run cxx-zero        env LD_PRELOAD="$LIB" EBB_ZERO_ON_FREE=1 "$T/test_cxx"
+    run cxx-guard       env LD_PRELOAD="$LIB" EBB_GUARD=1 "$T/test_cxx"
+    run cxx-guard-before env LD_PRELOAD="$LIB" EBB_GUARD=before "$T/test_cxx"
+    run cxx-sample      env LD_PRELOAD="$LIB" EBB_GUARD_SAMPLE=100 "$T/test_cxx"
     # The real programs again in every safety mode.
     run programs-zero   sh tests/test_programs.sh "$LIB" EBB_ZERO_ON_FREE=1
     run programs-secure sh tests/test_programs.sh "$LIB" EBB_SECURE=1

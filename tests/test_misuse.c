@@ -242,6 +242,28 @@ static int misuse(const char *mode)
         announce(blocks[N / 2 + 1]);
         memset(blocks[N / 2 + 1], 0x41, 8);
         malloc_trim(0);
+    } else if (strcmp(mode, "sized-delete-wrong") == 0 || strcmp(mode, "sized-free-wrong") == 0 ||
+               strcmp(mode, "aligned-delete-wrong") == 0) {
+        /* C++'s sized delete (ebbmalloc's own operator, looked up as a C++
+         * program would call it) and C23's free_sized, naming a size the
+         * block was not allocated with; an aligned delete naming an
+         * alignment the block does not have. */
+        void (*sized_delete)(void *, size_t) = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "_ZdlPvm");
+        void (*sized_free)(void *, size_t) = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "free_sized");
+        void (*aligned_delete)(void *, size_t) =
+            (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "_ZdlPvSt11align_val_t");
+        if (sized_delete == NULL || sized_free == NULL || aligned_delete == NULL)
+            return 4;
+        char *p = malloc(40);
+        if (mode[0] == 'a') {
+            announce(p);
+            aligned_delete(p, 4096);
+        } else {
+            (mode[6] == 'd' ? sized_delete : sized_free)(p, 40);
+            p = malloc(40); /* the right size passed */
+            announce(p);
+            (mode[6] == 'd' ? sized_delete : sized_free)(p, 24);
+        }
     } else if (strcmp(mode, "zeroed-after-free") == 0) {
         unsigned char *p = malloc(200);
         memset(p, 0xff, 200);
@@ -320,6 +342,9 @@ static const expectation_t mode_cases[] = {
     ABORTS("double-free-huge-late", "EBB_SECURE=1", "double free"),
     ABORTS("overflow-slack", "EBB_SECURE=1", "heap overflow past a 20-byte block"),
     ABORTS("corrupt-link", "EBB_SECURE=1", "corrupted free list"),
+    ABORTS("sized-delete-wrong", "EBB_SECURE=1", "sized free with the wrong size"),
+    ABORTS("sized-free-wrong", "EBB_SECURE=1", "sized free with the wrong size"),
+    ABORTS("aligned-delete-wrong", "EBB_SECURE=1", "aligned free with the wrong alignment"),
     /* The default mode too: malloc_trim's walks check each link. */
     ABORTS("trim-corrupt-link", "", "corrupted free list"),
     /* Guard mode: the access itself faults, and is named. */
