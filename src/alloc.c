@@ -25,8 +25,10 @@ static inline void *heap_malloc(heap_t *heap, size_t size, bool zero, bool end)
 {
     if (likely(size <= EBB_DIRECT_MAX)) {
         page_t *page = heap->direct[(size + EBB_ALIGNMENT - 1) / EBB_ALIGNMENT];
-        if (likely(page->free != NULL)) {
-            void *p = ebbi_page_pop(page, size, zero);
+        block_t *block = page->free;
+        /* An empty list, or a corrupted link: the slow path tells which. */
+        if (likely(ebbi_page_head_ok(page, block))) {
+            void *p = ebbi_page_take(page, block, size, zero);
             if (end)
                 ebbi_call_end();
             return p;

@@ -406,7 +406,7 @@ static EBBI_NOINLINE void remote_start(heap_t *heap, unsigned i, page_t *page, b
     b->page = page;
     b->head = b->tail = block;
     b->count = 1;
-    b->bytes = page->block_size;
+    b->bytes = ebbi_classes[page->class_id].block_size;
     heap->remote_mask |= 1u << i;
     if (b->bytes >= EBB_REMOTE_BATCH_BYTES)
         remote_send(heap, i);
@@ -423,7 +423,9 @@ void ebbi_heap_free_remote(heap_t *heap, page_t *page, block_t *block)
     }
     /* The batch's words first: C says the block might alias them. */
     block_t *head = b->head;
-    uint32_t count = b->count + 1, bytes = b->bytes + page->block_size;
+    /* The class's size, not the page's: that is on the entry's second
+     * line, which a remote free does not otherwise touch. */
+    uint32_t count = b->count + 1, bytes = b->bytes + ebbi_classes[page->class_id].block_size;
     b->head = block;
     b->count = count;
     b->bytes = bytes;

@@ -132,12 +132,13 @@ typedef struct page_s {
         uint64_t divisor_magic;         /* ceil(2^64 / block_size); 1 for huge blocks */
         uint64_t freed_at_ns;           /* a free span: when it was freed */
     };
+    /* Bytes of blocks carved so far (read by any freeing thread); 64 bits,
+     * so that the fast paths compare an offset with it in one instruction. */
+    _Atomic(uint64_t) carved;
     union {
         uint32_t used;
         uint32_t span_dirty;            /* a free span: bytes of it that may be resident */
     };
-    _Atomic(uint32_t) carved;           /* bytes of blocks carved so far (read by any freeing thread) */
-    uint32_t block_size;
     uint8_t slice_back;
     uint8_t class_id;
     uint8_t free_flags;                 /* PAGE_* above; the owner's */
@@ -145,6 +146,7 @@ typedef struct page_s {
 
     /* Second cache line. */
     _Atomic(uintptr_t) thread_free;
+    uint32_t block_size;
     uint32_t capacity;                  /* blocks carved so far */
     uint32_t reserved;                  /* blocks the page can hold */
     uint16_t slice_count;               /* slices in the span (head only) */
@@ -551,9 +553,24 @@ EBBI_HIDDEN void ebbi_page_free_remote_list(page_t *page, block_t *head, block_t
 EBBI_HIDDEN void ebbi_page_after_fork(page_t *page);
 
 /* Hand out the first block of page->free (non-empty). */
-static inline void *ebbi_page_pop(page_t *page, size_t size, bool zero)
+/* A free-list link that leads outside its page: "corrupted free list" (safety.c). */
+EBBI_HIDDEN __attribute__((noreturn)) void ebbi_safety_link_corrupted(const void *where);
+
+/* Is the head of the page's free list one of its carved blocks?  The link
+ * that made it the head (the last pop's, or a refill's) is followed only
+ * then: one that a write after free or an overflow changed is reported
+ * (ebbi_page_pop), never followed.  An empty list (NULL) is no block
+ * either, so the fast path's one test covers both.  The owner, the only
+ * writer of `carved`, reads it plainly: an atomic load would not fold
+ * into the compare. */
+static inline bool ebbi_page_head_ok(const page_t *page, const block_t *head)
 {
-    block_t *block = page->free;
+    return (uintptr_t)head - page->start < *(const uint64_t *)(const void *)&page->carved;
+}
+
+/* Hand out `block`, the head of the page's free list, checked. */
+static inline void *ebbi_page_take(page_t *page, block_t *block, size_t size, bool zero)
+{
     page->free = block->next;
     page->used++;
     ebbi_counter_add(&page->counts->allocs, 1);
@@ -565,6 +582,15 @@ static inline void *ebbi_page_pop(page_t *page, size_t size, bool zero)
             __builtin_memset(block, 0, size);
     }
     return block;
+}
+
+/* The page's free list is not empty. */
+static inline void *ebbi_page_pop(page_t *page, size_t size, bool zero)
+{
+    block_t *block = page->free;
+    if (unlikely(!ebbi_page_head_ok(page, block)))
+        ebbi_safety_link_corrupted(block);
+    return ebbi_page_take(page, block, size, zero);
 }
 
 /* ---- heap.c: thread heaps ------------------------------------------------ */
@@ -824,7 +850,6 @@ EBBI_HIDDEN void ebbi_canary_set(page_t *page, block_t *block, size_t size);
 EBBI_HIDDEN size_t ebbi_canary_check(const page_t *page, const block_t *block);
 /* Zero or check a block being freed into a PAGE_SAFE page. */
 EBBI_HIDDEN void ebbi_safety_on_free(page_t *page, block_t *block);
-EBBI_HIDDEN __attribute__((noreturn)) void ebbi_safety_link_corrupted(const void *where);
 EBBI_HIDDEN bool ebbi_secure_recently_unmapped(uintptr_t p);
 EBBI_HIDDEN void ebbi_secure_note_unmapped(uintptr_t p);
 EBBI_HIDDEN void ebbi_safety_fork_prepare(void);

@@ -226,6 +226,30 @@ static int misuse(const char *mode)
         for (int i = 0; i < 1000; i++) /* until the page hands out p again */
             sink = malloc(32);
         free(keep);
+    } else if (strncmp(mode, "link-", 5) == 0) {
+        /* The default mode: a free block's link overwritten, by a one- or
+         * an eight-byte overflow from the block before it or by a write
+         * after free; then blocks of its size taken until the page hands
+         * out the block and would follow the link.  Of two neighbours p, q
+         * only q is freed: its link, on the page's local list, is NULL
+         * until overwritten. */
+        char *p = malloc(32), *q = malloc(32);
+        for (int i = 0; i < 64 && q != p + 32; i++) {
+            p = q;
+            q = malloc(32);
+        }
+        if (q != p + 32)
+            return 4;
+        free(q);
+        if (strcmp(mode, "link-overflow-1") == 0)
+            p[32] = 0x41;
+        else if (strcmp(mode, "link-overflow-8") == 0)
+            memset(p, 0x41, 40);
+        else
+            memset(q, 0x41, 8); /* link-write-after-free */
+        announce(*(void **)q);
+        for (int i = 0; i < 100000; i++)
+            sink = malloc(32);
     } else if (strcmp(mode, "double-free-remote") == 0) {
         /* Freed twice by a thread that does not own it: the first free
          * leaves it in that thread's batch for its page. */
@@ -345,7 +369,11 @@ static const expectation_t mode_cases[] = {
     ABORTS("sized-delete-wrong", "EBB_SECURE=1", "sized free with the wrong size"),
     ABORTS("sized-free-wrong", "EBB_SECURE=1", "sized free with the wrong size"),
     ABORTS("aligned-delete-wrong", "EBB_SECURE=1", "aligned free with the wrong alignment"),
-    /* The default mode too: malloc_trim's walks check each link. */
+    /* The default mode too: malloc never follows a link out of its page,
+     * and malloc_trim's walks check each link. */
+    ABORTS("link-overflow-1", "", "corrupted free list"),
+    ABORTS("link-overflow-8", "", "corrupted free list"),
+    ABORTS("link-write-after-free", "", "corrupted free list"),
     ABORTS("trim-corrupt-link", "", "corrupted free list"),
     /* Guard mode: the access itself faults, and is named. */
     FAULTS("read-after-free", "EBB_GUARD=1", "use after free of a 24-byte block"),
