@@ -31,10 +31,14 @@ static void empty_heap(void)
 
 int main(void)
 {
-    /* Warm up: the first memory freed starts the reclaimer thread, whose
-     * few long-lived blocks would pin the top of the heap if they were
-     * allocated at its top later. */
-    free(malloc(100000));
+    /* Warm up: a huge block makes the reclaimer thread wanted, and the
+     * next slow path starts it, whose few long-lived blocks would pin the
+     * top of the heap if they were allocated at its top later (as when
+     * the heap first passes a segment's worth). */
+    void *volatile warm = malloc(8 << 20); /* volatile: not elided */
+    free(warm);
+    warm = malloc(100000);
+    free(warm);
     for (int i = 0; i < 1000; i++)
         blocks[i] = malloc(5000);
     for (int i = 0; i < 1000; i++)
