@@ -1,10 +1,12 @@
 /* The API: malloc and free fast paths, and every entry point of the
  * malloc family under its ebb_ name.  The unprefixed names that replace
  * the C library's are aliases of these, at the end of this file (an alias
- * must sit in the same translation unit as its target).
+ * must sit in the same translation unit as its target), as are C++'s
+ * operators new and delete.
  *
  * Fast paths, same thread, small block: malloc is a load of the thread's
- * heap, a table load, and a pop from the page's free list; free is a load
+ * heap, a table load, a check that the head of the page's free list is
+ * one of its blocks, and the pop; free is a load
  * of the segment map, the page entry, an exact-division check that the
  * pointer is a block, a double-free check, and a push on the page's local
  * list.  No lock, no atomic read-modify-write.

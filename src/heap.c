@@ -558,6 +558,15 @@ static EBBI_NOINLINE void *heap_alloc_safe(heap_t *heap, size_t size, bool zero,
     page->free = next;
     page->used++;
     ebbi_counter_add(&page->counts->allocs, 1);
+    if (ebbi_safety & SAFETY_SECURE) {
+        /* Zero but for its link and key (ebbi_safety_on_free, carving),
+         * which are cleared: the program never sees a link. */
+        ebbi_secure_check_fresh(page, block);
+        block->next = NULL;
+        block->free_key = 0;
+        ebbi_canary_set(page, block, size == 0 ? 1 : size); /* malloc(0) gives a byte */
+        return block;
+    }
     block->free_key = 0;
     if (zero) {
         if (page->free_is_zero)
@@ -565,8 +574,6 @@ static EBBI_NOINLINE void *heap_alloc_safe(heap_t *heap, size_t size, bool zero,
         else
             memset(block, 0, size);
     }
-    if (ebbi_safety & SAFETY_SECURE)
-        ebbi_canary_set(page, block, size == 0 ? 1 : size); /* malloc(0) gives a byte */
     return block;
 }
 

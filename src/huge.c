@@ -498,6 +498,8 @@ static segment_t *cache_take(size_t map_size, size_t *reused)
                          (tail_guard() != 0 && best->map_size - map_size <= best->map_size / 2))) {
         cache_unlink(best);
         pthread_mutex_unlock(&cache.lock);
+        if (tail_guard() != 0)
+            ebbi_os_protect((uint8_t *)best + EBB_SLICE_SIZE, best->map_size - EBB_SLICE_SIZE - tail_guard(), true);
         *reused = best->map_size - EBB_SLICE_SIZE;
         return best;
     }
@@ -620,6 +622,10 @@ void ebbi_huge_free(heap_t *heap, segment_t *seg, page_t *page)
         page->kind = SLICE_HUGE_CACHED;
         ebbi_store_relaxed(&page->carved, 0);
         seg->cached_at_ns = now;
+        /* Secure mode: inaccessible while cached, so that a use after
+         * free faults (and is named, safety.c); open again when taken. */
+        if (tail_guard() != 0)
+            ebbi_os_protect((void *)page->start, usable, false);
         pthread_mutex_lock(&cache.lock);
         cache_link(seg);
         pthread_mutex_unlock(&cache.lock);

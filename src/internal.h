@@ -10,7 +10,8 @@
  *
  * Layers, each a file, calls only downward (but for ebbi_reclaim_notify,
  * the one call up from the layers that hold freed memory to the policy):
- *   alloc.c     malloc/free fast paths, the whole API (ebb_*) and the C names
+ *   alloc.c     malloc/free fast paths, the whole API (ebb_*), the C names
+ *               and C++'s operators new and delete
  *   service.c   the service thread
  *   publish.c   the page the ebb command reads; stats.c: statistics
  *   reclaim.c   the reclamation policy; limits.c: memory limits and pressure
@@ -848,6 +849,7 @@ EBBI_HIDDEN void ebbi_guard_sample_counts(uint64_t *taken, uint64_t *skipped, ui
 #define SECURE_TAIL 8u
 EBBI_HIDDEN void ebbi_canary_set(page_t *page, block_t *block, size_t size);
 EBBI_HIDDEN size_t ebbi_canary_check(const page_t *page, const block_t *block);
+EBBI_HIDDEN void ebbi_secure_check_fresh(const page_t *page, const block_t *block);
 /* Zero or check a block being freed into a PAGE_SAFE page. */
 EBBI_HIDDEN void ebbi_safety_on_free(page_t *page, block_t *block);
 EBBI_HIDDEN bool ebbi_secure_recently_unmapped(uintptr_t p);

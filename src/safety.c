@@ -78,10 +78,13 @@ void ebbi_safety_init(void)
         mode |= SAFETY_GUARD_SAMPLE;
     ebbi_link_secret = ebbi_os_random_word();
     sample_key = ebbi_os_random_word();
-    canary_secret = ebbi_os_random_word() * 0x9e3779b97f4a7c15u;
+    /* Its top byte zero, as are a user address's and a block size's: the
+     * canary word's last byte is zero, and stops a string that runs off
+     * the block. */
+    canary_secret = (ebbi_os_random_word() * 0x9e3779b97f4a7c15u) >> 8;
     if (mode & SAFETY_SECURE)
         ebbi_option_set(EBB_OPTION_BRK, 0); /* segments apart, with guard pages */
-    if (mode & (SAFETY_GUARD_ALL | SAFETY_GUARD_SAMPLE))
+    if (mode & (SAFETY_SECURE | SAFETY_GUARD_ALL | SAFETY_GUARD_SAMPLE))
         ebbi_os_install_fault_handler(fault_handler);
     /* Sampled blocks are few and far between: a short quarantine (the
      * spares behind it stay inaccessible too) keeps their cost down. */
@@ -127,12 +130,28 @@ size_t ebbi_canary_check(const page_t *page, const block_t *block)
     return size;
 }
 
+/* Secure mode zeroes a freed block past its link and key words, so that
+ * reading it after the free shows nothing, and a write after the free,
+ * anywhere in it, is seen when the block is handed out again
+ * (ebbi_secure_check_fresh).  Zero-on-free does the same, unchecked. */
 void ebbi_safety_on_free(page_t *page, block_t *block)
 {
     if (ebbi_safety & SAFETY_SECURE)
         ebbi_canary_check(page, block);
-    if (ebbi_safety & SAFETY_ZERO)
-        memset((uint8_t *)block + sizeof(block_t), 0, page->block_size - sizeof(block_t));
+    memset((uint8_t *)block + sizeof(block_t), 0, page->block_size - sizeof(block_t));
+}
+
+/* Secure mode: a block about to be handed out is as its free left it:
+ * zero past its link, its key word the page's or zero (carved fresh). */
+void ebbi_secure_check_fresh(const page_t *page, const block_t *block)
+{
+    const uint64_t *w = (const uint64_t *)(const void *)block;
+    size_t words = page->block_size / sizeof *w;
+    uint64_t seen = w[1] == ebbi_free_key(page) ? 0 : w[1];
+    for (size_t i = 2; i < words; i++)
+        seen |= w[i];
+    if (seen != 0)
+        report_sized("write after free of", page->block_size - SECURE_TAIL, "", block);
 }
 
 void ebbi_safety_link_corrupted(const void *where)
@@ -567,9 +586,20 @@ static void fault_handler(int sig, void *info_arg, void *context)
     else if (v >= SEGMAP_HUGE_BELOW)
         seg = (segment_t *)((uintptr_t)ebbi_segment_of((void *)addr) - (uintptr_t)(v - 1) * EBB_SEGMENT_SIZE);
     page_t *page = seg != NULL ? &seg->slices[1] : NULL;
-    if (seg == NULL || seg->kind != SEGMENT_HUGE ||
-        (page->kind != SLICE_GUARDED && page->kind != SLICE_GUARD_FREED) || addr < (uintptr_t)seg ||
-        addr >= (uintptr_t)seg + seg->map_size) {
+    if (seg == NULL || seg->kind != SEGMENT_HUGE || addr < (uintptr_t)seg || addr >= (uintptr_t)seg + seg->map_size ||
+        (page->kind != SLICE_GUARDED && page->kind != SLICE_GUARD_FREED && page->kind != SLICE_HUGE &&
+         page->kind != SLICE_HUGE_CACHED)) {
+        ebbi_os_fault_chain(sig, info_arg, context);
+        return;
+    }
+    if (page->kind == SLICE_HUGE || page->kind == SLICE_HUGE_CACHED) {
+        /* Secure mode: a huge block ends at a guard page, and a freed one
+         * waits in the cache inaccessible (huge.c). */
+        size_t usable = ebbi_huge_usable_size(seg, page);
+        bool past = addr >= page->start + usable;
+        ebbi_message("ebbmalloc: error: %s a %zu-byte block (%p)\n",
+                     past ? "heap overflow past" : "use after free of", usable, (void *)page->start);
+        ebbi_message("ebbmalloc:   the access was at %p\n", (void *)addr);
         ebbi_os_fault_chain(sig, info_arg, context);
         return;
     }

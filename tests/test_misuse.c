@@ -296,6 +296,38 @@ static int misuse(const char *mode)
             if (p[i] != 0)
                 return 1;
         return 3; /* checked: zero */
+    } else if (strcmp(mode, "write-after-free-deep") == 0) {
+        /* Secure mode: a write after free past the link words, seen when
+         * the block is handed out again (blocks come in a random order:
+         * taken until it is). */
+        unsigned char *p = malloc(64);
+        free(p);
+        announce(p);
+        p[40] = 'x';
+        for (int i = 0; i < 100000; i++)
+            if (malloc(64) == p)
+                return 1; /* handed out unseen */
+    } else if (strcmp(mode, "huge-use-after-free") == 0) {
+        /* Secure mode: a freed huge block waits in the cache inaccessible. */
+        volatile char *p = malloc(3 << 20);
+        p[100] = 1;
+        free((void *)p);
+        announce((void *)p);
+        p[100] = 2;
+        return 1; /* not caught */
+    } else if (strcmp(mode, "huge-overflow") == 0) {
+        /* Secure mode: a huge block ends at a guard page. */
+        volatile char *p = malloc(3 << 20);
+        announce((void *)p);
+        p[malloc_usable_size((void *)p)] = 1;
+        return 1; /* not caught */
+    } else if (strcmp(mode, "string-stops") == 0) {
+        /* Secure mode: a string with no terminator, filling its block,
+         * ends inside it (the canary's last byte is zero). */
+        char *p = malloc(30);
+        memset(p, 'x', 30);
+        size_t n = strlen(p);
+        return n < malloc_usable_size(p) + 16 + 8 ? 3 : 1;
     } else if (strcmp(mode, "double-free-survived") == 0) {
         void *p = malloc(48);
         free(p);
@@ -384,6 +416,13 @@ static const expectation_t mode_cases[] = {
     FAULTS("read-after-free-sampled", "EBB_GUARD_SAMPLE=50", "use after free of a 24-byte block"),
     /* Zero on free. */
     {"zeroed-after-free", "EBB_ZERO_ON_FREE=1", NULL, 0, 3},
+    /* Secure mode: freed blocks zero, and checked when handed out again;
+     * a string that runs off its block stops at its canary. */
+    {"zeroed-after-free", "EBB_SECURE=1", NULL, 0, 3},
+    ABORTS("write-after-free-deep", "EBB_SECURE=1", "write after free of a 72-byte block"),
+    {"string-stops", "EBB_SECURE=1", NULL, 0, 3},
+    FAULTS("huge-use-after-free", "EBB_SECURE=1", "use after free of a 3145728-byte block"),
+    FAULTS("huge-overflow", "EBB_SECURE=1", "heap overflow past a 3145728-byte block"),
     /* EBB_ABORT_ON_ERROR=0: a warning, and the program goes on. */
     {"double-free-survived", "EBB_ABORT_ON_ERROR=0", "double free", 0, 3},
 };
