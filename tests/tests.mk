@@ -41,10 +41,11 @@ $(addprefix $(TBUILD)/,$(PRELOAD_TESTS)): $(TBUILD)/%: tests/%.c tests/check.h t
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@ -ldl
 
+# Sized delete is declared only with -fsized-deallocation under clang.
 $(TBUILD)/test_cxx: tests/test_cxx.cpp tests/check.h include/ebbmalloc.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CXX     $@")
-	$(Q)$(CXX) $(TEST_CXXFLAGS) $< -o $@ -ldl
+	$(Q)$(CXX) $(TEST_CXXFLAGS) -fsized-deallocation $< -o $@ -ldl
 
 # Static linking: fully static, and a dynamic program with the archive.
 $(TBUILD)/test_static: tests/test_static.c tests/check.h $(BUILD)/libebbmalloc.a
