@@ -304,9 +304,11 @@ static int misuse(const char *mode)
         free(p);
         announce(p);
         p[40] = 'x';
-        for (int i = 0; i < 100000; i++)
-            if (malloc(64) == p)
+        for (int i = 0; i < 100000; i++) {
+            sink = malloc(64); /* volatile: a compiler may take a new block for unequal to p */
+            if ((uintptr_t)sink == (uintptr_t)p)
                 return 1; /* handed out unseen */
+        }
     } else if (strcmp(mode, "huge-use-after-free") == 0) {
         /* Secure mode: a freed huge block waits in the cache inaccessible. */
         volatile char *p = malloc(3 << 20);
