@@ -307,7 +307,7 @@ static int misuse(const char *mode)
         for (int i = 0; i < 100000; i++) {
             sink = malloc(64); /* volatile: a compiler may take a new block for unequal to p */
             if ((uintptr_t)sink == (uintptr_t)p)
-                return 1; /* handed out unseen */
+                return 0; /* handed out unseen */
         }
     } else if (strcmp(mode, "huge-use-after-free") == 0) {
         /* Secure mode: a freed huge block waits in the cache inaccessible. */
@@ -316,13 +316,13 @@ static int misuse(const char *mode)
         free((void *)p);
         announce((void *)p);
         p[100] = 2;
-        return 1; /* not caught */
+        return 0; /* not caught */
     } else if (strcmp(mode, "huge-overflow") == 0) {
         /* Secure mode: a huge block ends at a guard page. */
         volatile char *p = malloc(3 << 20);
         announce((void *)p);
         p[malloc_usable_size((void *)p)] = 1;
-        return 1; /* not caught */
+        return 0; /* not caught */
     } else if (strcmp(mode, "string-stops") == 0) {
         /* Secure mode: a string with no terminator, filling its block,
          * ends inside it (the canary's last byte is zero). */
