@@ -72,17 +72,19 @@ static heap_t *heap_ready(void)
 
 /* ---- free --------------------------------------------------------------- */
 
-/* What a bad pointer is: a block freed already, or not one of ours.
- * Reported (ebbi_misuse); if the program goes on, the call is ignored. */
+/* What a bad pointer is: a block freed already (a second free, or a use
+ * by realloc or malloc_usable_size), or not one of ours.  Reported
+ * (ebbi_misuse); if the program goes on, the call is ignored. */
 static EBBI_COLD void free_bad(const char *op, void *p, page_t *page)
 {
     bool freed = false;
     if (page != NULL && page->start == (uintptr_t)p &&
         (page->kind == SLICE_HUGE_CACHED || page->kind == SLICE_GUARD_FREED))
         freed = true;
-    if ((ebbi_safety & SAFETY_SECURE) && ebbi_secure_recently_unmapped((uintptr_t)p))
+    if (ebbi_huge_recently_unmapped((uintptr_t)p))
         freed = true;
-    ebbi_misuse(freed ? "double free" : op, p);
+    bool freeing = strncmp(op, "free ", 5) == 0;
+    ebbi_misuse(!freed ? op : freeing ? "double free" : "use of a freed block", p);
 }
 
 /* The free paths below end the call (ebbi_call_end) once they are done

@@ -223,6 +223,27 @@ static void cache_unlink(segment_t *seg)
 
 /* ---- mappings ---------------------------------------------------------------------- */
 
+/* The last huge blocks unmapped, so that a late second free of one (or a
+ * use by realloc) is named for what it is, not as a pointer never ours.
+ * Written as a huge block is unmapped, read only on the misuse path. */
+#define UNMAPPED_RING 64
+static _Atomic(uintptr_t) unmapped_ring[UNMAPPED_RING];
+static _Atomic(unsigned) unmapped_next;
+
+static void note_unmapped(uintptr_t p)
+{
+    unsigned i = ebbi_fetch_add_relaxed(&unmapped_next, 1) % UNMAPPED_RING;
+    ebbi_store_relaxed(&unmapped_ring[i], p);
+}
+
+bool ebbi_huge_recently_unmapped(uintptr_t p)
+{
+    for (unsigned i = 0; i < UNMAPPED_RING; i++)
+        if (ebbi_load_relaxed(&unmapped_ring[i]) == p)
+            return true;
+    return false;
+}
+
 /* Give a huge segment back to the kernel; its memory counts as reclaimed
  * (huge blocks are taken to be resident: they are written by the program). */
 static void huge_unmap(segment_t *seg)
@@ -232,8 +253,7 @@ static void huge_unmap(segment_t *seg)
         ebbi_segmap_set(page->start, SEGMAP_NONE);
     ebbi_segmap_set((uintptr_t)seg, SEGMAP_NONE);
     /* Counted resident until it is gone. */
-    if (ebbi_safety & SAFETY_SECURE)
-        ebbi_secure_note_unmapped(page->start);
+    note_unmapped(page->start);
     size_t size = seg->map_size, slack = segment_slack(seg) + tail_guard();
     ebbi_os_unmap(seg, size);
     ebbi_fetch_sub_relaxed(&huge_mapped, size);

@@ -739,6 +739,8 @@ EBBI_HIDDEN void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool 
 EBBI_HIDDEN void ebbi_huge_free(heap_t *heap, segment_t *seg, page_t *page);
 EBBI_HIDDEN void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size);
 EBBI_HIDDEN size_t ebbi_huge_usable_size(const segment_t *seg, const page_t *page);
+/* Was p one of the last huge blocks unmapped (the misuse path's names)? */
+EBBI_HIDDEN bool ebbi_huge_recently_unmapped(uintptr_t p);
 /* Give back cached huge memory cached before `cutoff_ns`, oldest first,
  * while more than `keep` bytes are cached. */
 EBBI_HIDDEN size_t ebbi_huge_trim(uint64_t cutoff_ns, uint64_t keep);
@@ -852,8 +854,6 @@ EBBI_HIDDEN size_t ebbi_canary_check(const page_t *page, const block_t *block);
 EBBI_HIDDEN void ebbi_secure_check_fresh(const page_t *page, const block_t *block);
 /* Zero or check a block being freed into a PAGE_SAFE page. */
 EBBI_HIDDEN void ebbi_safety_on_free(page_t *page, block_t *block);
-EBBI_HIDDEN bool ebbi_secure_recently_unmapped(uintptr_t p);
-EBBI_HIDDEN void ebbi_secure_note_unmapped(uintptr_t p);
 EBBI_HIDDEN void ebbi_safety_fork_prepare(void);
 EBBI_HIDDEN void ebbi_safety_fork_parent(void);
 EBBI_HIDDEN void ebbi_safety_fork_child(void);

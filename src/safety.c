@@ -159,25 +159,6 @@ void ebbi_safety_link_corrupted(const void *where)
     ebbi_fatal("corrupted free list", where);
 }
 
-/* Secure mode: the last huge blocks unmapped, so that a late second free
- * of one is named for what it is. */
-#define UNMAPPED_RING 64
-static _Atomic(uintptr_t) unmapped_ring[UNMAPPED_RING];
-static _Atomic(unsigned) unmapped_next;
-
-void ebbi_secure_note_unmapped(uintptr_t p)
-{
-    unsigned i = ebbi_fetch_add_relaxed(&unmapped_next, 1) % UNMAPPED_RING;
-    ebbi_store_relaxed(&unmapped_ring[i], p);
-}
-
-bool ebbi_secure_recently_unmapped(uintptr_t p)
-{
-    for (unsigned i = 0; i < UNMAPPED_RING; i++)
-        if (ebbi_load_relaxed(&unmapped_ring[i]) == p)
-            return true;
-    return false;
-}
 
 /* ---- guarded blocks ----------------------------------------------------------- */
 
@@ -575,18 +556,35 @@ static const char *site_name(uintptr_t site, char *buf, size_t cap)
     return buf;
 }
 
+/* The segment whose 4 MiB regions cover addr, by the segment map. */
+static segment_t *segment_covering(uintptr_t addr)
+{
+    unsigned v = ebbi_segmap_get(addr);
+    if (v == SEGMAP_SEGMENT)
+        return ebbi_segment_of((void *)addr);
+    if (v >= SEGMAP_HUGE_BELOW)
+        return (segment_t *)((uintptr_t)ebbi_segment_of((void *)addr) - (uintptr_t)(v - 1) * EBB_SEGMENT_SIZE);
+    return NULL;
+}
+
 static void fault_handler(int sig, void *info_arg, void *context)
 {
     siginfo_t *info = info_arg;
     uintptr_t addr = (uintptr_t)info->si_addr;
-    unsigned v = ebbi_segmap_get(addr);
-    segment_t *seg = NULL;
-    if (v == SEGMAP_SEGMENT)
-        seg = ebbi_segment_of((void *)addr);
-    else if (v >= SEGMAP_HUGE_BELOW)
-        seg = (segment_t *)((uintptr_t)ebbi_segment_of((void *)addr) - (uintptr_t)(v - 1) * EBB_SEGMENT_SIZE);
+    size_t ps = ebbi_process.page_size;
+    segment_t *seg = segment_covering(addr);
+    /* Just past a mapping (a block against its end, EBB_GUARD=before): the
+     * block's own mapping, whatever follows it. */
+    if ((seg == NULL || addr >= (uintptr_t)seg + seg->map_size) && addr >= ps) {
+        segment_t *before = segment_covering(addr - ps);
+        if (before != NULL && addr >= (uintptr_t)before + before->map_size &&
+            addr < (uintptr_t)before + before->map_size + ps)
+            seg = before;
+    }
+    bool beyond = seg != NULL && addr >= (uintptr_t)seg + seg->map_size;
     page_t *page = seg != NULL ? &seg->slices[1] : NULL;
-    if (seg == NULL || seg->kind != SEGMENT_HUGE || addr < (uintptr_t)seg || addr >= (uintptr_t)seg + seg->map_size ||
+    if (seg == NULL || seg->kind != SEGMENT_HUGE || addr < (uintptr_t)seg ||
+        addr >= (uintptr_t)seg + seg->map_size + (beyond ? ps : 0) ||
         (page->kind != SLICE_GUARDED && page->kind != SLICE_GUARD_FREED && page->kind != SLICE_HUGE &&
          page->kind != SLICE_HUGE_CACHED)) {
         ebbi_os_fault_chain(sig, info_arg, context);
@@ -596,7 +594,7 @@ static void fault_handler(int sig, void *info_arg, void *context)
         /* Secure mode: a huge block ends at a guard page, and a freed one
          * waits in the cache inaccessible (huge.c). */
         size_t usable = ebbi_huge_usable_size(seg, page);
-        bool past = addr >= page->start + usable;
+        bool past = beyond || addr >= page->start + usable;
         ebbi_message("ebbmalloc: error: %s a %zu-byte block (%p)\n",
                      past ? "heap overflow past" : "use after free of", usable, (void *)page->start);
         ebbi_message("ebbmalloc:   the access was at %p\n", (void *)addr);
@@ -607,7 +605,9 @@ static void fault_handler(int sig, void *info_arg, void *context)
     size_t size = page->block_size;
     char what[256], alloc_at[160], free_at[160];
     const char *kind;
-    if (addr >= l.guard && addr < l.guard + ebbi_process.page_size)
+    if (beyond)
+        kind = "heap overflow past";
+    else if (addr >= l.guard && addr < l.guard + ebbi_process.page_size)
         kind = l.guard > l.data ? "heap overflow past" : "heap underflow before";
     else
         kind = "use after";

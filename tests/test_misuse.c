@@ -170,6 +170,12 @@ static int misuse(const char *mode)
             free(malloc(1000));
         announce(p);
         free(p);
+    } else if (strcmp(mode, "usable-size-freed-huge") == 0) {
+        /* Unmapped at its free, then asked about. */
+        void *p = malloc(200u << 20);
+        free(p);
+        announce(p);
+        sink = (void *)malloc_usable_size(p);
     } else if (strcmp(mode, "read-after-free") == 0) {
         char *p = malloc(24);
         p[0] = 1;
@@ -390,12 +396,17 @@ static const expectation_t mode_cases[] = {
     ABORTS("free-never-allocated", "EBB_SECURE=1", "free of invalid pointer"),
     ABORTS("realloc-freed", "", "use of a freed block"),
     ABORTS("realloc-freed", "EBB_SECURE=1", "use of a freed block"),
-    ABORTS("realloc-freed", "EBB_GUARD=1", "double free"),
+    ABORTS("realloc-freed", "EBB_GUARD=1", "use of a freed block"),
     /* The guarded block freed last stays in the quarantine, however small. */
     ABORTS("double-free-medium", "EBB_GUARD=1 EBB_GUARD_QUARANTINE=0", "double free"),
     ABORTS("double-free-parked", "", "double free"),
     ABORTS("double-free-holed", "", "double free"),
     ABORTS("double-free-parked", "EBB_SECURE=1", "double free"),
+    /* Late double frees of huge blocks (unmapped at their free), and a
+     * use of one, are named for what they are. */
+    ABORTS("double-free-huge-late", "", "double free"),
+    ABORTS("usable-size-freed-huge", "", "use of a freed block"),
+    ABORTS("usable-size-freed-huge", "EBB_GUARD=1", "use of a freed block"),
     /* Secure mode: late double frees of every size, overflows, links. */
     ABORTS("double-free-huge-late", "EBB_SECURE=1", "double free"),
     ABORTS("overflow-slack", "EBB_SECURE=1", "heap overflow past a 20-byte block"),
@@ -414,6 +425,10 @@ static const expectation_t mode_cases[] = {
     FAULTS("write-after-free-large", "EBB_GUARD=1", "use after free of a 100000-byte block"),
     FAULTS("overflow-guard", "EBB_GUARD=1", "heap overflow past a 4096-byte block"),
     FAULTS("underflow-guard", "EBB_GUARD=before", "heap underflow before a 100-byte block"),
+    /* With the guard before, a block ends where its mapping does: a write
+     * past it is named all the same. */
+    FAULTS("overflow-guard", "EBB_GUARD=before", "heap overflow past a 4096-byte block"),
+    FAULTS("huge-overflow", "EBB_GUARD=before", "heap overflow past a 3145728-byte block"),
     FAULTS("read-after-free", "EBB_GUARD_SAMPLE=1", "use after free of a 24-byte block"),
     FAULTS("read-after-free-sampled", "EBB_GUARD_SAMPLE=50", "use after free of a 24-byte block"),
     /* Zero on free. */
