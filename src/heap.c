@@ -564,7 +564,9 @@ static EBBI_NOINLINE void *heap_alloc_safe(heap_t *heap, size_t size, bool zero,
         ebbi_secure_check_fresh(page, block);
         block->next = NULL;
         block->free_key = 0;
-        ebbi_canary_set(page, block, size == 0 ? 1 : size); /* malloc(0) gives a byte */
+        /* malloc(0): no byte of it may be written (the slack says so at
+         * its free). */
+        ebbi_canary_set(page, block, size);
         return block;
     }
     block->free_key = 0;

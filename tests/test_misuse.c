@@ -329,6 +329,12 @@ static int misuse(const char *mode)
         announce((void *)p);
         p[malloc_usable_size((void *)p)] = 1;
         return 0; /* not caught */
+    } else if (strcmp(mode, "write-zero-size") == 0) {
+        /* Secure mode: a block of 0 bytes has no byte to write. */
+        volatile char *p = malloc(0); /* volatile: the store is not dropped before the free */
+        announce((void *)p);
+        p[0] = 'x';
+        free((void *)p);
     } else if (strcmp(mode, "string-stops") == 0) {
         /* Secure mode: a string with no terminator, filling its block,
          * ends inside it (the canary's last byte is zero). */
@@ -438,6 +444,7 @@ static const expectation_t mode_cases[] = {
     {"zeroed-after-free", "EBB_SECURE=1", NULL, 0, 3},
     ABORTS("write-after-free-deep", "EBB_SECURE=1", "write after free of a 72-byte block"),
     {"string-stops", "EBB_SECURE=1", NULL, 0, 3},
+    ABORTS("write-zero-size", "EBB_SECURE=1", "heap overflow past a 0-byte block"),
     FAULTS("huge-use-after-free", "EBB_SECURE=1", "use after free of a 3145728-byte block"),
     FAULTS("huge-overflow", "EBB_SECURE=1", "heap overflow past a 3145728-byte block"),
     /* EBB_ABORT_ON_ERROR=0: a warning, and the program goes on. */
