@@ -81,7 +81,7 @@ static EBBI_COLD void free_bad(const char *op, void *p, page_t *page)
     if (page != NULL && page->start == (uintptr_t)p &&
         (page->kind == SLICE_HUGE_CACHED || page->kind == SLICE_GUARD_FREED))
         freed = true;
-    if (ebbi_huge_recently_unmapped((uintptr_t)p))
+    if (ebbi_ownmap_recently_unmapped((uintptr_t)p))
         freed = true;
     bool freeing = strncmp(op, "free ", 5) == 0;
     ebbi_misuse(!freed ? op : freeing ? "double free" : "use of a freed block", p);

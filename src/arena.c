@@ -275,12 +275,10 @@ static page_t *span_take(arena_t *arena, unsigned count, bool *is_zero, uint64_t
 page_t *ebbi_arena_alloc_page(arena_t *arena, unsigned class_id, bool *is_zero)
 {
     unsigned count = ebbi_classes[class_id].page_slices;
-    if (ebbi_safety & SAFETY_SECURE) {
-        /* Room for a block beside the guard page that ends the page. */
-        size_t size = ebbi_classes[class_id].block_size;
-        while (((size_t)count << EBB_SLICE_SHIFT) - ebbi_process.page_size < size)
-            count++;
-    }
+    /* Room for a block beside the guard page that may end the page. */
+    size_t size = ebbi_classes[class_id].block_size;
+    while (((size_t)count << EBB_SLICE_SHIFT) - ebbi_layout.page_guard < size)
+        count++;
     pthread_mutex_lock(&arena->lock);
     for (;;) {
         uint64_t fresh = 0;
@@ -303,14 +301,14 @@ page_t *ebbi_arena_alloc_page(arena_t *arena, unsigned class_id, bool *is_zero)
     }
 }
 
-/* Secure mode: the guard page that ends a page in use becomes memory again. */
+/* The guard page that ends a page in use becomes memory again. */
 static void page_unguard(page_t *page)
 {
-    if (ebbi_safety & SAFETY_SECURE) {
+    size_t guard = ebbi_layout.page_guard;
+    if (guard != 0) {
         segment_t *seg = ebbi_segment_of(page);
-        size_t ps = ebbi_process.page_size;
         uintptr_t end = ebbi_slice_address(seg, page) + ((uintptr_t)page->slice_count << EBB_SLICE_SHIFT);
-        ebbi_os_protect((void *)(end - ps), ps, true);
+        ebbi_os_protect((void *)(end - guard), guard, true);
     }
 }
 

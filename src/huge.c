@@ -65,25 +65,10 @@ static struct {
     unsigned shell_count;
 } cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static _Atomic(uint64_t) huge_mapped;
-/* The never-touched bytes between each header page and its block. */
-static _Atomic(uint64_t) huge_slack;
-
-uint64_t ebbi_huge_mapped_bytes(void)
-{
-    return ebbi_load_relaxed(&huge_mapped);
-}
-
-/* Huge mappings' memory that may be resident: all of it but the slack. */
-uint64_t ebbi_huge_resident_bytes(void)
-{
-    return ebbi_load_relaxed(&huge_mapped) - ebbi_load_relaxed(&huge_slack);
-}
-
 /* Secure mode: a guard page ends every huge mapping. */
 static size_t tail_guard(void)
 {
-    return (ebbi_safety & SAFETY_SECURE) ? ebbi_process.page_size : 0;
+    return ebbi_layout.huge_guard;
 }
 
 /* The header's pages (segment_t spans a few), then never-touched slack
@@ -223,42 +208,11 @@ static void cache_unlink(segment_t *seg)
 
 /* ---- mappings ---------------------------------------------------------------------- */
 
-/* The last huge blocks unmapped, so that a late second free of one (or a
- * use by realloc) is named for what it is, not as a pointer never ours.
- * Written as a huge block is unmapped, read only on the misuse path. */
-#define UNMAPPED_RING 64
-static _Atomic(uintptr_t) unmapped_ring[UNMAPPED_RING];
-static _Atomic(unsigned) unmapped_next;
-
-static void note_unmapped(uintptr_t p)
-{
-    unsigned i = ebbi_fetch_add_relaxed(&unmapped_next, 1) % UNMAPPED_RING;
-    ebbi_store_relaxed(&unmapped_ring[i], p);
-}
-
-bool ebbi_huge_recently_unmapped(uintptr_t p)
-{
-    for (unsigned i = 0; i < UNMAPPED_RING; i++)
-        if (ebbi_load_relaxed(&unmapped_ring[i]) == p)
-            return true;
-    return false;
-}
-
 /* Give a huge segment back to the kernel; its memory counts as reclaimed
  * (huge blocks are taken to be resident: they are written by the program). */
 static void huge_unmap(segment_t *seg)
 {
-    page_t *page = &seg->slices[1];
-    if (page->start - (uintptr_t)seg >= EBB_SEGMENT_SIZE)
-        ebbi_segmap_set(page->start, SEGMAP_NONE);
-    ebbi_segmap_set((uintptr_t)seg, SEGMAP_NONE);
-    /* Counted resident until it is gone. */
-    note_unmapped(page->start);
-    size_t size = seg->map_size, slack = segment_slack(seg) + tail_guard();
-    ebbi_os_unmap(seg, size);
-    ebbi_fetch_sub_relaxed(&huge_mapped, size);
-    ebbi_fetch_sub_relaxed(&huge_slack, slack);
-    ebbi_account_reclaimed(size - slack);
+    ebbi_ownmap_unmap(seg, segment_slack(seg) + tail_guard());
 }
 
 /* Unmap the last `cut` bytes of a cached mapping (outside the lock). */
@@ -267,7 +221,7 @@ static void huge_shrink(segment_t *seg, size_t cut)
     ebbi_os_unmap((uint8_t *)seg + seg->map_size - cut, cut);
     seg->map_size -= cut;
     joints_cut(seg);
-    ebbi_fetch_sub_relaxed(&huge_mapped, cut);
+    ebbi_ownmap_count(-(int64_t)cut, 0);
     ebbi_account_reclaimed(cut);
 }
 
@@ -275,19 +229,13 @@ static segment_t *huge_map(size_t map_size, size_t align)
 {
     /* A block at 64 KiB may come back to the cache: room to grow in place
      * to twice its size, for the next request it serves (cache_take). */
-    bool at_64k = block_offset(align) == EBB_SLICE_SIZE;
+    size_t offset = block_offset(align);
+    bool at_64k = offset == EBB_SLICE_SIZE;
     size_t reach = at_64k && map_size <= HUGE_REACH_MAX ? 2 * map_size : map_size;
-    segment_t *seg = at_64k ? ebbi_os_map_reach(map_size, EBB_SEGMENT_SIZE, &reach)
-                     : align < EBB_SEGMENT_SIZE ? ebbi_os_map_aligned(map_size, EBB_SEGMENT_SIZE, 0)
-                                                : ebbi_os_map_aligned(map_size, align, EBB_SEGMENT_SIZE);
-    if (seg == NULL)
-        return NULL;
-    seg->map_size = map_size;
-    seg->reach = reach;
-    seg->kind = SEGMENT_HUGE;
-    seg->source = SOURCE_MMAP;
-    ebbi_fetch_add_relaxed(&huge_mapped, map_size);
-    ebbi_account_mapped();
+    size_t guard_at = tail_guard() != 0 ? map_size - tail_guard() : 0;
+    segment_t *seg = ebbi_ownmap_map(map_size, align, at_64k ? &reach : NULL, guard_at, slack_before(offset));
+    if (seg != NULL)
+        ebbi_account_mapped();
     return seg;
 }
 
@@ -295,8 +243,7 @@ static segment_t *huge_map(size_t map_size, size_t align)
 static void shell_unmap(segment_t *shell)
 {
     ebbi_os_unmap(shell, EBB_SLICE_SIZE);
-    ebbi_fetch_sub_relaxed(&huge_mapped, EBB_SLICE_SIZE);
-    ebbi_fetch_sub_relaxed(&huge_slack, slack_before(EBB_SLICE_SIZE));
+    ebbi_ownmap_count(-(int64_t)EBB_SLICE_SIZE, -(int64_t)slack_before(EBB_SLICE_SIZE));
     ebbi_account_reclaimed(EBB_SLICE_SIZE - slack_before(EBB_SLICE_SIZE));
 }
 
@@ -304,7 +251,7 @@ static void shell_unmap(segment_t *shell)
  * address space up to `reach` is free. */
 static void shell_put(segment_t *seg, size_t reach)
 {
-    ebbi_segmap_set((uintptr_t)seg, SEGMAP_NONE);
+    ebbi_ownmap_unmark(seg);
     seg->map_size = EBB_SLICE_SIZE;
     seg->reach = reach;
     pthread_mutex_lock(&cache.lock);
@@ -336,7 +283,7 @@ static segment_t *shell_take(size_t map_size)
         if (seg == NULL)
             return NULL;
         if (ebbi_os_resize_in_place(seg, EBB_SLICE_SIZE, map_size)) {
-            ebbi_fetch_add_relaxed(&huge_mapped, map_size - EBB_SLICE_SIZE);
+            ebbi_ownmap_count((int64_t)(map_size - EBB_SLICE_SIZE), 0);
             seg->map_size = map_size;
             seg->joint_count = 0; /* its header page and the grown part: one VMA */
             seg->joints_lost = 0;
@@ -418,7 +365,7 @@ static bool grow_in_place(segment_t *seg, size_t map_size)
     size_t last = last_extent(seg);
     if (!ebbi_os_resize_in_place((uint8_t *)seg + last, seg->map_size - last, map_size - last))
         return false;
-    ebbi_fetch_add_relaxed(&huge_mapped, map_size - seg->map_size);
+    ebbi_ownmap_count((int64_t)(map_size - seg->map_size), 0);
     seg->map_size = map_size;
     if (seg->reach < map_size)
         seg->reach = map_size;
@@ -480,7 +427,7 @@ static size_t fill_from_cache(segment_t *target, size_t at, size_t len)
         if (moved > 0) {
             s->map_size = from; /* the pages moved are the target's now */
             joints_cut(s);
-            ebbi_fetch_sub_relaxed(&huge_mapped, moved);
+            ebbi_ownmap_count(-(int64_t)moved, 0);
         }
         if (s->map_size <= EBB_SLICE_SIZE) {
             shell_put(s, reach); /* all its pages went */
@@ -553,7 +500,6 @@ static segment_t *cache_take(size_t map_size, size_t *reused)
         target = huge_map(map_size, EBB_SLICE_SIZE);
         if (target == NULL)
             return NULL;
-        ebbi_fetch_add_relaxed(&huge_slack, slack_before(EBB_SLICE_SIZE));
     }
     filled += fill_from_cache(target, EBB_SLICE_SIZE + filled, data - filled);
     *reused = filled;
@@ -577,8 +523,7 @@ void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool zero)
     ebbi_account_tick();
     if (offset == EBB_SLICE_SIZE)
         seg = cache_take(map_size, &reused);
-    bool fresh_map = seg == NULL;
-    if (fresh_map) {
+    if (seg == NULL) {
         seg = huge_map(map_size, align);
         if (seg == NULL) {
             errno = ENOMEM;
@@ -597,14 +542,7 @@ void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool zero)
     ebbi_store_relaxed(&page->owner, NULL);
     if (offset > EBB_SLICE_SIZE && offset < EBB_SEGMENT_SIZE)
         seg->slices[offset >> EBB_SLICE_SHIFT].slice_back = (uint8_t)((offset >> EBB_SLICE_SHIFT) - 1);
-    if (offset >= EBB_SEGMENT_SIZE)
-        ebbi_segmap_set(block, SEGMAP_HUGE_BELOW);
-    if (fresh_map) {
-        ebbi_fetch_add_relaxed(&huge_slack, slack_before(offset) + tail_guard());
-        if (tail_guard() != 0)
-            ebbi_os_protect((uint8_t *)seg + map_size - tail_guard(), tail_guard(), false);
-    }
-    ebbi_segmap_set((uintptr_t)seg, SEGMAP_SEGMENT);
+    ebbi_ownmap_mark(seg, false);
 
     size_t usable = ebbi_huge_usable_size(seg, page);
     ebbi_counter_add(&heap->huge_allocs, 1);
@@ -643,7 +581,7 @@ void ebbi_huge_free(heap_t *heap, segment_t *seg, page_t *page)
         ebbi_store_relaxed(&page->carved, 0);
         seg->cached_at_ns = now;
         /* Secure mode: inaccessible while cached, so that a use after
-         * free faults (and is named, safety.c); open again when taken. */
+         * free faults (and is named, fault.c); open again when taken. */
         if (tail_guard() != 0)
             ebbi_os_protect((void *)page->start, usable, false);
         pthread_mutex_lock(&cache.lock);
@@ -695,7 +633,7 @@ void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
             ebbi_os_unmap((uint8_t *)seg + new_map, old_map - new_map);
             seg->map_size = new_map;
             joints_cut(seg);
-            ebbi_fetch_sub_relaxed(&huge_mapped, old_map - new_map);
+            ebbi_ownmap_count(-(int64_t)(old_map - new_map), 0);
         }
     } else if (!seg->joints_lost &&
                ebbi_os_resize_in_place((uint8_t *)seg + last_extent(seg), old_map - last_extent(seg),
@@ -710,7 +648,7 @@ void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
             return NULL;
         /* Unmark the old place before the move frees it: another thread may
          * map a segment there the moment it is free. */
-        ebbi_segmap_set((uintptr_t)seg, SEGMAP_NONE);
+        ebbi_ownmap_unmark(seg);
         move_or_copy(seg, old_map, target);
         seg = target;
         seg->map_size = new_map;
@@ -718,11 +656,11 @@ void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
         joint_add(seg, old_map); /* the grown part, from the target's own mapping */
         page = &seg->slices[1];
         page->start = (uintptr_t)seg + offset;
-        ebbi_segmap_set((uintptr_t)seg, SEGMAP_SEGMENT);
+        ebbi_ownmap_mark(seg, false);
     }
     int64_t delta = (int64_t)seg->map_size - (int64_t)old_map;
     if (delta > 0) {
-        ebbi_fetch_add_relaxed(&huge_mapped, (uint64_t)delta);
+        ebbi_ownmap_count(delta, 0);
         ebbi_counter_add(&heap->huge_bytes_alloc, (uint64_t)delta);
         /* The grown part from cached pages, as a new block's would be. */
         size_t filled = fill_from_cache(seg, old_map, (size_t)delta);

@@ -18,8 +18,13 @@
  *   heap.c      thread heaps: finding pages, thread start and exit, adoption,
  *               the handover of an idle thread's heap to a sweep
  *   huge.c      huge blocks and their cache
+ *   guard.c     guarded blocks and their quarantine (EBB_GUARD), sampled
+ *               by sample.c (EBB_GUARD_SAMPLE); fault.c names their faults
+ *   ownmap.c    mappings of their own: huge and guarded blocks' mappings
  *   page.c      a page's free lists, carving, remote frees
- *   safety.c    the safety modes
+ *   secure.c    secure mode's canaries and checks on small blocks
+ *   safety.c    the safety modes: the options, and the layout they ask of
+ *               the layers below (ebbi_layout)
  *   arena.c     spans of slices, abandoned pages (the only locks on the block path)
  *   account.c   the ledger: bytes of each pool, deadlines, the doorbell
  *   segment.c   segments and the segment map
@@ -97,7 +102,7 @@ enum slice_kind {
     SLICE_HUGE,       /* the block of a huge segment */
     SLICE_HUGE_CACHED,/* a huge segment kept in the cache after its free */
     SLICE_PURGING,    /* a free span being decommitted, outside the bins */
-    SLICE_GUARDED,    /* a guarded block (safety.c), beside a PROT_NONE page */
+    SLICE_GUARDED,    /* a guarded block (guard.c), beside a PROT_NONE page */
     SLICE_GUARD_FREED /* a guarded block after its free, PROT_NONE in quarantine */
 };
 
@@ -107,7 +112,7 @@ struct class_counts_s;
 #define PAGE_IN_FULL 1u   /* in the owner's full queue: any free brings it back */
 #define PAGE_NOT_FIRST 2u /* not the first page of its class queue: released once empty */
 #define PAGE_PARKABLE 4u  /* blocks over EBB_DIRECT_MAX: parked once empty (heap.c) */
-#define PAGE_SAFE 8u      /* a safety mode checks or zeroes every free (safety.c) */
+#define PAGE_SAFE 8u      /* a safety mode checks or zeroes every free (secure.c) */
 #define PAGE_PARKED 16u   /* empty, offered to the reclaimer: no block of it is live */
 #define PAGE_SPARSE_DONE 32u /* abandoned: purged as sparse, no block freed into it since */
 #define PAGE_HOLED 64u    /* holed > 0: a free must not be of a block in a hole (page.c) */
@@ -554,7 +559,7 @@ EBBI_HIDDEN void ebbi_page_free_remote_list(page_t *page, block_t *head, block_t
 EBBI_HIDDEN void ebbi_page_after_fork(page_t *page);
 
 /* Hand out the first block of page->free (non-empty). */
-/* A free-list link that leads outside its page: "corrupted free list" (safety.c). */
+/* A free-list link that leads outside its page: "corrupted free list" (secure.c). */
 EBBI_HIDDEN __attribute__((noreturn)) void ebbi_safety_link_corrupted(const void *where);
 
 /* Is the head of the page's free list one of its carved blocks?  The link
@@ -734,19 +739,32 @@ EBBI_HIDDEN void ebbi_reclaim_fork_child(void);
 EBBI_HIDDEN void ebbi_service_start(void);
 EBBI_HIDDEN void ebbi_service_fork_child(void);
 
+/* ---- ownmap.c: mappings of their own (huge and guarded blocks) ---------------- */
+/* A segment-aligned mapping of `map_size` bytes (aligned to `align` from
+ * 4 MiB on, its block then at 4 MiB), with the address space up to *reach
+ * free where reach is given; a guard page closed at `guard_at` (0: none);
+ * `slack` bytes of it never touched. */
+EBBI_HIDDEN segment_t *ebbi_ownmap_map(size_t map_size, size_t align, size_t *reach, size_t guard_at, size_t slack);
+EBBI_HIDDEN void ebbi_ownmap_mark(segment_t *seg, bool every_region);
+EBBI_HIDDEN void ebbi_ownmap_unmark(segment_t *seg);
+/* Unmap it all; `slack`: its bytes counted as not resident. */
+EBBI_HIDDEN void ebbi_ownmap_unmap(segment_t *seg, size_t slack);
+/* Bytes mapped and bytes not resident, changed outside the calls above. */
+EBBI_HIDDEN void ebbi_ownmap_count(int64_t mapped_delta, int64_t untouched_delta);
+EBBI_HIDDEN uint64_t ebbi_ownmap_mapped_bytes(void);
+EBBI_HIDDEN uint64_t ebbi_ownmap_resident_bytes(void);
+/* Was p one of the last blocks unmapped (the misuse path's names)? */
+EBBI_HIDDEN bool ebbi_ownmap_recently_unmapped(uintptr_t p);
+
 /* ---- huge.c: huge blocks -------------------------------------------------- */
 EBBI_HIDDEN void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool zero);
 EBBI_HIDDEN void ebbi_huge_free(heap_t *heap, segment_t *seg, page_t *page);
 EBBI_HIDDEN void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size);
 EBBI_HIDDEN size_t ebbi_huge_usable_size(const segment_t *seg, const page_t *page);
-/* Was p one of the last huge blocks unmapped (the misuse path's names)? */
-EBBI_HIDDEN bool ebbi_huge_recently_unmapped(uintptr_t p);
 /* Give back cached huge memory cached before `cutoff_ns`, oldest first,
  * while more than `keep` bytes are cached. */
 EBBI_HIDDEN size_t ebbi_huge_trim(uint64_t cutoff_ns, uint64_t keep);
 EBBI_HIDDEN uint64_t ebbi_huge_oldest_cached_ns(void);
-EBBI_HIDDEN uint64_t ebbi_huge_mapped_bytes(void);
-EBBI_HIDDEN uint64_t ebbi_huge_resident_bytes(void);
 EBBI_HIDDEN void ebbi_huge_fork_prepare(void);
 EBBI_HIDDEN void ebbi_huge_fork_parent(void);
 EBBI_HIDDEN void ebbi_huge_fork_child(void);
@@ -818,6 +836,21 @@ static inline uint64_t ebbi_sweep_quiet_ns(void)
 EBBI_HIDDEN extern uint8_t ebbi_safety;
 EBBI_HIDDEN extern uintptr_t ebbi_link_secret;
 
+/* What the modes ask of the layers below the heap, fixed at start
+ * (safety.c): those layers read these, never a mode.  All zero in the
+ * default mode. */
+typedef struct {
+    uint32_t segment_guard; /* PROT_NONE bytes after every segment (source.c) */
+    uint32_t meta_guard;    /* ... ending slice 0: metadata never beside data (segment.c) */
+    uint32_t page_guard;    /* ... ending every page (page.c, arena.c) */
+    uint32_t huge_guard;    /* ... ending every huge mapping; cached ones closed (huge.c) */
+    uint8_t page_flags;     /* free_flags every page starts with (page.c) */
+    bool free_keeps_zero;   /* a free zeroes the block past its link (page.c) */
+    bool carve_shuffled;    /* new blocks zero, on the free list in random order (page.c) */
+    bool check_links;       /* every link of a remote-free list checked when taken (page.c) */
+} ebbi_layout_t;
+EBBI_HIDDEN extern ebbi_layout_t ebbi_layout;
+
 /* Free-list links: plain, or in secure mode encoded with a secret and the
  * link's own address, so that an overwritten link decodes to garbage that
  * the decoder's checks refuse rather than follow. */
@@ -838,13 +871,30 @@ static inline void ebbi_block_set_next(block_t *b, block_t *next)
 }
 
 EBBI_HIDDEN void ebbi_safety_init(void);
+EBBI_HIDDEN void ebbi_safety_fork_prepare(void);
+EBBI_HIDDEN void ebbi_safety_fork_parent(void);
+EBBI_HIDDEN void ebbi_safety_fork_child(void);
+
+/* ---- guard.c, sample.c, fault.c: guarded blocks ------------------------------ */
 EBBI_HIDDEN void *ebbi_guard_alloc(heap_t *heap, size_t size, size_t align, const void *site);
 EBBI_HIDDEN void ebbi_guard_free(heap_t *heap, segment_t *seg, page_t *page, const void *site);
 EBBI_HIDDEN size_t ebbi_guard_usable_size(const page_t *page);
+EBBI_HIDDEN uintptr_t ebbi_guard_page(const segment_t *seg);
+EBBI_HIDDEN void ebbi_guard_fork_prepare(void);
+EBBI_HIDDEN void ebbi_guard_fork_parent(void);
+EBBI_HIDDEN void ebbi_guard_fork_child(void);
+EBBI_HIDDEN void ebbi_sample_init(void);
 EBBI_HIDDEN bool ebbi_guard_sample(heap_t *heap, unsigned class_id);
-EBBI_HIDDEN uint64_t ebbi_guard_resident_bytes(void);
-EBBI_HIDDEN uint64_t ebbi_guard_mapped_bytes(void);
 EBBI_HIDDEN void ebbi_guard_sample_counts(uint64_t *taken, uint64_t *skipped, uint64_t *spent_ns);
+/* The sampled path's cost: a start time (0: not measured), then charged
+ * to the budget. */
+EBBI_HIDDEN uint64_t ebbi_sample_cost_start(void);
+EBBI_HIDDEN void ebbi_sample_cost_charge(uint64_t start);
+EBBI_HIDDEN void ebbi_sample_fork_child(void);
+EBBI_HIDDEN void ebbi_fault_install(void);
+
+/* ---- secure.c: secure mode's checks -------------------------------------------- */
+EBBI_HIDDEN void ebbi_secure_init(void);
 /* Secure mode: room after each block for its canary; writing it and
  * checking it on free (a broken canary is reported).  Returns the size
  * the block was asked for. */
@@ -854,9 +904,6 @@ EBBI_HIDDEN size_t ebbi_canary_check(const page_t *page, const block_t *block);
 EBBI_HIDDEN void ebbi_secure_check_fresh(const page_t *page, const block_t *block);
 /* Zero or check a block being freed into a PAGE_SAFE page. */
 EBBI_HIDDEN void ebbi_safety_on_free(page_t *page, block_t *block);
-EBBI_HIDDEN void ebbi_safety_fork_prepare(void);
-EBBI_HIDDEN void ebbi_safety_fork_parent(void);
-EBBI_HIDDEN void ebbi_safety_fork_child(void);
 
 /* ---- publish.c: the statistics page for the ebb command ---------------------- */
 EBBI_HIDDEN void ebbi_publish_init(void);

@@ -77,10 +77,9 @@ void ebbi_page_init(page_t *page, heap_t *heap, unsigned class_id, bool is_zero)
     page->block_size = size;
     page->divisor_magic = ebbi_divisor_magic(size);
     size_t span = (size_t)page->slice_count << EBB_SLICE_SHIFT;
-    if (ebbi_safety & SAFETY_SECURE) {
-        /* A guard page ends every page. */
-        span -= ebbi_process.page_size;
-        ebbi_os_protect((uint8_t *)page->start + span, ebbi_process.page_size, false);
+    if (ebbi_layout.page_guard != 0) {
+        span -= ebbi_layout.page_guard;
+        ebbi_os_protect((uint8_t *)page->start + span, ebbi_layout.page_guard, false);
     }
     page->reserved = (uint32_t)(span / size);
     page->capacity = 0;
@@ -90,8 +89,7 @@ void ebbi_page_init(page_t *page, heap_t *heap, unsigned class_id, bool is_zero)
     page->free = NULL;
     page->local_free = NULL;
     page->class_id = (uint8_t)class_id;
-    page->free_flags = (class_id >= EBB_PARK_FIRST_CLASS ? PAGE_PARKABLE : 0) |
-                       ((ebbi_safety & (SAFETY_ZERO | SAFETY_SECURE)) ? PAGE_SAFE : 0);
+    page->free_flags = (class_id >= EBB_PARK_FIRST_CLASS ? PAGE_PARKABLE : 0) | ebbi_layout.page_flags;
     page->counts = &heap->counts[class_id];
     page->is_zero_at_init = is_zero;
     page->free_is_zero = is_zero;
@@ -128,7 +126,7 @@ void ebbi_page_extend(page_t *page)
     if (n > page->reserved - capacity)
         n = page->reserved - capacity;
     uint8_t *first = (uint8_t *)page->start + (size_t)capacity * size;
-    if (ebbi_safety & SAFETY_SECURE) {
+    if (ebbi_layout.carve_shuffled) {
         /* Secure mode: the new blocks go on the list in a random order,
          * zero (ebbi_secure_check_fresh expects a block as a free left it). */
         if (!page->is_zero_at_init)
@@ -170,8 +168,7 @@ void ebbi_page_extend(page_t *page)
 /* The blocks moved onto `free` are no longer known to be zero. */
 static inline void free_not_zero(page_t *page)
 {
-    /* Zero-on-free keeps freed blocks zero but for their first words. */
-    if (!(ebbi_safety & SAFETY_ZERO))
+    if (!ebbi_layout.free_keeps_zero)
         page->free_is_zero = false;
 }
 
@@ -203,7 +200,7 @@ bool ebbi_page_collect(page_t *page)
             ;
         block_t *list = tf_list(tf);
         uint32_t count = tf_count(tf);
-        if (ebbi_safety & SAFETY_SECURE)
+        if (ebbi_layout.check_links)
             (void)list_tail(page, list); /* checks every link */
         ebbi_assert(count >= 1 && count <= page->used);
         page->used -= count;

@@ -33,11 +33,11 @@ segment_t *ebbi_segment_alloc(arena_t *arena)
         return NULL;
     /* An all-zero page entry means "no block here" (internal.h), so fresh
      * memory needs only the free span written (by the caller). */
-    if (ebbi_safety & SAFETY_SECURE) {
+    if (ebbi_layout.meta_guard != 0) {
         /* Metadata never beside user data: a guard page ends slice 0 (and
          * the source put one after the segment). */
-        size_t ps = ebbi_process.page_size;
-        ebbi_os_protect((uint8_t *)seg + EBB_SLICE_SIZE - ps, ps, false);
+        size_t guard = ebbi_layout.meta_guard;
+        ebbi_os_protect((uint8_t *)seg + EBB_SLICE_SIZE - guard, guard, false);
     }
     if (!is_zero) {
         memset(seg, 0, sizeof *seg);

@@ -200,7 +200,7 @@ segment_t *ebbi_source_alloc_segment(bool *is_zero, uint8_t *source)
         }
     }
     /* Secure mode: a guard page after every segment, so no two are adjacent. */
-    size_t guard = (ebbi_safety & SAFETY_SECURE) ? ebbi_process.page_size : 0;
+    size_t guard = ebbi_layout.segment_guard;
     segment_t *seg = ebbi_os_map_aligned(EBB_SEGMENT_SIZE + guard, EBB_SEGMENT_SIZE, 0);
     if (seg == NULL)
         return NULL;
@@ -218,7 +218,7 @@ void ebbi_source_free_segment(segment_t *seg, uint8_t source)
         brk_free_segment(seg);
         return;
     }
-    size_t guard = (ebbi_safety & SAFETY_SECURE) ? ebbi_process.page_size : 0;
+    size_t guard = ebbi_layout.segment_guard;
     ebbi_os_unmap(seg, EBB_SEGMENT_SIZE + guard);
     ebbi_fetch_sub_relaxed(&mapped_bytes, EBB_SEGMENT_SIZE);
 }

@@ -110,13 +110,13 @@ void ebb_stats_get(struct ebb_stats *out)
     ebbi_arena_usage_t usage;
     ebbi_arenas_usage(&usage);
     out->segments = usage.segments;
-    out->mapped = ebbi_source_mapped_bytes() + ebbi_huge_mapped_bytes() + ebbi_guard_mapped_bytes() +
+    out->mapped = ebbi_source_mapped_bytes() + ebbi_ownmap_mapped_bytes() +
                   ebbi_meta_bytes();
     /* Segment headers count as metadata: the part of slice 0 they use. */
     size_t ps = ebbi_process.page_size ? ebbi_process.page_size : 4096;
     size_t header = (sizeof(segment_t) + ps - 1) & ~(ps - 1);
     out->metadata = ebbi_meta_bytes() + usage.segments * header;
-    out->resident = usage.touched_bytes + ebbi_huge_resident_bytes() + ebbi_guard_resident_bytes() + out->metadata;
+    out->resident = usage.touched_bytes + ebbi_ownmap_resident_bytes() + out->metadata;
     if (out->resident < out->in_use + out->metadata)
         out->resident = out->in_use + out->metadata; /* counters read a moment apart */
     out->freed_retained = out->resident - out->in_use - out->metadata;
@@ -158,12 +158,12 @@ struct ebb_mallinfo2 ebb_mallinfo2(void)
      * outside huge blocks, uordblks = in use there, fordblks = freed, not
      * reclaimed; hblkhd = huge mappings; keepcost = what malloc_trim or the
      * reclaimer would give back now. */
-    uint64_t huge_resident = ebbi_huge_resident_bytes();
+    uint64_t huge_resident = ebbi_ownmap_resident_bytes();
     uint64_t segment_in_use = s.in_use - s.huge_in_use;
     mi.arena = s.resident > huge_resident ? s.resident - huge_resident : 0;
     mi.ordblks = s.segments;
     mi.hblks = s.huge_blocks;
-    mi.hblkhd = ebbi_huge_mapped_bytes() + ebbi_guard_mapped_bytes();
+    mi.hblkhd = ebbi_ownmap_mapped_bytes();
     mi.uordblks = segment_in_use;
     mi.fordblks = s.freed_retained;
     mi.keepcost = s.reclaimable;
@@ -207,7 +207,7 @@ int ebb_malloc_info(int options, FILE *stream)
                      "<total type=\"mmap\" count=\"%lu\" size=\"%lu\"/>\n"
                      "<system type=\"current\" size=\"%lu\"/>\n"
                      "</malloc>\n",
-                     (unsigned long)s.huge_blocks, (unsigned long)ebbi_huge_mapped_bytes(),
+                     (unsigned long)s.huge_blocks, (unsigned long)ebbi_ownmap_mapped_bytes(),
                      (unsigned long)s.mapped);
     /* The one stdio call of the allocator: the caller asked for a FILE. No
      * lock of ours is held, so an allocation by stdio is harmless. */

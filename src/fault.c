@@ -1,0 +1,106 @@
+/* The fault handler (secure and guard modes): a fault in a guarded
+ * block's pages, or a secure huge block's guard page or cached pages, is
+ * named (what, which block, where it was allocated and freed) before the
+ * fault takes its course. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <signal.h>
+
+#include "internal.h"
+
+static const char *site_name(uintptr_t site, char *buf, size_t cap)
+{
+    Dl_info info;
+    if (site == 0)
+        return "an unknown place";
+    if (dladdr((void *)site, &info) != 0 && info.dli_fname != NULL) {
+        const char *file = info.dli_fname;
+        for (const char *c = file; *c != '\0'; c++)
+            if (*c == '/')
+                file = c + 1;
+        if (info.dli_sname != NULL)
+            ebbi_format(buf, cap, "%s (%s+0x%lx)", info.dli_sname, file,
+                        (unsigned long)(site - (uintptr_t)info.dli_fbase));
+        else
+            ebbi_format(buf, cap, "%s+0x%lx", file, (unsigned long)(site - (uintptr_t)info.dli_fbase));
+    } else {
+        ebbi_format(buf, cap, "%p", (void *)site);
+    }
+    return buf;
+}
+
+/* The segment whose 4 MiB regions cover addr, by the segment map. */
+static segment_t *segment_covering(uintptr_t addr)
+{
+    unsigned v = ebbi_segmap_get(addr);
+    if (v == SEGMAP_SEGMENT)
+        return ebbi_segment_of((void *)addr);
+    if (v >= SEGMAP_HUGE_BELOW)
+        return (segment_t *)((uintptr_t)ebbi_segment_of((void *)addr) - (uintptr_t)(v - 1) * EBB_SEGMENT_SIZE);
+    return NULL;
+}
+
+static void fault_handler(int sig, void *info_arg, void *context)
+{
+    siginfo_t *info = info_arg;
+    uintptr_t addr = (uintptr_t)info->si_addr;
+    size_t ps = ebbi_process.page_size;
+    segment_t *seg = segment_covering(addr);
+    /* Just past a mapping (a block against its end, EBB_GUARD=before): the
+     * block's own mapping, whatever follows it. */
+    if ((seg == NULL || addr >= (uintptr_t)seg + seg->map_size) && addr >= ps) {
+        segment_t *before = segment_covering(addr - ps);
+        if (before != NULL && addr >= (uintptr_t)before + before->map_size &&
+            addr < (uintptr_t)before + before->map_size + ps)
+            seg = before;
+    }
+    bool beyond = seg != NULL && addr >= (uintptr_t)seg + seg->map_size;
+    page_t *page = seg != NULL ? &seg->slices[1] : NULL;
+    if (seg == NULL || seg->kind != SEGMENT_HUGE || addr < (uintptr_t)seg ||
+        addr >= (uintptr_t)seg + seg->map_size + (beyond ? ps : 0) ||
+        (page->kind != SLICE_GUARDED && page->kind != SLICE_GUARD_FREED && page->kind != SLICE_HUGE &&
+         page->kind != SLICE_HUGE_CACHED)) {
+        ebbi_os_fault_chain(sig, info_arg, context);
+        return;
+    }
+    if (page->kind == SLICE_HUGE || page->kind == SLICE_HUGE_CACHED) {
+        /* Secure mode: a huge block ends at a guard page, and a freed one
+         * waits in the cache inaccessible (huge.c). */
+        size_t usable = ebbi_huge_usable_size(seg, page);
+        bool past = beyond || addr >= page->start + usable;
+        ebbi_message("ebbmalloc: error: %s a %zu-byte block (%p)\n",
+                     past ? "heap overflow past" : "use after free of", usable, (void *)page->start);
+        ebbi_message("ebbmalloc:   the access was at %p\n", (void *)addr);
+        ebbi_os_fault_chain(sig, info_arg, context);
+        return;
+    }
+    uintptr_t guard = ebbi_guard_page(seg);
+    size_t size = page->block_size;
+    char what[256], alloc_at[160], free_at[160];
+    const char *kind;
+    if (beyond)
+        kind = "heap overflow past";
+    else if (addr >= guard && addr < guard + ps)
+        kind = guard > page->start ? "heap overflow past" : "heap underflow before";
+    else
+        kind = "use after";
+    if (page->kind == SLICE_GUARD_FREED && kind[0] == 'u')
+        ebbi_format(what, sizeof what, "use after free of a %zu-byte block", size);
+    else if (page->kind == SLICE_GUARD_FREED)
+        ebbi_format(what, sizeof what, "%s a freed %zu-byte block", kind, size);
+    else
+        ebbi_format(what, sizeof what, "%s a %zu-byte block", kind, size);
+    ebbi_message("ebbmalloc: error: %s (%p)\n", what, (void *)page->start);
+    ebbi_message("ebbmalloc:   the access was at %p; the block was allocated from %s", (void *)addr,
+                 site_name(seg->alloc_site, alloc_at, sizeof alloc_at));
+    if (page->kind == SLICE_GUARD_FREED)
+        ebbi_message(" and freed from %s", site_name(seg->free_site, free_at, sizeof free_at));
+    ebbi_message("\n");
+    /* Let the fault take its course. */
+    ebbi_os_fault_chain(sig, info_arg, context);
+}
+
+void ebbi_fault_install(void)
+{
+    ebbi_os_install_fault_handler(fault_handler);
+}
