@@ -72,10 +72,11 @@ static heap_t *heap_ready(void)
 
 /* ---- free --------------------------------------------------------------- */
 
-/* What a bad pointer is: a block freed already (a second free, or a use
- * by realloc or malloc_usable_size), or not one of ours.  Reported
- * (ebbi_misuse); if the program goes on, the call is ignored. */
-static EBBI_COLD void free_bad(const char *op, void *p, page_t *page)
+/* What a bad pointer is: a block freed already (a second free when
+ * `freeing`, else a use by realloc or malloc_usable_size), or not one of
+ * ours (`op` says what was tried).  Reported (ebbi_misuse); if the program
+ * goes on, the call is ignored. */
+static EBBI_COLD void free_bad(const char *op, bool freeing, void *p, const page_t *page)
 {
     bool freed = false;
     if (page != NULL && page->start == (uintptr_t)p &&
@@ -83,7 +84,6 @@ static EBBI_COLD void free_bad(const char *op, void *p, page_t *page)
         freed = true;
     if (ebbi_ownmap_recently_unmapped((uintptr_t)p))
         freed = true;
-    bool freeing = strncmp(op, "free ", 5) == 0;
     ebbi_misuse(!freed ? op : freeing ? "double free" : "use of a freed block", p);
 }
 
@@ -133,7 +133,7 @@ static void free_special_block(void *p, const void *site)
     page_t *page = NULL;
     segment_t *seg = ebbi_segment_lookup((uintptr_t)p, &page);
     if (seg == NULL || page->kind == SLICE_HUGE_CACHED || page->kind == SLICE_GUARD_FREED) {
-        free_bad("free of invalid pointer", p, page);
+        free_bad("free of invalid pointer", true, p, page);
         return;
     }
     if (page->kind == SLICE_HUGE || page->kind == SLICE_GUARDED) {
@@ -152,24 +152,14 @@ static EBBI_NOINLINE void free_special(void *p, const void *site)
     ebbi_call_end();
 }
 
-/* Ends the call.  Inlined into the entry points, so that the caller's
- * address (for the guard modes' reports) is taken on the slow paths only. */
+/* Inlined into the entry points, so that the caller's address (for the
+ * guard modes' reports) is taken on the slow paths only. */
 #define FREE_SITE __builtin_return_address(0)
-static inline __attribute__((always_inline)) void free_block(void *p)
+
+/* A live block of `page` freed.  Ends the call. */
+static inline __attribute__((always_inline)) void free_live(segment_t *seg, page_t *page, block_t *block,
+                                                             uintptr_t key)
 {
-    uintptr_t addr = (uintptr_t)p;
-    if (unlikely(ebbi_segmap_get(addr) != SEGMAP_SEGMENT)) {
-        free_special(p, FREE_SITE);
-        return;
-    }
-    segment_t *seg = ebbi_segment_of(p);
-    page_t *page = ebbi_page_of(seg, addr);
-    block_t *block = p;
-    uintptr_t key = ebbi_free_key(page);
-    if (unlikely(!ebbi_page_holds_block(page, addr) || block->free_key == key)) {
-        free_special(p, FREE_SITE);
-        return;
-    }
     heap_t *heap = ebbi_thread_heap();
     if (likely(ebbi_load_relaxed(&page->owner) == heap)) {
         if (unlikely(page->free_flags != 0)) {
@@ -187,13 +177,32 @@ static inline __attribute__((always_inline)) void free_block(void *p)
     free_nonlocal(heap, seg, page, block, FREE_SITE);
 }
 
+/* Ends the call. */
+static inline __attribute__((always_inline)) void free_block(void *p)
+{
+    uintptr_t addr = (uintptr_t)p;
+    if (unlikely(ebbi_segmap_get(addr) != SEGMAP_SEGMENT)) {
+        free_special(p, FREE_SITE);
+        return;
+    }
+    segment_t *seg = ebbi_segment_of(p);
+    page_t *page = ebbi_page_of(seg, addr);
+    block_t *block = p;
+    uintptr_t key = ebbi_free_key(page);
+    if (unlikely(!ebbi_page_holds_block(page, addr) || block->free_key == key)) {
+        free_special(p, FREE_SITE);
+        return;
+    }
+    free_live(seg, page, block, key);
+}
+
 void ebb_free(void *p)
 {
     ebbi_call_begin();
     free_block(p);
 }
 
-static segment_t *live_block(const char *op, void *p, page_t **page);
+static segment_t *live_block(const char *op, bool freeing, void *p, page_t **page);
 static size_t block_usable(const segment_t *seg, const page_t *page, const void *p);
 
 static bool is_power_of_two(size_t x)
@@ -205,15 +214,9 @@ static bool is_power_of_two(size_t x)
  * name the size asked for (known from the canary's place; a huge or
  * guarded block's usable size is rounded up to the page), and an aligned
  * one an alignment the block has; 0 is not named.  False if reported. */
-static EBBI_NOINLINE EBBI_COLD bool sized_free_ok(void *p, size_t size, size_t alignment)
+static bool sized_free_ok(segment_t *seg, page_t *page, void *p, size_t size, size_t alignment)
 {
-    ebbi_call_begin();
-    page_t *page;
-    segment_t *seg = live_block("free of invalid pointer", p, &page);
-    size_t usable = seg != NULL ? block_usable(seg, page, p) : 0;
-    ebbi_call_end();
-    if (seg == NULL)
-        return false;
+    size_t usable = block_usable(seg, page, p);
     /* An aligned block's canary follows its size rounded up to the
      * alignment (malloc_aligned_block). */
     size_t slack = page->kind != SLICE_PAGE ? usable : alignment > EBB_ALIGNMENT ? alignment - 1 : 0;
@@ -228,37 +231,55 @@ static EBBI_NOINLINE EBBI_COLD bool sized_free_ok(void *p, size_t size, size_t a
     return true;
 }
 
+/* Secure mode's sized free: the block looked up once, checked, freed.
+ * Ends the call. */
+static EBBI_NOINLINE EBBI_COLD void free_sized_checked(void *p, size_t size, size_t alignment, const void *site)
+{
+    page_t *page;
+    segment_t *seg = live_block("free of invalid pointer", true, p, &page);
+    if (seg == NULL || !sized_free_ok(seg, page, p, size, alignment)) {
+        ebbi_call_end();
+    } else if (page->kind != SLICE_PAGE) {
+        free_huge_or_guarded(ebbi_thread_heap(), seg, page, site); /* named at the caller's site */
+        ebbi_call_end();
+    } else {
+        free_live(seg, page, p, ebbi_free_key(page));
+    }
+}
+
 void ebb_free_sized(void *p, size_t size)
 {
-    if (unlikely(ebbi_safety & SAFETY_SECURE) && p != NULL && !sized_free_ok(p, size, 0))
-        return;
     ebbi_call_begin();
-    free_block(p);
+    if (unlikely(ebbi_safety & SAFETY_SECURE) && p != NULL)
+        free_sized_checked(p, size, 0, FREE_SITE);
+    else
+        free_block(p);
 }
 
 void ebb_free_aligned_sized(void *p, size_t alignment, size_t size)
 {
-    if (unlikely(ebbi_safety & SAFETY_SECURE) && p != NULL && !sized_free_ok(p, size, alignment))
-        return;
     ebbi_call_begin();
-    free_block(p);
+    if (unlikely(ebbi_safety & SAFETY_SECURE) && p != NULL)
+        free_sized_checked(p, size, alignment, FREE_SITE);
+    else
+        free_block(p);
 }
 
 /* ---- looking up a live block ---------------------------------------------- */
 
 /* The segment and page of a live block; NULL after a report naming `op`
  * (if the program is to go on, EBB_ABORT_ON_ERROR=0). */
-static segment_t *live_block(const char *op, void *p, page_t **page)
+static segment_t *live_block(const char *op, bool freeing, void *p, page_t **page)
 {
     *page = NULL;
     segment_t *seg = ebbi_segment_lookup((uintptr_t)p, page);
     if (seg == NULL || (*page)->kind == SLICE_HUGE_CACHED || (*page)->kind == SLICE_GUARD_FREED) {
-        free_bad(op, p, *page);
+        free_bad(op, freeing, p, *page);
         return NULL;
     }
     if ((*page)->kind != SLICE_HUGE && (*page)->kind != SLICE_GUARDED &&
         ((block_t *)p)->free_key == ebbi_free_key(*page)) {
-        ebbi_misuse("use of a freed block", p);
+        ebbi_misuse(freeing ? "double free" : "use of a freed block", p);
         return NULL;
     }
     return seg;
@@ -283,7 +304,7 @@ size_t ebb_malloc_usable_size(void *p)
         return 0;
     ebbi_call_begin();
     page_t *page;
-    segment_t *seg = live_block("malloc_usable_size of invalid pointer", p, &page);
+    segment_t *seg = live_block("malloc_usable_size of invalid pointer", false, p, &page);
     size_t usable = seg != NULL ? block_usable(seg, page, p) : 0;
     ebbi_call_end();
     return usable;
@@ -303,7 +324,7 @@ static void *realloc_block(void *p, size_t size)
         return NULL;
     }
     page_t *page;
-    segment_t *seg = live_block("realloc of invalid pointer", p, &page);
+    segment_t *seg = live_block("realloc of invalid pointer", false, p, &page);
     if (seg == NULL) {
         errno = EINVAL;
         return NULL;

@@ -551,31 +551,22 @@ static EBBI_NOINLINE void *heap_alloc_safe(heap_t *heap, size_t size, bool zero,
         errno = ENOMEM;
         return NULL;
     }
+    if (!(ebbi_safety & SAFETY_SECURE))
+        return ebbi_page_pop(page, size, zero);
+    /* Secure: the link decoded and checked; the block zero but for its
+     * link and key (ebbi_safety_on_free, carving), which are cleared: the
+     * program never sees a link.  So calloc needs no memset. */
     block_t *block = page->free;
     block_t *next = ebbi_block_next(block);
-    if (next != NULL && (ebbi_safety & SAFETY_SECURE) && !ebbi_page_holds_block(page, (uintptr_t)next))
+    if (next != NULL && !ebbi_page_holds_block(page, (uintptr_t)next))
         ebbi_safety_link_corrupted(block);
-    page->free = next;
-    page->used++;
-    ebbi_counter_add(&page->counts->allocs, 1);
-    if (ebbi_safety & SAFETY_SECURE) {
-        /* Zero but for its link and key (ebbi_safety_on_free, carving),
-         * which are cleared: the program never sees a link. */
-        ebbi_secure_check_fresh(page, block);
-        block->next = NULL;
-        block->free_key = 0;
-        /* malloc(0): no byte of it may be written (the slack says so at
-         * its free). */
-        ebbi_canary_set(page, block, size);
-        return block;
-    }
-    block->free_key = 0;
-    if (zero) {
-        if (page->free_is_zero)
-            block->next = NULL;
-        else
-            memset(block, 0, size);
-    }
+    ebbi_secure_check_fresh(page, block);
+    block->next = next; /* plain, for ebbi_page_take */
+    ebbi_page_take(page, block, size, false);
+    block->next = NULL;
+    /* malloc(0): no byte of it may be written (the slack says so at its
+     * free). */
+    ebbi_canary_set(page, block, size);
     return block;
 }
 

@@ -294,6 +294,16 @@ static int misuse(const char *mode)
             announce(p);
             (mode[6] == 'd' ? sized_delete : sized_free)(p, 24);
         }
+    } else if (strcmp(mode, "sized-double-delete") == 0) {
+        /* A second sized delete of a block: a double free (secure mode
+         * looks sized frees up on a path of their own). */
+        void (*sized_delete)(void *, size_t) = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "_ZdlPvm");
+        if (sized_delete == NULL)
+            return 4;
+        char *p = malloc(40);
+        announce(p);
+        sized_delete(p, 40);
+        sized_delete(p, 40);
     } else if (strcmp(mode, "zeroed-after-free") == 0) {
         unsigned char *p = malloc(200);
         memset(p, 0xff, 200);
@@ -420,6 +430,8 @@ static const expectation_t mode_cases[] = {
     ABORTS("sized-delete-wrong", "EBB_SECURE=1", "sized free with the wrong size"),
     ABORTS("sized-free-wrong", "EBB_SECURE=1", "sized free with the wrong size"),
     ABORTS("aligned-delete-wrong", "EBB_SECURE=1", "aligned free with the wrong alignment"),
+    ABORTS("sized-double-delete", "", "double free"),
+    ABORTS("sized-double-delete", "EBB_SECURE=1", "double free"),
     /* The default mode too: malloc never follows a link out of its page,
      * and malloc_trim's walks check each link. */
     ABORTS("link-overflow-1", "", "corrupted free list"),
