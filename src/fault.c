@@ -29,14 +29,29 @@ static const char *site_name(uintptr_t site, char *buf, size_t cap)
     return buf;
 }
 
-/* The segment whose 4 MiB regions cover addr, by the segment map. */
+/* Regions looked down through for a huge mapping's start (4 GiB). */
+#define COVER_SCAN 1024
+
+/* The segment whose mapping may cover addr (the caller checks its end),
+ * by the segment map: its region's entry, or else (a huge block marks
+ * only its first regions) the nearest segment below: mappings do not
+ * overlap, so no other can reach addr. */
 static segment_t *segment_covering(uintptr_t addr)
 {
     unsigned v = ebbi_segmap_get(addr);
+    uintptr_t region = addr & ~(uintptr_t)(EBB_SEGMENT_SIZE - 1);
     if (v == SEGMAP_SEGMENT)
-        return ebbi_segment_of((void *)addr);
+        return (segment_t *)region;
     if (v >= SEGMAP_HUGE_BELOW)
-        return (segment_t *)((uintptr_t)ebbi_segment_of((void *)addr) - (uintptr_t)(v - 1) * EBB_SEGMENT_SIZE);
+        return (segment_t *)(region - (uintptr_t)(v - 1) * EBB_SEGMENT_SIZE);
+    for (unsigned k = 1; k <= COVER_SCAN && region >= (uintptr_t)k * EBB_SEGMENT_SIZE; k++) {
+        uintptr_t below = region - (uintptr_t)k * EBB_SEGMENT_SIZE;
+        v = ebbi_segmap_get(below);
+        if (v == SEGMAP_SEGMENT)
+            return (segment_t *)below;
+        if (v >= SEGMAP_HUGE_BELOW)
+            return (segment_t *)(below - (uintptr_t)(v - 1) * EBB_SEGMENT_SIZE);
+    }
     return NULL;
 }
 

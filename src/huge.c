@@ -622,19 +622,27 @@ static void move_or_copy(segment_t *seg, size_t old_map, segment_t *target)
 
 void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
 {
-    size_t offset = page->start - (uintptr_t)seg;
-    if (offset >= EBB_SEGMENT_SIZE || size > (size_t)PTRDIFF_MAX - offset || tail_guard() != 0)
+    size_t offset = page->start - (uintptr_t)seg, guard = tail_guard();
+    if (offset >= EBB_SEGMENT_SIZE || size > (size_t)PTRDIFF_MAX - offset - guard)
         return NULL; /* the caller copies */
     size_t old_map = seg->map_size;
-    size_t new_map = page_round(offset + size);
+    size_t new_map = page_round(offset + size) + guard;
+    /* Shrinking by too little to be worth a system call (but for a guard
+     * page, which must follow the size asked for). */
+    if (new_map == old_map || (new_map < old_map && guard == 0 && old_map - new_map < old_map / 4))
+        return (void *)page->start;
+    /* A guard page ends the mapping (secure mode): the old one opened, so
+     * that the pages move or grow as one range, and one closed at the new
+     * end. */
+    if (guard != 0)
+        ebbi_os_protect((uint8_t *)seg + old_map - guard, guard, true);
     if (new_map <= old_map) {
-        /* Shrinking: give back the tail when it is worth a system call. */
-        if (old_map - new_map >= old_map / 4) {
-            ebbi_os_unmap((uint8_t *)seg + new_map, old_map - new_map);
-            seg->map_size = new_map;
-            joints_cut(seg);
-            ebbi_ownmap_count(-(int64_t)(old_map - new_map), 0);
-        }
+        if (guard != 0)
+            ebbi_os_protect((uint8_t *)seg + new_map - guard, guard, false);
+        ebbi_os_unmap((uint8_t *)seg + new_map, old_map - new_map);
+        seg->map_size = new_map;
+        joints_cut(seg);
+        ebbi_ownmap_count(-(int64_t)(old_map - new_map), 0);
     } else if (!seg->joints_lost &&
                ebbi_os_resize_in_place((uint8_t *)seg + last_extent(seg), old_map - last_extent(seg),
                                        new_map - last_extent(seg))) {
@@ -644,8 +652,11 @@ void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
     } else {
         /* Move the pages to a fresh aligned place: no copy. */
         segment_t *target = ebbi_os_map_aligned(new_map, EBB_SEGMENT_SIZE, 0);
-        if (target == NULL)
+        if (target == NULL) {
+            if (guard != 0)
+                ebbi_os_protect((uint8_t *)seg + old_map - guard, guard, false);
             return NULL;
+        }
         /* Unmark the old place before the move frees it: another thread may
          * map a segment there the moment it is free. */
         ebbi_ownmap_unmark(seg);
@@ -660,10 +671,13 @@ void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
     }
     int64_t delta = (int64_t)seg->map_size - (int64_t)old_map;
     if (delta > 0) {
+        if (guard != 0)
+            ebbi_os_protect((uint8_t *)seg + seg->map_size - guard, guard, false);
         ebbi_ownmap_count(delta, 0);
         ebbi_counter_add(&heap->huge_bytes_alloc, (uint64_t)delta);
-        /* The grown part from cached pages, as a new block's would be. */
-        size_t filled = fill_from_cache(seg, old_map, (size_t)delta);
+        /* The grown part from cached pages, as a new block's would be (not
+         * in secure mode: cached pages are inaccessible). */
+        size_t filled = guard == 0 ? fill_from_cache(seg, old_map, (size_t)delta) : 0;
         ebbi_account_take(EBBI_POOL_HUGE, (uint64_t)delta, (uint64_t)delta - filled);
     } else if (delta < 0) {
         ebbi_counter_add(&heap->huge_bytes_freed, (uint64_t)-delta);

@@ -46,9 +46,18 @@ size_t ebbi_canary_check(const page_t *page, const block_t *block)
     size_t size = word ^ canary_secret ^ (uintptr_t)block;
     if (size > tail)
         report_sized("heap overflow past", tail, " (its canary is broken)", block);
-    for (size_t i = size; i < tail; i++)
+    /* Byte by byte to a word boundary, then a word at a time (tail is a
+     * multiple of 8: block sizes are multiples of 16). */
+    size_t i = size;
+    for (; i < tail && (i & 7) != 0; i++)
         if (b[i] != SLACK_BYTE)
             report_sized("heap overflow past", size, "", block);
+    for (; i < tail; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, sizeof w);
+        if (w != SLACK_BYTE * UINT64_C(0x0101010101010101))
+            report_sized("heap overflow past", size, "", block);
+    }
     return size;
 }
 

@@ -294,6 +294,14 @@ static int misuse(const char *mode)
             announce(p);
             (mode[6] == 'd' ? sized_delete : sized_free)(p, 24);
         }
+    } else if (strcmp(mode, "huge-overflow-grown") == 0 || strcmp(mode, "huge-overflow-shrunk") == 0) {
+        /* Secure mode: a huge block moved or grown by realloc ends at a
+         * guard page still, wherever its new end is. */
+        char *p = malloc(3 << 20);
+        size_t size = mode[14] == 'g' ? 5 << 20 : (3 << 20) - (64 << 10);
+        p = realloc(p, size);
+        announce(p);
+        p[size] = 1;
     } else if (strcmp(mode, "sized-double-delete") == 0) {
         /* A second sized delete of a block: a double free (secure mode
          * looks sized frees up on a path of their own). */
@@ -459,6 +467,8 @@ static const expectation_t mode_cases[] = {
     ABORTS("write-zero-size", "EBB_SECURE=1", "heap overflow past a 0-byte block"),
     FAULTS("huge-use-after-free", "EBB_SECURE=1", "use after free of a 3145728-byte block"),
     FAULTS("huge-overflow", "EBB_SECURE=1", "heap overflow past a 3145728-byte block"),
+    FAULTS("huge-overflow-grown", "EBB_SECURE=1", "heap overflow past a 5242880-byte block"),
+    FAULTS("huge-overflow-shrunk", "EBB_SECURE=1", "heap overflow past a 3080192-byte block"),
     /* EBB_ABORT_ON_ERROR=0: a warning, and the program goes on. */
     {"double-free-survived", "EBB_ABORT_ON_ERROR=0", "double free", 0, 3},
 };
