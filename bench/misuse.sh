@@ -33,7 +33,8 @@ double-free-medium double-free-huge double-free-huge-late realloc-invalid reallo
 usable-size-invalid overflow-slack corrupt-link link-overflow-1 link-overflow-8
 link-write-after-free write-after-free-deep read-after-free write-after-free-large
 huge-use-after-free huge-overflow overflow-guard underflow-guard sized-delete-wrong
-sized-free-wrong aligned-delete-wrong write-zero-size usable-size-freed-huge"
+sized-free-wrong aligned-delete-wrong sized-double-delete write-zero-size read-zero-size
+write-zero-size-freed double-free-zero-size huge-overflow-grown usable-size-freed-huge"
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT

@@ -130,6 +130,10 @@ static void free_special_block(void *p, const void *site)
 {
     if (p == NULL)
         return;
+    if (unlikely(ebbi_safety & SAFETY_SECURE) && ebbi_zero_holds((uintptr_t)p)) {
+        ebbi_zero_free(p);
+        return;
+    }
     page_t *page = NULL;
     segment_t *seg = ebbi_segment_lookup((uintptr_t)p, &page);
     if (seg == NULL || page->kind == SLICE_HUGE_CACHED || page->kind == SLICE_GUARD_FREED) {
@@ -235,6 +239,14 @@ static bool sized_free_ok(segment_t *seg, page_t *page, void *p, size_t size, si
  * Ends the call. */
 static EBBI_NOINLINE EBBI_COLD void free_sized_checked(void *p, size_t size, size_t alignment, const void *site)
 {
+    if (ebbi_zero_holds((uintptr_t)p)) {
+        if (size != 0 && ebbi_zero_live((uintptr_t)p))
+            ebbi_misuse("sized free with the wrong size", p);
+        else
+            ebbi_zero_free(p);
+        ebbi_call_end();
+        return;
+    }
     page_t *page;
     segment_t *seg = live_block("free of invalid pointer", true, p, &page);
     if (seg == NULL || !sized_free_ok(seg, page, p, size, alignment)) {
@@ -269,6 +281,17 @@ void ebb_free_aligned_sized(void *p, size_t alignment, size_t size)
 
 /* The segment and page of a live block; NULL after a report naming `op`
  * (if the program is to go on, EBB_ABORT_ON_ERROR=0). */
+/* Secure mode's zero-byte blocks are not in segments: a use of a freed
+ * one, or false (a live one: the caller's own path). */
+static bool zero_block_freed(void *p)
+{
+    if (!ebbi_zero_live((uintptr_t)p)) {
+        ebbi_misuse("use of a freed block", p);
+        return true;
+    }
+    return false;
+}
+
 static segment_t *live_block(const char *op, bool freeing, void *p, page_t **page)
 {
     *page = NULL;
@@ -302,6 +325,10 @@ size_t ebb_malloc_usable_size(void *p)
 {
     if (p == NULL)
         return 0;
+    if (unlikely(ebbi_safety & SAFETY_SECURE) && ebbi_zero_holds((uintptr_t)p)) {
+        (void)zero_block_freed(p);
+        return 0;
+    }
     ebbi_call_begin();
     page_t *page;
     segment_t *seg = live_block("malloc_usable_size of invalid pointer", false, p, &page);
@@ -322,6 +349,16 @@ static void *realloc_block(void *p, size_t size)
         /* glibc: realloc(p, 0) frees p and returns NULL. */
         free_block(p);
         return NULL;
+    }
+    if (unlikely(ebbi_safety & SAFETY_SECURE) && ebbi_zero_holds((uintptr_t)p)) {
+        if (zero_block_freed(p)) {
+            errno = EINVAL;
+            return NULL;
+        }
+        void *q = malloc_block(size); /* nothing to copy */
+        if (q != NULL)
+            free_block(p);
+        return q;
     }
     page_t *page;
     segment_t *seg = live_block("realloc of invalid pointer", false, p, &page);

@@ -60,6 +60,15 @@ static void fault_handler(int sig, void *info_arg, void *context)
     siginfo_t *info = info_arg;
     uintptr_t addr = (uintptr_t)info->si_addr;
     size_t ps = ebbi_process.page_size;
+    if ((ebbi_safety & SAFETY_SECURE) && ebbi_zero_holds(addr)) {
+        /* A zero-byte block (secure.c) has no byte to touch. */
+        uintptr_t block = addr & ~(uintptr_t)15;
+        ebbi_message("ebbmalloc: error: %s a 0-byte block (%p)\n",
+                     ebbi_zero_live(block) ? "heap overflow past" : "use after free of", (void *)block);
+        ebbi_message("ebbmalloc:   the access was at %p\n", (void *)addr);
+        ebbi_os_fault_chain(sig, info_arg, context);
+        return;
+    }
     segment_t *seg = segment_covering(addr);
     /* Just past a mapping (a block against its end, EBB_GUARD=before): the
      * block's own mapping, whatever follows it. */

@@ -538,6 +538,11 @@ static EBBI_NOINLINE void *heap_alloc_safe(heap_t *heap, size_t size, bool zero,
             return NULL;
         }
     }
+    if (size == 0 && (ebbi_safety & SAFETY_SECURE)) {
+        void *p = ebbi_zero_alloc(); /* no byte of it accessible */
+        if (p != NULL)
+            return p;
+    }
     size_t need = size;
     if ((ebbi_safety & SAFETY_SECURE) && __builtin_add_overflow(size, SECURE_TAIL, &need)) {
         errno = ENOMEM;

@@ -895,6 +895,15 @@ EBBI_HIDDEN void ebbi_fault_install(void);
 
 /* ---- secure.c: secure mode's checks -------------------------------------------- */
 EBBI_HIDDEN void ebbi_secure_init(void);
+/* Zero-byte blocks, inaccessible: NULL when none is left (the caller
+ * takes a block with a canary); ebbi_zero_free reports a double free. */
+EBBI_HIDDEN void *ebbi_zero_alloc(void);
+EBBI_HIDDEN bool ebbi_zero_holds(uintptr_t p);
+EBBI_HIDDEN bool ebbi_zero_live(uintptr_t p);
+EBBI_HIDDEN void ebbi_zero_free(void *p);
+EBBI_HIDDEN void ebbi_zero_fork_prepare(void);
+EBBI_HIDDEN void ebbi_zero_fork_parent(void);
+EBBI_HIDDEN void ebbi_zero_fork_child(void);
 /* Secure mode: room after each block for its canary; writing it and
  * checking it on free (a broken canary is reported).  Returns the size
  * the block was asked for. */

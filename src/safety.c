@@ -94,15 +94,18 @@ void ebbi_safety_init(void)
 void ebbi_safety_fork_prepare(void)
 {
     ebbi_guard_fork_prepare();
+    ebbi_zero_fork_prepare();
 }
 
 void ebbi_safety_fork_parent(void)
 {
+    ebbi_zero_fork_parent();
     ebbi_guard_fork_parent();
 }
 
 void ebbi_safety_fork_child(void)
 {
+    ebbi_zero_fork_child();
     ebbi_guard_fork_child();
     ebbi_sample_fork_child();
 }

@@ -89,3 +89,146 @@ void ebbi_safety_link_corrupted(const void *where)
 {
     ebbi_fatal("corrupted free list", where);
 }
+
+/* ---- zero-byte blocks -------------------------------------------------------- */
+
+/* Secure mode: malloc(0) returns a distinct address in a region that is
+ * PROT_NONE throughout, so that no byte of the block can be read or
+ * written (any access faults, and fault.c names it).  Slots of 16 bytes
+ * (malloc's alignment) are taken next-fit, so a freed one serves again
+ * only after all the others; a bitmap, in metadata, tells live slots from
+ * free ones (a double free, a free of an address between slots).  A
+ * region costs address space and its bitmap, no resident page; when
+ * ZERO_REGIONS are full, malloc(0) takes a block with a canary at 0
+ * bytes, as zero-size requests with a large alignment do. */
+#define ZERO_REGION_SIZE ((size_t)1 << 20)
+#define ZERO_SLOT 16
+#define ZERO_SLOTS (ZERO_REGION_SIZE / ZERO_SLOT)
+#define ZERO_REGIONS 64
+
+static struct {
+    pthread_mutex_t lock;
+    _Atomic(uintptr_t) base[ZERO_REGIONS]; /* published once, read without the lock */
+    _Atomic(uint64_t) *live[ZERO_REGIONS]; /* a bit per slot, changed under the lock */
+    unsigned count;
+    size_t cursor; /* the next slot looked at, over all regions */
+} zero = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static bool zero_grow(void)
+{
+    if (zero.count == ZERO_REGIONS)
+        return false;
+    void *base = ebbi_os_map(ZERO_REGION_SIZE, NULL);
+    if (base == NULL)
+        return false;
+    _Atomic(uint64_t) *live = ebbi_meta_alloc(ZERO_SLOTS / 8); /* zero: no slot live */
+    if (live == NULL || !ebbi_os_protect(base, ZERO_REGION_SIZE, false)) {
+        ebbi_os_unmap(base, ZERO_REGION_SIZE);
+        return false;
+    }
+    zero.live[zero.count] = live;
+    ebbi_store_release(&zero.base[zero.count], (uintptr_t)base);
+    zero.cursor = (size_t)zero.count * ZERO_SLOTS;
+    zero.count++;
+    return true;
+}
+
+/* A free slot from the cursor on (wrapping once), taken; or SIZE_MAX. */
+static size_t zero_take(void)
+{
+    size_t total = (size_t)zero.count * ZERO_SLOTS;
+    for (size_t seen = 0; seen < total + 64; ) {
+        size_t slot = zero.cursor % total;
+        _Atomic(uint64_t) *word = &zero.live[slot / ZERO_SLOTS][(slot % ZERO_SLOTS) / 64];
+        uint64_t bits = ebbi_load_relaxed(word);
+        uint64_t free_bits = ~bits & (~UINT64_C(0) << (slot % 64));
+        size_t word_start = slot - slot % 64;
+        if (free_bits != 0) {
+            unsigned bit = (unsigned)__builtin_ctzll(free_bits);
+            ebbi_store_relaxed(word, bits | UINT64_C(1) << bit);
+            zero.cursor = word_start + bit + 1;
+            return word_start + bit;
+        }
+        seen += word_start + 64 - slot;
+        zero.cursor = word_start + 64;
+    }
+    return SIZE_MAX;
+}
+
+void *ebbi_zero_alloc(void)
+{
+    pthread_mutex_lock(&zero.lock);
+    size_t slot = zero.count != 0 ? zero_take() : SIZE_MAX;
+    if (slot == SIZE_MAX && zero_grow())
+        slot = zero_take();
+    pthread_mutex_unlock(&zero.lock);
+    if (slot == SIZE_MAX)
+        return NULL;
+    return (void *)(ebbi_load_relaxed(&zero.base[slot / ZERO_SLOTS]) + (slot % ZERO_SLOTS) * ZERO_SLOT);
+}
+
+/* The region index holding p, or -1. */
+static int zero_region(uintptr_t p)
+{
+    for (int i = 0; i < ZERO_REGIONS; i++) {
+        uintptr_t base = ebbi_load_acquire(&zero.base[i]);
+        if (base == 0)
+            return -1;
+        if (p - base < ZERO_REGION_SIZE)
+            return i;
+    }
+    return -1;
+}
+
+bool ebbi_zero_holds(uintptr_t p)
+{
+    return zero_region(p) >= 0;
+}
+
+/* p is in a zero region (ebbi_zero_holds): a live zero-byte block?  Read
+ * without the lock: a misuse path's answer, or the fault handler's. */
+bool ebbi_zero_live(uintptr_t p)
+{
+    int r = zero_region(p);
+    uintptr_t off = p - ebbi_load_relaxed(&zero.base[r]);
+    if (off % ZERO_SLOT != 0)
+        return false;
+    size_t slot = off / ZERO_SLOT;
+    return (ebbi_load_relaxed(&zero.live[r][slot / 64]) >> (slot % 64)) & 1;
+}
+
+void ebbi_zero_free(void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    int r = zero_region(a);
+    uintptr_t off = a - ebbi_load_relaxed(&zero.base[r]);
+    if (off % ZERO_SLOT != 0) {
+        ebbi_misuse("free of invalid pointer", p);
+        return;
+    }
+    size_t slot = off / ZERO_SLOT;
+    uint64_t bit = UINT64_C(1) << (slot % 64);
+    pthread_mutex_lock(&zero.lock);
+    _Atomic(uint64_t) *word = &zero.live[r][slot / 64];
+    uint64_t bits = ebbi_load_relaxed(word);
+    ebbi_store_relaxed(word, bits & ~bit);
+    bool was_live = (bits & bit) != 0;
+    pthread_mutex_unlock(&zero.lock);
+    if (!was_live)
+        ebbi_misuse("double free", p);
+}
+
+void ebbi_zero_fork_prepare(void)
+{
+    pthread_mutex_lock(&zero.lock);
+}
+
+void ebbi_zero_fork_parent(void)
+{
+    pthread_mutex_unlock(&zero.lock);
+}
+
+void ebbi_zero_fork_child(void)
+{
+    pthread_mutex_init(&zero.lock, NULL);
+}

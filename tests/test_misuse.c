@@ -347,12 +347,51 @@ static int misuse(const char *mode)
         announce((void *)p);
         p[malloc_usable_size((void *)p)] = 1;
         return 0; /* not caught */
-    } else if (strcmp(mode, "write-zero-size") == 0) {
-        /* Secure mode: a block of 0 bytes has no byte to write. */
-        volatile char *p = malloc(0); /* volatile: the store is not dropped before the free */
-        announce((void *)p);
-        p[0] = 'x';
-        free((void *)p);
+    } else if (strcmp(mode, "write-zero-size") == 0 || strcmp(mode, "read-zero-size") == 0 ||
+               strcmp(mode, "write-zero-size-freed") == 0) {
+        /* Secure mode: a block of 0 bytes has no byte to read or write. */
+        volatile char *p = malloc(0); /* volatile: the access is not dropped */
+        if (mode[0] == 'r') {
+            announce((void *)p);
+            sink = (void *)(uintptr_t)p[0];
+        } else if (strcmp(mode, "write-zero-size") == 0) {
+            announce((void *)p);
+            p[0] = 'x';
+            free((void *)p);
+        } else {
+            free((void *)p);
+            announce((void *)p);
+            p[0] = 'x';
+        }
+    } else if (strcmp(mode, "zero-size-blocks") == 0) {
+        /* Secure mode's zero-byte blocks: distinct, aligned, of no usable
+         * byte; a realloc of one to a size gives a block of that size. */
+        enum { N = 5000 };
+        static char *z[N];
+        for (int i = 0; i < N; i++) {
+            z[i] = malloc(0);
+            if (z[i] == NULL || ((uintptr_t)z[i] & 15) != 0 || malloc_usable_size(z[i]) != 0)
+                return 1;
+            if (i > 0 && z[i] == z[i - 1])
+                return 1;
+        }
+        for (int i = 0; i < N; i += 2)
+            free(z[i]);
+        char *again = malloc(0); /* not one just freed */
+        for (int i = 0; i < N; i += 2)
+            if (again == z[i])
+                return 1;
+        char *grown = realloc(z[1], 100);
+        if (grown == NULL)
+            return 1;
+        memset(grown, 'x', 100);
+        free(grown);
+        return 3;
+    } else if (strcmp(mode, "double-free-zero-size") == 0) {
+        char *p = malloc(0);
+        announce(p);
+        free(p);
+        free(p);
     } else if (strcmp(mode, "string-stops") == 0) {
         /* Secure mode: a string with no terminator, filling its block,
          * ends inside it (the canary's last byte is zero). */
@@ -464,7 +503,12 @@ static const expectation_t mode_cases[] = {
     {"zeroed-after-free", "EBB_SECURE=1", NULL, 0, 3},
     ABORTS("write-after-free-deep", "EBB_SECURE=1", "write after free of a 72-byte block"),
     {"string-stops", "EBB_SECURE=1", NULL, 0, 3},
-    ABORTS("write-zero-size", "EBB_SECURE=1", "heap overflow past a 0-byte block"),
+    FAULTS("write-zero-size", "EBB_SECURE=1", "heap overflow past a 0-byte block"),
+    FAULTS("read-zero-size", "EBB_SECURE=1", "heap overflow past a 0-byte block"),
+    FAULTS("write-zero-size-freed", "EBB_SECURE=1", "use after free of a 0-byte block"),
+    {"zero-size-blocks", "EBB_SECURE=1", NULL, 0, 3},
+    ABORTS("double-free-zero-size", "EBB_SECURE=1", "double free"),
+    ABORTS("double-free-zero-size", "", "double free"),
     FAULTS("huge-use-after-free", "EBB_SECURE=1", "use after free of a 3145728-byte block"),
     FAULTS("huge-overflow", "EBB_SECURE=1", "heap overflow past a 3145728-byte block"),
     FAULTS("huge-overflow-grown", "EBB_SECURE=1", "heap overflow past a 5242880-byte block"),
