@@ -847,7 +847,6 @@ typedef struct {
     uint8_t page_flags;     /* free_flags every page starts with (page.c) */
     bool free_keeps_zero;   /* a free zeroes the block past its link (page.c) */
     bool carve_shuffled;    /* new blocks zero, on the free list in random order (page.c) */
-    bool check_links;       /* every link of a remote-free list checked when taken (page.c) */
 } ebbi_layout_t;
 EBBI_HIDDEN extern ebbi_layout_t ebbi_layout;
 

@@ -187,8 +187,9 @@ static block_t *list_tail(const page_t *page, block_t *b)
 /* Owner (or the arena lock, for an abandoned page): take in the blocks
  * other threads freed (`used` is exact after it), and refill an empty
  * `free`.  The remote list comes with its length: it becomes `free`, or
- * `local_free`, whole, without a walk (but in secure mode, whose walk
- * checks every link); `local_free` then waits for the next refill.
+ * `local_free`, whole, without a walk (every link is checked where it is
+ * followed: malloc, the walks of trim and purge); `local_free` then waits
+ * for the next refill.
  * Returns whether `free` was empty and is not. */
 bool ebbi_page_collect(page_t *page)
 {
@@ -200,8 +201,6 @@ bool ebbi_page_collect(page_t *page)
             ;
         block_t *list = tf_list(tf);
         uint32_t count = tf_count(tf);
-        if (ebbi_layout.check_links)
-            (void)list_tail(page, list); /* checks every link */
         ebbi_assert(count >= 1 && count <= page->used);
         page->used -= count;
         if (page->free == NULL) {

@@ -72,7 +72,6 @@ void ebbi_safety_init(void)
         uint32_t ps = (uint32_t)ebbi_process.page_size;
         l.segment_guard = l.meta_guard = l.page_guard = l.huge_guard = ps;
         l.carve_shuffled = true;
-        l.check_links = true;
         ebbi_option_set(EBB_OPTION_BRK, 0); /* segments apart, with guard pages */
     }
     if (mode & (SAFETY_ZERO | SAFETY_SECURE))
