@@ -79,9 +79,16 @@ void ebbi_secure_check_fresh(const page_t *page, const block_t *block)
     const uint64_t *w = (const uint64_t *)(const void *)block;
     size_t words = page->block_size / sizeof *w;
     uint64_t seen = w[1] == ebbi_free_key(page) ? 0 : w[1];
-    for (size_t i = 2; i < words; i++)
+    /* Block sizes are multiples of 16: words - 2 is even.  Four words a
+     * step, in independent lanes (big blocks are read at memory speed). */
+    uint64_t lane[4] = {0, 0, 0, 0};
+    size_t i = 2;
+    for (; i + 4 <= words; i += 4)
+        for (unsigned k = 0; k < 4; k++)
+            lane[k] |= w[i + k];
+    for (; i < words; i++)
         seen |= w[i];
-    if (seen != 0)
+    if ((seen | lane[0] | lane[1] | lane[2] | lane[3]) != 0)
         report_sized("write after free of", page->block_size - SECURE_TAIL, "", block);
 }
 
