@@ -2,31 +2,13 @@
  * block's pages, or a secure huge block's guard page or cached pages, is
  * named (what, which block, where it was allocated and freed) before the
  * fault takes its course. */
-#define _GNU_SOURCE
-#include <dlfcn.h>
 #include <signal.h>
 
 #include "internal.h"
 
 static const char *site_name(uintptr_t site, char *buf, size_t cap)
 {
-    Dl_info info;
-    if (site == 0)
-        return "an unknown place";
-    if (dladdr((void *)site, &info) != 0 && info.dli_fname != NULL) {
-        const char *file = info.dli_fname;
-        for (const char *c = file; *c != '\0'; c++)
-            if (*c == '/')
-                file = c + 1;
-        if (info.dli_sname != NULL)
-            ebbi_format(buf, cap, "%s (%s+0x%lx)", info.dli_sname, file,
-                        (unsigned long)(site - (uintptr_t)info.dli_fbase));
-        else
-            ebbi_format(buf, cap, "%s+0x%lx", file, (unsigned long)(site - (uintptr_t)info.dli_fbase));
-    } else {
-        ebbi_format(buf, cap, "%p", (void *)site);
-    }
-    return buf;
+    return site == 0 ? "an unknown place" : ebbi_os_code_name(site, buf, cap);
 }
 
 /* Regions looked down through for a huge mapping's start (4 GiB). */

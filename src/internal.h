@@ -477,6 +477,10 @@ EBBI_HIDDEN unsigned ebbi_os_thread_count(void); /* the process's threads; 0 if 
 EBBI_HIDDEN int ebbi_os_pid(void);
 EBBI_HIDDEN int ebbi_os_ppid(void);
 EBBI_HIDDEN bool ebbi_os_protect(void *p, size_t size, bool accessible);
+/* A detached thread, all signals blocked in it; false if none was made. */
+EBBI_HIDDEN bool ebbi_os_thread_start(void *(*main)(void *), const char *name);
+/* "symbol (file+0xoffset)" for a code address, written into buf. */
+EBBI_HIDDEN const char *ebbi_os_code_name(uintptr_t addr, char *buf, size_t cap);
 EBBI_HIDDEN bool ebbi_os_isolate(void *p, size_t size);
 EBBI_HIDDEN bool ebbi_os_install_fault_handler(void (*handler)(int, void *, void *));
 EBBI_HIDDEN void ebbi_os_fault_chain(int sig, void *info, void *context);

@@ -25,6 +25,7 @@
  * cgroup's memory files.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <string.h>
@@ -471,6 +472,48 @@ bool ebbi_os_isolate(void *p, size_t size)
  * the program's (or the default action) gets every fault that is not a
  * guarded block's. */
 static struct sigaction previous_segv;
+
+/* A detached thread named `name`, all signals blocked in it (the
+ * program's handlers run on its own threads); false if none was made.
+ * Creating a thread allocates (its stack, its TLS). */
+bool ebbi_os_thread_start(void *(*main)(void *), const char *name)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* inherited by the thread */
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int failed = pthread_create(&t, &attr, main, NULL);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (failed)
+        return false;
+    pthread_setname_np(t, name);
+    return true;
+}
+
+/* The symbol and file of a code address, for a report: "sym (file+0x..)",
+ * "file+0x..", or the address. */
+const char *ebbi_os_code_name(uintptr_t addr, char *buf, size_t cap)
+{
+    Dl_info info;
+    if (dladdr((void *)addr, &info) != 0 && info.dli_fname != NULL) {
+        const char *file = info.dli_fname;
+        for (const char *c = file; *c != '\0'; c++)
+            if (*c == '/')
+                file = c + 1;
+        if (info.dli_sname != NULL)
+            ebbi_format(buf, cap, "%s (%s+0x%lx)", info.dli_sname, file,
+                        (unsigned long)(addr - (uintptr_t)info.dli_fbase));
+        else
+            ebbi_format(buf, cap, "%s+0x%lx", file, (unsigned long)(addr - (uintptr_t)info.dli_fbase));
+    } else {
+        ebbi_format(buf, cap, "%p", (void *)addr);
+    }
+    return buf;
+}
 
 bool ebbi_os_install_fault_handler(void (*handler)(int, void *, void *))
 {

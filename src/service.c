@@ -41,9 +41,6 @@ static uint64_t earliest(uint64_t a, uint64_t b)
 static void *service_main(void *arg)
 {
     (void)arg;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, NULL);
     ebbi_doorbell_listen();
     uint64_t next_publish = 0, next_look = NEVER, not_before = 0;
     /* The program's calls: the counters' sum, and since when it has not
@@ -117,19 +114,13 @@ void ebbi_service_start(void)
     if (starting_here || !atomic_compare_exchange_strong(&thread_state, &expected, THREAD_STARTING))
         return;
     starting_here = true; /* creating a thread allocates: no second try from in there */
-    pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int failed = pthread_create(&t, &attr, service_main, NULL);
-    pthread_attr_destroy(&attr);
+    bool started = ebbi_os_thread_start(service_main, "ebb-reclaim");
     starting_here = false;
-    if (failed) {
+    if (!started) {
         /* For good: the slow paths reclaim instead. */
         ebbi_store_release(&thread_state, THREAD_FAILED);
         return;
     }
-    pthread_setname_np(t, "ebb-reclaim");
     ebbi_store_release(&thread_state, THREAD_RUNNING);
 }
 
