@@ -35,7 +35,7 @@ LIB_CFLAGS := -std=gnu11 -O2 -g -fPIC -pthread -fvisibility=hidden -fno-plt -fas
               $(WARNINGS) -Iinclude $(EXTRA_CFLAGS)
 
 SRCS := $(addprefix src/,os.c source.c segment.c account.c arena.c page.c heap.c huge.c limits.c reclaim.c service.c \
-          ownmap.c safety.c secure.c guard.c sample.c fault.c publish.c alloc.c sizeclass.c stats.c options.c report.c init.c)
+          ownmap.c safety.c secure.c guard.c sample.c fault.c profile.c publish.c alloc.c sizeclass.c stats.c options.c report.c init.c)
 HDRS := $(wildcard src/*.h) include/ebbmalloc.h
 OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 
@@ -46,10 +46,10 @@ all: lib $(BUILD)/ebb
 lib: $(BUILD)/libebbmalloc.so $(BUILD)/libebbmalloc.a
 
 # The ebb command: a plain program (it runs on the C library's malloc).
-$(BUILD)/ebb: tools/ebb.c src/publish.h include/ebbmalloc.h Makefile
+$(BUILD)/ebb: tools/ebb.c tools/profile.c tools/profile.h src/publish.h include/ebbmalloc.h Makefile
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) -std=gnu11 -O2 -g $(WARNINGS) -Iinclude -DEBB_LIBDIR='"$(LIBDIR)"' $< -o $@
+	$(Q)$(CC) -std=gnu11 -O2 -g $(WARNINGS) -Iinclude -DEBB_LIBDIR='"$(LIBDIR)"' tools/ebb.c tools/profile.c -o $@
 
 $(BUILD)/obj/%.o: src/%.c $(HDRS) Makefile
 	@mkdir -p $(dir $@)

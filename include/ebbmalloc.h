@@ -127,6 +127,12 @@ struct ebb_stats {
 };
 EBB_API void ebb_stats_get(struct ebb_stats *stats);
 
+/* The sampling heap profiler (EBB_PROFILE=1): writes the samples so far
+ * (call stacks, sizes, estimated bytes, threads, allocation and free
+ * times) and the process's mappings to `path`, for `ebb profile` to read.
+ * 0, or -1 with errno set (ENOTSUP: profiling is off). */
+EBB_API int ebb_profile_dump(const char *path);
+
 #ifdef __cplusplus
 }
 #endif

@@ -80,7 +80,7 @@ static EBBI_COLD void free_bad(const char *op, bool freeing, void *p, const page
 {
     bool freed = false;
     if (page != NULL && page->start == (uintptr_t)p &&
-        (page->kind == SLICE_HUGE_CACHED || page->kind == SLICE_GUARD_FREED))
+        ebbi_slice_freed(page->kind))
         freed = true;
     if (ebbi_ownmap_recently_unmapped((uintptr_t)p))
         freed = true;
@@ -92,6 +92,12 @@ static EBBI_COLD void free_bad(const char *op, bool freeing, void *p, const page
 
 static EBBI_NOINLINE void free_huge_or_guarded(heap_t *heap, segment_t *seg, page_t *page, const void *site)
 {
+    if (page->kind == SLICE_SAMPLED) {
+        ebbi_profile_sampled_free(heap, seg, page);
+        return;
+    }
+    if (unlikely(ebbi_profiling))
+        ebbi_profile_free((void *)page->start);
     if (page->kind == SLICE_HUGE)
         ebbi_huge_free(heap, seg, page);
     else
@@ -136,11 +142,11 @@ static void free_special_block(void *p, const void *site)
     }
     page_t *page = NULL;
     segment_t *seg = ebbi_segment_lookup((uintptr_t)p, &page);
-    if (seg == NULL || page->kind == SLICE_HUGE_CACHED || page->kind == SLICE_GUARD_FREED) {
+    if (seg == NULL || ebbi_slice_freed(page->kind)) {
         free_bad("free of invalid pointer", true, p, page);
         return;
     }
-    if (page->kind == SLICE_HUGE || page->kind == SLICE_GUARDED) {
+    if (page->kind == SLICE_HUGE || page->kind == SLICE_GUARDED || page->kind == SLICE_SAMPLED) {
         free_huge_or_guarded(ebbi_thread_heap(), seg, page, site);
         return;
     }
@@ -296,11 +302,11 @@ static segment_t *live_block(const char *op, bool freeing, void *p, page_t **pag
 {
     *page = NULL;
     segment_t *seg = ebbi_segment_lookup((uintptr_t)p, page);
-    if (seg == NULL || (*page)->kind == SLICE_HUGE_CACHED || (*page)->kind == SLICE_GUARD_FREED) {
+    if (seg == NULL || ebbi_slice_freed((*page)->kind)) {
         free_bad(op, freeing, p, *page);
         return NULL;
     }
-    if ((*page)->kind != SLICE_HUGE && (*page)->kind != SLICE_GUARDED &&
+    if ((*page)->kind == SLICE_PAGE &&
         ((block_t *)p)->free_key == ebbi_free_key(*page)) {
         ebbi_misuse(freeing ? "double free" : "use of a freed block", p);
         return NULL;
@@ -316,6 +322,8 @@ static size_t block_usable(const segment_t *seg, const page_t *page, const void 
         return ebbi_huge_usable_size(seg, page);
     if (page->kind == SLICE_GUARDED)
         return ebbi_guard_usable_size(page);
+    if (page->kind == SLICE_SAMPLED)
+        return ebbi_profile_usable_size(seg, page);
     if (ebbi_safety & SAFETY_SECURE)
         return ebbi_canary_check(page, p);
     return page->block_size;
@@ -371,6 +379,8 @@ static void *realloc_block(void *p, size_t size)
         heap_t *heap = heap_ready();
         if (heap != NULL) {
             void *q = ebbi_huge_realloc(heap, seg, page, size);
+            if (unlikely(ebbi_profiling) && q != NULL)
+                ebbi_profile_moved(p, q);
             if (q != NULL)
                 return q;
         }
@@ -446,6 +456,8 @@ static void *malloc_aligned_block(size_t align, size_t size)
     p = ebbi_huge_alloc(heap, size, align, false);
     if (p == NULL && ebbi_release_reserves() > 0)
         p = ebbi_huge_alloc(heap, size, align, false);
+    if (unlikely(ebbi_profiling) && p != NULL)
+        p = ebbi_profile_alloc(p, size);
     return p;
 }
 

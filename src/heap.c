@@ -320,6 +320,17 @@ static void free_local(heap_t *heap, page_t *page, block_t *block)
         after_local_free(heap, page);
 }
 
+/* A block just handed out by this heap taken back (the profiler moved
+ * its sample elsewhere): freed as the program would, but within the call,
+ * and its allocation uncounted (the statistics count the sample's). */
+void ebbi_heap_take_back(heap_t *heap, page_t *page, block_t *block)
+{
+    if (page->free_flags & PAGE_SAFE)
+        ebbi_safety_on_free(page, block);
+    ebbi_counter_add(&page->counts->allocs, UINT64_MAX); /* minus one, modulo 2^64 */
+    free_local(heap, page, block);
+}
+
 /* free() of a block of one of our pages whose free_flags are set: a safety
  * mode's check or zeroing, then the push and what follows it.  The free
  * is the last act of an allocator call: this ends the call (alloc.c). */
@@ -615,6 +626,8 @@ static inline __attribute__((always_inline)) void *heap_alloc_generic(heap_t *he
 void *ebbi_heap_alloc_generic(size_t size, heap_t *heap, bool zero, bool end)
 {
     void *p = heap_alloc_generic(heap, size, zero);
+    if (unlikely(ebbi_profiling) && p != NULL)
+        p = ebbi_profile_alloc(p, size);
     if (end)
         ebbi_call_end();
     return p;

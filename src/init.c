@@ -100,12 +100,14 @@ static void fork_prepare(void)
     ebbi_huge_fork_prepare();
     ebbi_source_fork_prepare();
     ebbi_safety_fork_prepare();
+    ebbi_profile_fork_prepare();
     pthread_mutex_lock(&meta.lock);
 }
 
 static void fork_parent(void)
 {
     pthread_mutex_unlock(&meta.lock);
+    ebbi_profile_fork_parent();
     ebbi_safety_fork_parent();
     ebbi_source_fork_parent();
     ebbi_huge_fork_parent();
@@ -127,6 +129,7 @@ static void fork_child(void)
     ebbi_service_fork_child();
     main_key_mark(); /* the forking thread is the child's main thread */
     ebbi_safety_fork_child();
+    ebbi_profile_fork_child();
     ebbi_publish_fork_child();
 }
 
@@ -184,6 +187,7 @@ __attribute__((constructor(101))) static void ebbi_constructor(void)
     ebbi_store_release(&ebbi_process.started, true);
     ebbi_reclaim_init();
     ebbi_publish_init();
+    ebbi_profile_init();
     /* The service thread keeps the statistics page current (the library's
      * constructor is a safe place to start a thread). */
     if (ebbi_publish_interval_ns() != 0)

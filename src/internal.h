@@ -20,7 +20,8 @@
  *   huge.c      huge blocks and their cache
  *   guard.c     guarded blocks and their quarantine (EBB_GUARD), sampled
  *               by sample.c (EBB_GUARD_SAMPLE); fault.c names their faults
- *   ownmap.c    mappings of their own: huge and guarded blocks' mappings
+ *   profile.c   the sampling heap profiler (EBB_PROFILE)
+ *   ownmap.c    mappings of their own: huge, guarded and sampled blocks
  *   page.c      a page's free lists, carving, remote frees
  *   secure.c    secure mode's canaries and checks on small blocks
  *   safety.c    the safety modes: the options, and the layout they ask of
@@ -103,8 +104,17 @@ enum slice_kind {
     SLICE_HUGE_CACHED,/* a huge segment kept in the cache after its free */
     SLICE_PURGING,    /* a free span being decommitted, outside the bins */
     SLICE_GUARDED,    /* a guarded block (guard.c), beside a PROT_NONE page */
-    SLICE_GUARD_FREED /* a guarded block after its free, PROT_NONE in quarantine */
+    SLICE_GUARD_FREED,/* a guarded block after its free, PROT_NONE in quarantine */
+    SLICE_SAMPLED,    /* a block the heap profiler sampled, in a mapping of its own (profile.c) */
+    SLICE_SAMPLED_FREED /* such a mapping after the free, kept for the next sample */
 };
+
+/* A huge, guarded or sampled block's entry after its free: a use of its
+ * address is a use of a freed block. */
+static inline bool ebbi_slice_freed(unsigned kind)
+{
+    return kind == SLICE_HUGE_CACHED || kind == SLICE_GUARD_FREED || kind == SLICE_SAMPLED_FREED;
+}
 
 struct class_counts_s;
 
@@ -331,6 +341,9 @@ typedef struct heap_s {
     int sample_suspended;            /* >0: no sampling (an over-aligned request) */
     uint64_t sample_seen[EBB_CLASS_COUNT];
     uint64_t rng;                    /* safety modes' randomness, this thread's */
+    int64_t profile_countdown;       /* EBB_PROFILE: bytes until the next sample (0: not drawn) */
+    uint64_t profile_seen[EBB_CLASS_COUNT + 1]; /* bytes of each class (and huge) at the last look */
+    uint64_t profile_rng;
     uint32_t validate_ticks;         /* the debug build: slow paths since the last validation */
     uint32_t remote_mask;            /* the batches in use */
     remote_batch_t remote[EBB_REMOTE_SLOTS];
@@ -481,6 +494,17 @@ EBBI_HIDDEN bool ebbi_os_protect(void *p, size_t size, bool accessible);
 EBBI_HIDDEN bool ebbi_os_thread_start(void *(*main)(void *), const char *name);
 /* "symbol (file+0xoffset)" for a code address, written into buf. */
 EBBI_HIDDEN const char *ebbi_os_code_name(uintptr_t addr, char *buf, size_t cap);
+/* The C runtime's unwinder (libgcc_s), found or loaded; false if none. */
+EBBI_HIDDEN bool ebbi_os_unwinder_load(void);
+/* The caller's return addresses, innermost first, less the allocator's own
+ * frames; 0 without an unwinder. */
+EBBI_HIDDEN unsigned ebbi_os_backtrace(uintptr_t *frames, unsigned max);
+EBBI_HIDDEN uint32_t ebbi_os_thread_id(void);
+/* A new file (truncated if there), or -1 with errno set. */
+EBBI_HIDDEN int ebbi_os_create_file(const char *path);
+EBBI_HIDDEN int ebbi_os_open_read(const char *path);
+EBBI_HIDDEN size_t ebbi_os_read_some(int fd, char *buf, size_t cap);
+EBBI_HIDDEN void ebbi_os_close(int fd);
 EBBI_HIDDEN bool ebbi_os_isolate(void *p, size_t size);
 EBBI_HIDDEN bool ebbi_os_install_fault_handler(void (*handler)(int, void *, void *));
 EBBI_HIDDEN void ebbi_os_fault_chain(int sig, void *info, void *context);
@@ -612,6 +636,8 @@ EBBI_HIDDEN heap_t *ebbi_heap_for_freeing_thread(void);
 EBBI_HIDDEN void *ebbi_heap_alloc_generic(size_t size, heap_t *heap, bool zero, bool end);
 /* Ends the allocator call (ebbi_call_end). */
 EBBI_HIDDEN void ebbi_heap_free_local(heap_t *heap, page_t *page, block_t *block);
+/* A block this heap just handed out, freed within the allocator's call. */
+EBBI_HIDDEN void ebbi_heap_take_back(heap_t *heap, page_t *page, block_t *block);
 EBBI_HIDDEN void ebbi_heap_thread_done(void *value);
 typedef enum { EBBI_COLLECT_TRIM, EBBI_COLLECT_SWEEP, EBBI_COLLECT_ABANDON } ebbi_collect_t;
 EBBI_HIDDEN size_t ebbi_heap_collect(heap_t *heap, ebbi_collect_t how);
@@ -760,6 +786,23 @@ EBBI_HIDDEN uint64_t ebbi_ownmap_resident_bytes(void);
 /* Was p one of the last blocks unmapped (the misuse path's names)? */
 EBBI_HIDDEN bool ebbi_ownmap_recently_unmapped(uintptr_t p);
 
+/* ---- profile.c: the sampling heap profiler --------------------------------------- */
+/* Fixed at start (the library's constructor): EBB_PROFILE=1. */
+EBBI_HIDDEN extern bool ebbi_profiling;
+EBBI_HIDDEN void ebbi_profile_init(void);
+/* The malloc slow path handed out p: returns the block for the program,
+ * p or, if it is a sample, a block in a mapping of its own (p taken back). */
+EBBI_HIDDEN void *ebbi_profile_alloc(void *p, size_t size);
+/* A huge or guarded block is freed: its sample, if it is one, too. */
+EBBI_HIDDEN void ebbi_profile_free(void *p);
+/* A sampled block (SLICE_SAMPLED) is freed. */
+EBBI_HIDDEN void ebbi_profile_sampled_free(heap_t *heap, segment_t *seg, page_t *page);
+EBBI_HIDDEN size_t ebbi_profile_usable_size(const segment_t *seg, const page_t *page);
+EBBI_HIDDEN void ebbi_profile_moved(void *old, void *p);
+EBBI_HIDDEN void ebbi_profile_fork_prepare(void);
+EBBI_HIDDEN void ebbi_profile_fork_parent(void);
+EBBI_HIDDEN void ebbi_profile_fork_child(void);
+
 /* ---- huge.c: huge blocks -------------------------------------------------- */
 EBBI_HIDDEN void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool zero);
 EBBI_HIDDEN void ebbi_huge_free(heap_t *heap, segment_t *seg, page_t *page);
@@ -806,6 +849,8 @@ typedef enum {
     EBB_OPTION_PUBLISH_INTERVAL_MS, /* how often the statistics page is rewritten */
     EBB_OPTION_MEMORY_LIMIT,     /* a soft limit on resident memory (0: none) */
     EBB_OPTION_LIMITS,           /* read the cgroup's and rlimits' limits and PSI */
+    EBB_OPTION_PROFILE,          /* the sampling heap profiler (profile.c) */
+    EBB_OPTION_PROFILE_RATE,     /* bytes allocated per sample, on average */
     EBB_OPTION_COUNT
 } ebbi_option_t;
 EBBI_HIDDEN void ebbi_options_load(void);

@@ -44,6 +44,9 @@ static const option_desc_t option_descs[EBB_OPTION_COUNT] = {
     /* Memory limits (limits.c). */
     [EBB_OPTION_MEMORY_LIMIT] = {"EBB_MEMORY_LIMIT", 0, 0, __LONG_MAX__, NULL},
     [EBB_OPTION_LIMITS] = {"EBB_LIMITS", 1, 0, 1, NULL},
+    /* The heap profiler (profile.c). */
+    [EBB_OPTION_PROFILE] = {"EBB_PROFILE", 0, 0, 1, NULL},
+    [EBB_OPTION_PROFILE_RATE] = {"EBB_PROFILE_RATE", 512L << 10, 1, 1L << 40, NULL},
 };
 
 static bool word_value(const option_desc_t *d, const char *s, long *out)

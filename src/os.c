@@ -27,6 +27,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <link.h>
 #include <sched.h>
 #include <string.h>
 #include <signal.h>
@@ -513,6 +514,121 @@ const char *ebbi_os_code_name(uintptr_t addr, char *buf, size_t cap)
         ebbi_format(buf, cap, "%p", (void *)addr);
     }
     return buf;
+}
+
+/* ---- stacks (the heap profiler) ------------------------------------------ */
+
+/* The unwinder's interface (libgcc_s, the C runtime's): a walk with a
+ * callback per frame.  Found already loaded (C++ programs, and any that
+ * used pthread_cancel), else loaded; only when profiling is on, so the
+ * library itself depends on nothing but the C library. */
+typedef int (*unwind_trace_fn)(void *context, void *arg);
+static int (*unwind_backtrace)(unwind_trace_fn trace, void *arg);
+static uintptr_t (*unwind_get_ip)(void *context);
+static uintptr_t self_lo, self_hi; /* this library's code */
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    uintptr_t here = (uintptr_t)arg;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && here >= lo && here < lo + ph->p_memsz) {
+            self_lo = lo;
+            self_hi = lo + ph->p_memsz;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+bool ebbi_os_unwinder_load(void)
+{
+    int saved = errno;
+    dl_iterate_phdr(find_self, (void *)(uintptr_t)ebbi_os_unwinder_load);
+    void *bt = dlsym(RTLD_DEFAULT, "_Unwind_Backtrace");
+    void *ip = dlsym(RTLD_DEFAULT, "_Unwind_GetIP");
+    if (bt == NULL || ip == NULL) {
+        void *lib = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL);
+        if (lib != NULL) {
+            bt = dlsym(lib, "_Unwind_Backtrace");
+            ip = dlsym(lib, "_Unwind_GetIP");
+        }
+    }
+    errno = saved;
+    if (bt == NULL || ip == NULL)
+        return false;
+    memcpy(&unwind_backtrace, &bt, sizeof bt);
+    memcpy(&unwind_get_ip, &ip, sizeof ip);
+    return true;
+}
+
+typedef struct {
+    uintptr_t *frames;
+    unsigned n, max;
+} walk_t;
+
+static int walk_step(void *context, void *arg)
+{
+    walk_t *w = arg;
+    uintptr_t ip = unwind_get_ip(context);
+    if (ip == 0)
+        return 5; /* _URC_END_OF_STACK */
+    if (w->n == 0 && ip >= self_lo && ip < self_hi)
+        return 0; /* still inside the allocator */
+    if (w->n == w->max)
+        return 4; /* _URC_NORMAL_STOP */
+    w->frames[w->n++] = ip;
+    return 0;
+}
+
+unsigned ebbi_os_backtrace(uintptr_t *frames, unsigned max)
+{
+    if (unwind_backtrace == NULL)
+        return 0;
+    int saved = errno;
+    walk_t w = {frames, 0, max};
+    unwind_backtrace(walk_step, &w);
+    errno = saved;
+    return w.n;
+}
+
+uint32_t ebbi_os_thread_id(void)
+{
+    return (uint32_t)syscall(SYS_gettid);
+}
+
+int ebbi_os_open_read(const char *path)
+{
+    int saved = errno;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    errno = saved;
+    return fd;
+}
+
+/* Up to cap bytes; 0 at the end or on an error. */
+size_t ebbi_os_read_some(int fd, char *buf, size_t cap)
+{
+    int saved = errno;
+    ssize_t r;
+    do
+        r = read(fd, buf, cap);
+    while (r < 0 && errno == EINTR);
+    errno = saved;
+    return r > 0 ? (size_t)r : 0;
+}
+
+int ebbi_os_create_file(const char *path)
+{
+    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+
+void ebbi_os_close(int fd)
+{
+    int saved = errno;
+    close(fd);
+    errno = saved;
 }
 
 bool ebbi_os_install_fault_handler(void (*handler)(int, void *, void *))

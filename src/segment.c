@@ -82,7 +82,7 @@ segment_t *ebbi_segment_lookup(uintptr_t p, page_t **page_out)
         return NULL;
     }
     *page_out = page;
-    if ((page->kind == SLICE_HUGE_CACHED || page->kind == SLICE_GUARD_FREED) && page->start == p)
+    if (ebbi_slice_freed(page->kind) && page->start == p)
         return seg; /* freed: the caller says "double free" */
     return ebbi_page_holds_block(page, p) ? seg : NULL;
 }

@@ -61,6 +61,7 @@ run debug          "$T/debug/test_debug"
 run api-debug      "$T/debug/test_api"
 run threads-debug  "$T/debug/test_threads"
 run stress-debug   env EBB_RECLAIM_DELAY_MS=5 "$T/debug/stress" 10
+run stress-profile env EBB_PROFILE=1 EBB_PROFILE_RATE=8192 "$T/stress" 10
 run override       env LD_PRELOAD="$LIB" "$T/test_override"
 run early          env LD_PRELOAD="$LIB" "$T/test_early"
 run brk            env LD_PRELOAD="$LIB" "$T/test_brk"
@@ -68,6 +69,8 @@ run brk            env LD_PRELOAD="$LIB" "$T/test_brk"
 run limits         sh tests/test_limits.sh "$LIB" "$T"
 run misuse         env EBB_TEST_LIB="$LIB" "$T/test_misuse"
 run cxx            env LD_PRELOAD="$LIB" "$T/test_cxx"
+run profile        env LD_PRELOAD="$LIB" EBB_PROFILE=1 EBB_PROFILE_RATE=16384 "$T/test_profile" "$B/ebb"
+run profile-off    env LD_PRELOAD="$LIB" "$T/test_profile" "$B/ebb" off
 run static         "$T/test_static"
 run static-dynamic "$T/test_static_dyn"
 run install        sh tests/test_install.sh
@@ -96,6 +99,12 @@ if [ "${EBB_TEST_LONG:-1}" != 0 ]; then
     run cxx-guard       env LD_PRELOAD="$LIB" EBB_GUARD=1 "$T/test_cxx"
     run cxx-guard-before env LD_PRELOAD="$LIB" EBB_GUARD=before "$T/test_cxx"
     run cxx-sample      env LD_PRELOAD="$LIB" EBB_GUARD_SAMPLE=100 "$T/test_cxx"
+    # The heap profiler in every safety mode, and under C++ and the threads.
+    run profile-secure  env LD_PRELOAD="$LIB" EBB_PROFILE=1 EBB_PROFILE_RATE=16384 EBB_SECURE=1 "$T/test_profile" "$B/ebb"
+    run profile-zero    env LD_PRELOAD="$LIB" EBB_PROFILE=1 EBB_PROFILE_RATE=16384 EBB_ZERO_ON_FREE=1 "$T/test_profile" "$B/ebb"
+    run profile-sample  env LD_PRELOAD="$LIB" EBB_PROFILE=1 EBB_PROFILE_RATE=16384 EBB_GUARD_SAMPLE=100 "$T/test_profile" "$B/ebb"
+    run cxx-profile     env LD_PRELOAD="$LIB" EBB_PROFILE=1 EBB_PROFILE_RATE=4096 "$T/test_cxx"
+    run threads-profile env EBB_PROFILE=1 EBB_PROFILE_RATE=4096 "$T/test_threads"
     # The real programs again in every safety mode.
     run programs-zero   sh tests/test_programs.sh "$LIB" EBB_ZERO_ON_FREE=1
     run programs-secure sh tests/test_programs.sh "$LIB" EBB_SECURE=1

@@ -41,6 +41,12 @@ $(addprefix $(TBUILD)/,$(PRELOAD_TESTS)): $(TBUILD)/%: tests/%.c tests/check.h t
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@ -ldl
 
+# The profiler's test names its functions with dladdr: -rdynamic.
+$(TBUILD)/test_profile: tests/test_profile.c tests/check.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(TEST_CFLAGS) -rdynamic $< -o $@ -ldl
+
 # Sized delete is declared only with -fsized-deallocation under clang.
 $(TBUILD)/test_cxx: tests/test_cxx.cpp tests/check.h include/ebbmalloc.h
 	@mkdir -p $(dir $@)
@@ -70,7 +76,7 @@ $(TBUILD)/phases: tests/programs/phases.c
 	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@
 
 TEST_PROGRAMS := $(addprefix $(TBUILD)/,$(PREFIXED_TESTS) $(PRELOAD_TESTS) $(UNIT_TESTS) \
-                   test_cxx test_static test_static_dyn phases test_faults stress) $(BUILD)/fuzz/fuzz_alloc \
+                   test_cxx test_static test_static_dyn phases test_faults stress test_profile) $(BUILD)/fuzz/fuzz_alloc \
                  $(BUILD)/libebbmalloc-debug.so $(addprefix $(TBUILD)/debug/,$(DEBUG_TESTS) test_debug)
 
 # The packages the tests need are installed first (tools/deps.sh).

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "../src/publish.h"
+#include "profile.h"
 
 /* Paths are bounded by PATH_MAX; a truncated one fails to open, loudly. */
 #pragma GCC diagnostic ignored "-Wpragmas"
@@ -534,15 +535,16 @@ static void remove_dir(void)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: ebb run [--interval MS] [--html FILE] [--csv FILE] [--quiet] -- PROGRAM ARGS...\n"
-                    "       ebb stats PID\n");
+    fprintf(stderr, "usage: ebb run [--interval MS] [--html FILE] [--csv FILE] [--profile FILE] [--quiet] -- PROGRAM ARGS...\n"
+                    "       ebb stats PID\n"
+                    "       ebb profile [--top N] [--folded OUT] PROFILE\n");
     return 125;
 }
 
 static int cmd_run(int argc, char **argv)
 {
     long interval = 50;
-    const char *html = NULL, *csv = NULL;
+    const char *html = NULL, *csv = NULL, *profile = NULL;
     bool quiet = false;
     int i = 0;
     for (; i < argc; i++) {
@@ -557,6 +559,8 @@ static int cmd_run(int argc, char **argv)
             html = argv[++i];
         } else if (strcmp(argv[i], "--csv") == 0 && i + 1 < argc) {
             csv = argv[++i];
+        } else if (strcmp(argv[i], "--profile") == 0 && i + 1 < argc) {
+            profile = argv[++i];
         } else if (strcmp(argv[i], "--quiet") == 0) {
             quiet = true;
         } else if (argv[i][0] == '-') {
@@ -606,6 +610,13 @@ static int cmd_run(int argc, char **argv)
         setenv("LD_PRELOAD", preload, 1);
         setenv("EBB_PUBLISH", publish_dir, 1);
         setenv("EBB_PUBLISH_INTERVAL_MS", ms, 1);
+        if (profile != NULL) {
+            /* Each process of the program writes its own: FILE.PID. */
+            char out[PATH_MAX];
+            snprintf(out, sizeof out, "%s.%%p", profile);
+            setenv("EBB_PROFILE", "1", 1);
+            setenv("EBB_PROFILE_OUT", out, 1);
+        }
         execvp(prog[0], prog);
         fprintf(stderr, "ebb: cannot run %s: %s\n", prog[0], strerror(errno));
         _exit(127);
@@ -646,6 +657,19 @@ static int cmd_run(int argc, char **argv)
             fprintf(stderr, "\nebb: report written to %s\n", html);
     }
     remove_dir();
+    if (profile != NULL) {
+        /* The program's own profile is FILE; its children's stay FILE.PID. */
+        char written[PATH_MAX];
+        snprintf(written, sizeof written, "%s.%d", profile, (int)child);
+        if (rename(written, profile) != 0) {
+            fprintf(stderr, "ebb: %s wrote no heap profile (%s)\n", prog[0], strerror(errno));
+        } else if (!quiet) {
+            fflush(stderr);
+            char *args[] = {"profile", (char *)profile, NULL};
+            ebb_profile_main(2, args);
+            fprintf(stderr, "\nebb: heap profile written to %s\n", profile);
+        }
+    }
 
     if (WIFSIGNALED(status)) {
         /* Die the same way. */
@@ -723,5 +747,7 @@ int main(int argc, char **argv)
         return cmd_run(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "stats") == 0)
         return cmd_stats(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "profile") == 0)
+        return ebb_profile_main(argc - 1, argv + 1);
     return usage();
 }

@@ -1,0 +1,618 @@
+/* The sampling heap profiler (EBB_PROFILE=1): which code holds the memory.
+ *
+ * Sampling.  One sample per EBB_PROFILE_RATE bytes allocated, on average,
+ * drawn as a Poisson process over the bytes (exponential gaps), so that a
+ * sample's weight (the rate, times the draws that fell on it) gives an
+ * unbiased estimate of the bytes allocated where it was taken.  The fast
+ * paths pay nothing, on or off: a heap's per-class allocation counters say
+ * how many bytes each class handed out since the profiler last looked, and
+ * it looks on the slow path (a page's free list ran dry, a huge block), so
+ * the gap is drawn there and the block being handed out is the sample.  A
+ * class's slow paths come about as often as its bytes do, so a gap ends in
+ * a class with the odds of its share of the bytes, and within a class at a
+ * random one of its allocations.
+ *
+ * The sample's free.  A sampled block the size of a page's is moved to a
+ * mapping of its own (SLICE_SAMPLED, made by ownmap.c: the block at 64
+ * KiB, its pages after it), the block the page gave taken back: its free
+ * then takes the huge blocks' path, and no other free pays anything.
+ * Freed, the mapping is zeroed and waits for a next sample that it fits
+ * (up to SPARES_MAX of them, SPARE_BYTES_MAX in all), else it is unmapped:
+ * an unmap in a threaded program stops every CPU it ran on.
+ * Huge and guarded blocks are freed on that path already, and stay where
+ * they are.  A live sample costs a kernel page or two of memory, under 2%
+ * of the live heap at the default rate.
+ *
+ * A sample records the call stack (up to EBB_PROFILE_FRAMES return
+ * addresses, from the C runtime's unwinder, loaded at start only when
+ * profiling is on), the size asked for, its weight, the thread, and the
+ * times of its allocation and free.  All of it lives in mappings of its
+ * own, never in malloc's blocks; a thread that is inside the profiler (the
+ * unwinder, or a signal handler that allocates while this thread holds
+ * the lock) is not sampled again, and a free there leaves its record
+ * alone.  ebb_profile_dump writes it all out, with the process's mappings,
+ * for the ebb command to symbolize; EBB_PROFILE_OUT=FILE writes it at exit.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ebbmalloc.h"
+#include "internal.h"
+
+#define EBB_PROFILE_FRAMES 64
+#define MAX_SAMPLES (1u << 20)   /* then new samples are counted, not kept */
+#define MAX_STACKS (1u << 16)
+#define LIVE_SLOTS (1u << 17)    /* live samples' index: a power of two, four times MAX_LIVE */
+#define MAX_LIVE (LIVE_SLOTS / 4)  /* rebuilt at half full: a quarter of the slots between rebuilds */
+#define NO_TIME UINT64_MAX
+#define SPARES_MAX 512
+#define SPARE_BYTES_MAX ((size_t)32 << 20)
+
+typedef struct {
+    uintptr_t addr;
+    uint64_t size;        /* asked for */
+    uint64_t weight;      /* bytes of allocations it stands for */
+    uint64_t alloc_ns, free_ns;
+    uint32_t stack;
+    uint32_t thread;
+} sample_t;
+
+typedef struct {
+    uint64_t hash;
+    uint32_t frames;
+    uint32_t first; /* index into stack_frames */
+} stack_t_;
+
+bool ebbi_profiling;
+
+static struct {
+    pthread_mutex_t lock;
+    uint64_t rate;
+    sample_t *samples;
+    uint32_t count;
+    uint64_t dropped;
+    stack_t_ *stacks;
+    uint32_t stack_count;
+    uintptr_t *frames;     /* MAX_STACKS * EBB_PROFILE_FRAMES */
+    uint32_t frame_count;
+    uint32_t *stack_index; /* open addressing by hash: stack + 1, 0 empty (2 * MAX_STACKS) */
+    /* Live samples by address (open addressing; LIVE_GONE marks a slot
+     * freed, its chain kept whole). */
+    uintptr_t *live_addr;
+    uint32_t *live_sample;
+    uint32_t *moving;      /* the rebuild's room: MAX_LIVE entries */
+    uint32_t live_count, live_gone;
+    segment_t *spares;     /* freed sample mappings, zero, newest first */
+    unsigned spare_count;
+    size_t spare_bytes;
+    char out[256];         /* EBB_PROFILE_OUT */
+} prof = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static __thread bool in_profiler;
+
+/* The thread's id, asked of the kernel once per thread (and again in a
+ * forked child: fork_count moves). */
+static uint32_t fork_count;
+static __thread uint32_t tid, tid_fork;
+
+static uint32_t thread_id(void)
+{
+    if (tid == 0 || tid_fork != fork_count) {
+        tid = ebbi_os_thread_id();
+        tid_fork = fork_count;
+    }
+    return tid;
+}
+
+/* ---- start -------------------------------------------------------------------- */
+
+static void *map_table(size_t bytes)
+{
+    return ebbi_os_map((bytes + ebbi_process.page_size - 1) & ~(ebbi_process.page_size - 1), NULL);
+}
+
+/* From the library's constructor (a safe place to load the unwinder). */
+void ebbi_profile_init(void)
+{
+    if (!ebbi_option(EBB_OPTION_PROFILE))
+        return;
+    prof.rate = (uint64_t)ebbi_option(EBB_OPTION_PROFILE_RATE);
+    prof.samples = map_table((size_t)MAX_SAMPLES * sizeof(sample_t));
+    prof.stacks = map_table((size_t)MAX_STACKS * sizeof(stack_t_));
+    prof.frames = map_table((size_t)MAX_STACKS * EBB_PROFILE_FRAMES * sizeof(uintptr_t));
+    prof.stack_index = map_table(2 * (size_t)MAX_STACKS * sizeof(uint32_t));
+    prof.live_addr = map_table((size_t)LIVE_SLOTS * sizeof(uintptr_t));
+    prof.live_sample = map_table((size_t)LIVE_SLOTS * sizeof(uint32_t));
+    prof.moving = map_table((size_t)MAX_LIVE * sizeof(uint32_t));
+    if (prof.samples == NULL || prof.stacks == NULL || prof.frames == NULL || prof.stack_index == NULL ||
+        prof.live_addr == NULL || prof.live_sample == NULL || prof.moving == NULL) {
+        ebbi_message("ebbmalloc: warning: EBB_PROFILE: no memory for the profile; profiling is off\n");
+        return;
+    }
+    if (!ebbi_os_unwinder_load())
+        ebbi_message("ebbmalloc: warning: EBB_PROFILE: no unwinder (libgcc_s); samples have no stacks\n");
+    const char *out = getenv("EBB_PROFILE_OUT");
+    if (out != NULL && strlen(out) < sizeof prof.out)
+        memcpy(prof.out, out, strlen(out) + 1);
+    ebbi_profiling = true; /* before the program's threads: read plainly */
+}
+
+/* ---- sampling ------------------------------------------------------------------- */
+
+/* ln(x) for x in (0, 1], without libm: x = m 2^e, and ln(m) by the series
+ * of atanh((m-1)/(m+1)) (error below 1e-6: enough for a draw). */
+static double log_unit(double x)
+{
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    int e = (int)((bits >> 52) & 0x7ff) - 1023;
+    bits = (bits & ((UINT64_C(1) << 52) - 1)) | (UINT64_C(1023) << 52);
+    double m;
+    memcpy(&m, &bits, sizeof m);
+    double t = (m - 1) / (m + 1), t2 = t * t;
+    double ln_m = 2 * t * (1 + t2 * (1.0 / 3 + t2 * (1.0 / 5 + t2 * (1.0 / 7 + t2 / 9))));
+    return ln_m + e * 0.6931471805599453;
+}
+
+/* The next gap, in bytes: exponential, of mean the rate. */
+static int64_t draw_gap(heap_t *heap)
+{
+    if (heap->profile_rng == 0)
+        heap->profile_rng = (ebbi_os_random_word() | 1) ^ (uintptr_t)heap;
+    uint64_t x = heap->profile_rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    heap->profile_rng = x;
+    double u = ((double)(x >> 11) + 1) * 0x1p-53; /* (0, 1] */
+    double gap = -log_unit(u) * (double)prof.rate;
+    return gap < 1 ? 1 : gap > 0x1p62 ? (int64_t)1 << 62 : (int64_t)gap;
+}
+
+static uint64_t hash_frames(const uintptr_t *f, unsigned n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15u ^ n;
+    for (unsigned i = 0; i < n; i++) {
+        h ^= f[i];
+        h *= 0xbf58476d1ce4e5b9u;
+        h ^= h >> 31;
+    }
+    return h;
+}
+
+/* Under the lock: the stack's index, kept once; UINT32_MAX when full. */
+static uint32_t stack_intern(const uintptr_t *f, unsigned n)
+{
+    uint64_t h = hash_frames(f, n);
+    uint32_t mask = 2 * MAX_STACKS - 1;
+    for (uint32_t i = (uint32_t)h & mask;; i = (i + 1) & mask) {
+        uint32_t s = prof.stack_index[i];
+        if (s == 0) {
+            if (prof.stack_count == MAX_STACKS)
+                return UINT32_MAX;
+            uint32_t id = prof.stack_count++;
+            prof.stacks[id] = (stack_t_){.hash = h, .frames = n, .first = prof.frame_count};
+            memcpy(&prof.frames[prof.frame_count], f, n * sizeof *f);
+            prof.frame_count += n;
+            prof.stack_index[i] = id + 1;
+            return id;
+        }
+        const stack_t_ *st = &prof.stacks[s - 1];
+        if (st->hash == h && st->frames == n && memcmp(&prof.frames[st->first], f, n * sizeof *f) == 0)
+            return s - 1;
+    }
+}
+
+static uint32_t live_slot(uintptr_t addr)
+{
+    uint64_t h = addr * 0x9e3779b97f4a7c15u;
+    return (uint32_t)(h >> 40) & (LIVE_SLOTS - 1);
+}
+
+#define LIVE_GONE ((uintptr_t)1)
+
+/* Under the lock (so are the two below). */
+static void live_insert(uintptr_t addr, uint32_t id)
+{
+    if (prof.live_count + prof.live_gone >= LIVE_SLOTS / 2) {
+        /* Too many slots freed: the live entries set aside, the index
+         * emptied, and they go back in. */
+        uint32_t live = 0;
+        for (uint32_t i = 0; i < LIVE_SLOTS; i++) {
+            if (prof.live_addr[i] > LIVE_GONE)
+                prof.moving[live++] = prof.live_sample[i];
+            prof.live_addr[i] = 0;
+        }
+        prof.live_gone = 0;
+        prof.live_count = 0;
+        for (uint32_t k = 0; k < live; k++)
+            live_insert(prof.samples[prof.moving[k]].addr, prof.moving[k]);
+    }
+    uint32_t i = live_slot(addr);
+    while (prof.live_addr[i] > LIVE_GONE)
+        i = (i + 1) & (LIVE_SLOTS - 1);
+    prof.live_gone -= prof.live_addr[i] == LIVE_GONE;
+    prof.live_sample[i] = id;
+    prof.live_addr[i] = addr;
+    prof.live_count++;
+}
+
+static uint32_t live_find(uintptr_t addr)
+{
+    uint32_t i = live_slot(addr);
+    for (uint32_t probes = 0; probes < LIVE_SLOTS && prof.live_addr[i] != 0;
+         probes++, i = (i + 1) & (LIVE_SLOTS - 1))
+        if (prof.live_addr[i] == addr)
+            return i;
+    return UINT32_MAX;
+}
+
+static void live_remove(uint32_t i)
+{
+    prof.live_addr[i] = LIVE_GONE;
+    prof.live_count--;
+    prof.live_gone++;
+}
+
+/* ---- the samples' own mappings ------------------------------------------------------- */
+
+static size_t data_bytes(size_t size)
+{
+    size_t ps = ebbi_process.page_size;
+    return size == 0 ? ps : (size + ps - 1) & ~(ps - 1);
+}
+
+/* A mapping for a block of `size` bytes at 64 KiB, zero. */
+static void *sample_map(heap_t *heap, size_t size)
+{
+    size_t ps = ebbi_process.page_size, data = data_bytes(size);
+    segment_t *seg = NULL;
+    if (prof.spares != NULL) {
+        /* One that fits, not twice the size. */
+        pthread_mutex_lock(&prof.lock);
+        for (segment_t **at = &prof.spares; *at != NULL; at = &(*at)->next) {
+            size_t has = (*at)->map_size - EBB_SLICE_SIZE;
+            if (has >= data && has / 2 < data) {
+                seg = *at;
+                *at = seg->next;
+                prof.spare_count--;
+                prof.spare_bytes -= has;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&prof.lock);
+    }
+    if (seg == NULL) {
+        /* Untouched: slice 0 past the header page. */
+        seg = ebbi_ownmap_map(EBB_SLICE_SIZE + data, EBB_SLICE_SIZE, NULL, 0, EBB_SLICE_SIZE - ps);
+        if (seg == NULL)
+            return NULL;
+    }
+    page_t *page = &seg->slices[1];
+    page->start = (uintptr_t)seg + EBB_SLICE_SIZE;
+    page->block_size = (uint32_t)(size < UINT32_MAX ? size : UINT32_MAX);
+    page->divisor_magic = 1;
+    page->capacity = 1;
+    page->used = 1;
+    page->kind = SLICE_SAMPLED;
+    ebbi_store_relaxed(&page->owner, NULL);
+    ebbi_store_relaxed(&page->carved, 1);
+    ebbi_ownmap_mark(seg, false);
+    ebbi_counter_add(&heap->huge_allocs, 1);
+    ebbi_counter_add(&heap->huge_bytes_alloc, data);
+    return (void *)page->start;
+}
+
+size_t ebbi_profile_usable_size(const segment_t *seg, const page_t *page)
+{
+    return (uintptr_t)seg + seg->map_size - page->start;
+}
+
+void ebbi_profile_sampled_free(heap_t *heap, segment_t *seg, page_t *page)
+{
+    size_t data = ebbi_profile_usable_size(seg, page);
+    if (heap != &ebbi_heap_empty) {
+        ebbi_counter_add(&heap->huge_frees, 1);
+        ebbi_counter_add(&heap->huge_bytes_freed, data);
+    } else {
+        ebbi_fetch_add_relaxed(&ebbi_orphan_huge_frees, 1);
+        ebbi_fetch_add_relaxed(&ebbi_orphan_huge_bytes, data);
+    }
+    ebbi_profile_free((void *)page->start);
+    /* No longer a block: free() calls another free of it a double free. */
+    ebbi_store_relaxed(&page->carved, 0);
+    page->kind = SLICE_SAMPLED_FREED;
+    bool kept = false;
+    if (data <= SPARE_BYTES_MAX / 4) {
+        memset((void *)page->start, 0, data); /* as the next sample wants it, and no one else sees it */
+        pthread_mutex_lock(&prof.lock);
+        if (prof.spare_count < SPARES_MAX && prof.spare_bytes + data <= SPARE_BYTES_MAX) {
+            seg->next = prof.spares;
+            prof.spares = seg;
+            prof.spare_count++;
+            prof.spare_bytes += data;
+            kept = true;
+        }
+        pthread_mutex_unlock(&prof.lock);
+    }
+    if (!kept)
+        ebbi_ownmap_unmap(seg, EBB_SLICE_SIZE - ebbi_process.page_size);
+}
+
+/* ---- samples -------------------------------------------------------------------- */
+
+static void take_sample(void *p, size_t size, uint64_t weight)
+{
+    uintptr_t frames[EBB_PROFILE_FRAMES];
+    in_profiler = true;
+    unsigned n = ebbi_os_backtrace(frames, EBB_PROFILE_FRAMES);
+    uint64_t now = ebbi_os_precise_ns();
+    uint32_t thread = thread_id();
+    pthread_mutex_lock(&prof.lock);
+    uint32_t stack = stack_intern(frames, n);
+    if (stack == UINT32_MAX || prof.count == MAX_SAMPLES || prof.live_count == MAX_LIVE) {
+        prof.dropped++;
+    } else {
+        uint32_t id = prof.count++;
+        prof.samples[id] = (sample_t){.addr = (uintptr_t)p, .size = size, .weight = weight, .alloc_ns = now,
+                                      .free_ns = NO_TIME, .stack = stack, .thread = thread};
+        live_insert((uintptr_t)p, id);
+    }
+    pthread_mutex_unlock(&prof.lock);
+    in_profiler = false;
+}
+
+/* The malloc slow path handed out p (size bytes asked for): the bytes of
+ * its class since the last look counted down, and p sampled if a gap ends
+ * among them. */
+void *ebbi_profile_alloc(void *p, size_t size)
+{
+    heap_t *heap = ebbi_thread_heap();
+    if (heap == &ebbi_heap_empty || in_profiler || size == 0)
+        return p; /* a zero-byte block holds no memory */
+    /* The class the block came from: the size's in the default mode (a
+     * page's block below EBB_PAGE_BLOCK_MAX, or an own mapping), else its
+     * page's (a safety mode may have chosen a bigger one). */
+    page_t *page = NULL;
+    unsigned c = EBB_CLASS_COUNT;
+    if (ebbi_safety == 0 && ebbi_option(EBB_OPTION_MMAP_THRESHOLD) == 0) {
+        if (size <= EBB_PAGE_BLOCK_MAX)
+            c = ebbi_size_class(size);
+    } else {
+        segment_t *seg = ebbi_segment_lookup((uintptr_t)p, &page);
+        if (seg != NULL && page->kind == SLICE_PAGE)
+            c = page->class_id;
+    }
+    uint64_t now = c < EBB_CLASS_COUNT ? ebbi_load_relaxed(&heap->counts[c].allocs) * ebbi_classes[c].block_size
+                                       : ebbi_load_relaxed(&heap->huge_bytes_alloc);
+    if (heap->profile_countdown == 0)
+        heap->profile_countdown = draw_gap(heap); /* a heap's first look */
+    heap->profile_countdown -= (int64_t)(now - heap->profile_seen[c]);
+    heap->profile_seen[c] = now;
+    if (heap->profile_countdown > 0)
+        return p;
+    uint64_t draws = 0;
+    while (heap->profile_countdown <= 0) {
+        heap->profile_countdown += draw_gap(heap);
+        draws++;
+    }
+    /* The gaps run over block bytes; the estimate is of bytes asked for
+     * (a class's blocks are a little bigger than most requests). */
+    uint64_t weight = draws * prof.rate;
+    if (c < EBB_CLASS_COUNT && size < ebbi_classes[c].block_size)
+        weight = (uint64_t)((double)weight * (double)size / (double)ebbi_classes[c].block_size);
+    if (c < EBB_CLASS_COUNT && page == NULL)
+        (void)ebbi_segment_lookup((uintptr_t)p, &page);
+    if (c < EBB_CLASS_COUNT && page != NULL && page->kind == SLICE_PAGE) {
+        /* A page's block: the sample moves to a mapping of its own (zero,
+         * as a calloc wants), and the block goes back to its page. */
+        void *q = sample_map(heap, size);
+        /* Its mapping counts with the huge blocks: not a huge allocation
+         * for the next draw. */
+        if (q != NULL)
+            heap->profile_seen[EBB_CLASS_COUNT] += data_bytes(size);
+        if (q != NULL && ebbi_load_relaxed(&page->owner) == heap) {
+            ebbi_heap_take_back(heap, page, p);
+            heap->profile_seen[c] -= ebbi_classes[c].block_size; /* its allocation uncounted */
+            p = q;
+        } else if (q != NULL) {
+            ebbi_profile_sampled_free(heap, ebbi_segment_of(q), &ebbi_segment_of(q)->slices[1]);
+            return p; /* not this heap's page after all: left unsampled */
+        } else {
+            return p;
+        }
+    }
+    take_sample(p, size, weight);
+    return p;
+}
+
+/* A huge, guarded or sampled block is freed: if it is a live sample, the
+ * free is recorded. */
+void ebbi_profile_free(void *p)
+{
+    if (in_profiler)
+        return;
+    uint64_t now = ebbi_os_precise_ns();
+    in_profiler = true;
+    pthread_mutex_lock(&prof.lock);
+    uint32_t i = live_find((uintptr_t)p);
+    if (i != UINT32_MAX) {
+        prof.samples[prof.live_sample[i]].free_ns = now;
+        live_remove(i);
+    }
+    pthread_mutex_unlock(&prof.lock);
+    in_profiler = false;
+}
+
+/* realloc moved a huge block's pages (mremap): its sample follows. */
+void ebbi_profile_moved(void *old, void *p)
+{
+    if (old == p || in_profiler)
+        return;
+    in_profiler = true;
+    pthread_mutex_lock(&prof.lock);
+    uint32_t i = live_find((uintptr_t)old);
+    if (i != UINT32_MAX) {
+        uint32_t id = prof.live_sample[i];
+        live_remove(i);
+        prof.samples[id].addr = (uintptr_t)p;
+        live_insert((uintptr_t)p, id);
+    }
+    pthread_mutex_unlock(&prof.lock);
+    in_profiler = false;
+}
+
+/* ---- the dump ----------------------------------------------------------------- */
+
+/* The text format (one record a line, fields split by spaces):
+ *   ebbmalloc-profile 1
+ *   rate BYTES, samples N, dropped N, now NS  (one a line)
+ *   stack ID ADDR ADDR ...            (return addresses in hex, innermost first)
+ *   sample STACK SIZE WEIGHT THREAD ALLOC_NS FREE_NS   (FREE_NS - while live)
+ *   map LINE                          (an executable line of /proc/self/maps)
+ */
+typedef struct {
+    int fd;
+    char *buf;
+    size_t n, cap;
+} out_t;
+
+static void out_text(out_t *o, const char *s, size_t len)
+{
+    if (o->cap - o->n < len) {
+        ebbi_os_write_fd(o->fd, o->buf, o->n);
+        o->n = 0;
+    }
+    if (len > o->cap) {
+        ebbi_os_write_fd(o->fd, s, len);
+        return;
+    }
+    memcpy(o->buf + o->n, s, len);
+    o->n += len;
+}
+
+#define OUT(o, ...)                                                                                \
+    do {                                                                                           \
+        char line_[160];                                                                           \
+        size_t len_ = ebbi_format(line_, sizeof line_, __VA_ARGS__);                               \
+        out_text((o), line_, len_);                                                                \
+    } while (0)
+
+#define DUMP_BUFFER ((size_t)1 << 20)
+
+int ebb_profile_dump(const char *path)
+{
+    if (!ebbi_profiling) {
+        errno = ENOTSUP;
+        return -1;
+    }
+    if (path == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = ebbi_os_create_file(path);
+    if (fd < 0)
+        return -1;
+    out_t o = {.fd = fd, .buf = ebbi_os_map(DUMP_BUFFER, NULL), .cap = DUMP_BUFFER};
+    if (o.buf == NULL) {
+        ebbi_os_close(fd);
+        errno = ENOMEM;
+        return -1;
+    }
+    in_profiler = true;
+    pthread_mutex_lock(&prof.lock);
+    OUT(&o, "ebbmalloc-profile 1\nrate %lu\nsamples %u\n", (unsigned long)prof.rate, prof.count);
+    OUT(&o, "dropped %lu\nnow %lu\n", (unsigned long)prof.dropped, (unsigned long)ebbi_os_precise_ns());
+    for (uint32_t s = 0; s < prof.stack_count; s++) {
+        const stack_t_ *st = &prof.stacks[s];
+        OUT(&o, "stack %u", s);
+        for (uint32_t f = 0; f < st->frames; f++)
+            OUT(&o, " %lx", (unsigned long)prof.frames[st->first + f]);
+        out_text(&o, "\n", 1);
+    }
+    for (uint32_t i = 0; i < prof.count; i++) {
+        const sample_t *sm = &prof.samples[i];
+        OUT(&o, "sample %u %lu %lu %u %lu ", sm->stack, (unsigned long)sm->size, (unsigned long)sm->weight,
+            sm->thread, (unsigned long)sm->alloc_ns);
+        if (sm->free_ns == NO_TIME)
+            out_text(&o, "-\n", 2);
+        else
+            OUT(&o, "%lu\n", (unsigned long)sm->free_ns);
+    }
+    pthread_mutex_unlock(&prof.lock);
+    in_profiler = false;
+    ebbi_os_write_fd(fd, o.buf, o.n);
+    /* The executable mappings of files, for the symbols: /proc/self/maps
+     * read a buffer at a time (secure mode's guard pages make it long),
+     * a line cut by the buffer's end carried to the next read. */
+    int maps = ebbi_os_open_read("/proc/self/maps");
+    size_t have = 0;
+    for (;;) {
+        size_t got = maps >= 0 ? ebbi_os_read_some(maps, o.buf + have, o.cap - have) : 0;
+        have += got;
+        size_t at = 0;
+        for (;;) {
+            char *nl = memchr(o.buf + at, '\n', have - at);
+            if (nl == NULL)
+                break;
+            size_t end = (size_t)(nl - o.buf);
+            /* START-END PERMS ...: "r-xp" */
+            size_t sp = at;
+            while (sp < end && o.buf[sp] != ' ')
+                sp++;
+            bool exec = sp + 3 < end && o.buf[sp + 3] == 'x';
+            if (exec && memchr(o.buf + at, '/', end - at) != NULL) {
+                ebbi_os_write_fd(fd, "map ", 4);
+                ebbi_os_write_fd(fd, o.buf + at, end - at + 1);
+            }
+            at = end + 1;
+        }
+        memmove(o.buf, o.buf + at, have - at);
+        have -= at;
+        if (got == 0 || have == o.cap)
+            break;
+    }
+    if (maps >= 0)
+        ebbi_os_close(maps);
+    ebbi_os_unmap(o.buf, o.cap);
+    ebbi_os_close(fd);
+    return 0;
+}
+
+/* EBB_PROFILE_OUT=FILE at exit; "%p" in FILE stands for the process id
+ * (children inherit the setting, and each writes its own). */
+__attribute__((destructor)) static void profile_at_exit(void)
+{
+    if (!ebbi_profiling || prof.out[0] == '\0')
+        return;
+    char path[sizeof prof.out + 16];
+    size_t n = 0;
+    for (const char *c = prof.out; *c != '\0' && n + 12 < sizeof path; c++) {
+        if (c[0] == '%' && c[1] == 'p') {
+            n += ebbi_format(path + n, sizeof path - n, "%d", ebbi_os_pid());
+            c++;
+        } else {
+            path[n++] = *c;
+        }
+    }
+    path[n] = '\0';
+    if (ebb_profile_dump(path) != 0)
+        ebbi_message("ebbmalloc: warning: EBB_PROFILE_OUT: cannot write %s\n", path);
+}
+
+/* fork: the tables whole in the child, which goes on sampling. */
+void ebbi_profile_fork_prepare(void)
+{
+    pthread_mutex_lock(&prof.lock);
+}
+
+void ebbi_profile_fork_parent(void)
+{
+    pthread_mutex_unlock(&prof.lock);
+}
+
+void ebbi_profile_fork_child(void)
+{
+    pthread_mutex_init(&prof.lock, NULL);
+    fork_count++;
+}

@@ -1,0 +1,351 @@
+/* The heap profiler (EBB_PROFILE=1), run under LD_PRELOAD with a small rate
+ * (tests/run.sh: EBB_PROFILE_RATE=16384, so that each site below gets
+ * thousands of samples and the estimates' spread is about 2%):
+ *   - sites with known amounts (a constructor's, a leak, a peak freed
+ *     before the end, a churn, a thread's, a huge block's): the dump names
+ *     each function (dladdr on its frames) with its bytes allocated, live
+ *     at the peak and live at the end within 10% of the truth;
+ *   - `ebb profile` on the same dump lists them, in its three tables;
+ *   - a forked child goes on sampling and writes a profile of its own;
+ *   - with profiling off, ebb_profile_dump says ENOTSUP.
+ * Usage: test_profile EBB [off]
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+
+#define MiB (1024 * 1024)
+/* Block sizes that are class sizes: the profile counts block bytes. */
+#define CTOR_SIZE 512
+#define LEAK_SIZE 1024
+#define PEAK_SIZE 2048
+#define CHURN_SIZE 64
+#define THREAD_SIZE 256
+#define HUGE_SIZE (3 * MiB)
+
+#define CTOR_BYTES (16 * MiB)
+#define LEAK_BYTES (32 * MiB)
+#define PEAK_BYTES (48 * MiB)
+#define CHURN_BYTES (256 * MiB)
+#define THREAD_BYTES (32 * MiB)
+#define HUGE_COUNT 40
+
+/* Global, so that the compiler keeps every store (and every malloc). */
+void *volatile sink;
+void **kept_ctor, **kept_leak, **kept_thread, **kept_child;
+
+static void keep(void ***list, size_t count, size_t size)
+{
+    *list = calloc(count, sizeof **list); /* a small site of its own */
+    for (size_t i = 0; i < count; i++) {
+        (*list)[i] = malloc(size);
+        memset((*list)[i], 1, 8);
+    }
+}
+
+__attribute__((noinline)) void ctor_site(void)
+{
+    keep(&kept_ctor, CTOR_BYTES / CTOR_SIZE, CTOR_SIZE);
+}
+
+__attribute__((constructor)) static void early(void)
+{
+    ctor_site();
+}
+
+__attribute__((noinline)) void leak_site(void)
+{
+    size_t n = LEAK_BYTES / LEAK_SIZE;
+    kept_leak = calloc(n, sizeof *kept_leak);
+    for (size_t i = 0; i < n; i++)
+        kept_leak[i] = malloc(LEAK_SIZE);
+}
+
+__attribute__((noinline)) void peak_site(void)
+{
+    size_t n = PEAK_BYTES / PEAK_SIZE;
+    void **held = calloc(n, sizeof *held);
+    for (size_t i = 0; i < n; i++)
+        held[i] = malloc(PEAK_SIZE);
+    for (size_t i = 0; i < n; i++)
+        free(held[i]);
+    free(held);
+}
+
+__attribute__((noinline)) void churn_site(void)
+{
+    enum { RING = 1000 };
+    static void *ring[RING];
+    for (size_t i = 0; i < CHURN_BYTES / CHURN_SIZE; i++) {
+        free(ring[i % RING]);
+        ring[i % RING] = malloc(CHURN_SIZE);
+    }
+    for (size_t i = 0; i < RING; i++) {
+        free(ring[i]);
+        ring[i] = NULL;
+    }
+}
+
+__attribute__((noinline)) void huge_site(void)
+{
+    for (int i = 0; i < HUGE_COUNT; i++) {
+        char *p = malloc(HUGE_SIZE);
+        p[0] = 1;
+        sink = p;
+        free(p);
+    }
+}
+
+void *thread_main(void *arg);
+void *thread_main(void *arg)
+{
+    (void)arg;
+    keep(&kept_thread, THREAD_BYTES / THREAD_SIZE, THREAD_SIZE);
+    return NULL;
+}
+
+__attribute__((noinline)) void thread_site(void)
+{
+    pthread_t t;
+    pthread_create(&t, NULL, thread_main, NULL);
+    pthread_join(t, NULL);
+}
+
+__attribute__((noinline)) void child_site(void)
+{
+    keep(&kept_child, 8 * MiB / 4096, 4096);
+}
+
+/* ---- reading a dump ------------------------------------------------------------ */
+
+enum { S_CTOR, S_LEAK, S_PEAK, S_CHURN, S_THREAD, S_HUGE, S_CHILD, S_COUNT };
+static const char *site_names[S_COUNT] = {"ctor_site", "leak_site", "peak_site", "churn_site",
+                                          "thread_site", "huge_site", "child_site"};
+/* keep() and thread_main stand for the site that called them. */
+static int site_of_name(const char *name, int pending)
+{
+    for (int s = 0; s < S_COUNT; s++)
+        if (strcmp(name, site_names[s]) == 0)
+            return s;
+    if (strcmp(name, "thread_main") == 0)
+        return S_THREAD;
+    return pending;
+}
+
+typedef struct {
+    double alloc, live_end, live_peak;
+} est_t;
+
+#define MAX_STACKS 4096
+static int stack_site[MAX_STACKS];
+
+typedef struct {
+    int stack;
+    double weight;
+    unsigned long alloc_ns, free_ns;
+} rec_t;
+
+typedef struct {
+    unsigned long t;
+    double weight;
+} free_t;
+
+static int by_time(const void *a, const void *b)
+{
+    unsigned long x = ((const free_t *)a)->t, y = ((const free_t *)b)->t;
+    return x < y ? -1 : x > y;
+}
+
+static bool read_dump(const char *path, est_t est[S_COUNT])
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    memset(est, 0, sizeof(est_t) * S_COUNT);
+    for (int i = 0; i < MAX_STACKS; i++)
+        stack_site[i] = -1;
+    static rec_t recs[1 << 20];
+    size_t nrec = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    bool header = false;
+    while (getline(&line, &cap, f) > 0) {
+        if (strncmp(line, "ebbmalloc-profile 1", 19) == 0)
+            header = true;
+        if (strncmp(line, "stack ", 6) == 0) {
+            char *s = line + 6;
+            long id = strtol(s, &s, 10);
+            int site = -1;
+            /* The innermost frame that is a site (or keep, which
+             * stands for its caller: the next one that is). */
+            for (char *end; id >= 0 && id < MAX_STACKS; s = end) {
+                unsigned long a = strtoul(s, &end, 16);
+                if (end == s)
+                    break;
+                Dl_info info;
+                if (dladdr((void *)(a - 1), &info) != 0 && info.dli_sname != NULL) {
+                    site = site_of_name(info.dli_sname, -1);
+                    if (site >= 0)
+                        break;
+                }
+            }
+            if (id >= 0 && id < MAX_STACKS)
+                stack_site[id] = site;
+        } else if (strncmp(line, "sample ", 7) == 0 && nrec < sizeof recs / sizeof *recs) {
+            int stack;
+            unsigned long size, weight, alloc_ns;
+            char freed[32];
+            if (sscanf(line + 7, "%d %lu %lu %*u %lu %31s", &stack, &size, &weight, &alloc_ns, freed) == 5)
+                recs[nrec++] = (rec_t){stack, (double)weight, alloc_ns,
+                                       strcmp(freed, "-") == 0 ? ~0UL : strtoul(freed, NULL, 10)};
+        }
+    }
+    free(line);
+    fclose(f);
+    /* The peak of the estimated live total, at some allocation: the
+     * allocations come in time order (one lock), the frees merged in. */
+    unsigned long peak_ns = 0;
+    double peak = -1;
+    size_t nfree = 0;
+    static free_t frees[1 << 20];
+    for (size_t i = 0; i < nrec; i++)
+        if (recs[i].free_ns != ~0UL)
+            frees[nfree++] = (free_t){recs[i].free_ns, recs[i].weight};
+    qsort(frees, nfree, sizeof *frees, by_time);
+    double live = 0;
+    size_t fi = 0;
+    for (size_t i = 0; i < nrec; i++) {
+        while (fi < nfree && frees[fi].t <= recs[i].alloc_ns)
+            live -= frees[fi++].weight;
+        live += recs[i].weight;
+        if (live > peak) {
+            peak = live;
+            peak_ns = recs[i].alloc_ns;
+        }
+    }
+    for (size_t i = 0; i < nrec; i++) {
+        int site = recs[i].stack >= 0 && recs[i].stack < MAX_STACKS ? stack_site[recs[i].stack] : -1;
+        if (site < 0)
+            continue;
+        est[site].alloc += recs[i].weight;
+        if (recs[i].free_ns == ~0UL)
+            est[site].live_end += recs[i].weight;
+        if (recs[i].alloc_ns <= peak_ns && recs[i].free_ns > peak_ns)
+            est[site].live_peak += recs[i].weight;
+    }
+    return header;
+}
+
+static bool near(double estimate, double truth, double tolerance)
+{
+    return estimate >= truth * (1 - tolerance) && estimate <= truth * (1 + tolerance);
+}
+
+#define CHECK_NEAR(est, truth, what)                                                               \
+    CHECK(near((est), (double)(truth), 0.10), "%s: estimate %.2f MiB, truth %.2f MiB", (what),     \
+          (est) / MiB, (double)(truth) / MiB)
+
+/* `ebb profile` on the dump: each table lists the site expected. */
+static void check_report(const char *ebb, const char *dump)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' profile --top 20 '%s' 2>&1", ebb, dump);
+    FILE *p = popen(cmd, "r");
+    CHECK(p != NULL, "popen");
+    if (p == NULL)
+        return;
+    char line[1024], table[128] = "";
+    bool leak_in_end = false, peak_in_peak = false, churn_in_alloc = false;
+    double leak_mib = 0;
+    while (fgets(line, sizeof line, p) != NULL) {
+        double mib, pct;
+        char site[512];
+        if (strstr(line, "MiB") != NULL && strchr(line, ':') != NULL && line[0] != ' ')
+            snprintf(table, sizeof table, "%.*s", (int)(strchr(line, ':') - line), line);
+        else if (sscanf(line, "%lf %lf%% %511s", &mib, &pct, site) == 3) {
+            if (strncmp(table, "live when", 9) == 0 && strcmp(site, "leak_site") == 0) {
+                leak_in_end = true;
+                leak_mib = mib;
+            }
+            if (strcmp(table, "live at the peak") == 0 && strcmp(site, "peak_site") == 0)
+                peak_in_peak = true;
+            if (strcmp(table, "allocated") == 0 && strcmp(site, "churn_site") == 0)
+                churn_in_alloc = true;
+        }
+    }
+    CHECK(pclose(p) == 0, "ebb profile exits 0");
+    CHECK(leak_in_end, "ebb profile: leak_site among the live at the end");
+    CHECK(near(leak_mib * MiB, LEAK_BYTES, 0.10), "ebb profile: leak_site %.1f MiB", leak_mib);
+    CHECK(peak_in_peak, "ebb profile: peak_site among the live at the peak");
+    CHECK(churn_in_alloc, "ebb profile: churn_site among the allocated");
+}
+
+int main(int argc, char **argv)
+{
+    int (*dump)(const char *) = (int (*)(const char *))dlsym(RTLD_DEFAULT, "ebb_profile_dump");
+    CHECK(dump != NULL, "ebb_profile_dump is exported");
+    if (dump == NULL)
+        return check_summary();
+    if (argc > 2 && strcmp(argv[2], "off") == 0) {
+        errno = 0;
+        CHECK(dump("/dev/null") == -1 && errno == ENOTSUP, "profiling off: ENOTSUP");
+        return check_summary();
+    }
+    leak_site();
+    peak_site();
+    churn_site();
+    thread_site();
+    huge_site();
+
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/ebb-profile-test-%d", (int)getpid());
+    CHECK(dump(path) == 0, "dump written");
+    est_t est[S_COUNT];
+    CHECK(read_dump(path, est), "dump read back");
+    CHECK_NEAR(est[S_CTOR].live_end, CTOR_BYTES, "constructor's blocks, live");
+    CHECK_NEAR(est[S_LEAK].alloc, LEAK_BYTES, "leak_site, allocated");
+    CHECK_NEAR(est[S_LEAK].live_end, LEAK_BYTES, "leak_site, live at the end");
+    CHECK_NEAR(est[S_PEAK].alloc, PEAK_BYTES, "peak_site, allocated");
+    CHECK_NEAR(est[S_PEAK].live_peak, PEAK_BYTES, "peak_site, live at the peak");
+    CHECK(est[S_PEAK].live_end < 0.01 * PEAK_BYTES, "peak_site, nothing live at the end (%.2f MiB)",
+          est[S_PEAK].live_end / MiB);
+    CHECK_NEAR(est[S_CHURN].alloc, CHURN_BYTES, "churn_site, allocated");
+    CHECK(est[S_CHURN].live_end < 0.01 * CHURN_BYTES, "churn_site, little live at the end (%.2f MiB)",
+          est[S_CHURN].live_end / MiB);
+    CHECK_NEAR(est[S_THREAD].live_end, THREAD_BYTES, "a thread's blocks, live");
+    /* Huge blocks are sampled with odds of size / rate: every one here. */
+    CHECK(near(est[S_HUGE].alloc, (double)HUGE_COUNT * HUGE_SIZE, 0.10), "huge_site, allocated: %.1f MiB",
+          est[S_HUGE].alloc / MiB);
+    check_report(argv[1], path);
+    unlink(path);
+
+    /* A forked child samples on, into its own profile. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        child_site();
+        char child_path[80];
+        snprintf(child_path, sizeof child_path, "%s.child", path);
+        _exit(dump(child_path) == 0 ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child wrote its profile");
+    char child_path[80];
+    snprintf(child_path, sizeof child_path, "%s.child", path);
+    CHECK(read_dump(child_path, est), "the child's profile read back");
+    CHECK(est[S_CHILD].live_end > 0.5 * 8 * MiB && est[S_CHILD].live_end < 1.5 * 8 * MiB,
+          "the child's site in its profile: %.1f MiB", est[S_CHILD].live_end / MiB);
+    CHECK_NEAR(est[S_LEAK].live_end, LEAK_BYTES, "the parent's samples in the child's profile");
+    unlink(child_path);
+    return check_summary();
+}

@@ -1,0 +1,344 @@
+/* ebb profile: reads a heap profile written by ebbmalloc (EBB_PROFILE=1 with
+ * EBB_PROFILE_OUT=FILE, or ebb_profile_dump), symbolizes its stacks with
+ * addr2line, and prints the top sites by live bytes at the peak, by live
+ * bytes at the end (leaks, when written at exit) and by bytes allocated;
+ * --folded writes one line per stack (outermost frame first, ';' between
+ * frames, then the bytes allocated), the input of flame graph tools.
+ * A plain program: it runs on the C library's malloc.
+ */
+#define _GNU_SOURCE
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "profile.h"
+
+typedef struct {
+    uint32_t stack;
+    uint64_t size, weight, alloc_ns, free_ns; /* free_ns: UINT64_MAX while live */
+} psample_t;
+
+typedef struct {
+    uintptr_t *frames;
+    unsigned count;
+    const char *site;                 /* the innermost frame's name */
+    uint64_t alloc, live_end, live_peak;
+} pstack_t;
+
+typedef struct {
+    uintptr_t start, end, offset;
+    char *path;
+} pmap_t;
+
+typedef struct {
+    uintptr_t addr;
+    char *name;
+} psym_t;
+
+static struct {
+    uint64_t rate, now;
+    psample_t *samples;
+    size_t nsamples;
+    pstack_t *stacks;
+    size_t nstacks;
+    pmap_t *maps;
+    size_t nmaps;
+    psym_t *syms; /* every frame address, named */
+    size_t nsyms;
+} P;
+
+static void *grow(void *p, size_t *cap, size_t need, size_t each)
+{
+    if (need <= *cap)
+        return p;
+    *cap = *cap ? *cap * 2 : 64;
+    if (*cap < need)
+        *cap = need;
+    p = realloc(p, *cap * each);
+    if (p == NULL) {
+        fprintf(stderr, "ebb: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+static bool load(const char *file)
+{
+    FILE *f = fopen(file, "r");
+    if (f == NULL) {
+        perror(file);
+        return false;
+    }
+    char *line = NULL;
+    size_t linecap = 0, scap = 0, kcap = 0, mcap = 0;
+    bool ok = false;
+    while (getline(&line, &linecap, f) > 0) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, "ebbmalloc-profile ", 18) == 0) {
+            ok = true;
+        } else if (sscanf(line, "rate %" SCNu64, &P.rate) == 1 || sscanf(line, "now %" SCNu64, &P.now) == 1) {
+        } else if (strncmp(line, "stack ", 6) == 0) {
+            char *s = line + 6;
+            unsigned long id = strtoul(s, &s, 10);
+            P.stacks = grow(P.stacks, &kcap, id + 1, sizeof *P.stacks);
+            while (P.nstacks <= id)
+                memset(&P.stacks[P.nstacks++], 0, sizeof *P.stacks);
+            pstack_t *st = &P.stacks[id];
+            size_t fcap = 0;
+            for (char *end; (end = NULL, strtoull(s, &end, 16), end != s);) {
+                st->frames = grow(st->frames, &fcap, st->count + 1, sizeof *st->frames);
+                st->frames[st->count++] = (uintptr_t)strtoull(s, NULL, 16);
+                s = end;
+            }
+        } else if (strncmp(line, "sample ", 7) == 0) {
+            psample_t x;
+            char freed[32];
+            if (sscanf(line + 7, "%" SCNu32 " %" SCNu64 " %" SCNu64 " %*u %" SCNu64 " %31s", &x.stack, &x.size,
+                       &x.weight, &x.alloc_ns, freed) != 5)
+                continue;
+            x.free_ns = strcmp(freed, "-") == 0 ? UINT64_MAX : strtoull(freed, NULL, 10);
+            P.samples = grow(P.samples, &scap, P.nsamples + 1, sizeof *P.samples);
+            P.samples[P.nsamples++] = x;
+        } else if (strncmp(line, "map ", 4) == 0) {
+            unsigned long lo, hi, off;
+            int at = 0;
+            if (sscanf(line + 4, "%lx-%lx %*s %lx %*s %*s %n", &lo, &hi, &off, &at) < 3 || at == 0)
+                continue;
+            P.maps = grow(P.maps, &mcap, P.nmaps + 1, sizeof *P.maps);
+            P.maps[P.nmaps++] = (pmap_t){lo, hi, off, strdup(line + 4 + at)};
+        }
+    }
+    free(line);
+    fclose(f);
+    if (!ok)
+        fprintf(stderr, "ebb: %s is not an ebbmalloc heap profile\n", file);
+    return ok;
+}
+
+static int by_addr(const void *a, const void *b)
+{
+    uintptr_t x = ((const psym_t *)a)->addr, y = ((const psym_t *)b)->addr;
+    return x < y ? -1 : x > y;
+}
+
+static const char *name_of(uintptr_t addr)
+{
+    psym_t key = {addr, NULL};
+    psym_t *s = bsearch(&key, P.syms, P.nsyms, sizeof *P.syms, by_addr);
+    return s != NULL ? s->name : "?";
+}
+
+static const char *base(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    return b != NULL ? b + 1 : path;
+}
+
+/* Every frame named: addr2line, one run per file, on the addresses in it
+ * (a return address less one: the call, not what follows it). */
+static void symbolize(void)
+{
+    size_t cap = 0;
+    for (size_t s = 0; s < P.nstacks; s++)
+        for (unsigned f = 0; f < P.stacks[s].count; f++) {
+            P.syms = grow(P.syms, &cap, P.nsyms + 1, sizeof *P.syms);
+            P.syms[P.nsyms++] = (psym_t){P.stacks[s].frames[f], NULL};
+        }
+    qsort(P.syms, P.nsyms, sizeof *P.syms, by_addr);
+    size_t n = 0;
+    for (size_t i = 0; i < P.nsyms; i++)
+        if (n == 0 || P.syms[n - 1].addr != P.syms[i].addr)
+            P.syms[n++] = P.syms[i];
+    P.nsyms = n;
+    char tmp[] = "/tmp/ebb-profile-XXXXXX";
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return;
+    close(fd);
+    for (size_t m = 0; m < P.nmaps; m++) {
+        FILE *f = fopen(tmp, "w");
+        size_t count = 0;
+        for (size_t i = 0; f != NULL && i < P.nsyms; i++)
+            if (P.syms[i].name == NULL && P.syms[i].addr >= P.maps[m].start && P.syms[i].addr < P.maps[m].end) {
+                fprintf(f, "%lx\n", (unsigned long)(P.syms[i].addr - 1 - P.maps[m].start + P.maps[m].offset));
+                count++;
+            }
+        if (f != NULL)
+            fclose(f);
+        if (count == 0)
+            continue;
+        char cmd[4200];
+        snprintf(cmd, sizeof cmd, "addr2line -f -C -e '%s' < '%s' 2>/dev/null", P.maps[m].path, tmp);
+        FILE *p = popen(cmd, "r");
+        char fn[1024], where[1024];
+        for (size_t i = 0; i < P.nsyms; i++) {
+            if (P.syms[i].name != NULL || P.syms[i].addr < P.maps[m].start || P.syms[i].addr >= P.maps[m].end)
+                continue;
+            char name[2200];
+            if (p != NULL && fgets(fn, sizeof fn, p) != NULL && fgets(where, sizeof where, p) != NULL) {
+                fn[strcspn(fn, "\n")] = '\0';
+                where[strcspn(where, "\n")] = '\0';
+                if (strcmp(fn, "??") != 0)
+                    snprintf(name, sizeof name, "%s", fn);
+                else
+                    snprintf(name, sizeof name, "%s+0x%lx", base(P.maps[m].path),
+                             (unsigned long)(P.syms[i].addr - P.maps[m].start + P.maps[m].offset));
+            } else {
+                snprintf(name, sizeof name, "%s+0x%lx", base(P.maps[m].path),
+                         (unsigned long)(P.syms[i].addr - P.maps[m].start + P.maps[m].offset));
+            }
+            P.syms[i].name = strdup(name);
+        }
+        if (p != NULL)
+            pclose(p);
+    }
+    unlink(tmp);
+    for (size_t i = 0; i < P.nsyms; i++)
+        if (P.syms[i].name == NULL) {
+            char name[32];
+            snprintf(name, sizeof name, "0x%lx", (unsigned long)P.syms[i].addr);
+            P.syms[i].name = strdup(name);
+        }
+}
+
+typedef struct {
+    uint64_t t;
+    int64_t delta;
+} event_t;
+
+static int by_time(const void *a, const void *b)
+{
+    const event_t *x = a, *y = b;
+    return x->t < y->t ? -1 : x->t > y->t ? 1 : (x->delta < y->delta) - (x->delta > y->delta); /* allocations first */
+}
+
+/* Per stack: bytes allocated, live at the end, live at the peak of the
+ * estimated live total. */
+static uint64_t tally(uint64_t *peak_ns)
+{
+    event_t *ev = malloc((2 * P.nsamples + 1) * sizeof *ev);
+    size_t n = 0;
+    for (size_t i = 0; i < P.nsamples; i++) {
+        ev[n++] = (event_t){P.samples[i].alloc_ns, (int64_t)P.samples[i].weight};
+        if (P.samples[i].free_ns != UINT64_MAX)
+            ev[n++] = (event_t){P.samples[i].free_ns, -(int64_t)P.samples[i].weight};
+    }
+    qsort(ev, n, sizeof *ev, by_time);
+    int64_t live = 0, peak = 0;
+    *peak_ns = 0;
+    for (size_t i = 0; i < n; i++) {
+        live += ev[i].delta;
+        if (live > peak) {
+            peak = live;
+            *peak_ns = ev[i].t;
+        }
+    }
+    free(ev);
+    for (size_t i = 0; i < P.nsamples; i++) {
+        const psample_t *x = &P.samples[i];
+        if (x->stack >= P.nstacks)
+            continue;
+        pstack_t *st = &P.stacks[x->stack];
+        st->alloc += x->weight;
+        if (x->free_ns == UINT64_MAX)
+            st->live_end += x->weight;
+        if (x->alloc_ns <= *peak_ns && x->free_ns > *peak_ns)
+            st->live_peak += x->weight;
+    }
+    return (uint64_t)peak;
+}
+
+typedef struct {
+    const char *site;
+    uint64_t bytes;
+} site_t;
+
+static int by_bytes(const void *a, const void *b)
+{
+    uint64_t x = ((const site_t *)a)->bytes, y = ((const site_t *)b)->bytes;
+    return x > y ? -1 : x < y;
+}
+
+static void top(const char *title, size_t field, unsigned limit)
+{
+    site_t *sites = calloc(P.nstacks + 1, sizeof *sites);
+    size_t n = 0;
+    uint64_t total = 0;
+    for (size_t s = 0; s < P.nstacks; s++) {
+        uint64_t v = *(const uint64_t *)((const char *)&P.stacks[s] + field);
+        total += v;
+        size_t k = 0;
+        while (k < n && strcmp(sites[k].site, P.stacks[s].site) != 0)
+            k++;
+        if (k == n)
+            sites[n++] = (site_t){P.stacks[s].site, 0};
+        sites[k].bytes += v;
+    }
+    qsort(sites, n, sizeof *sites, by_bytes);
+    printf("\n%s: %.1f MiB\n%10s %6s  %s\n", title, (double)total / 1048576, "MiB", "%", "site");
+    for (size_t k = 0; k < n && k < limit && sites[k].bytes > 0; k++)
+        printf("%10.1f %5.1f%%  %s\n", (double)sites[k].bytes / 1048576,
+               total ? 100.0 * (double)sites[k].bytes / (double)total : 0.0, sites[k].site);
+    free(sites);
+}
+
+static void folded(const char *file)
+{
+    FILE *f = fopen(file, "w");
+    if (f == NULL) {
+        perror(file);
+        return;
+    }
+    for (size_t s = 0; s < P.nstacks; s++) {
+        if (P.stacks[s].alloc == 0)
+            continue;
+        for (unsigned i = P.stacks[s].count; i-- > 0;)
+            fprintf(f, "%s%s", name_of(P.stacks[s].frames[i]), i ? ";" : "");
+        if (P.stacks[s].count == 0)
+            fprintf(f, "?");
+        fprintf(f, " %" PRIu64 "\n", P.stacks[s].alloc);
+    }
+    fclose(f);
+}
+
+int ebb_profile_main(int argc, char **argv)
+{
+    const char *file = NULL, *fold = NULL;
+    unsigned limit = 10;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--folded") == 0 && i + 1 < argc)
+            fold = argv[++i];
+        else if (strcmp(argv[i], "--top") == 0 && i + 1 < argc)
+            limit = (unsigned)atoi(argv[++i]);
+        else if (argv[i][0] != '-' && file == NULL)
+            file = argv[i];
+        else
+            file = NULL, i = argc;
+    }
+    if (file == NULL) {
+        fprintf(stderr, "usage: ebb profile [--top N] [--folded OUT] PROFILE\n");
+        return 2;
+    }
+    if (!load(file))
+        return 1;
+    symbolize();
+    for (size_t s = 0; s < P.nstacks; s++)
+        P.stacks[s].site = P.stacks[s].count > 0 ? name_of(P.stacks[s].frames[0]) : "(no stack)";
+    uint64_t peak_ns;
+    uint64_t peak = tally(&peak_ns);
+    uint64_t first = P.nsamples ? P.samples[0].alloc_ns : 0;
+    printf("ebbmalloc heap profile: %zu samples, one per %" PRIu64 " bytes allocated on average\n", P.nsamples,
+           P.rate);
+    printf("live at the peak: %.1f MiB, %.3f s after the first sample\n", (double)peak / 1048576,
+           peak_ns > first ? (double)(peak_ns - first) / 1e9 : 0.0);
+    top("live at the peak", offsetof(pstack_t, live_peak), limit);
+    top("live when written (at exit: leaks)", offsetof(pstack_t, live_end), limit);
+    top("allocated", offsetof(pstack_t, alloc), limit);
+    if (fold != NULL)
+        folded(fold);
+    return 0;
+}
