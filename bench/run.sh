@@ -231,14 +231,23 @@ EXTRA_NAMES=ebb-off
 if [ "$MODES" = 1 ]; then
     # The safety modes: one library, chosen by environment variable.  scudo
     # (LLVM's hardened allocator) runs beside them for comparison.
-    ALLOCS="ebbmalloc zero secure sample strict guard"
-    SPECS="ebbmalloc:$EBB zero:$EBB secure:$EBB sample:$EBB strict:$EBB guard:$EBB"
+    ALLOCS="ebbmalloc zero secure sample strict guard profile profile10"
+    SPECS="ebbmalloc:$EBB zero:$EBB secure:$EBB sample:$EBB strict:$EBB guard:$EBB profile:$EBB profile10:$EBB"
     for SCUDO in /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.scudo_standalone-x86_64.so; do :; done
     if [ -f "$SCUDO" ]; then
         ALLOCS="$ALLOCS scudo"
         SPECS="$SPECS scudo:$SCUDO"
     else
         echo "note: scudo not found (Debian package libclang-rt-dev), skipping it"
+    fi
+    # heaptrack records every allocation (on glibc's malloc); its record
+    # goes to /dev/null here, so its interpretation is not counted.
+    HEAPTRACK=/usr/lib/heaptrack/libheaptrack_preload.so
+    if [ -f "$HEAPTRACK" ]; then
+        ALLOCS="$ALLOCS heaptrack"
+        SPECS="$SPECS heaptrack:$HEAPTRACK"
+    else
+        echo "note: heaptrack not found (Debian package heaptrack), skipping it"
     fi
     EXTRA_NAMES=
 fi
@@ -251,6 +260,9 @@ alloc_env() {
         sample) echo "EBB_GUARD_SAMPLE=1000" ;;
         strict) echo "EBB_GUARD_SAMPLE=1000 EBB_GUARD_SAMPLE_BUDGET=0" ;;
         guard) echo "EBB_GUARD=1" ;;
+        profile) echo "EBB_PROFILE=1" ;;
+        profile10) echo "EBB_PROFILE=1 EBB_PROFILE_RATE=52429" ;;
+        heaptrack) echo "DUMP_HEAPTRACK_OUTPUT=/dev/null" ;;
     esac
 }
 
@@ -550,7 +562,10 @@ if [ "$MODES" = 1 ]; then
         echo ""
         echo "Variants: \`default\` (no setting), \`zero\` (\`EBB_ZERO_ON_FREE=1\`), \`secure\`"
         echo "(\`EBB_SECURE=1\`), \`sample\` (\`EBB_GUARD_SAMPLE=1000\`, its default budget: 1% of the time),"
-        echo "\`strict\` (\`EBB_GUARD_SAMPLE=1000 EBB_GUARD_SAMPLE_BUDGET=0\`: every sample due taken), \`guard\` (\`EBB_GUARD=1\`, for"
+        echo "\`strict\` (\`EBB_GUARD_SAMPLE=1000 EBB_GUARD_SAMPLE_BUDGET=0\`: every sample due taken), \`profile\`"
+        echo "(\`EBB_PROFILE=1\`: the heap profiler at its default rate, one sample per 512 KiB), \`profile10\` (ten times"
+        echo "that rate), \`heaptrack\` (Debian's heaptrack recording every allocation, on glibc's malloc, its record"
+        echo "written to /dev/null: its interpretation not counted), \`guard\` (\`EBB_GUARD=1\`, for"
         echo "information: a run limited to $BASE_LIMIT s, 60 s in guard mode; a workload it cannot run is"
         echo "shown as —).  Ratios are variant/default: above 1 costs more.  For redis the figure"
         echo "is the time per request."
