@@ -267,21 +267,19 @@ static void *sample_map(heap_t *heap, size_t size)
 {
     size_t ps = ebbi_process.page_size, data = data_bytes(size);
     segment_t *seg = NULL;
-    if (prof.spares != NULL) {
-        /* One that fits, not twice the size. */
-        pthread_mutex_lock(&prof.lock);
-        for (segment_t **at = &prof.spares; *at != NULL; at = &(*at)->next) {
-            size_t has = (*at)->map_size - EBB_SLICE_SIZE;
-            if (has >= data && has / 2 < data) {
-                seg = *at;
-                *at = seg->next;
-                prof.spare_count--;
-                prof.spare_bytes -= has;
-                break;
-            }
+    /* A spare that fits, not twice the size. */
+    pthread_mutex_lock(&prof.lock);
+    for (segment_t **at = &prof.spares; *at != NULL; at = &(*at)->next) {
+        size_t has = (*at)->map_size - EBB_SLICE_SIZE;
+        if (has >= data && has / 2 < data) {
+            seg = *at;
+            *at = seg->next;
+            prof.spare_count--;
+            prof.spare_bytes -= has;
+            break;
         }
-        pthread_mutex_unlock(&prof.lock);
     }
+    pthread_mutex_unlock(&prof.lock);
     if (seg == NULL) {
         /* Untouched: slice 0 past the header page. */
         seg = ebbi_ownmap_map(EBB_SLICE_SIZE + data, EBB_SLICE_SIZE, NULL, 0, EBB_SLICE_SIZE - ps);
