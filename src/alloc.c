@@ -457,7 +457,7 @@ static void *malloc_aligned_block(size_t align, size_t size)
     if (p == NULL && ebbi_release_reserves() > 0)
         p = ebbi_huge_alloc(heap, size, align, false);
     if (unlikely(ebbi_profiling) && p != NULL)
-        p = ebbi_profile_alloc(p, size);
+        p = ebbi_profile_alloc(p, size, false);
     return p;
 }
 

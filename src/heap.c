@@ -627,7 +627,7 @@ void *ebbi_heap_alloc_generic(size_t size, heap_t *heap, bool zero, bool end)
 {
     void *p = heap_alloc_generic(heap, size, zero);
     if (unlikely(ebbi_profiling) && p != NULL)
-        p = ebbi_profile_alloc(p, size);
+        p = ebbi_profile_alloc(p, size, zero);
     if (end)
         ebbi_call_end();
     return p;

@@ -792,7 +792,7 @@ EBBI_HIDDEN extern bool ebbi_profiling;
 EBBI_HIDDEN void ebbi_profile_init(void);
 /* The malloc slow path handed out p: returns the block for the program,
  * p or, if it is a sample, a block in a mapping of its own (p taken back). */
-EBBI_HIDDEN void *ebbi_profile_alloc(void *p, size_t size);
+EBBI_HIDDEN void *ebbi_profile_alloc(void *p, size_t size, bool zero);
 /* A huge or guarded block is freed: its sample, if it is one, too. */
 EBBI_HIDDEN void ebbi_profile_free(void *p);
 /* A sampled block (SLICE_SAMPLED) is freed. */

@@ -12,10 +12,11 @@
  * a class with the odds of its share of the bytes, and within a class at a
  * random one of its allocations.
  *
- * The sample's free.  A sampled block the size of a page's is moved to a
- * mapping of its own (SLICE_SAMPLED, made by ownmap.c: the block at 64
- * KiB, its pages after it), the block the page gave taken back: its free
- * then takes the huge blocks' path, and no other free pays anything.
+ * The sample's free.  A sampled block of a page is moved to a mapping of
+ * its own (up to SAMPLE_MAP_MAX: SLICE_SAMPLED, made by ownmap.c, the
+ * block at 64 KiB, its pages after it; above: a huge block, from the huge
+ * cache), the block the page gave taken back: its free then takes the
+ * huge blocks' path, and no other free pays anything.
  * Freed, the mapping is zeroed and waits for a next sample that it fits
  * (up to SPARES_MAX of them, SPARE_BYTES_MAX in all), else it is unmapped:
  * an unmap in a threaded program stops every CPU it ran on.
@@ -47,6 +48,8 @@
 #define NO_TIME UINT64_MAX
 #define SPARES_MAX 512
 #define SPARE_BYTES_MAX ((size_t)32 << 20)
+/* Samples up to this size get a sample mapping; bigger ones a huge block. */
+#define SAMPLE_MAP_MAX ((size_t)16 << 10)
 
 typedef struct {
     uintptr_t addr;
@@ -85,6 +88,7 @@ static struct {
     segment_t *spares;     /* freed sample mappings, zero, newest first */
     unsigned spare_count;
     size_t spare_bytes;
+    unsigned colour;       /* the next sample mapping's cache colour */
     char out[256];         /* EBB_PROFILE_OUT */
 } prof = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -256,22 +260,29 @@ static void live_remove(uint32_t i)
 
 /* ---- the samples' own mappings ------------------------------------------------------- */
 
+size_t ebbi_profile_usable_size(const segment_t *seg, const page_t *page)
+{
+    return (uintptr_t)seg + seg->map_size - page->start;
+}
+
 static size_t data_bytes(size_t size)
 {
     size_t ps = ebbi_process.page_size;
     return size == 0 ? ps : (size + ps - 1) & ~(ps - 1);
 }
 
-/* A mapping for a block of `size` bytes at 64 KiB, zero. */
-static void *sample_map(heap_t *heap, size_t size)
+/* A mapping for a block of `size` bytes, zero, in slice 1 at a cache
+ * colour of its own (mappings are 4 MiB-aligned: at one offset, every
+ * sample would fall in the same cache sets).  Its usable bytes in *usable. */
+static void *sample_map(heap_t *heap, size_t size, size_t align, size_t *usable)
 {
-    size_t ps = ebbi_process.page_size, data = data_bytes(size);
+    size_t ps = ebbi_process.page_size;
     segment_t *seg = NULL;
     /* A spare that fits, not twice the size. */
     pthread_mutex_lock(&prof.lock);
     for (segment_t **at = &prof.spares; *at != NULL; at = &(*at)->next) {
-        size_t has = (*at)->map_size - EBB_SLICE_SIZE;
-        if (has >= data && has / 2 < data) {
+        size_t has = ebbi_profile_usable_size(*at, &(*at)->slices[1]);
+        if (has >= size && has / 2 < (size > 64 ? size : 64) && ((*at)->slices[1].start & (align - 1)) == 0) {
             seg = *at;
             *at = seg->next;
             prof.spare_count--;
@@ -279,15 +290,23 @@ static void *sample_map(heap_t *heap, size_t size)
             break;
         }
     }
+    /* The block keeps the alignment the page gave it. */
+    size_t step = align > 64 ? align : 64;
+    size_t colour = step >= ps ? 0 : (size_t)(prof.colour++ % (ps / step)) * step;
     pthread_mutex_unlock(&prof.lock);
-    if (seg == NULL) {
+    page_t *page;
+    if (seg != NULL) {
+        page = &seg->slices[1]; /* its start, colour and all, as it was */
+    } else {
         /* Untouched: slice 0 past the header page. */
-        seg = ebbi_ownmap_map(EBB_SLICE_SIZE + data, EBB_SLICE_SIZE, NULL, 0, EBB_SLICE_SIZE - ps);
+        seg = ebbi_ownmap_map(EBB_SLICE_SIZE + data_bytes(size + colour), EBB_SLICE_SIZE, NULL, 0,
+                              EBB_SLICE_SIZE - ps);
         if (seg == NULL)
             return NULL;
+        page = &seg->slices[1];
+        page->start = (uintptr_t)seg + EBB_SLICE_SIZE + colour;
     }
-    page_t *page = &seg->slices[1];
-    page->start = (uintptr_t)seg + EBB_SLICE_SIZE;
+    *usable = ebbi_profile_usable_size(seg, page);
     page->block_size = (uint32_t)(size < UINT32_MAX ? size : UINT32_MAX);
     page->divisor_magic = 1;
     page->capacity = 1;
@@ -297,13 +316,8 @@ static void *sample_map(heap_t *heap, size_t size)
     ebbi_store_relaxed(&page->carved, 1);
     ebbi_ownmap_mark(seg, false);
     ebbi_counter_add(&heap->huge_allocs, 1);
-    ebbi_counter_add(&heap->huge_bytes_alloc, data);
+    ebbi_counter_add(&heap->huge_bytes_alloc, *usable);
     return (void *)page->start;
-}
-
-size_t ebbi_profile_usable_size(const segment_t *seg, const page_t *page)
-{
-    return (uintptr_t)seg + seg->map_size - page->start;
 }
 
 void ebbi_profile_sampled_free(heap_t *heap, segment_t *seg, page_t *page)
@@ -363,7 +377,7 @@ static void take_sample(void *p, size_t size, uint64_t weight)
 /* The malloc slow path handed out p (size bytes asked for): the bytes of
  * its class since the last look counted down, and p sampled if a gap ends
  * among them. */
-void *ebbi_profile_alloc(void *p, size_t size)
+void *ebbi_profile_alloc(void *p, size_t size, bool zero)
 {
     heap_t *heap = ebbi_thread_heap();
     if (heap == &ebbi_heap_empty || in_profiler || size == 0)
@@ -402,23 +416,32 @@ void *ebbi_profile_alloc(void *p, size_t size)
     if (c < EBB_CLASS_COUNT && page == NULL)
         (void)ebbi_segment_lookup((uintptr_t)p, &page);
     if (c < EBB_CLASS_COUNT && page != NULL && page->kind == SLICE_PAGE) {
-        /* A page's block: the sample moves to a mapping of its own (zero,
-         * as a calloc wants), and the block goes back to its page. */
-        void *q = sample_map(heap, size);
-        /* Its mapping counts with the huge blocks: not a huge allocation
-         * for the next draw. */
-        if (q != NULL)
-            heap->profile_seen[EBB_CLASS_COUNT] += data_bytes(size);
-        if (q != NULL && ebbi_load_relaxed(&page->owner) == heap) {
-            ebbi_heap_take_back(heap, page, p);
-            heap->profile_seen[c] -= ebbi_classes[c].block_size; /* its allocation uncounted */
-            p = q;
-        } else if (q != NULL) {
-            ebbi_profile_sampled_free(heap, ebbi_segment_of(q), &ebbi_segment_of(q)->slices[1]);
+        if (ebbi_load_relaxed(&page->owner) != heap)
             return p; /* not this heap's page after all: left unsampled */
+        /* A page's block: the sample moves to a mapping of its own (zero
+         * where a calloc wants it), and the block goes back to its page.
+         * A small one to a sample mapping; a big one to a huge block,
+         * whose cache keeps freed ones resident for the next (no fault,
+         * no unmap). */
+        void *q;
+        if (size <= SAMPLE_MAP_MAX) {
+            size_t usable;
+            /* p's alignment, which an aligned request may count on. */
+            size_t align = (uintptr_t)p & (~(uintptr_t)p + 1);
+            q = sample_map(heap, size, align < EBB_SLICE_SIZE ? align : EBB_SLICE_SIZE, &usable);
+            if (q == NULL)
+                return p;
+            heap->profile_seen[EBB_CLASS_COUNT] += usable; /* not a huge allocation */
         } else {
-            return p;
+            uint64_t before = ebbi_load_relaxed(&heap->huge_bytes_alloc);
+            q = ebbi_huge_alloc(heap, size, 0, zero);
+            if (q == NULL)
+                return p;
+            heap->profile_seen[EBB_CLASS_COUNT] += ebbi_load_relaxed(&heap->huge_bytes_alloc) - before;
         }
+        ebbi_heap_take_back(heap, page, p);
+        heap->profile_seen[c] -= ebbi_classes[c].block_size; /* its allocation uncounted */
+        p = q;
     }
     take_sample(p, size, weight);
     return p;

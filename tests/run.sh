@@ -105,6 +105,7 @@ if [ "${EBB_TEST_LONG:-1}" != 0 ]; then
     run profile-sample  env LD_PRELOAD="$LIB" EBB_PROFILE=1 EBB_PROFILE_RATE=16384 EBB_GUARD_SAMPLE=100 "$T/test_profile" "$B/ebb"
     run cxx-profile     env LD_PRELOAD="$LIB" EBB_PROFILE=1 EBB_PROFILE_RATE=4096 "$T/test_cxx"
     run threads-profile env EBB_PROFILE=1 EBB_PROFILE_RATE=4096 "$T/test_threads"
+    run api-profile     env EBB_PROFILE=1 EBB_PROFILE_RATE=4096 "$T/test_api"
     # The real programs again in every safety mode.
     run programs-zero   sh tests/test_programs.sh "$LIB" EBB_ZERO_ON_FREE=1
     run programs-secure sh tests/test_programs.sh "$LIB" EBB_SECURE=1
