@@ -502,6 +502,8 @@ EBBI_HIDDEN unsigned ebbi_os_backtrace(uintptr_t *frames, unsigned max);
 EBBI_HIDDEN uint32_t ebbi_os_thread_id(void);
 /* A new file (truncated if there), or -1 with errno set. */
 EBBI_HIDDEN int ebbi_os_create_file(const char *path);
+EBBI_HIDDEN bool ebbi_os_file_exists(const char *path);
+EBBI_HIDDEN void ebbi_os_remove_file(const char *path);
 EBBI_HIDDEN int ebbi_os_open_read(const char *path);
 EBBI_HIDDEN size_t ebbi_os_read_some(int fd, char *buf, size_t cap);
 EBBI_HIDDEN void ebbi_os_close(int fd);

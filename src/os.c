@@ -619,6 +619,21 @@ size_t ebbi_os_read_some(int fd, char *buf, size_t cap)
     return r > 0 ? (size_t)r : 0;
 }
 
+bool ebbi_os_file_exists(const char *path)
+{
+    int saved = errno;
+    bool there = access(path, F_OK) == 0;
+    errno = saved;
+    return there;
+}
+
+void ebbi_os_remove_file(const char *path)
+{
+    int saved = errno;
+    unlink(path);
+    errno = saved;
+}
+
 int ebbi_os_create_file(const char *path)
 {
     return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -5,15 +5,21 @@
  * service thread (service.c) rewrites it every EBB_PUBLISH_INTERVAL_MS,
  * and the library's destructor writes the last one.  The program itself
  * does nothing for it.
+ *
+ * With the heap profiler on, `ebb stats --profile PID` asks for a profile
+ * by creating PAGE.profile-request; the service thread, at its next
+ * rewrite, writes PAGE.profile and removes the request.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "ebbmalloc.h"
 #include "internal.h"
 #include "publish.h"
 
 static ebb_published_t *page;
 static uint64_t start_ns;
+static char page_path[480];
 
 static void page_create(void)
 {
@@ -26,6 +32,7 @@ static void page_create(void)
     ebb_published_t *p = ebbi_os_map_new_file(path, EBB_PUBLISH_FILE_SIZE);
     if (p == NULL)
         return;
+    ebbi_format(page_path, sizeof page_path, "%s", path);
     p->version = EBB_PUBLISH_VERSION;
     p->size = sizeof *p;
     p->pid = ebbi_os_pid();
@@ -74,6 +81,15 @@ void ebbi_publish_now(bool exiting)
     p->sample_ns = ebbi_os_now_ns();
     p->exited = exiting;
     ebbi_store_release(seq, v + 2);
+    if (!exiting && ebbi_profiling) {
+        char request[512], out[512];
+        ebbi_format(request, sizeof request, "%s.profile-request", page_path);
+        if (ebbi_os_file_exists(request)) {
+            ebbi_format(out, sizeof out, "%s.profile", page_path);
+            ebb_profile_dump(out);
+            ebbi_os_remove_file(request); /* last: the profile is whole */
+        }
+    }
 }
 
 /* A forked child has the parent's page mapped: it gets a page of its own,

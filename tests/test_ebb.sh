@@ -37,6 +37,16 @@ check "the allocated table names fill() with about 64 MiB (${fill_mib:-none})" b
 "$EBB" profile --folded "$WORK/p.folded" "$WORK/p.prof" > /dev/null
 check "folded stacks: main;...;fill with bytes" grep -qE '(^|;)main;(.*;)?fill [0-9]+$' "$WORK/p.folded"
 
+# ebb stats --profile: a running program's profile, asked for while it
+# holds 64 MiB.
+"$EBB" run --profile "$WORK/held.prof" --quiet -- "$PHASES" hold 64 "$WORK/held.pid" > /dev/null 2>&1 &
+for _ in $(seq 100); do [ -s "$WORK/held.pid" ] && break; sleep 0.1; done
+"$EBB" stats --profile "$(cat "$WORK/held.pid")" > "$WORK/held.out" 2>&1
+check "ebb stats --profile succeeds" test $? -eq 0
+held_mib=$(awk '/^live when written/ { t = 1 } t && $3 == "fill" { print $1; exit }' "$WORK/held.out")
+check "the running program's live blocks: fill() with about 64 MiB (${held_mib:-none})" between "${held_mib:-0}" 40 90
+wait
+
 # The CSV: a header and well-formed rows, time going forward.
 check "CSV header" sh -c "head -n 1 '$WORK/run.csv' | grep -q '^pid,program,t_ms,in_use,freed_retained,.*,kept_predicted,refaulted$'"
 check "CSV rows well formed" awk -F, 'NR == 1 { n = NF; next }

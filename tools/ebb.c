@@ -536,7 +536,7 @@ static void remove_dir(void)
 static int usage(void)
 {
     fprintf(stderr, "usage: ebb run [--interval MS] [--html FILE] [--csv FILE] [--profile FILE] [--quiet] -- PROGRAM ARGS...\n"
-                    "       ebb stats PID\n"
+                    "       ebb stats [--profile] PID\n"
                     "       ebb profile [--top N] [--folded OUT] PROFILE\n");
     return 125;
 }
@@ -714,8 +714,42 @@ static bool find_page_of(int pid, const char *root, char *best, uint64_t *best_s
     return found;
 }
 
+/* ebb stats --profile: ask the process for its heap profile (publish.c)
+ * and report it; 1 if it did not answer. */
+static int stats_profile(const char *page_path, int pid)
+{
+    char request[PATH_MAX + 32], profile[PATH_MAX + 32];
+    snprintf(request, sizeof request, "%s.profile-request", page_path);
+    snprintf(profile, sizeof profile, "%s.profile", page_path);
+    unlink(profile);
+    FILE *f = fopen(request, "w");
+    if (f == NULL)
+        die("cannot write %s: %s", request, strerror(errno));
+    fclose(f);
+    /* The service thread looks at each rewrite of the page (50 ms). */
+    for (int waited = 0; access(request, F_OK) == 0; waited += 20) {
+        if (waited >= 5000) {
+            unlink(request);
+            fprintf(stderr, "ebb: pid %d wrote no heap profile: is it profiling (ebb run --profile, or "
+                            "EBB_PROFILE=1 with EBB_PUBLISH)?\n", pid);
+            return 1;
+        }
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    char *args[] = {"profile", profile, NULL};
+    int rc = ebb_profile_main(2, args);
+    unlink(profile);
+    return rc;
+}
+
 static int cmd_stats(int argc, char **argv)
 {
+    bool profile = argc == 2 && strcmp(argv[0], "--profile") == 0;
+    if (profile) {
+        argc--;
+        argv++;
+    }
     if (argc != 1)
         return usage();
     int pid = atoi(argv[0]);
@@ -728,6 +762,8 @@ static int cmd_stats(int argc, char **argv)
             found |= find_page_of(pid, roots[i], path, &start);
     if (!found)
         die("no statistics page for pid %d (start it with ebb run, or with EBB_PUBLISH=DIR)", pid);
+    if (profile)
+        return stats_profile(path, pid);
     const ebb_published_t *page = map_page(path);
     ebb_published_t copy;
     if (page == NULL || !read_page(page, &copy))
