@@ -108,6 +108,15 @@ if command -v chromium > /dev/null; then
         test "${line#*=}" = "$rows"
     line=$(grep -o "svg0 proc_rss points=[0-9]*" "$WORK/dom")
     check "the resident line has a point a live sample (${line#*=} for $rss_rows)" test "${line#*=}" = "$rss_rows"
+    # The heap profile's flame graph in the report, read back from the DOM.
+    "$EBB" run --quiet --profile "$WORK/f.prof" --html "$WORK/flame.html" -- "$PHASES" 64 > /dev/null 2>&1
+    # shellcheck disable=SC2086
+    timeout 120 $CHROME --user-data-dir="$WORK/chrome3" --dump-dom "file://$WORK/flame.html" > "$WORK/fdom" 2> /dev/null
+    check "the flame graph's root frame holds every byte" grep -q 'class="frame" data-name="all" data-bytes="[1-9]' "$WORK/fdom"
+    fill_bytes=$(grep -o 'data-name="fill" data-bytes="[0-9]*"' "$WORK/fdom" | head -n 1 | sed 's/.*bytes="\([0-9]*\)"/\1/')
+    check "a frame for fill() with about the 80 MiB it allocated (${fill_bytes:-none} bytes)" \
+        between "${fill_bytes:-0}" 50000000 130000000
+    check "frames under main: phases, then fill" sh -c "grep -q 'data-name=\"main\"' '$WORK/fdom' && grep -q 'data-name=\"phases\"' '$WORK/fdom'"
     mkdir -p "$B/screenshots"
     # shellcheck disable=SC2086
     timeout 120 $CHROME --user-data-dir="$WORK/chrome2" --window-size=1000,900 \

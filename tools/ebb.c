@@ -443,7 +443,7 @@ static void html_series(FILE *f, const series_t *s)
     fprintf(f, "</svg>\n");
 }
 
-static void write_html(const char *file, int pid, const char *command)
+static void write_html(const char *file, int pid, const char *command, const char *profile)
 {
     FILE *f = fopen(file, "w");
     if (f == NULL)
@@ -476,6 +476,8 @@ static void write_html(const char *file, int pid, const char *command)
     html_escape(f, text);
     free(text);
     fprintf(f, "</pre>\n");
+    if (profile != NULL)
+        ebb_profile_flame_html(f, profile);
     /* In a browser, count what the SVG drew (the tests read this back). */
     fprintf(f, "<pre id=\"check\"></pre>\n<script>\n"
                "var out=[];document.querySelectorAll('svg').forEach(function(svg,i){"
@@ -651,24 +653,26 @@ static int cmd_run(int argc, char **argv)
     }
     if (csv != NULL)
         write_csv(csv);
+    /* The program's own profile is FILE; its children's stay FILE.PID. */
+    bool profiled = false;
+    if (profile != NULL) {
+        char written[PATH_MAX];
+        snprintf(written, sizeof written, "%s.%d", profile, (int)child);
+        profiled = rename(written, profile) == 0;
+        if (!profiled)
+            fprintf(stderr, "ebb: %s wrote no heap profile (%s)\n", prog[0], strerror(errno));
+    }
     if (html != NULL) {
-        write_html(html, child, command);
+        write_html(html, child, command, profiled ? profile : NULL);
         if (!quiet)
             fprintf(stderr, "\nebb: report written to %s\n", html);
     }
     remove_dir();
-    if (profile != NULL) {
-        /* The program's own profile is FILE; its children's stay FILE.PID. */
-        char written[PATH_MAX];
-        snprintf(written, sizeof written, "%s.%d", profile, (int)child);
-        if (rename(written, profile) != 0) {
-            fprintf(stderr, "ebb: %s wrote no heap profile (%s)\n", prog[0], strerror(errno));
-        } else if (!quiet) {
-            fflush(stderr);
-            char *args[] = {"profile", (char *)profile, NULL};
-            ebb_profile_main(2, args);
-            fprintf(stderr, "\nebb: heap profile written to %s\n", profile);
-        }
+    if (profiled && !quiet) {
+        fflush(stderr);
+        char *args[] = {"profile", (char *)profile, NULL};
+        ebb_profile_main(2, args);
+        fprintf(stderr, "\nebb: heap profile written to %s\n", profile);
     }
 
     if (WIFSIGNALED(status)) {

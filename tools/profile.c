@@ -66,8 +66,26 @@ static void *grow(void *p, size_t *cap, size_t need, size_t each)
     return p;
 }
 
+/* What a load left, gone (a run loads a profile for its report and for
+ * its flame graph). */
+static void unload(void)
+{
+    for (size_t s = 0; s < P.nstacks; s++)
+        free(P.stacks[s].frames);
+    for (size_t m = 0; m < P.nmaps; m++)
+        free(P.maps[m].path);
+    for (size_t i = 0; i < P.nsyms; i++)
+        free(P.syms[i].name);
+    free(P.samples);
+    free(P.stacks);
+    free(P.maps);
+    free(P.syms);
+    memset(&P, 0, sizeof P);
+}
+
 static bool load(const char *file)
 {
+    unload();
     FILE *f = fopen(file, "r");
     if (f == NULL) {
         perror(file);
@@ -303,6 +321,136 @@ static void folded(const char *file)
         fprintf(f, " %" PRIu64 "\n", P.stacks[s].alloc);
     }
     fclose(f);
+}
+
+/* ---- the flame graph ------------------------------------------------------------ */
+
+/* Call stacks merged by name, outermost first: a tree of bytes allocated. */
+typedef struct fnode {
+    const char *name;
+    uint64_t bytes;
+    struct fnode *child, *next;
+} fnode_t;
+
+static fnode_t *fchild(fnode_t *parent, const char *name)
+{
+    for (fnode_t *c = parent->child; c != NULL; c = c->next)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    fnode_t *c = calloc(1, sizeof *c);
+    c->name = name;
+    c->next = parent->child;
+    parent->child = c;
+    return c;
+}
+
+static void svg_escape(FILE *f, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s == '<')
+            fputs("&lt;", f);
+        else if (*s == '>')
+            fputs("&gt;", f);
+        else if (*s == '&')
+            fputs("&amp;", f);
+        else if (*s == '"')
+            fputs("&quot;", f);
+        else
+            fputc(*s, f);
+    }
+}
+
+#define FLAME_W 1200.0
+#define FLAME_ROW 17
+
+static unsigned fdepth(const fnode_t *n)
+{
+    unsigned d = 0;
+    for (const fnode_t *c = n->child; c != NULL; c = c->next) {
+        unsigned k = fdepth(c);
+        if (k > d)
+            d = k;
+    }
+    return d + 1;
+}
+
+/* Frames as rects, the root at the top (an icicle); each with its name,
+ * bytes and share in data attributes and a title (shown on hover). */
+static void fdraw(FILE *f, const fnode_t *n, double x, double scale, unsigned depth, uint64_t total)
+{
+    double w = (double)n->bytes * scale;
+    if (w < 0.5)
+        return;
+    unsigned hue = 0;
+    for (const char *c = n->name; *c != '\0'; c++)
+        hue = hue * 31 + (unsigned char)*c;
+    fprintf(f, "<g class=\"frame\" data-name=\"");
+    svg_escape(f, n->name);
+    fprintf(f, "\" data-bytes=\"%" PRIu64 "\" data-x=\"%.1f\" data-w=\"%.1f\"><title>", n->bytes, x, w);
+    svg_escape(f, n->name);
+    fprintf(f, ": %.2f MiB, %.1f%%</title><rect x=\"%.1f\" y=\"%u\" width=\"%.1f\" height=\"%d\" "
+               "fill=\"hsl(%u,70%%,%u%%)\" rx=\"2\"/>",
+            (double)n->bytes / 1048576, total ? 100.0 * (double)n->bytes / (double)total : 0.0, x,
+            depth * FLAME_ROW, w > 1 ? w - 1 : w, FLAME_ROW - 1, 20 + hue % 40, 60 + hue % 20);
+    if (w > 40) {
+        fprintf(f, "<text x=\"%.1f\" y=\"%u\" font-size=\"11\" clip-path=\"none\">", x + 3, depth * FLAME_ROW + 12);
+        int chars = (int)(w / 7);
+        char shown[256];
+        snprintf(shown, sizeof shown, "%.*s", chars < 250 ? chars : 250, n->name);
+        svg_escape(f, shown);
+        fprintf(f, "</text>");
+    }
+    fprintf(f, "</g>\n");
+    double cx = x;
+    for (const fnode_t *c = n->child; c != NULL; c = c->next) {
+        fdraw(f, c, cx, scale, depth + 1, total);
+        cx += (double)c->bytes * scale;
+    }
+}
+
+static void ffree(fnode_t *n)
+{
+    for (fnode_t *c = n->child, *next; c != NULL; c = next) {
+        next = c->next;
+        ffree(c);
+        free(c);
+    }
+}
+
+int ebb_profile_flame_html(FILE *f, const char *file)
+{
+    if (!load(file))
+        return 1;
+    symbolize();
+    uint64_t peak_ns;
+    tally(&peak_ns);
+    fnode_t root = {"all", 0, NULL, NULL};
+    for (size_t s = 0; s < P.nstacks; s++) {
+        if (P.stacks[s].alloc == 0)
+            continue;
+        root.bytes += P.stacks[s].alloc;
+        fnode_t *n = &root;
+        for (unsigned i = P.stacks[s].count; i-- > 0;) {
+            n = fchild(n, name_of(P.stacks[s].frames[i]));
+            n->bytes += P.stacks[s].alloc;
+        }
+    }
+    unsigned depth = fdepth(&root);
+    fprintf(f, "<h2>Heap profile: bytes allocated by call stack</h2>\n"
+               "<p>%zu samples, one per %" PRIu64 " bytes on average; %.1f MiB allocated in all. "
+               "The outermost frame on top; click a frame to zoom into it, the top bar to zoom out.</p>\n",
+            P.nsamples, P.rate, (double)root.bytes / 1048576);
+    fprintf(f, "<svg id=\"flame\" width=\"%.0f\" height=\"%u\" viewBox=\"0 0 %.0f %u\" "
+               "font-family=\"monospace\" style=\"cursor:pointer\">\n",
+            FLAME_W, depth * FLAME_ROW, FLAME_W, depth * FLAME_ROW);
+    if (root.bytes > 0)
+        fdraw(f, &root, 0, FLAME_W / (double)root.bytes, 0, root.bytes);
+    fprintf(f, "</svg>\n<script>\n(function(){var svg=document.getElementById('flame');"
+               "svg.addEventListener('click',function(e){var g=e.target.closest('.frame');if(!g)return;"
+               "var x=+g.dataset.x,w=+g.dataset.w;svg.setAttribute('viewBox',x+' 0 '+w+' '+svg.viewBox.baseVal.height);"
+               "svg.setAttribute('preserveAspectRatio','none');});})();\n</script>\n");
+    ffree(&root);
+    return 0;
 }
 
 int ebb_profile_main(int argc, char **argv)
