@@ -258,7 +258,19 @@ static const char *base_name(const char *path)
     return b ? b + 1 : path;
 }
 
-static void summary(FILE *out, int pid)
+typedef struct {
+    uint32_t block_size;
+    uint64_t allocs, frees, bytes;
+} class_row_t;
+
+static int by_bytes_allocated(const void *a, const void *b)
+{
+    uint64_t x = ((const class_row_t *)a)->bytes, y = ((const class_row_t *)b)->bytes;
+    return x > y ? -1 : x < y;
+}
+
+/* `classes`: how many size classes to show, the most bytes allocated first. */
+static void summary(FILE *out, int pid, unsigned classes)
 {
     fprintf(out, "\nebb: memory of each process (MiB; resident: the allocator's accounting, and /proc)\n");
     fprintf(out, "%-8s %-16s %10s %10s %10s %11s %10s %10s %10s %12s %12s %8s %8s %8s %6s\n", "pid", "program",
@@ -282,14 +294,21 @@ static void summary(FILE *out, int pid)
         return;
     fprintf(out, "\nebb: size classes of %s (pid %d)\n", base_name(m->last.exe), m->last.pid);
     fprintf(out, "%10s %14s %14s %12s %14s\n", "block size", "allocated", "freed", "live", "live bytes");
+    class_row_t rows[EBB_PUBLISH_CLASSES];
+    unsigned n = 0;
     for (uint32_t c = 0; c < m->last.class_count && c < EBB_PUBLISH_CLASSES; c++) {
         const ebb_published_class_t *k = &m->last.classes[c];
-        if (k->allocs == 0)
-            continue;
-        uint64_t live = k->allocs > k->frees ? k->allocs - k->frees : 0;
-        fprintf(out, "%10u %14lu %14lu %12lu %14lu\n", k->block_size, (unsigned long)k->allocs,
-                (unsigned long)k->frees, (unsigned long)live, (unsigned long)(live * k->block_size));
+        if (k->allocs != 0)
+            rows[n++] = (class_row_t){k->block_size, k->allocs, k->frees, k->allocs * k->block_size};
     }
+    qsort(rows, n, sizeof *rows, by_bytes_allocated);
+    for (unsigned i = 0; i < n && i < classes; i++) {
+        uint64_t live = rows[i].allocs > rows[i].frees ? rows[i].allocs - rows[i].frees : 0;
+        fprintf(out, "%10u %14lu %14lu %12lu %14lu\n", rows[i].block_size, (unsigned long)rows[i].allocs,
+                (unsigned long)rows[i].frees, (unsigned long)live, (unsigned long)(live * rows[i].block_size));
+    }
+    if (n > classes)
+        fprintf(out, "%10s (%u more classes, fewer bytes: --all-classes shows them)\n", "...", n - classes);
     const struct ebb_stats *l = &m->last.stats;
     fprintf(out, "%10s %14s %14s %12lu %14lu\n", "huge", "", "", (unsigned long)l->huge_blocks,
             (unsigned long)l->huge_in_use);
@@ -471,7 +490,7 @@ static void write_html(const char *file, int pid, const char *command, const cha
     char *text = NULL;
     size_t len = 0;
     FILE *m = open_memstream(&text, &len);
-    summary(m, pid);
+    summary(m, pid, UINT32_MAX);
     fclose(m);
     html_escape(f, text);
     free(text);
@@ -537,7 +556,7 @@ static void remove_dir(void)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: ebb run [--interval MS] [--html FILE] [--csv FILE] [--profile FILE] [--quiet] -- PROGRAM ARGS...\n"
+    fprintf(stderr, "usage: ebb run [--interval MS] [--html FILE] [--csv FILE] [--profile FILE] [--all-classes] [--quiet] -- PROGRAM ARGS...\n"
                     "       ebb stats [--profile] PID\n"
                     "       ebb profile [--top N] [--folded OUT] PROFILE\n");
     return 125;
@@ -547,7 +566,7 @@ static int cmd_run(int argc, char **argv)
 {
     long interval = 50;
     const char *html = NULL, *csv = NULL, *profile = NULL;
-    bool quiet = false;
+    bool quiet = false, all_classes = false;
     int i = 0;
     for (; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0) {
@@ -565,6 +584,8 @@ static int cmd_run(int argc, char **argv)
             profile = argv[++i];
         } else if (strcmp(argv[i], "--quiet") == 0) {
             quiet = true;
+        } else if (strcmp(argv[i], "--all-classes") == 0) {
+            all_classes = true;
         } else if (argv[i][0] == '-') {
             return usage();
         } else {
@@ -649,7 +670,7 @@ static int cmd_run(int argc, char **argv)
                     strsignal(WTERMSIG(status)));
         else
             fprintf(stderr, "ebb: %s exited with status %d\n", prog[0], WEXITSTATUS(status));
-        summary(stderr, child);
+        summary(stderr, child, all_classes ? UINT32_MAX : 10);
     }
     if (csv != NULL)
         write_csv(csv);
