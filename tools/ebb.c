@@ -420,7 +420,8 @@ static void html_series(FILE *f, const series_t *s)
     ymax *= 1.08;
     fprintf(f, "<h2>pid %d: ", s->last.pid);
     html_escape(f, s->last.exe);
-    fprintf(f, "</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" data-samples=\"%zu\">\n",
+    fprintf(f, "</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"timeline\" viewBox=\"0 0 %d %d\" "
+               "style=\"width:100%%;max-width:1600px;height:auto\" data-samples=\"%zu\">\n",
             W, H, s->count);
     fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#fafafa\" stroke=\"#ccc\"/>\n", ML, MT,
             W - ML - MR, H - MT - MB);
@@ -459,7 +460,74 @@ static void html_series(FILE *f, const series_t *s)
      * the top; memory given back to the kernel at the bottom. */
     svg_marks(f, s, offsetof(struct ebb_stats, refaulted), "refault", "#dd6b20", MT - 8, "refaulted", tmax);
     svg_marks(f, s, offsetof(struct ebb_stats, reclaimed_total), "reclaim", "#38a169", H - MB, "reclaimed", tmax);
-    fprintf(f, "</svg>\n");
+    /* The hover: a cursor line, and the samples' values for the script. */
+    fprintf(f, "<line class=\"cursor\" x1=\"-10\" x2=\"-10\" y1=\"%d\" y2=\"%d\" stroke=\"#444\" "
+               "stroke-width=\"1\" pointer-events=\"none\"/>\n</svg>\n<div class=\"hover\">&nbsp;</div>\n"
+               "<script type=\"application/json\" class=\"values\">{\"tmax\":%.3f,\"x0\":%d,\"x1\":%d,\"v\":[",
+            MT, H - MB, tmax / 1000, ML, W - MR);
+    for (size_t i = 0; i < s->count; i++) {
+        const sample_t *x = &s->samples[i];
+        fprintf(f, "%s[%.3f,%.2f,%.2f,%.2f,%.2f,%.2f]", i ? "," : "", x->t_ms / 1000, x->s.in_use / MiB,
+                x->s.freed_retained / MiB, x->s.metadata / MiB, x->s.kept_predicted / MiB,
+                (double)x->proc_rss / MiB);
+    }
+    fprintf(f, "]}</script>\n");
+}
+
+/* The summary as tables: the processes, then the main one's size
+ * classes, the ten with the most bytes allocated first, the rest folded. */
+static void html_summary(FILE *f, int pid)
+{
+    fprintf(f, "<h2>Memory of each process</h2>\n<table id=\"processes\"><tr><th>pid</th><th>program</th>"
+               "<th>peak used MiB</th><th>peak resident MiB</th><th>peak /proc MiB</th><th>peak freed MiB</th>"
+               "<th>peak kept MiB</th><th>reclaimed MiB</th><th>refaulted MiB</th><th>mallocs</th><th>frees</th>"
+               "<th>mmap</th><th>munmap</th><th>madvise</th><th>brk</th></tr>\n");
+    for (size_t i = 0; i < series_count; i++) {
+        series_t *s = &series[i];
+        if (!s->have_last)
+            continue;
+        peaks_t p = peaks_of(s);
+        const struct ebb_stats *l = &s->last.stats;
+        fprintf(f, "<tr><td>%d</td><td style=\"text-align:left\">", s->last.pid);
+        html_escape(f, base_name(s->last.exe));
+        fprintf(f, "</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td>"
+                   "<td>%lu</td><td>%lu</td><td>%lu</td><td>%lu</td><td>%lu</td><td>%lu</td></tr>\n",
+                p.in_use / MiB, p.resident / MiB, p.proc_rss / MiB, p.freed / MiB, p.kept / MiB,
+                l->reclaimed_total / MiB, l->refaulted / MiB, (unsigned long)l->malloc_calls,
+                (unsigned long)l->free_calls, (unsigned long)l->os_mmap, (unsigned long)l->os_munmap,
+                (unsigned long)l->os_madvise, (unsigned long)l->os_brk);
+    }
+    fprintf(f, "</table>\n");
+    series_t *m = main_series(pid);
+    if (m == NULL)
+        return;
+    class_row_t rows[EBB_PUBLISH_CLASSES];
+    unsigned n = 0;
+    for (uint32_t c = 0; c < m->last.class_count && c < EBB_PUBLISH_CLASSES; c++) {
+        const ebb_published_class_t *k = &m->last.classes[c];
+        if (k->allocs != 0)
+            rows[n++] = (class_row_t){k->block_size, k->allocs, k->frees, k->allocs * k->block_size};
+    }
+    qsort(rows, n, sizeof *rows, by_bytes_allocated);
+    fprintf(f, "<h2>Size classes of ");
+    html_escape(f, base_name(m->last.exe));
+    fprintf(f, " (pid %d)</h2>\n", m->last.pid);
+    const char *head = "<tr><th>block size</th><th>allocated</th><th>freed</th><th>live</th><th>live bytes</th>"
+                       "<th>bytes allocated</th></tr>\n";
+    fprintf(f, "<table class=\"classes\">%s", head);
+    for (unsigned i = 0; i < n; i++) {
+        if (i == 10)
+            fprintf(f, "</table>\n<details><summary>%u more classes</summary><table class=\"classes\">%s", n - 10,
+                    head);
+        uint64_t live = rows[i].allocs > rows[i].frees ? rows[i].allocs - rows[i].frees : 0;
+        fprintf(f, "<tr><td>%u</td><td>%lu</td><td>%lu</td><td>%lu</td><td>%lu</td><td>%lu</td></tr>\n",
+                rows[i].block_size, (unsigned long)rows[i].allocs, (unsigned long)rows[i].frees,
+                (unsigned long)live, (unsigned long)(live * rows[i].block_size), (unsigned long)rows[i].bytes);
+    }
+    fprintf(f, "</table>%s\n", n > 10 ? "</details>" : "");
+    const struct ebb_stats *l = &m->last.stats;
+    fprintf(f, "<p>Huge blocks live at the end: %lu, %.1f MiB.</p>\n", (unsigned long)l->huge_blocks,
+            l->huge_in_use / MiB);
 }
 
 static void write_html(const char *file, int pid, const char *command, const char *profile)
@@ -475,7 +543,8 @@ static void write_html(const char *file, int pid, const char *command, const cha
     fprintf(f, "</title>\n<style>body{font-family:sans-serif;margin:24px;color:#222}"
                "table{border-collapse:collapse;font-size:13px}td,th{padding:2px 10px;text-align:right}"
                "th{border-bottom:1px solid #999}.key span{display:inline-block;width:12px;height:12px;margin:0 4px 0 14px}"
-               "pre{font-size:12px}</style></head><body>\n<h1>ebb run ");
+               "pre{font-size:12px}.hover{font-size:13px;color:#333;min-height:1.2em}"
+               "details{margin:6px 0}summary{cursor:pointer;font-size:13px}</style></head><body>\n<h1>ebb run ");
     html_escape(f, command);
     fprintf(f, "</h1>\n<p class=\"key\"><span style=\"background:#2b6cb0\"></span>in use"
                "<span style=\"background:#ed8936\"></span>freed, not reclaimed"
@@ -486,17 +555,22 @@ static void write_html(const char *file, int pid, const char *command, const cha
                "<span style=\"background:#dd6b20\"></span>refaulted here (top)</p>\n");
     for (size_t i = 0; i < series_count; i++)
         html_series(f, &series[i]);
-    fprintf(f, "<h2>Summary</h2>\n<pre>");
-    char *text = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&text, &len);
-    summary(m, pid, UINT32_MAX);
-    fclose(m);
-    html_escape(f, text);
-    free(text);
-    fprintf(f, "</pre>\n");
+    html_summary(f, pid);
     if (profile != NULL)
         ebb_profile_flame_html(f, profile);
+    /* Hovering a timeline shows the values at that time. */
+    fprintf(f, "<script>\ndocument.querySelectorAll('svg.timeline').forEach(function(svg){"
+               "var data=JSON.parse(svg.nextElementSibling.nextElementSibling.textContent);"
+               "var tip=svg.nextElementSibling,cur=svg.querySelector('.cursor');"
+               "svg.addEventListener('mousemove',function(e){var p=svg.createSVGPoint();p.x=e.clientX;p.y=e.clientY;"
+               "var q=p.matrixTransform(svg.getScreenCTM().inverse());"
+               "var t=(q.x-data.x0)/(data.x1-data.x0)*data.tmax,best=0;"
+               "data.v.forEach(function(r,i){if(Math.abs(r[0]-t)<Math.abs(data.v[best][0]-t))best=i;});"
+               "var r=data.v[best],x=data.x0+(data.x1-data.x0)*r[0]/data.tmax;"
+               "cur.setAttribute('x1',x);cur.setAttribute('x2',x);"
+               "tip.textContent=r[0].toFixed(2)+' s: in use '+r[1]+' MiB, freed not reclaimed '+r[2]+"
+               "' MiB (kept for reuse '+r[4]+'), metadata '+r[3]+' MiB, resident (/proc) '+r[5]+' MiB';});});\n"
+               "</script>\n");
     /* In a browser, count what the SVG drew (the tests read this back). */
     fprintf(f, "<pre id=\"check\"></pre>\n<script>\n"
                "var out=[];document.querySelectorAll('svg').forEach(function(svg,i){"
