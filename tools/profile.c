@@ -7,6 +7,7 @@
  * A plain program: it runs on the C library's malloc.
  */
 #define _GNU_SOURCE
+#include <elf.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -156,8 +157,86 @@ static const char *base(const char *path)
     return b != NULL ? b + 1 : path;
 }
 
+/* A stripped file's exported functions (nm -D), sorted by address: the
+ * name of the one at or before `off`, for frames addr2line cannot name
+ * (Debian's programs keep no other symbols).  NULL if none. */
+typedef struct {
+    unsigned long addr;
+    char *name;
+} dynsym_t;
+
+static int by_dyn_addr(const void *a, const void *b)
+{
+    unsigned long x = ((const dynsym_t *)a)->addr, y = ((const dynsym_t *)b)->addr;
+    return x < y ? -1 : x > y;
+}
+
+static const char *dyn_name(const char *path, unsigned long off, dynsym_t **syms, size_t *n, bool *loaded,
+                            unsigned long *delta)
+{
+    if (!*loaded) {
+        *loaded = true;
+        char cmd[4200];
+        snprintf(cmd, sizeof cmd, "nm -D --defined-only '%s' 2>/dev/null", path);
+        FILE *p = popen(cmd, "r");
+        char line[1024];
+        size_t cap = 0;
+        while (p != NULL && fgets(line, sizeof line, p) != NULL) {
+            unsigned long a;
+            char type, name[900];
+            if (sscanf(line, "%lx %c %899s", &a, &type, name) != 3 || (type != 'T' && type != 't' && type != 'W' &&
+                                                                      type != 'i'))
+                continue;
+            *syms = grow(*syms, &cap, *n + 1, sizeof **syms);
+            (*syms)[(*n)++] = (dynsym_t){a, strdup(name)};
+        }
+        if (p != NULL)
+            pclose(p);
+        qsort(*syms, *n, sizeof **syms, by_dyn_addr);
+    }
+    const char *best = NULL;
+    for (size_t lo = 0, hi = *n; lo < hi;) {
+        size_t mid = (lo + hi) / 2;
+        if ((*syms)[mid].addr <= off) {
+            best = (*syms)[mid].name;
+            *delta = off - (*syms)[mid].addr;
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return best;
+}
+
+/* The difference between a file's virtual addresses (what addr2line and
+ * nm speak) and its file offsets, for the loadable segment holding file
+ * offset `off`: 0 in most shared objects and PIE programs, the load
+ * address in a non-PIE program (Debian's python3). */
+static long vaddr_shift(const char *path, unsigned long off)
+{
+    FILE *f = fopen(path, "rb");
+    Elf64_Ehdr eh;
+    long shift = 0;
+    if (f != NULL && fread(&eh, sizeof eh, 1, f) == 1 && memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
+        eh.e_ident[EI_CLASS] == ELFCLASS64 && fseek(f, (long)eh.e_phoff, SEEK_SET) == 0) {
+        for (unsigned i = 0; i < eh.e_phnum; i++) {
+            Elf64_Phdr ph;
+            if (fread(&ph, sizeof ph, 1, f) != 1)
+                break;
+            if (ph.p_type == PT_LOAD && off >= ph.p_offset && off < ph.p_offset + ph.p_filesz) {
+                shift = (long)(ph.p_vaddr - ph.p_offset);
+                break;
+            }
+        }
+    }
+    if (f != NULL)
+        fclose(f);
+    return shift;
+}
+
 /* Every frame named: addr2line, one run per file, on the addresses in it
- * (a return address less one: the call, not what follows it). */
+ * (a return address less one: the call, not what follows it); where it
+ * cannot, the exported function before the address. */
 static void symbolize(void)
 {
     size_t cap = 0;
@@ -178,11 +257,12 @@ static void symbolize(void)
         return;
     close(fd);
     for (size_t m = 0; m < P.nmaps; m++) {
+        long shift = vaddr_shift(P.maps[m].path, P.maps[m].offset);
         FILE *f = fopen(tmp, "w");
         size_t count = 0;
         for (size_t i = 0; f != NULL && i < P.nsyms; i++)
             if (P.syms[i].name == NULL && P.syms[i].addr >= P.maps[m].start && P.syms[i].addr < P.maps[m].end) {
-                fprintf(f, "%lx\n", (unsigned long)(P.syms[i].addr - 1 - P.maps[m].start + P.maps[m].offset));
+                fprintf(f, "%lx\n", (unsigned long)(P.syms[i].addr - 1 - P.maps[m].start + P.maps[m].offset) + shift);
                 count++;
             }
         if (f != NULL)
@@ -193,6 +273,9 @@ static void symbolize(void)
         snprintf(cmd, sizeof cmd, "addr2line -f -C -e '%s' < '%s' 2>/dev/null", P.maps[m].path, tmp);
         FILE *p = popen(cmd, "r");
         char fn[1024], where[1024];
+        dynsym_t *dyn = NULL;
+        size_t ndyn = 0;
+        bool dyn_loaded = false;
         for (size_t i = 0; i < P.nsyms; i++) {
             if (P.syms[i].name != NULL || P.syms[i].addr < P.maps[m].start || P.syms[i].addr >= P.maps[m].end)
                 continue;
@@ -200,11 +283,17 @@ static void symbolize(void)
             if (p != NULL && fgets(fn, sizeof fn, p) != NULL && fgets(where, sizeof where, p) != NULL) {
                 fn[strcspn(fn, "\n")] = '\0';
                 where[strcspn(where, "\n")] = '\0';
+                unsigned long off = (unsigned long)(P.syms[i].addr - 1 - P.maps[m].start + P.maps[m].offset) + shift;
+                const char *exported = NULL;
+                unsigned long delta = 0;
                 if (strcmp(fn, "??") != 0)
                     snprintf(name, sizeof name, "%s", fn);
+                else if ((exported = dyn_name(P.maps[m].path, off, &dyn, &ndyn, &dyn_loaded, &delta)) != NULL)
+                    /* Past the exported function before it: maybe in a
+                     * static one after it, so the offset says where. */
+                    snprintf(name, sizeof name, "%s+0x%lx", exported, delta);
                 else
-                    snprintf(name, sizeof name, "%s+0x%lx", base(P.maps[m].path),
-                             (unsigned long)(P.syms[i].addr - P.maps[m].start + P.maps[m].offset));
+                    snprintf(name, sizeof name, "%s+0x%lx", base(P.maps[m].path), off + 1);
             } else {
                 snprintf(name, sizeof name, "%s+0x%lx", base(P.maps[m].path),
                          (unsigned long)(P.syms[i].addr - P.maps[m].start + P.maps[m].offset));
@@ -213,6 +302,9 @@ static void symbolize(void)
         }
         if (p != NULL)
             pclose(p);
+        for (size_t k = 0; k < ndyn; k++)
+            free(dyn[k].name);
+        free(dyn);
     }
     unlink(tmp);
     for (size_t i = 0; i < P.nsyms; i++)
