@@ -273,39 +273,40 @@ static size_t data_bytes(size_t size)
 
 /* A mapping for a block of `size` bytes, zero, in slice 1 at a cache
  * colour of its own (mappings are 4 MiB-aligned: at one offset, every
- * sample would fall in the same cache sets).  Its usable bytes in *usable. */
+ * sample would fall in the same cache sets), keeping the alignment the
+ * page gave the block.  Its usable bytes in *usable. */
 static void *sample_map(heap_t *heap, size_t size, size_t align, size_t *usable)
 {
-    size_t ps = ebbi_process.page_size;
+    size_t ps = ebbi_process.page_size, step = align > 64 ? align : 64;
+    size_t need = data_bytes(size);
     segment_t *seg = NULL;
-    /* A spare that fits, not twice the size. */
     pthread_mutex_lock(&prof.lock);
+    /* A spare whose pages hold it, not twice as many as it needs. */
     for (segment_t **at = &prof.spares; *at != NULL; at = &(*at)->next) {
-        size_t has = ebbi_profile_usable_size(*at, &(*at)->slices[1]);
-        if (has >= size && has / 2 < (size > 64 ? size : 64) && ((*at)->slices[1].start & (align - 1)) == 0) {
+        size_t pages = (*at)->map_size - EBB_SLICE_SIZE;
+        if (pages >= need && pages <= 2 * need) {
             seg = *at;
             *at = seg->next;
             prof.spare_count--;
-            prof.spare_bytes -= has;
+            prof.spare_bytes -= pages;
             break;
         }
     }
-    /* The block keeps the alignment the page gave it. */
-    size_t step = align > 64 ? align : 64;
-    size_t colour = step >= ps ? 0 : (size_t)(prof.colour++ % (ps / step)) * step;
+    /* A new one has a page of room for the colour. */
+    size_t pages = seg != NULL ? seg->map_size - EBB_SLICE_SIZE : data_bytes(size + (step < ps ? ps - step : 0));
+    size_t colours = (pages - size) / step + 1;
+    if (colours > ps / step)
+        colours = ps / step > 0 ? ps / step : 1;
+    size_t colour = (size_t)(prof.colour++ % colours) * step;
     pthread_mutex_unlock(&prof.lock);
-    page_t *page;
-    if (seg != NULL) {
-        page = &seg->slices[1]; /* its start, colour and all, as it was */
-    } else {
+    if (seg == NULL) {
         /* Untouched: slice 0 past the header page. */
-        seg = ebbi_ownmap_map(EBB_SLICE_SIZE + data_bytes(size + colour), EBB_SLICE_SIZE, NULL, 0,
-                              EBB_SLICE_SIZE - ps);
+        seg = ebbi_ownmap_map(EBB_SLICE_SIZE + pages, EBB_SLICE_SIZE, NULL, 0, EBB_SLICE_SIZE - ps);
         if (seg == NULL)
             return NULL;
-        page = &seg->slices[1];
-        page->start = (uintptr_t)seg + EBB_SLICE_SIZE + colour;
     }
+    page_t *page = &seg->slices[1];
+    page->start = (uintptr_t)seg + EBB_SLICE_SIZE + colour;
     *usable = ebbi_profile_usable_size(seg, page);
     page->block_size = (uint32_t)(size < UINT32_MAX ? size : UINT32_MAX);
     page->divisor_magic = 1;
@@ -335,14 +336,16 @@ void ebbi_profile_sampled_free(heap_t *heap, segment_t *seg, page_t *page)
     ebbi_store_relaxed(&page->carved, 0);
     page->kind = SLICE_SAMPLED_FREED;
     bool kept = false;
-    if (data <= SPARE_BYTES_MAX / 4) {
-        memset((void *)page->start, 0, data); /* as the next sample wants it, and no one else sees it */
+    size_t pages = seg->map_size - EBB_SLICE_SIZE;
+    if (pages <= SPARE_BYTES_MAX / 4) {
+        /* Zero, as the next sample wants it, and no one else sees it. */
+        memset((uint8_t *)seg + EBB_SLICE_SIZE, 0, pages);
         pthread_mutex_lock(&prof.lock);
-        if (prof.spare_count < SPARES_MAX && prof.spare_bytes + data <= SPARE_BYTES_MAX) {
+        if (prof.spare_count < SPARES_MAX && prof.spare_bytes + pages <= SPARE_BYTES_MAX) {
             seg->next = prof.spares;
             prof.spares = seg;
             prof.spare_count++;
-            prof.spare_bytes += data;
+            prof.spare_bytes += pages;
             kept = true;
         }
         pthread_mutex_unlock(&prof.lock);
