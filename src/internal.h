@@ -901,6 +901,17 @@ typedef struct {
 } ebbi_layout_t;
 EBBI_HIDDEN extern ebbi_layout_t ebbi_layout;
 
+/* xorshift64: the next of a nonzero state (the safety modes' shuffles and
+ * draws, the profiler's gaps: cheap, not for secrets). */
+static inline uint64_t ebbi_xorshift(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *state = x;
+}
+
 /* Free-list links: plain, or in secure mode encoded with a secret and the
  * link's own address, so that an overwritten link decodes to garbage that
  * the decoder's checks refuse rather than follow. */

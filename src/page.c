@@ -136,10 +136,7 @@ void ebbi_page_extend(page_t *page)
             order[i] = i;
         uint64_t x = ebbi_link_secret ^ (uintptr_t)first ^ ((uint64_t)capacity << 32);
         for (uint32_t i = n; i > 1; i--) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            uint32_t j = (uint32_t)(x % i);
+            uint32_t j = (uint32_t)(ebbi_xorshift(&x) % i);
             uint32_t t = order[i - 1];
             order[i - 1] = order[j];
             order[j] = t;

@@ -163,11 +163,7 @@ static int64_t draw_gap(heap_t *heap)
 {
     if (heap->profile_rng == 0)
         heap->profile_rng = (ebbi_os_random_word() | 1) ^ (uintptr_t)heap;
-    uint64_t x = heap->profile_rng;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    heap->profile_rng = x;
+    uint64_t x = ebbi_xorshift(&heap->profile_rng);
     double u = ((double)(x >> 11) + 1) * 0x1p-53; /* (0, 1] */
     double gap = -log_unit(u) * (double)prof.rate;
     return gap < 1 ? 1 : gap > 0x1p62 ? (int64_t)1 << 62 : (int64_t)gap;

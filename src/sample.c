@@ -118,11 +118,7 @@ bool ebbi_guard_sample(heap_t *heap, unsigned class_id)
     uint64_t n = (uint64_t)ebbi_option(EBB_OPTION_GUARD_SAMPLE);
     if (n > (UINT64_C(1) << 61))
         n = UINT64_C(1) << 61; /* the countdown stays positive */
-    uint64_t x = heap->rng;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    heap->rng = x;
+    uint64_t x = ebbi_xorshift(&heap->rng);
     heap->sample_countdown = (int64_t)(1 + x % (2 * n)); /* mean n */
     if (first)
         return false;

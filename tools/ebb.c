@@ -269,6 +269,20 @@ static int by_bytes_allocated(const void *a, const void *b)
     return x > y ? -1 : x < y;
 }
 
+/* The classes a series' last page shows in use, the most bytes allocated
+ * first; returns how many. */
+static unsigned class_rows(const series_t *m, class_row_t rows[EBB_PUBLISH_CLASSES])
+{
+    unsigned n = 0;
+    for (uint32_t c = 0; c < m->last.class_count && c < EBB_PUBLISH_CLASSES; c++) {
+        const ebb_published_class_t *k = &m->last.classes[c];
+        if (k->allocs != 0)
+            rows[n++] = (class_row_t){k->block_size, k->allocs, k->frees, k->allocs * k->block_size};
+    }
+    qsort(rows, n, sizeof *rows, by_bytes_allocated);
+    return n;
+}
+
 /* `classes`: how many size classes to show, the most bytes allocated first. */
 static void summary(FILE *out, int pid, unsigned classes)
 {
@@ -295,13 +309,7 @@ static void summary(FILE *out, int pid, unsigned classes)
     fprintf(out, "\nebb: size classes of %s (pid %d)\n", base_name(m->last.exe), m->last.pid);
     fprintf(out, "%10s %14s %14s %12s %14s\n", "block size", "allocated", "freed", "live", "live bytes");
     class_row_t rows[EBB_PUBLISH_CLASSES];
-    unsigned n = 0;
-    for (uint32_t c = 0; c < m->last.class_count && c < EBB_PUBLISH_CLASSES; c++) {
-        const ebb_published_class_t *k = &m->last.classes[c];
-        if (k->allocs != 0)
-            rows[n++] = (class_row_t){k->block_size, k->allocs, k->frees, k->allocs * k->block_size};
-    }
-    qsort(rows, n, sizeof *rows, by_bytes_allocated);
+    unsigned n = class_rows(m, rows);
     for (unsigned i = 0; i < n && i < classes; i++) {
         uint64_t live = rows[i].allocs > rows[i].frees ? rows[i].allocs - rows[i].frees : 0;
         fprintf(out, "%10u %14lu %14lu %12lu %14lu\n", rows[i].block_size, (unsigned long)rows[i].allocs,
@@ -345,19 +353,6 @@ static void write_csv(const char *file)
 
 /* ---- HTML ----------------------------------------------------------------------- */
 
-static void html_escape(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '<')
-            fputs("&lt;", f);
-        else if (*s == '>')
-            fputs("&gt;", f);
-        else if (*s == '&')
-            fputs("&amp;", f);
-        else
-            fputc(*s, f);
-    }
-}
 
 enum { W = 900, H = 320, ML = 60, MR = 20, MT = 20, MB = 40 };
 
@@ -419,7 +414,7 @@ static void html_series(FILE *f, const series_t *s)
     }
     ymax *= 1.08;
     fprintf(f, "<h2>pid %d: ", s->last.pid);
-    html_escape(f, s->last.exe);
+    ebb_html_escape(f, s->last.exe);
     fprintf(f, "</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"timeline\" viewBox=\"0 0 %d %d\" "
                "style=\"width:100%%;max-width:1600px;height:auto\" data-samples=\"%zu\">\n",
             W, H, s->count);
@@ -489,7 +484,7 @@ static void html_summary(FILE *f, int pid)
         peaks_t p = peaks_of(s);
         const struct ebb_stats *l = &s->last.stats;
         fprintf(f, "<tr><td>%d</td><td style=\"text-align:left\">", s->last.pid);
-        html_escape(f, base_name(s->last.exe));
+        ebb_html_escape(f, base_name(s->last.exe));
         fprintf(f, "</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td>"
                    "<td>%lu</td><td>%lu</td><td>%lu</td><td>%lu</td><td>%lu</td><td>%lu</td></tr>\n",
                 p.in_use / MiB, p.resident / MiB, p.proc_rss / MiB, p.freed / MiB, p.kept / MiB,
@@ -502,15 +497,9 @@ static void html_summary(FILE *f, int pid)
     if (m == NULL)
         return;
     class_row_t rows[EBB_PUBLISH_CLASSES];
-    unsigned n = 0;
-    for (uint32_t c = 0; c < m->last.class_count && c < EBB_PUBLISH_CLASSES; c++) {
-        const ebb_published_class_t *k = &m->last.classes[c];
-        if (k->allocs != 0)
-            rows[n++] = (class_row_t){k->block_size, k->allocs, k->frees, k->allocs * k->block_size};
-    }
-    qsort(rows, n, sizeof *rows, by_bytes_allocated);
+    unsigned n = class_rows(m, rows);
     fprintf(f, "<h2>Size classes of ");
-    html_escape(f, base_name(m->last.exe));
+    ebb_html_escape(f, base_name(m->last.exe));
     fprintf(f, " (pid %d)</h2>\n", m->last.pid);
     const char *head = "<tr><th>block size</th><th>allocated</th><th>freed</th><th>live</th><th>live bytes</th>"
                        "<th>bytes allocated</th></tr>\n";
@@ -539,13 +528,13 @@ static void write_html(const char *file, int pid, const char *command, const cha
     snprintf(shown, sizeof shown, strlen(command) > 100 ? "%.100s..." : "%s", command);
     command = shown;
     fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>ebb: ");
-    html_escape(f, command);
+    ebb_html_escape(f, command);
     fprintf(f, "</title>\n<style>body{font-family:sans-serif;margin:24px;color:#222}"
                "table{border-collapse:collapse;font-size:13px}td,th{padding:2px 10px;text-align:right}"
                "th{border-bottom:1px solid #999}.key span{display:inline-block;width:12px;height:12px;margin:0 4px 0 14px}"
                "pre{font-size:12px}.hover{font-size:13px;color:#333;min-height:1.2em}"
                "details{margin:6px 0}summary{cursor:pointer;font-size:13px}</style></head><body>\n<h1>ebb run ");
-    html_escape(f, command);
+    ebb_html_escape(f, command);
     fprintf(f, "</h1>\n<p class=\"key\"><span style=\"background:#2b6cb0\"></span>in use"
                "<span style=\"background:#ed8936\"></span>freed, not reclaimed"
                "<span style=\"background:#a0aec0\"></span>metadata"

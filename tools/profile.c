@@ -436,7 +436,8 @@ static fnode_t *fchild(fnode_t *parent, const char *name)
     return c;
 }
 
-static void svg_escape(FILE *f, const char *s)
+/* Text for HTML, in an element or an attribute's quotes. */
+void ebb_html_escape(FILE *f, const char *s)
 {
     for (; *s != '\0'; s++) {
         if (*s == '<')
@@ -477,9 +478,9 @@ static void fdraw(FILE *f, const fnode_t *n, double x, double scale, unsigned de
     for (const char *c = n->name; *c != '\0'; c++)
         hue = hue * 31 + (unsigned char)*c;
     fprintf(f, "<g class=\"frame\" data-name=\"");
-    svg_escape(f, n->name);
+    ebb_html_escape(f, n->name);
     fprintf(f, "\" data-bytes=\"%" PRIu64 "\" data-x=\"%.1f\" data-w=\"%.1f\"><title>", n->bytes, x, w);
-    svg_escape(f, n->name);
+    ebb_html_escape(f, n->name);
     fprintf(f, ": %.2f MiB, %.1f%%</title><rect x=\"%.1f\" y=\"%u\" width=\"%.1f\" height=\"%d\" "
                "fill=\"hsl(%u,70%%,%u%%)\" rx=\"2\"/>",
             (double)n->bytes / 1048576, total ? 100.0 * (double)n->bytes / (double)total : 0.0, x,
@@ -489,7 +490,7 @@ static void fdraw(FILE *f, const fnode_t *n, double x, double scale, unsigned de
         int chars = (int)(w / 7);
         char shown[256];
         snprintf(shown, sizeof shown, "%.*s", chars < 250 ? chars : 250, n->name);
-        svg_escape(f, shown);
+        ebb_html_escape(f, shown);
         fprintf(f, "</text>");
     }
     fprintf(f, "</g>\n");

@@ -7,4 +7,6 @@ int ebb_profile_main(int argc, char **argv);
  * section: an SVG, zoomed by a click.  Loads the profile: once per run. */
 #include <stdio.h>
 int ebb_profile_flame_html(FILE *out, const char *profile);
+/* Text for HTML, in an element or an attribute's quotes (ebb.c's report too). */
+void ebb_html_escape(FILE *f, const char *s);
 #endif
