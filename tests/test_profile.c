@@ -1,6 +1,7 @@
 /* The heap profiler (EBB_PROFILE=1), run under LD_PRELOAD with a small rate
- * (tests/run.sh: EBB_PROFILE_RATE=16384, so that each site below gets
- * thousands of samples and the estimates' spread is about 2%):
+ * (tests/run.sh: EBB_PROFILE_RATE=4096, so that each site below gets
+ * four thousand samples or more and the estimates' spread is under 2%:
+ * the 10% bounds are six spreads):
  *   - sites with known amounts (a constructor's, a leak, a peak freed
  *     before the end, a churn, a thread's, a huge block's): the dump names
  *     each function (dladdr on its frames) with its bytes allocated, live
