@@ -82,7 +82,7 @@ void ebbi_account_take(ebbi_pool_t pool, uint64_t bytes, uint64_t fresh)
     ebbi_store_relaxed(&p->last_take_ns, now);
     uint64_t peak = ebbi_load_relaxed(&p->peak);
     if (live > peak) {
-        while (live > peak && !atomic_compare_exchange_weak(&p->peak, &peak, live))
+        while (live > peak && !ebbi_cas_weak_seq_cst(&p->peak, &peak, live))
             ;
         ebbi_store_relaxed(&p->peak_ns, now);
     }
@@ -93,7 +93,7 @@ void ebbi_account_take(ebbi_pool_t pool, uint64_t bytes, uint64_t fresh)
     uint64_t credit = ebbi_load_relaxed(&ledger.refault_credit);
     while (credit > 0) {
         uint64_t used = credit < fresh ? credit : fresh;
-        if (atomic_compare_exchange_weak(&ledger.refault_credit, &credit, credit - used)) {
+        if (ebbi_cas_weak_seq_cst(&ledger.refault_credit, &credit, credit - used)) {
             ebbi_fetch_add_relaxed(&ledger.refaulted_total, used);
             break;
         }
@@ -102,7 +102,7 @@ void ebbi_account_take(ebbi_pool_t pool, uint64_t bytes, uint64_t fresh)
      * left is spent. */
     uint64_t budget = ebbi_load_relaxed(&ledger.growth_budget);
     if (budget != UINT64_MAX) {
-        if (budget < fresh || !atomic_compare_exchange_strong(&ledger.growth_budget, &budget, budget - fresh))
+        if (budget < fresh || !ebbi_cas_strong_seq_cst(&ledger.growth_budget, &budget, budget - fresh))
             ebbi_reclaim_notify(EBBI_EVENT_GROWING, fresh);
     }
 }
@@ -112,7 +112,7 @@ void ebbi_account_give(ebbi_pool_t pool, uint64_t bytes)
     pool_ledger_t *p = &ledger.pools[pool];
     uint64_t live = ebbi_fetch_sub_relaxed(&p->live, bytes) - bytes;
     uint64_t trough = ebbi_load_relaxed(&p->trough);
-    while (live < trough && !atomic_compare_exchange_weak(&p->trough, &trough, live))
+    while (live < trough && !ebbi_cas_weak_seq_cst(&p->trough, &trough, live))
         ;
 }
 
@@ -182,7 +182,7 @@ void ebbi_account_credit(uint64_t bytes)
 void ebbi_account_decay_credit(void)
 {
     uint64_t credit = ebbi_load_relaxed(&ledger.refault_credit);
-    while (credit > 0 && !atomic_compare_exchange_weak(&ledger.refault_credit, &credit, credit / 2))
+    while (credit > 0 && !ebbi_cas_weak_seq_cst(&ledger.refault_credit, &credit, credit / 2))
         ;
 }
 
@@ -220,7 +220,7 @@ void ebbi_account_set_growth_budget(uint64_t bytes)
 static void due_at_most(uint64_t due)
 {
     uint64_t cur = ebbi_load_relaxed(&ebbi_due_ns);
-    while (due < cur && !atomic_compare_exchange_weak(&ebbi_due_ns, &cur, due))
+    while (due < cur && !ebbi_cas_weak_seq_cst(&ebbi_due_ns, &cur, due))
         ;
 }
 
@@ -235,7 +235,7 @@ void ebbi_account_due_at_most(uint64_t due)
 void ebbi_account_sparse_at_most(uint64_t due)
 {
     uint64_t cur = ebbi_load_relaxed(&ledger.sparse_due);
-    while (due < cur && !atomic_compare_exchange_weak(&ledger.sparse_due, &cur, due))
+    while (due < cur && !ebbi_cas_weak_seq_cst(&ledger.sparse_due, &cur, due))
         ;
     /* The first such page wakes the service thread, which then looks
      * until the sweep is done; a thread exit each millisecond does not

@@ -23,32 +23,33 @@
 
 /* ---- malloc ------------------------------------------------------------- */
 
-static inline void *heap_malloc(heap_t *heap, size_t size, bool zero, bool end)
+static inline void *heap_malloc(heap_t *heap, size_t size, unsigned how)
 {
+    bool zero = how & EBBI_ALLOC_ZERO;
     if (likely(size <= EBB_DIRECT_MAX)) {
         page_t *page = heap->direct[(size + EBB_ALIGNMENT - 1) / EBB_ALIGNMENT];
         block_t *block = page->free;
         /* An empty list, or a corrupted link: the slow path tells which. */
         if (likely(ebbi_page_head_ok(page, block))) {
             void *p = ebbi_page_take(page, block, size, zero);
-            if (end)
+            if (how & EBBI_ALLOC_ENDS_CALL)
                 ebbi_call_end();
             return p;
         }
     }
-    return ebbi_heap_alloc_generic(size, heap, zero, end); /* size stays in its register */
+    return ebbi_heap_alloc_generic(size, heap, how); /* size stays in its register */
 }
 
 /* Inside a call. */
 static inline void *malloc_block(size_t size)
 {
-    return heap_malloc(ebbi_thread_heap(), size, false, false);
+    return heap_malloc(ebbi_thread_heap(), size, 0);
 }
 
 void *ebb_malloc(size_t size)
 {
     ebbi_call_begin();
-    return heap_malloc(ebbi_thread_heap(), size, false, true);
+    return heap_malloc(ebbi_thread_heap(), size, EBBI_ALLOC_ENDS_CALL);
 }
 
 void *ebb_calloc(size_t count, size_t size)
@@ -59,7 +60,7 @@ void *ebb_calloc(size_t count, size_t size)
         return NULL;
     }
     ebbi_call_begin();
-    return heap_malloc(ebbi_thread_heap(), total, true, true);
+    return heap_malloc(ebbi_thread_heap(), total, EBBI_ALLOC_ZERO | EBBI_ALLOC_ENDS_CALL);
 }
 
 static heap_t *heap_ready(void)
@@ -543,14 +544,14 @@ int ebb_malloc_trim(size_t pad)
     if (heap != NULL) {
         /* Cleared before the pages' remote lists are read (heap.c,
          * sweep_heap): set again below if frees arrived after. */
-        atomic_store(&heap->remote_seen, 0);
-        atomic_thread_fence(memory_order_seq_cst);
+        ebbi_store_seq_cst(&heap->remote_seen, 0);
+        ebbi_fence_seq_cst();
         sparse = ebbi_heap_collect(heap, EBBI_COLLECT_TRIM);
     }
     /* Every other thread's heap is swept too, as its thread would; the
      * batches of frees they send may reach this one's pages. */
     int given = ebbi_reclaim_trim() > 0 || sparse > 0;
-    if (heap != NULL && atomic_load(&heap->remote_seen))
+    if (heap != NULL && ebbi_load_seq_cst(&heap->remote_seen))
         given |= ebbi_heap_collect(heap, EBBI_COLLECT_TRIM) > 0;
     ebbi_call_end();
     return given;

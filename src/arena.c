@@ -35,10 +35,8 @@ static _Atomic(uint64_t) releasing_bytes;
 
 void ebbi_arenas_init(unsigned count)
 {
-    for (unsigned i = 0; i < count; i++) {
+    for (unsigned i = 0; i < count; i++)
         pthread_mutex_init(&ebbi_arenas[i].lock, NULL);
-        ebbi_arenas[i].index = i;
-    }
 }
 
 /* ---- touched memory --------------------------------------------------- */
@@ -121,9 +119,13 @@ static void dirty_bytes_add(arena_t *arena, int64_t delta)
 
 /* ---- free spans (lock held) ---------------------------------------------- */
 
+/* Where span_insert puts a span that holds touched memory: at the end of
+ * the dirty list (the newest), or nowhere yet (the caller places it). */
+enum dirty_place { DIRTY_APPEND, DIRTY_CALLER_PLACES };
+
 /* Put a free span in its bin (and, if it holds touched memory, on the
  * dirty list, freed `freed_at`).  dirty_bytes of the span is computed. */
-static void span_insert(arena_t *arena, page_t *head, unsigned count, uint64_t freed_at, bool append)
+static void span_insert(arena_t *arena, page_t *head, unsigned count, uint64_t freed_at, enum dirty_place place)
 {
     segment_t *seg = ebbi_segment_of(head);
     head->kind = SLICE_FREE;
@@ -164,7 +166,7 @@ static void span_insert(arena_t *arena, page_t *head, unsigned count, uint64_t f
     head->dirty_next = head->dirty_prev = NULL;
     head->listed = head->span_dirty > 0 || count == EBB_SEGMENT_DATA_SLICES;
     dirty_bytes_add(arena, (int64_t)head->span_dirty);
-    if (head->listed && append)
+    if (head->listed && place == DIRTY_APPEND)
         dirty_append(arena, head);
 }
 
@@ -226,7 +228,7 @@ static void span_free(arena_t *arena, page_t *head, unsigned count, uint64_t now
         count += left_head->slice_count;
         head = left_head;
     }
-    span_insert(arena, head, count, now, true);
+    span_insert(arena, head, count, now, DIRTY_APPEND);
 }
 
 /* Cut a page of `count` slices from the smallest span that fits.
@@ -245,7 +247,7 @@ static page_t *span_take(arena_t *arena, unsigned count, bool *is_zero, uint64_t
     span_remove(arena, head);
     if (bin > count) {
         page_t *rest = head + count;
-        span_insert(arena, rest, bin - count, freed_at, false);
+        span_insert(arena, rest, bin - count, freed_at, DIRTY_CALLER_PLACES);
         if (rest->listed) {
             /* Keep the remainder's place (its age) in the reclaim list. */
             if (was_listed && dirty_next != NULL)
@@ -297,7 +299,7 @@ page_t *ebbi_arena_alloc_page(arena_t *arena, unsigned class_id, bool *is_zero)
             return NULL;
         pthread_mutex_lock(&arena->lock);
         segment_link(arena, seg);
-        span_insert(arena, &seg->slices[1], EBB_SEGMENT_DATA_SLICES, ebbi_os_now_ns(), true);
+        span_insert(arena, &seg->slices[1], EBB_SEGMENT_DATA_SLICES, ebbi_os_now_ns(), DIRTY_APPEND);
     }
 }
 
@@ -308,7 +310,7 @@ static void page_unguard(page_t *page)
     if (guard != 0) {
         segment_t *seg = ebbi_segment_of(page);
         uintptr_t end = ebbi_slice_address(seg, page) + ((uintptr_t)page->slice_count << EBB_SLICE_SHIFT);
-        ebbi_os_protect((void *)(end - guard), guard, true);
+        ebbi_os_protect((void *)(end - guard), guard, EBBI_ACCESS_RW);
     }
 }
 

@@ -26,6 +26,28 @@
 #define ebbi_cas_strong_acq_rel(p, expected, desired)                                              \
     atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_acq_rel,      \
                                             memory_order_acquire)
+#define ebbi_cas_weak_relaxed(p, expected, desired)                                                \
+    atomic_compare_exchange_weak_explicit((p), (expected), (desired), memory_order_relaxed,        \
+                                          memory_order_relaxed)
+
+/* Sequentially consistent: where a store must be ordered before a later
+ * load of another location (the heap handover's flags, heap.c), and where
+ * one total order of the updates is simplest to reason about (the
+ * reclaimer's deadlines, the peaks, the start-up states). */
+#define ebbi_load_seq_cst(p) atomic_load_explicit((p), memory_order_seq_cst)
+#define ebbi_store_seq_cst(p, v) atomic_store_explicit((p), (v), memory_order_seq_cst)
+#define ebbi_exchange_seq_cst(p, v) atomic_exchange_explicit((p), (v), memory_order_seq_cst)
+#define ebbi_cas_weak_seq_cst(p, expected, desired)                                                \
+    atomic_compare_exchange_weak_explicit((p), (expected), (desired), memory_order_seq_cst,        \
+                                          memory_order_seq_cst)
+#define ebbi_cas_strong_seq_cst(p, expected, desired)                                              \
+    atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_seq_cst,      \
+                                            memory_order_seq_cst)
+
+#define ebbi_fence_seq_cst() atomic_thread_fence(memory_order_seq_cst)
+#define ebbi_fence_release() atomic_thread_fence(memory_order_release)
+/* Orders against a signal handler on this thread only: no instruction. */
+#define ebbi_compiler_barrier() atomic_signal_fence(memory_order_seq_cst)
 
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer)

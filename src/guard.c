@@ -76,7 +76,7 @@ static segment_t *guard_map(size_t map_size)
     guard_layout_t l = layout_of(seg);
     if ((ebbi_safety & SAFETY_GUARD_SAMPLE) && map_size == small_guard_map_size())
         ebbi_os_isolate((void *)l.data, l.data_size); /* it will be closed and opened again */
-    ebbi_ownmap_mark(seg, true);
+    ebbi_ownmap_mark(seg, EBBI_MARK_EVERY_REGION);
     return seg;
 }
 
@@ -84,7 +84,7 @@ static segment_t *guard_map(size_t map_size)
 static bool spare_open(segment_t *seg)
 {
     guard_layout_t l = layout_of(seg);
-    if (!ebbi_os_protect((void *)l.data, l.data_size, true))
+    if (!ebbi_os_protect((void *)l.data, l.data_size, EBBI_ACCESS_RW))
         return false;
     if (seg->slices[1].free_is_zero)
         ebbi_ownmap_count(0, -(int64_t)l.data_size); /* faulted in as used */
@@ -198,7 +198,7 @@ void ebbi_guard_free(heap_t *heap, segment_t *seg, page_t *page, const void *sit
     ebbi_store_relaxed(&page->carved, 0);
     page->kind = SLICE_GUARD_FREED;
     guard_layout_t l = layout_of(seg);
-    ebbi_os_protect((void *)l.data, l.data_size, false);
+    ebbi_os_protect((void *)l.data, l.data_size, EBBI_ACCESS_NONE);
     bool keep = (ebbi_safety & SAFETY_GUARD_SAMPLE) && seg->map_size == small_guard_map_size();
     page->free_is_zero = !keep && ebbi_os_decommit((void *)l.data, l.data_size);
     if (page->free_is_zero) {

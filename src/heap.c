@@ -42,13 +42,13 @@ _Atomic(bool) ebbi_heaps_changed;
 static struct {
     pthread_mutex_t lock;
     heap_t *pool;      /* heaps without a thread */
-    heap_t *all;       /* every heap ever made (read without the lock) */
+    _Atomic(heap_t *) all; /* every heap ever made (read without the lock) */
     uint32_t next_id;
 } heaps = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 heap_t *ebbi_heaps_first(void)
 {
-    return __atomic_load_n(&heaps.all, __ATOMIC_ACQUIRE);
+    return ebbi_load_acquire(&heaps.all);
 }
 
 /* ---- page queues ----------------------------------------------------------- */
@@ -185,7 +185,7 @@ static void page_release(heap_t *heap, page_t *page)
  * need it, the parked page's `purged` is content with less). */
 static void wait_until(_Atomic(uint8_t) *flag, uint8_t value)
 {
-    for (unsigned spins = 0; atomic_load(flag) != value; spins++) {
+    for (unsigned spins = 0; ebbi_load_seq_cst(flag) != value; spins++) {
         if (spins < 64)
             ebbi_spin_pause();
         else
@@ -223,8 +223,8 @@ static void page_park(heap_t *heap, page_t *page)
     /* Sequentially consistent, against the reclaimer's pass: either its
      * scan after setting its next deadline sees this page, or this load
      * sees that deadline (reclaim.c, recompute_due). */
-    atomic_store(&heap->parked[slot], page);
-    if (unlikely(atomic_load(&ebbi_due_ns) == EBBI_NEVER))
+    ebbi_store_seq_cst(&heap->parked[slot], page);
+    if (unlikely(ebbi_load_seq_cst(&ebbi_due_ns) == EBBI_NEVER))
         ebbi_account_freed(ebbi_os_now_ns());
 }
 
@@ -281,7 +281,7 @@ uint64_t ebbi_heaps_oldest_parked_ns(uint64_t now)
     uint64_t oldest = 0;
     for (heap_t *h = ebbi_heaps_first(); h != NULL; h = h->all_next) {
         for (unsigned i = 0; i < EBB_PARK_CLASSES; i++) {
-            if (atomic_load(&h->parked[i]) == NULL)
+            if (ebbi_load_seq_cst(&h->parked[i]) == NULL)
                 continue;
             uint64_t since = ebbi_account_parked_by(ebbi_load_relaxed(&h->parked_epoch[i]), now);
             if (oldest == 0 || since < oldest)
@@ -623,12 +623,13 @@ static inline __attribute__((always_inline)) void *heap_alloc_generic(heap_t *he
     return ebbi_page_pop(page, size, zero);
 }
 
-void *ebbi_heap_alloc_generic(size_t size, heap_t *heap, bool zero, bool end)
+void *ebbi_heap_alloc_generic(size_t size, heap_t *heap, unsigned how)
 {
+    bool zero = how & EBBI_ALLOC_ZERO;
     void *p = heap_alloc_generic(heap, size, zero);
     if (unlikely(ebbi_profiling) && p != NULL)
         p = ebbi_profile_alloc(p, size, zero);
-    if (end)
+    if (how & EBBI_ALLOC_ENDS_CALL)
         ebbi_call_end();
     return p;
 }
@@ -744,7 +745,7 @@ enum { TAKE_NONE, TAKE_PENDING, TAKE_CLAIMED };
 static heap_t *heap_take_back(heap_t *heap)
 {
     uint8_t expected = TAKE_PENDING;
-    if (atomic_compare_exchange_strong(&heap->taken, &expected, TAKE_NONE)) {
+    if (ebbi_cas_strong_seq_cst(&heap->taken, &expected, TAKE_NONE)) {
         ebbi_store_release(&ebbi_thread.heap, heap);
         return heap;
     }
@@ -765,7 +766,7 @@ static heap_t *heap_take_back(heap_t *heap)
  * take while the sweeper has still to read its `busy`. */
 static void heap_bind(heap_t *heap, heap_t *home)
 {
-    atomic_store(&heap->thread, home != NULL ? &ebbi_thread : NULL);
+    ebbi_store_seq_cst(&heap->thread, home != NULL ? &ebbi_thread : NULL);
     if (home == NULL) {
         wait_until(&heap->taken, TAKE_NONE);
         wait_until(&heap->in_batch, 0);
@@ -785,7 +786,7 @@ bool ebbi_heap_is_mine(const heap_t *heap)
 
 void ebbi_heaps_note_change(void)
 {
-    if (!atomic_exchange(&ebbi_heaps_changed, true))
+    if (!ebbi_exchange_seq_cst(&ebbi_heaps_changed, true))
         ebbi_account_sparse_at_most(ebbi_os_now_ns() + ebbi_sweep_quiet_ns());
 }
 
@@ -800,8 +801,8 @@ static size_t sweep_heap(heap_t *h, bool *sent)
     ebbi_store_relaxed(&h->sweeping, 1);
     /* Cleared before the pages' remote lists are read, and a remote free
      * reads it after its push (page.c): one of the two sees the other. */
-    atomic_store(&h->remote_seen, 0);
-    atomic_thread_fence(memory_order_seq_cst);
+    ebbi_store_seq_cst(&h->remote_seen, 0);
+    ebbi_fence_seq_cst();
     h->swept_activity = h->seen_activity;
     size_t given = ebbi_heap_collect(h, EBBI_COLLECT_SWEEP);
     ebbi_store_relaxed(&h->sweeping, 0);
@@ -845,11 +846,11 @@ static heap_t *sweep_choose(ebbi_sweep_t mode, bool retry, uint64_t now, uint64_
             continue;
         /* In the batch: the thread's words are read (its `busy`) even if
          * its owner undoes the take, so its exit waits for this to clear. */
-        atomic_store(&h->in_batch, 1);
-        atomic_store(&h->taken, TAKE_PENDING);
-        if (atomic_load(&h->thread) != thread) { /* its thread is leaving */
-            atomic_store(&h->taken, TAKE_NONE);
-            atomic_store(&h->in_batch, 0);
+        ebbi_store_seq_cst(&h->in_batch, 1);
+        ebbi_store_seq_cst(&h->taken, TAKE_PENDING);
+        if (ebbi_load_seq_cst(&h->thread) != thread) { /* its thread is leaving */
+            ebbi_store_seq_cst(&h->taken, TAKE_NONE);
+            ebbi_store_seq_cst(&h->in_batch, 0);
             continue;
         }
         /* Release: an owner that reads it sees `taken` set. */
@@ -892,8 +893,8 @@ static size_t sweep_round(ebbi_sweep_t mode, uint64_t now, uint64_t quiet_ns, ui
                 if (busy != (pass == 0))
                     continue;
                 uint8_t expected = TAKE_PENDING;
-                if (!atomic_compare_exchange_strong(&h->taken, &expected, TAKE_CLAIMED)) {
-                    atomic_store(&h->in_batch, 0); /* its owner undid the take */
+                if (!ebbi_cas_strong_seq_cst(&h->taken, &expected, TAKE_CLAIMED)) {
+                    ebbi_store_seq_cst(&h->in_batch, 0); /* its owner undid the take */
                     continue;
                 }
                 if (busy) {
@@ -907,8 +908,8 @@ static size_t sweep_round(ebbi_sweep_t mode, uint64_t now, uint64_t quiet_ns, ui
                     ebbi_fetch_add_relaxed(&heaps_swept, 1);
                 }
                 ebbi_store_release(&h->sweep_thread->heap, h);
-                atomic_store(&h->taken, TAKE_NONE);
-                atomic_store(&h->in_batch, 0); /* its words are not read again */
+                ebbi_store_seq_cst(&h->taken, TAKE_NONE);
+                ebbi_store_seq_cst(&h->in_batch, 0); /* its words are not read again */
             }
         }
         if (!again)
@@ -925,7 +926,7 @@ size_t ebbi_heaps_sweep(ebbi_sweep_t mode, uint64_t quiet_ns, uint64_t *due)
         return 0;
     uint64_t now = ebbi_os_now_ns();
     pthread_mutex_lock(&handover_lock);
-    atomic_store(&ebbi_heaps_changed, false); /* what changes from here on says so again */
+    ebbi_store_seq_cst(&ebbi_heaps_changed, false); /* what changes from here on says so again */
     bool sent = false;
     size_t given = sweep_round(mode, now, quiet_ns, due, &sent);
     /* The batches a swept heap sent (its frees into other heaps' pages)
@@ -977,8 +978,8 @@ heap_t *ebbi_heap_for_thread(void)
             return NULL;
         pthread_mutex_lock(&heaps.lock);
         heap->id = heaps.next_id++;
-        heap->all_next = heaps.all;
-        __atomic_store_n(&heaps.all, heap, __ATOMIC_RELEASE);
+        heap->all_next = ebbi_load_relaxed(&heaps.all);
+        ebbi_store_release(&heaps.all, heap);
         pthread_mutex_unlock(&heaps.lock);
     }
     heap_reset_queues(heap);

@@ -466,7 +466,7 @@ static segment_t *cache_take(size_t map_size, size_t *reused)
         cache_unlink(best);
         pthread_mutex_unlock(&cache.lock);
         if (tail_guard() != 0)
-            ebbi_os_protect((uint8_t *)best + EBB_SLICE_SIZE, best->map_size - EBB_SLICE_SIZE - tail_guard(), true);
+            ebbi_os_protect((uint8_t *)best + EBB_SLICE_SIZE, best->map_size - EBB_SLICE_SIZE - tail_guard(), EBBI_ACCESS_RW);
         *reused = best->map_size - EBB_SLICE_SIZE;
         return best;
     }
@@ -542,7 +542,7 @@ void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool zero)
     ebbi_store_relaxed(&page->owner, NULL);
     if (offset > EBB_SLICE_SIZE && offset < EBB_SEGMENT_SIZE)
         seg->slices[offset >> EBB_SLICE_SHIFT].slice_back = (uint8_t)((offset >> EBB_SLICE_SHIFT) - 1);
-    ebbi_ownmap_mark(seg, false);
+    ebbi_ownmap_mark(seg, EBBI_MARK_BLOCK_REGIONS);
 
     size_t usable = ebbi_huge_usable_size(seg, page);
     ebbi_counter_add(&heap->huge_allocs, 1);
@@ -583,7 +583,7 @@ void ebbi_huge_free(heap_t *heap, segment_t *seg, page_t *page)
         /* Secure mode: inaccessible while cached, so that a use after
          * free faults (and is named, fault.c); open again when taken. */
         if (tail_guard() != 0)
-            ebbi_os_protect((void *)page->start, usable, false);
+            ebbi_os_protect((void *)page->start, usable, EBBI_ACCESS_NONE);
         pthread_mutex_lock(&cache.lock);
         cache_link(seg);
         pthread_mutex_unlock(&cache.lock);
@@ -635,10 +635,10 @@ void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
      * that the pages move or grow as one range, and one closed at the new
      * end. */
     if (guard != 0)
-        ebbi_os_protect((uint8_t *)seg + old_map - guard, guard, true);
+        ebbi_os_protect((uint8_t *)seg + old_map - guard, guard, EBBI_ACCESS_RW);
     if (new_map <= old_map) {
         if (guard != 0)
-            ebbi_os_protect((uint8_t *)seg + new_map - guard, guard, false);
+            ebbi_os_protect((uint8_t *)seg + new_map - guard, guard, EBBI_ACCESS_NONE);
         ebbi_os_unmap((uint8_t *)seg + new_map, old_map - new_map);
         seg->map_size = new_map;
         joints_cut(seg);
@@ -654,7 +654,7 @@ void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
         segment_t *target = ebbi_os_map_aligned(new_map, EBB_SEGMENT_SIZE, 0);
         if (target == NULL) {
             if (guard != 0)
-                ebbi_os_protect((uint8_t *)seg + old_map - guard, guard, false);
+                ebbi_os_protect((uint8_t *)seg + old_map - guard, guard, EBBI_ACCESS_NONE);
             return NULL;
         }
         /* Unmark the old place before the move frees it: another thread may
@@ -667,12 +667,12 @@ void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
         joint_add(seg, old_map); /* the grown part, from the target's own mapping */
         page = &seg->slices[1];
         page->start = (uintptr_t)seg + offset;
-        ebbi_ownmap_mark(seg, false);
+        ebbi_ownmap_mark(seg, EBBI_MARK_BLOCK_REGIONS);
     }
     int64_t delta = (int64_t)seg->map_size - (int64_t)old_map;
     if (delta > 0) {
         if (guard != 0)
-            ebbi_os_protect((uint8_t *)seg + seg->map_size - guard, guard, false);
+            ebbi_os_protect((uint8_t *)seg + seg->map_size - guard, guard, EBBI_ACCESS_NONE);
         ebbi_ownmap_count(delta, 0);
         ebbi_counter_add(&heap->huge_bytes_alloc, (uint64_t)delta);
         /* The grown part from cached pages, as a new block's would be (not

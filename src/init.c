@@ -10,10 +10,10 @@
  *      exit, and the fork handlers — calls that may allocate, which now
  *      simply works.
  *
- * fork: the prepare handler takes every allocator lock (heaps, arenas,
- * huge cache, break, metadata, in that order) so the child never inherits
- * a lock held by a thread that does not exist in it; the parent releases
- * them, the child re-initializes them.  The forking thread's heap is
+ * fork: the prepare handler takes every allocator lock, in the order of
+ * the table fork_steps, so the child never inherits a lock held by a
+ * thread that does not exist in it; the parent releases them, the child
+ * re-initializes them.  The forking thread's heap is
  * intact in the child.  The heaps of the other threads stay as they were:
  * their pages are not reused by the child (their blocks were live in the
  * parent anyway), and frees into them from the child land on their
@@ -91,46 +91,69 @@ static void main_key_mark(void)
 
 /* ---- fork ------------------------------------------------------------------- */
 
+static void meta_fork_prepare(void)
+{
+    pthread_mutex_lock(&meta.lock);
+}
+
+static void meta_fork_parent(void)
+{
+    pthread_mutex_unlock(&meta.lock);
+}
+
+static void meta_fork_child(void)
+{
+    pthread_mutex_init(&meta.lock, NULL);
+}
+
+/* Every module's fork handlers, in lock order: prepare walks the table
+ * forward (a lock is taken only after every lock that may be held while
+ * taking it), parent and child walk it backward.  A NULL handler has
+ * nothing to do.  The child re-initializes the locks, then the threads it
+ * lost: the service thread is started again once the publish page wants
+ * it, so service comes before publish in the child's walk. */
+static const struct {
+    void (*prepare)(void);   /* takes the module's locks */
+    void (*parent)(void);    /* releases them */
+    void (*child)(void);     /* makes them new, and forgets the threads that are gone */
+} fork_steps[] = {
+    {NULL, NULL, ebbi_publish_fork_child},
+    {NULL, NULL, main_key_mark},             /* the forking thread is the child's main thread */
+    {NULL, NULL, ebbi_service_fork_child},
+    {ebbi_reclaim_fork_prepare, ebbi_reclaim_fork_parent, ebbi_reclaim_fork_child},
+    {ebbi_doorbell_fork_prepare, ebbi_doorbell_fork_parent, ebbi_doorbell_fork_child},
+    {ebbi_heaps_fork_prepare, ebbi_heaps_fork_parent, ebbi_heaps_fork_child},
+    {ebbi_arenas_fork_prepare, ebbi_arenas_fork_parent, ebbi_arenas_fork_child},
+    {ebbi_huge_fork_prepare, ebbi_huge_fork_parent, ebbi_huge_fork_child},
+    {ebbi_source_fork_prepare, ebbi_source_fork_parent, ebbi_source_fork_child},
+    {NULL, NULL, ebbi_sample_fork_child},
+    {ebbi_guard_fork_prepare, ebbi_guard_fork_parent, ebbi_guard_fork_child},
+    {ebbi_zero_fork_prepare, ebbi_zero_fork_parent, ebbi_zero_fork_child},
+    {ebbi_profile_fork_prepare, ebbi_profile_fork_parent, ebbi_profile_fork_child},
+    {meta_fork_prepare, meta_fork_parent, meta_fork_child},
+};
+
+#define FORK_STEPS (sizeof fork_steps / sizeof fork_steps[0])
+
 static void fork_prepare(void)
 {
-    ebbi_reclaim_fork_prepare();
-    ebbi_doorbell_fork_prepare();
-    ebbi_heaps_fork_prepare();
-    ebbi_arenas_fork_prepare();
-    ebbi_huge_fork_prepare();
-    ebbi_source_fork_prepare();
-    ebbi_safety_fork_prepare();
-    ebbi_profile_fork_prepare();
-    pthread_mutex_lock(&meta.lock);
+    for (size_t i = 0; i < FORK_STEPS; i++)
+        if (fork_steps[i].prepare != NULL)
+            fork_steps[i].prepare();
 }
 
 static void fork_parent(void)
 {
-    pthread_mutex_unlock(&meta.lock);
-    ebbi_profile_fork_parent();
-    ebbi_safety_fork_parent();
-    ebbi_source_fork_parent();
-    ebbi_huge_fork_parent();
-    ebbi_arenas_fork_parent();
-    ebbi_heaps_fork_parent();
-    ebbi_doorbell_fork_parent();
-    ebbi_reclaim_fork_parent();
+    for (size_t i = FORK_STEPS; i-- > 0;)
+        if (fork_steps[i].parent != NULL)
+            fork_steps[i].parent();
 }
 
 static void fork_child(void)
 {
-    pthread_mutex_init(&meta.lock, NULL);
-    ebbi_source_fork_child();
-    ebbi_huge_fork_child();
-    ebbi_arenas_fork_child();
-    ebbi_heaps_fork_child();
-    ebbi_doorbell_fork_child();
-    ebbi_reclaim_fork_child();
-    ebbi_service_fork_child();
-    main_key_mark(); /* the forking thread is the child's main thread */
-    ebbi_safety_fork_child();
-    ebbi_profile_fork_child();
-    ebbi_publish_fork_child();
+    for (size_t i = FORK_STEPS; i-- > 0;)
+        if (fork_steps[i].child != NULL)
+            fork_steps[i].child();
 }
 
 /* ---- start --------------------------------------------------------------------- */
@@ -138,7 +161,7 @@ static void fork_child(void)
 bool ebbi_process_init(void)
 {
     int expected = 0;
-    if (!atomic_compare_exchange_strong(&ebbi_process.state, &expected, 1)) {
+    if (!ebbi_cas_strong_seq_cst(&ebbi_process.state, &expected, 1)) {
         /* Another thread is initializing (phase 1 makes no call that could
          * come back here): wait for it. */
         while (ebbi_load_acquire(&ebbi_process.state) != 2)

@@ -384,7 +384,7 @@ EBBI_HIDDEN extern __thread ebbi_thread_t ebbi_thread __attribute__((tls_model("
 static inline void ebbi_call_begin(void)
 {
     ebbi_store_relaxed(&ebbi_thread.busy, 1);
-    atomic_signal_fence(memory_order_seq_cst);
+    ebbi_compiler_barrier();
 }
 
 static inline void ebbi_call_end(void)
@@ -408,7 +408,6 @@ typedef struct arena_s {
     segment_t *segments;               /* the arena's segments */
     page_t *dirty_first, *dirty_last;  /* free spans to reclaim, oldest first */
     _Atomic(uint64_t) dirty_bytes;     /* their touched bytes (read without the lock) */
-    uint32_t index;
     uint32_t validate_ticks;           /* the debug build: changes since the last validation */
 } arena_t;
 
@@ -485,11 +484,13 @@ EBBI_HIDDEN void ebbi_os_init(uintptr_t random);
 EBBI_HIDDEN void *ebbi_os_map_new_file(const char *path, size_t size);
 EBBI_HIDDEN size_t ebbi_os_self_exe(char *buf, size_t cap);
 EBBI_HIDDEN size_t ebbi_os_read_file(const char *path, char *buf, size_t cap);
-EBBI_HIDDEN uint64_t ebbi_os_rlimit(bool address_space);
+typedef enum { EBBI_RLIMIT_AS, EBBI_RLIMIT_DATA } ebbi_rlimit_t;
+EBBI_HIDDEN uint64_t ebbi_os_rlimit(ebbi_rlimit_t which);
 EBBI_HIDDEN unsigned ebbi_os_thread_count(void); /* the process's threads; 0 if unknown */
 EBBI_HIDDEN int ebbi_os_pid(void);
 EBBI_HIDDEN int ebbi_os_ppid(void);
-EBBI_HIDDEN bool ebbi_os_protect(void *p, size_t size, bool accessible);
+typedef enum { EBBI_ACCESS_NONE, EBBI_ACCESS_RW } ebbi_access_t;
+EBBI_HIDDEN bool ebbi_os_protect(void *p, size_t size, ebbi_access_t access);
 /* A detached thread, all signals blocked in it; false if none was made. */
 EBBI_HIDDEN bool ebbi_os_thread_start(void *(*main)(void *), const char *name);
 /* "symbol (file+0xoffset)" for a code address, written into buf. */
@@ -635,7 +636,10 @@ EBBI_HIDDEN heap_t *ebbi_heap_for_freeing_thread(void);
 /* The malloc slow path (size first: the fast path's register); `end`: end
  * the allocator call (ebbi_call_end), so that the fast path reaches it by
  * a tail call. */
-EBBI_HIDDEN void *ebbi_heap_alloc_generic(size_t size, heap_t *heap, bool zero, bool end);
+/* How an allocation wants its block (ebbi_heap_alloc_generic's `how`). */
+#define EBBI_ALLOC_ZERO 1u      /* calloc: the block reads as zero */
+#define EBBI_ALLOC_ENDS_CALL 2u /* an entry point's last step: the call ends after it */
+EBBI_HIDDEN void *ebbi_heap_alloc_generic(size_t size, heap_t *heap, unsigned how);
 /* Ends the allocator call (ebbi_call_end). */
 EBBI_HIDDEN void ebbi_heap_free_local(heap_t *heap, page_t *page, block_t *block);
 /* A block this heap just handed out, freed within the allocator's call. */
@@ -777,7 +781,8 @@ EBBI_HIDDEN void ebbi_service_fork_child(void);
  * free where reach is given; a guard page closed at `guard_at` (0: none);
  * `slack` bytes of it never touched. */
 EBBI_HIDDEN segment_t *ebbi_ownmap_map(size_t map_size, size_t align, size_t *reach, size_t guard_at, size_t slack);
-EBBI_HIDDEN void ebbi_ownmap_mark(segment_t *seg, bool every_region);
+typedef enum { EBBI_MARK_BLOCK_REGIONS, EBBI_MARK_EVERY_REGION } ebbi_mark_t;
+EBBI_HIDDEN void ebbi_ownmap_mark(segment_t *seg, ebbi_mark_t regions);
 EBBI_HIDDEN void ebbi_ownmap_unmark(segment_t *seg);
 /* Unmap it all; `slack`: its bytes counted as not resident. */
 EBBI_HIDDEN void ebbi_ownmap_unmap(segment_t *seg, size_t slack);
@@ -932,9 +937,6 @@ static inline void ebbi_block_set_next(block_t *b, block_t *next)
 }
 
 EBBI_HIDDEN void ebbi_safety_init(void);
-EBBI_HIDDEN void ebbi_safety_fork_prepare(void);
-EBBI_HIDDEN void ebbi_safety_fork_parent(void);
-EBBI_HIDDEN void ebbi_safety_fork_child(void);
 
 /* ---- guard.c, sample.c, fault.c: guarded blocks ------------------------------ */
 EBBI_HIDDEN void *ebbi_guard_alloc(heap_t *heap, size_t size, size_t align, const void *site);
@@ -978,7 +980,8 @@ EBBI_HIDDEN void ebbi_safety_on_free(page_t *page, block_t *block);
 /* ---- publish.c: the statistics page for the ebb command ---------------------- */
 EBBI_HIDDEN void ebbi_publish_init(void);
 EBBI_HIDDEN uint64_t ebbi_publish_interval_ns(void);
-EBBI_HIDDEN void ebbi_publish_now(bool exiting);
+typedef enum { EBBI_PUBLISH_UPDATE, EBBI_PUBLISH_AT_EXIT } ebbi_publish_t;
+EBBI_HIDDEN void ebbi_publish_now(ebbi_publish_t when);
 EBBI_HIDDEN void ebbi_publish_fork_child(void);
 
 /* ---- the debug build (make debug: EBB_DEBUG=1) -------------------------------

@@ -244,7 +244,7 @@ void ebbi_limits_read(ebbi_limits_t *out, uint64_t now)
             consider(out, limit, read_number(file));
     }
     bool rlimits = ebbi_option(EBB_OPTION_LIMITS) != 0;
-    uint64_t as = rlimits ? ebbi_os_rlimit(true) : UINT64_MAX, data = rlimits ? ebbi_os_rlimit(false) : UINT64_MAX;
+    uint64_t as = rlimits ? ebbi_os_rlimit(EBBI_RLIMIT_AS) : UINT64_MAX, data = rlimits ? ebbi_os_rlimit(EBBI_RLIMIT_DATA) : UINT64_MAX;
     uint64_t soft = (uint64_t)ebbi_option(EBB_OPTION_MEMORY_LIMIT);
     if (as != UINT64_MAX || data != UINT64_MAX || soft != 0) {
         /* statm: size resident shared text lib data dt, in pages. */
@@ -288,5 +288,5 @@ bool ebbi_limits_known(void)
 {
     if (ebbi_option(EBB_OPTION_MEMORY_LIMIT) != 0 || lim.cgroup_version != 0)
         return true;
-    return ebbi_option(EBB_OPTION_LIMITS) && (ebbi_os_rlimit(true) != UINT64_MAX || ebbi_os_rlimit(false) != UINT64_MAX);
+    return ebbi_option(EBB_OPTION_LIMITS) && (ebbi_os_rlimit(EBBI_RLIMIT_AS) != UINT64_MAX || ebbi_os_rlimit(EBBI_RLIMIT_DATA) != UINT64_MAX);
 }

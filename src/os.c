@@ -137,7 +137,7 @@ static void *map_at_hint(size_t size, size_t align, size_t reach)
         return NULL;
     if (((uintptr_t)p & (align - 1)) == 0) {
         uintptr_t end = (uintptr_t)p + rounded, cur = hint;
-        while (cur < end && !atomic_compare_exchange_weak(&aligned_hint, &cur, end))
+        while (cur < end && !ebbi_cas_weak_seq_cst(&aligned_hint, &cur, end))
             ;
         return p;
     }
@@ -447,11 +447,11 @@ bool ebbi_os_barrier_all_threads(void)
 #endif
 }
 
-bool ebbi_os_protect(void *p, size_t size, bool accessible)
+bool ebbi_os_protect(void *p, size_t size, ebbi_access_t access)
 {
     int saved = errno;
     COUNT(mprotect);
-    bool ok = mprotect(p, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+    bool ok = mprotect(p, size, access == EBBI_ACCESS_RW ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
     errno = saved;
     return ok;
 }
@@ -731,12 +731,12 @@ size_t ebbi_os_read_file(const char *path, char *buf, size_t cap)
 
 /* The soft limit of RLIMIT_AS (as_limit) or RLIMIT_DATA; UINT64_MAX if
  * there is none. */
-uint64_t ebbi_os_rlimit(bool address_space)
+uint64_t ebbi_os_rlimit(ebbi_rlimit_t which)
 {
     int saved = errno;
     struct rlimit rl;
     uint64_t v = UINT64_MAX;
-    if (getrlimit(address_space ? RLIMIT_AS : RLIMIT_DATA, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    if (getrlimit(which == EBBI_RLIMIT_AS ? RLIMIT_AS : RLIMIT_DATA, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
         v = (uint64_t)rl.rlim_cur;
     errno = saved;
     return v;

@@ -45,7 +45,7 @@ segment_t *ebbi_ownmap_map(size_t map_size, size_t align, size_t *reach, size_t 
     seg->kind = SEGMENT_HUGE;
     seg->source = SOURCE_MMAP;
     if (guard_at != 0) {
-        ebbi_os_protect((uint8_t *)seg + guard_at, ps, false);
+        ebbi_os_protect((uint8_t *)seg + guard_at, ps, EBBI_ACCESS_NONE);
         slack += ps;
     }
     ebbi_ownmap_count((int64_t)map_size, (int64_t)slack);
@@ -56,8 +56,9 @@ segment_t *ebbi_ownmap_map(size_t map_size, size_t align, size_t *reach, size_t 
  * more starts in the next one), or every region the mapping covers (up to
  * SEGMAP_MAX_BELOW - 1 of them: a guarded block, whose pages the fault
  * handler looks up from any address). */
-void ebbi_ownmap_mark(segment_t *seg, bool every_region)
+void ebbi_ownmap_mark(segment_t *seg, ebbi_mark_t regions)
 {
+    bool every_region = regions == EBBI_MARK_EVERY_REGION;
     uintptr_t base = (uintptr_t)seg, block = seg->slices[1].start;
     uintptr_t end = every_region ? base + seg->map_size : block + 1;
     unsigned k = 1;

@@ -79,7 +79,7 @@ void ebbi_page_init(page_t *page, heap_t *heap, unsigned class_id, bool is_zero)
     size_t span = (size_t)page->slice_count << EBB_SLICE_SHIFT;
     if (ebbi_layout.page_guard != 0) {
         span -= ebbi_layout.page_guard;
-        ebbi_os_protect((uint8_t *)page->start + span, ebbi_layout.page_guard, false);
+        ebbi_os_protect((uint8_t *)page->start + span, ebbi_layout.page_guard, EBBI_ACCESS_NONE);
     }
     page->reserved = (uint32_t)(span / size);
     page->capacity = 0;
@@ -303,7 +303,7 @@ static EBBI_COLD void heap_remote_seen(heap_t *owner)
  * costs a needless look.) */
 static inline void note_remote_free(heap_t *owner)
 {
-    if (owner != NULL && unlikely(!atomic_load(&owner->remote_seen)))
+    if (owner != NULL && unlikely(!ebbi_load_seq_cst(&owner->remote_seen)))
         heap_remote_seen(owner);
 }
 
@@ -691,12 +691,14 @@ bool ebbi_page_block_holed(page_t *page, const void *block)
 #if EBB_DEBUG
 /* Count a list of the page's free blocks, checking each is a block of it;
  * more blocks than the page has carved is a cycle or a stray link. */
-static uint32_t list_count(const page_t *page, const block_t *b, bool keyed)
+enum list_keys { KEYS_ANY, KEYS_SET };
+
+static uint32_t list_count(const page_t *page, const block_t *b, enum list_keys keys)
 {
     uint32_t n = 0;
     for (; b != NULL; b = ebbi_block_next(b)) {
         ebbi_assert(ebbi_page_holds_block(page, (uintptr_t)b));
-        ebbi_assert(!keyed || b->free_key == ebbi_free_key(page));
+        ebbi_assert(keys == KEYS_ANY || b->free_key == ebbi_free_key(page));
         n++;
         ebbi_assert(n <= page->capacity);
     }
@@ -744,8 +746,8 @@ void ebbi_page_validate(page_t *page, enum ebbi_page_place place)
     /* |free| + |local_free| + used + holed == capacity, where `used` still
      * counts the blocks other threads freed and the owner has not
      * collected, and `holed` the free blocks that reach into a hole. */
-    uint32_t on_free = list_count(page, page->free, false);
-    uint32_t on_local = list_count(page, page->local_free, true);
+    uint32_t on_free = list_count(page, page->free, KEYS_ANY);
+    uint32_t on_local = list_count(page, page->local_free, KEYS_SET);
     ebbi_assert(on_free + on_local + page->used + page->holed == page->capacity);
     uint32_t holed = 0;
     for (uint32_t i = 0; i < page->capacity && page->holed > 0; i++)
@@ -754,7 +756,7 @@ void ebbi_page_validate(page_t *page, enum ebbi_page_place place)
     /* Other threads push onto thread_free meanwhile, at its head only: the
      * list below the head read here stays as it is. */
     uintptr_t tf = ebbi_load_acquire(&page->thread_free);
-    uint32_t remote = list_count(page, tf_list(tf), true);
+    uint32_t remote = list_count(page, tf_list(tf), KEYS_SET);
     ebbi_assert(remote == tf_count(tf) && remote <= page->used);
     if (place == EBBI_RELEASING)
         ebbi_assert(page->used == 0 && remote == 0);

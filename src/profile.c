@@ -311,7 +311,7 @@ static void *sample_map(heap_t *heap, size_t size, size_t align, size_t *usable)
     page->kind = SLICE_SAMPLED;
     ebbi_store_relaxed(&page->owner, NULL);
     ebbi_store_relaxed(&page->carved, 1);
-    ebbi_ownmap_mark(seg, false);
+    ebbi_ownmap_mark(seg, EBBI_MARK_BLOCK_REGIONS);
     ebbi_counter_add(&heap->huge_allocs, 1);
     ebbi_counter_add(&heap->huge_bytes_alloc, *usable);
     return (void *)page->start;

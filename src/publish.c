@@ -51,7 +51,7 @@ void ebbi_publish_init(void)
     page_create();
     if (page == NULL)
         return;
-    ebbi_publish_now(false);
+    ebbi_publish_now(EBBI_PUBLISH_UPDATE);
 }
 
 uint64_t ebbi_publish_interval_ns(void)
@@ -59,8 +59,9 @@ uint64_t ebbi_publish_interval_ns(void)
     return page != NULL ? (uint64_t)ebbi_option(EBB_OPTION_PUBLISH_INTERVAL_MS) * 1000000u : 0;
 }
 
-void ebbi_publish_now(bool exiting)
+void ebbi_publish_now(ebbi_publish_t when)
 {
+    bool exiting = when == EBBI_PUBLISH_AT_EXIT;
     ebb_published_t *p = page;
     if (p == NULL)
         return;
@@ -72,7 +73,7 @@ void ebbi_publish_now(bool exiting)
     _Atomic(uint64_t) *seq = (_Atomic(uint64_t) *)&p->seq;
     uint64_t v = ebbi_load_relaxed(seq);
     ebbi_store_relaxed(seq, v + 1);
-    atomic_thread_fence(memory_order_release);
+    ebbi_fence_release();
     p->stats = s;
     for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
         p->classes[c].allocs = allocs[c];
@@ -106,5 +107,5 @@ void ebbi_publish_fork_child(void)
 
 __attribute__((destructor)) static void publish_at_exit(void)
 {
-    ebbi_publish_now(true);
+    ebbi_publish_now(EBBI_PUBLISH_AT_EXIT);
 }

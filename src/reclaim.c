@@ -367,8 +367,8 @@ static void recompute_due(uint64_t generation, uint64_t keep, uint64_t start)
     /* A heap changed after the sweep looked: its deadline may have been
      * set before ours replaced it (heap.c sets the flag, then the
      * deadline; the fence keeps our store before our look at the flag). */
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load(&ebbi_heaps_changed) && start + quiet < sparse) {
+    ebbi_fence_seq_cst();
+    if (ebbi_load_seq_cst(&ebbi_heaps_changed) && start + quiet < sparse) {
         sparse = start + quiet;
         ebbi_account_sparse_at_most(sparse);
     }
@@ -379,7 +379,7 @@ static void recompute_due(uint64_t generation, uint64_t keep, uint64_t start)
         uint64_t want = due;
         if (ebbi_account_generation() != generation && cur < want)
             want = cur;
-        if (atomic_compare_exchange_weak(&ebbi_due_ns, &cur, want))
+        if (ebbi_cas_weak_seq_cst(&ebbi_due_ns, &cur, want))
             break;
     }
     /* The service thread sleeps until the deadline it last saw: an earlier
@@ -483,16 +483,18 @@ static size_t reclaim_pass(uint64_t now, pass_kind_t kind)
     return given;
 }
 
-static bool pass_lock(bool wait)
+enum pass_wait { PASS_TRY, PASS_WAIT };
+
+static bool pass_lock(enum pass_wait wait)
 {
     int expected = 0;
-    if (atomic_compare_exchange_strong(&rc.busy, &expected, 1))
+    if (ebbi_cas_strong_seq_cst(&rc.busy, &expected, 1))
         return true;
-    if (!wait)
+    if (wait == PASS_TRY)
         return false; /* someone else is at it */
     for (;;) {
         expected = 0;
-        if (atomic_compare_exchange_weak(&rc.busy, &expected, 1))
+        if (ebbi_cas_weak_seq_cst(&rc.busy, &expected, 1))
             return true;
         ebbi_os_yield();
     }
@@ -503,7 +505,7 @@ static void pass_unlock(void)
     ebbi_store_release(&rc.busy, 0);
 }
 
-static size_t run_pass(pass_kind_t kind, bool wait)
+static size_t run_pass(pass_kind_t kind, enum pass_wait wait)
 {
     if (!ebbi_process_ready() || in_pass || !pass_lock(wait))
         return 0;
@@ -526,12 +528,12 @@ bool ebbi_reclaim_waiting(void)
 
 size_t ebbi_reclaim_now(bool all)
 {
-    return run_pass(all ? PASS_ALL : PASS_DUE, all);
+    return run_pass(all ? PASS_ALL : PASS_DUE, all ? PASS_WAIT : PASS_TRY);
 }
 
 size_t ebbi_reclaim_trim(void)
 {
-    return run_pass(PASS_TRIM, true);
+    return run_pass(PASS_TRIM, PASS_WAIT);
 }
 
 /* The one call up from the layers below (account.c lists the events). */
@@ -541,7 +543,7 @@ size_t ebbi_reclaim_notify(ebbi_event_t event, uint64_t bytes)
     case EBBI_EVENT_OVER: {
         /* The bound must hold when the free returns: wait for a pass under
          * way, then run one if it did not do it. */
-        if (!ebbi_process_ready() || in_pass || !pass_lock(true))
+        if (!ebbi_process_ready() || in_pass || !pass_lock(PASS_WAIT))
             return 0;
         if (ebbi_account_reclaimable_bytes() <= ebbi_account_bound()) {
             pass_unlock();
@@ -559,13 +561,13 @@ size_t ebbi_reclaim_notify(ebbi_event_t event, uint64_t bytes)
          * everything goes back. */
         uint64_t now = ebbi_os_now_ns();
         bool paused = !ebbi_doorbell_listening() && now - ebbi_account_last_call_ns() >= ebbi_delay_ns() / 2;
-        return run_pass(paused ? PASS_ALL : PASS_DUE, false);
+        return run_pass(paused ? PASS_ALL : PASS_DUE, PASS_TRY);
     }
     case EBBI_EVENT_GROWING: {
         /* A pool is about to take `bytes` of fresh memory and the room it
          * was given under a limit is spent: read the limits; if the growth
          * would come within the margin, make room first. */
-        if (!ebbi_process_ready() || in_pass || !pass_lock(true))
+        if (!ebbi_process_ready() || in_pass || !pass_lock(PASS_WAIT))
             return 0;
         in_pass = true;
         uint64_t now = ebbi_os_now_ns();
@@ -581,7 +583,7 @@ size_t ebbi_reclaim_notify(ebbi_event_t event, uint64_t bytes)
         return given;
     }
     case EBBI_EVENT_OUT_OF_MEMORY:
-        return run_pass(PASS_ALL, true);
+        return run_pass(PASS_ALL, PASS_WAIT);
     }
     return 0;
 }
@@ -591,7 +593,7 @@ size_t ebbi_reclaim_notify(ebbi_event_t event, uint64_t bytes)
  * allocator call for half a delay: `idle`).  Returns when to look next. */
 uint64_t ebbi_reclaim_look(uint64_t now, bool idle)
 {
-    if (!pass_lock(false))
+    if (!pass_lock(PASS_TRY))
         return now + epoch_ns() / LOOKS_PER_DELAY;
     in_pass = true;
     limits_refresh(now, false, 0);
@@ -621,7 +623,7 @@ void ebbi_reclaim_init(void)
     ebbi_account_set_bound(bound_now());
     ebbi_limits_discover();
     if (ebbi_limits_known()) {
-        pass_lock(true);
+        pass_lock(PASS_WAIT);
         limits_refresh(ebbi_os_now_ns(), true, 0);
         pass_unlock();
     }
@@ -642,7 +644,7 @@ void ebbi_reclaim_state(ebbi_reclaim_state_t *out)
  * for it to end, so the child has them all. */
 void ebbi_reclaim_fork_prepare(void)
 {
-    pass_lock(true);
+    pass_lock(PASS_WAIT);
 }
 
 void ebbi_reclaim_fork_parent(void)

@@ -89,22 +89,3 @@ void ebbi_safety_init(void)
         ebbi_option_set(EBB_OPTION_GUARD_QUARANTINE, GUARD_SAMPLE_QUARANTINE);
     ebbi_safety = mode;
 }
-
-void ebbi_safety_fork_prepare(void)
-{
-    ebbi_guard_fork_prepare();
-    ebbi_zero_fork_prepare();
-}
-
-void ebbi_safety_fork_parent(void)
-{
-    ebbi_zero_fork_parent();
-    ebbi_guard_fork_parent();
-}
-
-void ebbi_safety_fork_child(void)
-{
-    ebbi_zero_fork_child();
-    ebbi_guard_fork_child();
-    ebbi_sample_fork_child();
-}

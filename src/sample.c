@@ -45,8 +45,7 @@ static int64_t budget_add(int64_t delta, int64_t cap)
     do {
         credit = old + delta;
         credit = credit > cap ? cap : credit < -cap ? -cap : credit;
-    } while (!atomic_compare_exchange_weak_explicit(&budget.credit_ns, &old, credit, memory_order_relaxed,
-                                                    memory_order_relaxed));
+    } while (!ebbi_cas_weak_relaxed(&budget.credit_ns, &old, credit));
     return credit;
 }
 
@@ -62,7 +61,7 @@ static bool budget_allows(void)
         return true;
     int64_t cap = budget_cap();
     uint64_t now = ebbi_os_precise_ns();
-    uint64_t then = atomic_exchange(&budget.filled_at_ns, now);
+    uint64_t then = ebbi_exchange_seq_cst(&budget.filled_at_ns, now);
     uint64_t elapsed = now > then ? now - then : 0;
     int64_t fill = then == 0 || elapsed >= 100000000u ? cap : (int64_t)elapsed * percent / 100;
     return budget_add(fill, cap) > 0;

@@ -129,7 +129,7 @@ static bool zero_grow(void)
     if (base == NULL)
         return false;
     _Atomic(uint64_t) *live = ebbi_meta_alloc(ZERO_SLOTS / 8); /* zero: no slot live */
-    if (live == NULL || !ebbi_os_protect(base, ZERO_REGION_SIZE, false)) {
+    if (live == NULL || !ebbi_os_protect(base, ZERO_REGION_SIZE, EBBI_ACCESS_NONE)) {
         ebbi_os_unmap(base, ZERO_REGION_SIZE);
         return false;
     }

@@ -37,7 +37,7 @@ segment_t *ebbi_segment_alloc(arena_t *arena)
         /* Metadata never beside user data: a guard page ends slice 0 (and
          * the source put one after the segment). */
         size_t guard = ebbi_layout.meta_guard;
-        ebbi_os_protect((uint8_t *)seg + EBB_SLICE_SIZE - guard, guard, false);
+        ebbi_os_protect((uint8_t *)seg + EBB_SLICE_SIZE - guard, guard, EBBI_ACCESS_NONE);
     }
     if (!is_zero) {
         memset(seg, 0, sizeof *seg);

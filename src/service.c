@@ -71,7 +71,7 @@ static void *service_main(void *arg)
         uint64_t delay = ebbi_delay_ns();
         uint64_t publish = ebbi_publish_interval_ns();
         if (publish != 0 && now >= next_publish) {
-            ebbi_publish_now(false);
+            ebbi_publish_now(EBBI_PUBLISH_UPDATE);
             next_publish = now + publish;
         }
         bool background = ebbi_option(EBB_OPTION_BACKGROUND) != 0;
@@ -111,7 +111,7 @@ void ebbi_service_start(void)
 {
     ebbi_store_relaxed(&ebbi_service_wanted, false);
     int expected = THREAD_NONE;
-    if (starting_here || !atomic_compare_exchange_strong(&thread_state, &expected, THREAD_STARTING))
+    if (starting_here || !ebbi_cas_strong_seq_cst(&thread_state, &expected, THREAD_STARTING))
         return;
     starting_here = true; /* creating a thread allocates: no second try from in there */
     bool started = ebbi_os_thread_start(service_main, "ebb-reclaim");

@@ -61,8 +61,12 @@ static void bit_put(uint64_t *bits, size_t i, bool value)
         bits[i / 64] &= ~((uint64_t)1 << (i % 64));
 }
 
-static void brk_mark_free(size_t i, bool is_free, bool is_zero)
+/* A segment of the break: in use, free, or free and known to be zero. */
+enum brk_state { BRK_IN_USE, BRK_FREE, BRK_FREE_ZERO };
+
+static void brk_mark(size_t i, enum brk_state state)
 {
+    bool is_free = state != BRK_IN_USE, is_zero = state == BRK_FREE_ZERO;
     if (bit_get(brk_src.free_bits, i) != is_free)
         brk_src.free_count += is_free ? 1 : -1;
     bit_put(brk_src.free_bits, i, is_free);
@@ -92,7 +96,7 @@ static void brk_trim_top(void)
     if (ebbi_os_brk_move(-(intptr_t)(brk_src.top - new_top)) == NULL)
         return;
     for (size_t i = k; i < n; i++)
-        brk_mark_free(i, false, false);
+        brk_mark(i, BRK_IN_USE);
     ebbi_fetch_sub_relaxed(&mapped_bytes, (n - k) << EBB_SEGMENT_SHIFT);
     brk_src.top = new_top;
     if (k == 0)
@@ -154,7 +158,7 @@ static segment_t *brk_alloc_segment(bool *is_zero)
             if (brk_src.free_bits[w] != 0) {
                 size_t i = w * 64 + (size_t)__builtin_ctzll(brk_src.free_bits[w]);
                 *is_zero = bit_get(brk_src.zero_bits, i);
-                brk_mark_free(i, false, false);
+                brk_mark(i, BRK_IN_USE);
                 seg = (segment_t *)(brk_src.base + (i << EBB_SEGMENT_SHIFT));
             }
         }
@@ -171,13 +175,13 @@ static void brk_free_segment(segment_t *seg)
     size_t i = brk_index((uintptr_t)seg);
     pthread_mutex_lock(&brk_src.lock);
     if ((uintptr_t)seg + EBB_SEGMENT_SIZE == brk_src.top && !brk_src.disabled) {
-        brk_mark_free(i, true, false);
+        brk_mark(i, BRK_FREE);
         brk_trim_top();
         if (!bit_get(brk_src.free_bits, i)) {
             pthread_mutex_unlock(&brk_src.lock);
             return; /* given back with the break */
         }
-        brk_mark_free(i, false, false); /* the trim failed: decommit instead */
+        brk_mark(i, BRK_IN_USE); /* the trim failed: decommit instead */
     }
     pthread_mutex_unlock(&brk_src.lock);
     /* Below the top the memory can only be decommitted; do it unlocked,
@@ -185,7 +189,7 @@ static void brk_free_segment(segment_t *seg)
      * contents: then the segment is not known to be zero.) */
     bool zero = ebbi_os_decommit(seg, EBB_SEGMENT_SIZE);
     pthread_mutex_lock(&brk_src.lock);
-    brk_mark_free(i, true, zero);
+    brk_mark(i, zero ? BRK_FREE_ZERO : BRK_FREE);
     brk_trim_top();
     pthread_mutex_unlock(&brk_src.lock);
 }
@@ -205,7 +209,7 @@ segment_t *ebbi_source_alloc_segment(bool *is_zero, uint8_t *source)
     if (seg == NULL)
         return NULL;
     if (guard != 0)
-        ebbi_os_protect((uint8_t *)seg + EBB_SEGMENT_SIZE, guard, false);
+        ebbi_os_protect((uint8_t *)seg + EBB_SEGMENT_SIZE, guard, EBBI_ACCESS_NONE);
     ebbi_fetch_add_relaxed(&mapped_bytes, EBB_SEGMENT_SIZE);
     *is_zero = true;
     *source = SOURCE_MMAP;
