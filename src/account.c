@@ -350,20 +350,11 @@ static struct {
     _Atomic(uint64_t) exits;       /* threads that ended since */
 } bell = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static void bell_init_cond(void)
-{
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&bell.cond, &attr);
-    pthread_condattr_destroy(&attr);
-}
-
 void ebbi_doorbell_listen(void)
 {
     pthread_mutex_lock(&bell.lock);
     if (!bell.ready) {
-        bell_init_cond();
+        ebbi_os_cond_init(&bell.cond);
         bell.ready = true;
     }
     pthread_mutex_unlock(&bell.lock);
@@ -408,7 +399,7 @@ void ebbi_doorbell_ring(void)
     if (!ebbi_load_acquire(&bell.listening))
         return;
     pthread_mutex_lock(&bell.lock);
-    pthread_cond_signal(&bell.cond);
+    ebbi_os_cond_signal(&bell.cond);
     pthread_mutex_unlock(&bell.lock);
 }
 
@@ -423,13 +414,10 @@ void ebbi_doorbell_wait(uint64_t until_ns, uint64_t now_ns, bool watch_due)
 {
     pthread_mutex_lock(&bell.lock);
     if (!watch_due || ebbi_load_relaxed(&ebbi_due_ns) >= until_ns) {
-        if (until_ns == EBBI_NEVER) {
-            pthread_cond_wait(&bell.cond, &bell.lock);
-        } else {
-            uint64_t at = ebbi_os_precise_ns() + (until_ns > now_ns ? until_ns - now_ns : 0);
-            struct timespec ts = {.tv_sec = (time_t)(at / 1000000000u), .tv_nsec = (long)(at % 1000000000u)};
-            pthread_cond_timedwait(&bell.cond, &bell.lock, &ts);
-        }
+        uint64_t at = EBBI_NEVER;
+        if (until_ns != EBBI_NEVER)
+            at = ebbi_os_precise_ns() + (until_ns > now_ns ? until_ns - now_ns : 0);
+        ebbi_os_cond_wait(&bell.cond, &bell.lock, at);
     }
     pthread_mutex_unlock(&bell.lock);
 }
@@ -449,7 +437,7 @@ void ebbi_doorbell_fork_child(void)
 {
     pthread_mutex_init(&bell.lock, NULL);
     if (bell.ready)
-        bell_init_cond();
+        ebbi_os_cond_init(&bell.cond);
     ebbi_store_relaxed(&bell.listening, false);
     ebbi_store_relaxed(&bell.main_gone, false);
 }

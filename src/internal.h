@@ -30,8 +30,11 @@
  *   account.c   the ledger: bytes of each pool, deadlines, the doorbell
  *   segment.c   segments and the segment map
  *   source.c    memory sources: the program break and mmap
- *   os.c        the only code with system calls
- *   sizeclass.c, options.c, report.c, init.c: support
+ *   os.c        the only code with system calls, and with C library calls
+ *               that may block or allocate (tests/check_layers.sh)
+ *   sizeclass.c, options.c, report.c, init.c (start, fork): support
+ *   atomic.h (every atomic operation, named by its memory order),
+ *   config.h (the constants), publish.h (the page shared with ebb)
  *
  * Internal symbols shared across files carry the prefix `ebbi_`; the
  * public API is `ebb_` (include/ebbmalloc.h) and the C names.
@@ -475,6 +478,9 @@ EBBI_HIDDEN void ebbi_os_write_fd(int fd, const char *s, size_t n);
 EBBI_HIDDEN int ebbi_os_dup_stderr(void);
 EBBI_HIDDEN __attribute__((noreturn)) void ebbi_os_abort(void);
 EBBI_HIDDEN void ebbi_os_yield(void);
+EBBI_HIDDEN void ebbi_os_cond_init(pthread_cond_t *cond);
+EBBI_HIDDEN void ebbi_os_cond_signal(pthread_cond_t *cond);
+EBBI_HIDDEN void ebbi_os_cond_wait(pthread_cond_t *cond, pthread_mutex_t *lock, uint64_t at_ns);
 /* A full memory barrier on every running thread of the process
  * (membarrier(2)), so that a plain store of any of them before it is seen
  * by the caller after it.  False if the kernel cannot. */

@@ -423,6 +423,36 @@ void ebbi_os_yield(void)
     sched_yield();
 }
 
+/* The service thread's bell: a condition variable on the monotonic clock,
+ * whose waits are the blocking calls of the C library's threads. */
+void ebbi_os_cond_init(pthread_cond_t *cond)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(cond, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+void ebbi_os_cond_signal(pthread_cond_t *cond)
+{
+    pthread_cond_signal(cond);
+}
+
+/* Wait, `lock` held, until signalled or until the monotonic clock reads
+ * `at_ns` (EBBI_NEVER: no deadline); spurious wake-ups are the caller's. */
+void ebbi_os_cond_wait(pthread_cond_t *cond, pthread_mutex_t *lock, uint64_t at_ns)
+{
+    int saved = errno;
+    if (at_ns == EBBI_NEVER) {
+        pthread_cond_wait(cond, lock);
+    } else {
+        struct timespec ts = {.tv_sec = (time_t)(at_ns / 1000000000u), .tv_nsec = (long)(at_ns % 1000000000u)};
+        pthread_cond_timedwait(cond, lock, &ts);
+    }
+    errno = saved;
+}
+
 /* The commands of membarrier(2) (linux/membarrier.h, spelt out here so the
  * build needs no kernel headers beyond the system call's number). */
 #define MEMBARRIER_PRIVATE_EXPEDITED (1 << 3)
