@@ -45,8 +45,8 @@ ebbi_layout_t ebbi_layout;
 /* EBB_GUARD_QUARANTINE's default under EBB_GUARD_SAMPLE: about 14 blocks
  * of one page (then up to GUARD_SPARE_MAX more, still inaccessible, as
  * spares), as many as GWP-ASan's 16 slots.  Every block in it was mapped
- * for itself (about 60 µs here against 20 for a spare): a short run's
- * budget went on filling a larger one. */
+ * for itself (several times a spare's cost): a short run's budget went
+ * on filling a larger one. */
 #define GUARD_SAMPLE_QUARANTINE (1L << 20)
 
 void ebbi_safety_init(void)

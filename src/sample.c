@@ -11,10 +11,11 @@ void ebbi_sample_init(void)
 
 /* EBB_GUARD_SAMPLE's budget.  A sample costs two mprotect calls and a
  * fault on its page's first write, and the close at free cannot wait (a
- * use right after the free would go unseen): 13 µs on this VM, 32 µs when
- * another thread of the program runs on another CPU and the kernel must
- * interrupt it to flush its TLB (bench/protcost.c).  A program that
- * allocates every 26 ns would spend half its time on 1-in-1000 samples.
+ * use right after the free would go unseen): microseconds, and tens of them
+ * when another thread of the program runs on another CPU and the kernel
+ * must interrupt it to flush its TLB (bench/protcost.c measures it).  A
+ * program that allocates every few nanoseconds would spend most of its
+ * time on 1-in-1000 samples.
  * So the time the sampled path takes (measured around it: its system calls
  * and what they wait for; summed in guard_sample_ns) is bounded to
  * EBB_GUARD_SAMPLE_BUDGET percent of the time that passes, for the whole
@@ -22,8 +23,8 @@ void ebbi_sample_init(void)
  * most, full at the start), drawn on by each guarded allocation and free.
  * A sample that falls due while the bucket is empty is left out, and
  * counted.  A program whose samples take less than the budget keeps every
- * one; the others are sampled less (bench/results/modes.md: sqlite 1 in
- * 4,013, churn 1 in 89,682 on this VM). */
+ * one; the others are sampled less (bench/results/modes.md has the rates
+ * each workload kept). */
 static struct {
     _Atomic(int64_t) credit_ns; /* within [-cap, cap]: below zero after a costly sample */
     _Atomic(uint64_t) filled_at_ns;
