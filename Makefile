@@ -46,10 +46,12 @@ all: lib $(BUILD)/ebb
 lib: $(BUILD)/libebbmalloc.so $(BUILD)/libebbmalloc.a
 
 # The ebb command: a plain program (it runs on the C library's malloc).
-$(BUILD)/ebb: tools/ebb.c tools/profile.c tools/profile.h src/publish.h include/ebbmalloc.h Makefile
+EBB_SRCS := $(addprefix tools/,ebb.c run.c text.c csv.c html.c profile.c)
+EBB_HDRS := tools/ebb.h src/publish.h include/ebbmalloc.h
+$(BUILD)/ebb: $(EBB_SRCS) $(EBB_HDRS) Makefile
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) -std=gnu11 -O2 -g $(WARNINGS) -Iinclude -DEBB_LIBDIR='"$(LIBDIR)"' tools/ebb.c tools/profile.c -o $@
+	$(Q)$(CC) -std=gnu11 -O2 -g $(WARNINGS) -Iinclude -DEBB_LIBDIR='"$(LIBDIR)"' $(EBB_SRCS) -o $@
 
 $(BUILD)/obj/%.o: src/%.c $(HDRS) Makefile
 	@mkdir -p $(dir $@)

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "profile.h"
+#include "ebb.h"
 
 typedef struct {
     uint32_t stack;
@@ -51,21 +51,6 @@ static struct {
     psym_t *syms; /* every frame address, named */
     size_t nsyms;
 } P;
-
-static void *grow(void *p, size_t *cap, size_t need, size_t each)
-{
-    if (need <= *cap)
-        return p;
-    *cap = *cap ? *cap * 2 : 64;
-    if (*cap < need)
-        *cap = need;
-    p = realloc(p, *cap * each);
-    if (p == NULL) {
-        fprintf(stderr, "ebb: out of memory\n");
-        exit(1);
-    }
-    return p;
-}
 
 /* What a load left, gone (a run loads a profile for its report and for
  * its flame graph). */
@@ -103,13 +88,13 @@ static bool load(const char *file)
         } else if (strncmp(line, "stack ", 6) == 0) {
             char *s = line + 6;
             unsigned long id = strtoul(s, &s, 10);
-            P.stacks = grow(P.stacks, &kcap, id + 1, sizeof *P.stacks);
+            P.stacks = ebb_grow(P.stacks, &kcap, id + 1, sizeof *P.stacks);
             while (P.nstacks <= id)
                 memset(&P.stacks[P.nstacks++], 0, sizeof *P.stacks);
             pstack_t *st = &P.stacks[id];
             size_t fcap = 0;
             for (char *end; (end = NULL, strtoull(s, &end, 16), end != s);) {
-                st->frames = grow(st->frames, &fcap, st->count + 1, sizeof *st->frames);
+                st->frames = ebb_grow(st->frames, &fcap, st->count + 1, sizeof *st->frames);
                 st->frames[st->count++] = (uintptr_t)strtoull(s, NULL, 16);
                 s = end;
             }
@@ -120,14 +105,14 @@ static bool load(const char *file)
                        &x.weight, &x.alloc_ns, freed) != 5)
                 continue;
             x.free_ns = strcmp(freed, "-") == 0 ? UINT64_MAX : strtoull(freed, NULL, 10);
-            P.samples = grow(P.samples, &scap, P.nsamples + 1, sizeof *P.samples);
+            P.samples = ebb_grow(P.samples, &scap, P.nsamples + 1, sizeof *P.samples);
             P.samples[P.nsamples++] = x;
         } else if (strncmp(line, "map ", 4) == 0) {
             unsigned long lo, hi, off;
             int at = 0;
             if (sscanf(line + 4, "%lx-%lx %*s %lx %*s %*s %n", &lo, &hi, &off, &at) < 3 || at == 0)
                 continue;
-            P.maps = grow(P.maps, &mcap, P.nmaps + 1, sizeof *P.maps);
+            P.maps = ebb_grow(P.maps, &mcap, P.nmaps + 1, sizeof *P.maps);
             P.maps[P.nmaps++] = (pmap_t){lo, hi, off, strdup(line + 4 + at)};
         }
     }
@@ -149,12 +134,6 @@ static const char *name_of(uintptr_t addr)
     psym_t key = {addr, NULL};
     psym_t *s = bsearch(&key, P.syms, P.nsyms, sizeof *P.syms, by_addr);
     return s != NULL ? s->name : "?";
-}
-
-static const char *base(const char *path)
-{
-    const char *b = strrchr(path, '/');
-    return b != NULL ? b + 1 : path;
 }
 
 /* A stripped file's exported functions (nm -D), sorted by address: the
@@ -187,7 +166,7 @@ static const char *dyn_name(const char *path, unsigned long off, dynsym_t **syms
             if (sscanf(line, "%lx %c %899s", &a, &type, name) != 3 || (type != 'T' && type != 't' && type != 'W' &&
                                                                       type != 'i'))
                 continue;
-            *syms = grow(*syms, &cap, *n + 1, sizeof **syms);
+            *syms = ebb_grow(*syms, &cap, *n + 1, sizeof **syms);
             (*syms)[(*n)++] = (dynsym_t){a, strdup(name)};
         }
         if (p != NULL)
@@ -242,7 +221,7 @@ static void symbolize(void)
     size_t cap = 0;
     for (size_t s = 0; s < P.nstacks; s++)
         for (unsigned f = 0; f < P.stacks[s].count; f++) {
-            P.syms = grow(P.syms, &cap, P.nsyms + 1, sizeof *P.syms);
+            P.syms = ebb_grow(P.syms, &cap, P.nsyms + 1, sizeof *P.syms);
             P.syms[P.nsyms++] = (psym_t){P.stacks[s].frames[f], NULL};
         }
     qsort(P.syms, P.nsyms, sizeof *P.syms, by_addr);
@@ -293,9 +272,9 @@ static void symbolize(void)
                      * static one after it, so the offset says where. */
                     snprintf(name, sizeof name, "%s+0x%lx", exported, delta);
                 else
-                    snprintf(name, sizeof name, "%s+0x%lx", base(P.maps[m].path), off + 1);
+                    snprintf(name, sizeof name, "%s+0x%lx", ebb_base_name(P.maps[m].path), off + 1);
             } else {
-                snprintf(name, sizeof name, "%s+0x%lx", base(P.maps[m].path),
+                snprintf(name, sizeof name, "%s+0x%lx", ebb_base_name(P.maps[m].path),
                          (unsigned long)(P.syms[i].addr - P.maps[m].start + P.maps[m].offset));
             }
             P.syms[i].name = strdup(name);
@@ -389,9 +368,9 @@ static void top(const char *title, size_t field, unsigned limit)
         sites[k].bytes += v;
     }
     qsort(sites, n, sizeof *sites, by_bytes);
-    printf("\n%s: %.1f MiB\n%10s %6s  %s\n", title, (double)total / 1048576, "MiB", "%", "site");
+    printf("\n%s: %.1f MiB\n%10s %6s  %s\n", title, total / MiB, "MiB", "%", "site");
     for (size_t k = 0; k < n && k < limit && sites[k].bytes > 0; k++)
-        printf("%10.1f %5.1f%%  %s\n", (double)sites[k].bytes / 1048576,
+        printf("%10.1f %5.1f%%  %s\n", sites[k].bytes / MiB,
                total ? 100.0 * (double)sites[k].bytes / (double)total : 0.0, sites[k].site);
     free(sites);
 }
@@ -436,23 +415,6 @@ static fnode_t *fchild(fnode_t *parent, const char *name)
     return c;
 }
 
-/* Text for HTML, in an element or an attribute's quotes. */
-void ebb_html_escape(FILE *f, const char *s)
-{
-    for (; *s != '\0'; s++) {
-        if (*s == '<')
-            fputs("&lt;", f);
-        else if (*s == '>')
-            fputs("&gt;", f);
-        else if (*s == '&')
-            fputs("&amp;", f);
-        else if (*s == '"')
-            fputs("&quot;", f);
-        else
-            fputc(*s, f);
-    }
-}
-
 #define FLAME_W 1200.0
 #define FLAME_ROW 17
 
@@ -478,19 +440,19 @@ static void fdraw(FILE *f, const fnode_t *n, double x, double scale, unsigned de
     for (const char *c = n->name; *c != '\0'; c++)
         hue = hue * 31 + (unsigned char)*c;
     fprintf(f, "<g class=\"frame\" data-name=\"");
-    ebb_html_escape(f, n->name);
+    html_escape(f, n->name);
     fprintf(f, "\" data-bytes=\"%" PRIu64 "\" data-x=\"%.1f\" data-w=\"%.1f\"><title>", n->bytes, x, w);
-    ebb_html_escape(f, n->name);
+    html_escape(f, n->name);
     fprintf(f, ": %.2f MiB, %.1f%%</title><rect x=\"%.1f\" y=\"%u\" width=\"%.1f\" height=\"%d\" "
                "fill=\"hsl(%u,70%%,%u%%)\" rx=\"2\"/>",
-            (double)n->bytes / 1048576, total ? 100.0 * (double)n->bytes / (double)total : 0.0, x,
+            n->bytes / MiB, total ? 100.0 * (double)n->bytes / (double)total : 0.0, x,
             depth * FLAME_ROW, w > 1 ? w - 1 : w, FLAME_ROW - 1, 20 + hue % 40, 60 + hue % 20);
     if (w > 40) {
         fprintf(f, "<text x=\"%.1f\" y=\"%u\" font-size=\"11\" clip-path=\"none\">", x + 3, depth * FLAME_ROW + 12);
         int chars = (int)(w / 7);
         char shown[256];
         snprintf(shown, sizeof shown, "%.*s", chars < 250 ? chars : 250, n->name);
-        ebb_html_escape(f, shown);
+        html_escape(f, shown);
         fprintf(f, "</text>");
     }
     fprintf(f, "</g>\n");
@@ -532,7 +494,7 @@ int ebb_profile_flame_html(FILE *f, const char *file)
     fprintf(f, "<h2>Heap profile: bytes allocated by call stack</h2>\n"
                "<p>%zu samples, one per %" PRIu64 " bytes on average; %.1f MiB allocated in all. "
                "The outermost frame on top; click a frame to zoom into it, the top bar to zoom out.</p>\n",
-            P.nsamples, P.rate, (double)root.bytes / 1048576);
+            P.nsamples, P.rate, root.bytes / MiB);
     fprintf(f, "<svg id=\"flame\" width=\"%.0f\" height=\"%u\" viewBox=\"0 0 %.0f %u\" "
                "font-family=\"monospace\" style=\"cursor:pointer\">\n",
             FLAME_W, depth * FLAME_ROW, FLAME_W, depth * FLAME_ROW);
@@ -574,7 +536,7 @@ int ebb_profile_main(int argc, char **argv)
     uint64_t first = P.nsamples ? P.samples[0].alloc_ns : 0;
     printf("ebbmalloc heap profile: %zu samples, one per %" PRIu64 " bytes allocated on average\n", P.nsamples,
            P.rate);
-    printf("live at the peak: %.1f MiB, %.3f s after the first sample\n", (double)peak / 1048576,
+    printf("live at the peak: %.1f MiB, %.3f s after the first sample\n", peak / MiB,
            peak_ns > first ? (double)(peak_ns - first) / 1e9 : 0.0);
     top("live at the peak", offsetof(pstack_t, live_peak), limit);
     top("live when written (at exit: leaks)", offsetof(pstack_t, live_end), limit);
