@@ -615,6 +615,32 @@ uint64_t ebbi_arena_abandoned_due(arena_t *arena, uint64_t delay)
     return due;
 }
 
+/* Per size class, the resident bytes (touched, less holes) of the pages
+ * in use that hold live blocks: set against the class's live bytes, what
+ * freed memory the live blocks keep resident (the heap profiler's dump).
+ * A page's class and count are its owner's, peeked: an estimate. */
+void ebbi_arenas_class_resident(uint64_t resident[EBB_CLASS_COUNT])
+{
+    memset(resident, 0, EBB_CLASS_COUNT * sizeof resident[0]);
+    for (unsigned a = 0; a < ebbi_process.arena_count; a++) {
+        arena_t *arena = &ebbi_arenas[a];
+        pthread_mutex_lock(&arena->lock);
+        for (segment_t *seg = arena->segments; seg != NULL; seg = seg->next) {
+            for (unsigned i = 1; i < EBB_SLICES_PER_SEGMENT;) {
+                const page_t *head = &seg->slices[i];
+                unsigned count = head->slice_count > 0 ? head->slice_count : 1;
+                if (head->kind == SLICE_PAGE && head->slice_back == 0) {
+                    unsigned c = ebbi_peek(&head->class_id);
+                    if (c < EBB_CLASS_COUNT && ebbi_peek(&head->used) > 0)
+                        resident[c] += touched_bytes(seg, i, count);
+                }
+                i += count;
+            }
+        }
+        pthread_mutex_unlock(&arena->lock);
+    }
+}
+
 void ebbi_arenas_usage(ebbi_arena_usage_t *out)
 {
     memset(out, 0, sizeof *out);

@@ -44,6 +44,10 @@
     atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_seq_cst,      \
                                             memory_order_seq_cst)
 
+/* A read of a plain field that its owner writes without a lock, for an
+ * estimate (a statistic): the value may be stale, never torn. */
+#define ebbi_peek(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+
 #define ebbi_fence_seq_cst() atomic_thread_fence(memory_order_seq_cst)
 #define ebbi_fence_release() atomic_thread_fence(memory_order_release)
 /* Orders against a signal handler on this thread only: no instruction. */

@@ -571,6 +571,7 @@ typedef struct ebbi_arena_usage_s {
     uint64_t dirty_bytes;       /* of that, in free spans: reclaimable */
 } ebbi_arena_usage_t;
 EBBI_HIDDEN void ebbi_arenas_usage(ebbi_arena_usage_t *out);
+EBBI_HIDDEN void ebbi_arenas_class_resident(uint64_t resident[EBB_CLASS_COUNT]);
 
 /* ---- page.c: one page's lists --------------------------------------- */
 EBBI_HIDDEN void ebbi_page_init(page_t *page, heap_t *heap, unsigned class_id, bool is_zero);

@@ -58,6 +58,8 @@ typedef struct {
     uint64_t alloc_ns, free_ns;
     uint32_t stack;
     uint32_t thread;
+    uint32_t class_size;  /* the block size of the class it was drawn from; 0: a huge block */
+    uint32_t pad;
 } sample_t;
 
 typedef struct {
@@ -352,7 +354,7 @@ void ebbi_profile_sampled_free(heap_t *heap, segment_t *seg, page_t *page)
 
 /* ---- samples -------------------------------------------------------------------- */
 
-static void take_sample(void *p, size_t size, uint64_t weight)
+static void take_sample(void *p, size_t size, uint64_t weight, uint32_t class_size)
 {
     uintptr_t frames[EBB_PROFILE_FRAMES];
     in_profiler = true;
@@ -366,7 +368,8 @@ static void take_sample(void *p, size_t size, uint64_t weight)
     } else {
         uint32_t id = prof.count++;
         prof.samples[id] = (sample_t){.addr = (uintptr_t)p, .size = size, .weight = weight, .alloc_ns = now,
-                                      .free_ns = NO_TIME, .stack = stack, .thread = thread};
+                                      .free_ns = NO_TIME, .stack = stack, .thread = thread,
+                                      .class_size = class_size};
         live_insert((uintptr_t)p, id);
     }
     pthread_mutex_unlock(&prof.lock);
@@ -442,7 +445,7 @@ void *ebbi_profile_alloc(void *p, size_t size, bool zero)
         heap->profile_seen[c] -= ebbi_classes[c].block_size; /* its allocation uncounted */
         p = q;
     }
-    take_sample(p, size, weight);
+    take_sample(p, size, weight, c < EBB_CLASS_COUNT ? ebbi_classes[c].block_size : 0);
     return p;
 }
 
@@ -488,7 +491,13 @@ void ebbi_profile_moved(void *old, void *p)
  *   ebbmalloc-profile 1
  *   rate BYTES, samples N, dropped N, now NS  (one a line)
  *   stack ID ADDR ADDR ...            (return addresses in hex, innermost first)
- *   sample STACK SIZE WEIGHT THREAD ALLOC_NS FREE_NS   (FREE_NS - while live)
+ *   sample STACK SIZE WEIGHT THREAD ALLOC_NS FREE_NS CLASS   (FREE_NS - while
+ *                                      live; CLASS: the block size of its
+ *                                      size class, 0 for a huge block)
+ *   class BLOCK_SIZE LIVE RESIDENT    (a size class: bytes of its live blocks,
+ *                                      and resident bytes of its pages that
+ *                                      hold live blocks; the difference is
+ *                                      freed memory they keep resident)
  *   map LINE                          (an executable line of /proc/self/maps)
  */
 typedef struct {
@@ -555,12 +564,22 @@ int ebb_profile_dump(const char *path)
         OUT(&o, "sample %u %lu %lu %u %lu ", sm->stack, (unsigned long)sm->size, (unsigned long)sm->weight,
             sm->thread, (unsigned long)sm->alloc_ns);
         if (sm->free_ns == NO_TIME)
-            out_text(&o, "-\n", 2);
+            out_text(&o, "-", 1);
         else
-            OUT(&o, "%lu\n", (unsigned long)sm->free_ns);
+            OUT(&o, "%lu", (unsigned long)sm->free_ns);
+        OUT(&o, " %u\n", sm->class_size);
     }
     pthread_mutex_unlock(&prof.lock);
     in_profiler = false;
+    uint64_t allocs[EBB_CLASS_COUNT], frees[EBB_CLASS_COUNT], resident[EBB_CLASS_COUNT];
+    ebbi_stats_class_counts(allocs, frees);
+    ebbi_arenas_class_resident(resident);
+    for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
+        uint64_t live = allocs[c] > frees[c] ? allocs[c] - frees[c] : 0;
+        if (resident[c] > 0)
+            OUT(&o, "class %u %lu %lu\n", ebbi_classes[c].block_size,
+                (unsigned long)(live * ebbi_classes[c].block_size), (unsigned long)resident[c]);
+    }
     ebbi_os_write_fd(fd, o.buf, o.n);
     /* The executable mappings of files, for the symbols: /proc/self/maps
      * read a buffer at a time (secure mode's guard pages make it long),

@@ -8,7 +8,7 @@
  * written; a copy is good if `seq` was even and the same before and after.
  * Nothing is asked of the program: reading costs it nothing.
  *
- * Shared by src/publish.c (the writer) and tools/ebb.c (the reader).
+ * Shared by src/publish.c (the writer) and tools/run.c (the reader).
  */
 #ifndef EBB_PUBLISH_H
 #define EBB_PUBLISH_H

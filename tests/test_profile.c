@@ -6,7 +6,10 @@
  *     before the end, a churn, a thread's, a huge block's): the dump names
  *     each function (dladdr on its frames) with its bytes allocated, live
  *     at the peak and live at the end within 10% of the truth;
- *   - `ebb profile` on the same dump lists them, in its three tables;
+ *   - `ebb profile` on the same dump lists them, in its three tables, and
+ *     names the site whose few live blocks keep their pages resident (one
+ *     block in 64 kept: every kernel page holds one) with the freed bytes
+ *     they keep;
  *   - a forked child goes on sampling and writes a profile of its own;
  *   - with profiling off, ebb_profile_dump says ENOTSUP.
  * Usage: test_profile EBB [off]
@@ -32,6 +35,8 @@
 #define PEAK_SIZE 2048
 #define CHURN_SIZE 64
 #define THREAD_SIZE 256
+#define SPARSE_SIZE 48
+#define SPARSE_KEEP_ONE_IN 64
 #define HUGE_SIZE (3 * MiB)
 
 #define CTOR_BYTES (16 * MiB)
@@ -39,11 +44,12 @@
 #define PEAK_BYTES (48 * MiB)
 #define CHURN_BYTES (256 * MiB)
 #define THREAD_BYTES (32 * MiB)
+#define SPARSE_BYTES (8 * MiB) /* under the peak below: ctor, leak and peak_site */
 #define HUGE_COUNT 40
 
 /* Global, so that the compiler keeps every store (and every malloc). */
 void *volatile sink;
-void **kept_ctor, **kept_leak, **kept_thread, **kept_child;
+void **kept_ctor, **kept_leak, **kept_thread, **kept_child, **kept_sparse;
 
 static void keep(void ***list, size_t count, size_t size)
 {
@@ -95,6 +101,26 @@ __attribute__((noinline)) void churn_site(void)
         free(ring[i]);
         ring[i] = NULL;
     }
+}
+
+/* One block in SPARSE_KEEP_ONE_IN stays: 3 KiB apart, so every kernel
+ * page of the class's pages keeps one, and the freed rest stays resident. */
+__attribute__((noinline)) void sparse_site(void)
+{
+    size_t n = SPARSE_BYTES / SPARSE_SIZE;
+    void **all = calloc(n, sizeof *all);
+    kept_sparse = calloc(n / SPARSE_KEEP_ONE_IN + 1, sizeof *kept_sparse);
+    for (size_t i = 0; i < n; i++) {
+        all[i] = malloc(SPARSE_SIZE);
+        memset(all[i], 3, SPARSE_SIZE);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (i % SPARSE_KEEP_ONE_IN == 0)
+            kept_sparse[i / SPARSE_KEEP_ONE_IN] = all[i];
+        else
+            free(all[i]);
+    }
+    free(all);
 }
 
 __attribute__((noinline)) void huge_site(void)
@@ -267,13 +293,22 @@ static void check_report(const char *ebb, const char *dump)
         return;
     char line[1024], table[128] = "";
     bool leak_in_end = false, peak_in_peak = false, churn_in_alloc = false;
-    double leak_mib = 0;
+    double leak_mib = 0, kept_total = 0, sparse_kept = -1;
+    char kept_first[512] = "";
     while (fgets(line, sizeof line, p) != NULL) {
         double mib, pct;
         char site[512];
-        if (strstr(line, "MiB") != NULL && strchr(line, ':') != NULL && line[0] != ' ')
+        if (strstr(line, "MiB") != NULL && strchr(line, ':') != NULL && line[0] != ' ') {
             snprintf(table, sizeof table, "%.*s", (int)(strchr(line, ':') - line), line);
-        else if (sscanf(line, "%lf %lf%% %511s", &mib, &pct, site) == 3) {
+            if (strncmp(table, "freed, kept", 11) == 0)
+                sscanf(strchr(line, ':') + 1, "%lf", &kept_total);
+        } else if (sscanf(line, "%lf %lf%% %511s", &mib, &pct, site) == 3) {
+            if (strncmp(table, "freed, kept", 11) == 0) {
+                if (kept_first[0] == '\0')
+                    snprintf(kept_first, sizeof kept_first, "%s", site);
+                if (strcmp(site, "sparse_site") == 0)
+                    sparse_kept = mib;
+            }
             if (strncmp(table, "live when", 9) == 0 && strcmp(site, "leak_site") == 0) {
                 leak_in_end = true;
                 leak_mib = mib;
@@ -289,6 +324,15 @@ static void check_report(const char *ebb, const char *dump)
     CHECK(near(leak_mib * MiB, LEAK_BYTES, 0.10), "ebb profile: leak_site %.1f MiB", leak_mib);
     CHECK(peak_in_peak, "ebb profile: peak_site among the live at the peak");
     CHECK(churn_in_alloc, "ebb profile: churn_site among the allocated");
+    /* The freed bytes among the kept blocks, in the sizes asked for; a
+     * safety mode's class may be bigger (secure mode's canary). */
+    double freed = (double)SPARSE_BYTES * (SPARSE_KEEP_ONE_IN - 1) / SPARSE_KEEP_ONE_IN;
+    bool bigger_blocks = getenv("EBB_SECURE") != NULL;
+    CHECK(strcmp(kept_first, "sparse_site") == 0, "ebb profile: sparse_site first of the kept (%s)", kept_first);
+    CHECK(bigger_blocks ? sparse_kept * MiB >= 0.9 * freed && sparse_kept * MiB <= 1.6 * freed
+                        : near(sparse_kept * MiB, freed, 0.10),
+          "ebb profile: sparse_site keeps %.1f MiB freed resident (%.1f MiB freed)", sparse_kept, freed / MiB);
+    CHECK(sparse_kept >= 0.9 * kept_total, "ebb profile: sparse_site keeps most of the %.1f MiB", kept_total);
 }
 
 int main(int argc, char **argv)
@@ -307,6 +351,7 @@ int main(int argc, char **argv)
     churn_site();
     thread_site();
     huge_site();
+    sparse_site();
 
     char path[64];
     snprintf(path, sizeof path, "/tmp/ebb-profile-test-%d", (int)getpid());

@@ -20,14 +20,23 @@
 
 typedef struct {
     uint32_t stack;
+    uint32_t class_size;                      /* 0: a huge block, or not known */
     uint64_t size, weight, alloc_ns, free_ns; /* free_ns: UINT64_MAX while live */
 } psample_t;
+
+/* A size class when the profile was written: its live bytes, and the
+ * resident bytes of its pages that hold live blocks. */
+typedef struct {
+    uint32_t block_size;
+    uint64_t live, resident;
+} pclass_t;
 
 typedef struct {
     uintptr_t *frames;
     unsigned count;
     const char *site;                 /* the innermost frame's name */
     uint64_t alloc, live_end, live_peak;
+    uint64_t kept;                    /* freed bytes its live blocks' pages keep resident */
 } pstack_t;
 
 typedef struct {
@@ -50,6 +59,8 @@ static struct {
     size_t nmaps;
     psym_t *syms; /* every frame address, named */
     size_t nsyms;
+    pclass_t *classes;
+    size_t nclasses;
 } P;
 
 /* What a load left, gone (a run loads a profile for its report and for
@@ -66,6 +77,7 @@ static void unload(void)
     free(P.stacks);
     free(P.maps);
     free(P.syms);
+    free(P.classes);
     memset(&P, 0, sizeof P);
 }
 
@@ -78,7 +90,7 @@ static bool load(const char *file)
         return false;
     }
     char *line = NULL;
-    size_t linecap = 0, scap = 0, kcap = 0, mcap = 0;
+    size_t linecap = 0, scap = 0, kcap = 0, mcap = 0, ccap = 0;
     bool ok = false;
     while (getline(&line, &linecap, f) > 0) {
         line[strcspn(line, "\n")] = '\0';
@@ -99,14 +111,21 @@ static bool load(const char *file)
                 s = end;
             }
         } else if (strncmp(line, "sample ", 7) == 0) {
-            psample_t x;
+            psample_t x = {0};
             char freed[32];
-            if (sscanf(line + 7, "%" SCNu32 " %" SCNu64 " %" SCNu64 " %*u %" SCNu64 " %31s", &x.stack, &x.size,
-                       &x.weight, &x.alloc_ns, freed) != 5)
+            int got = sscanf(line + 7, "%" SCNu32 " %" SCNu64 " %" SCNu64 " %*u %" SCNu64 " %31s %" SCNu32, &x.stack,
+                             &x.size, &x.weight, &x.alloc_ns, freed, &x.class_size);
+            if (got < 5)
                 continue;
             x.free_ns = strcmp(freed, "-") == 0 ? UINT64_MAX : strtoull(freed, NULL, 10);
             P.samples = ebb_grow(P.samples, &scap, P.nsamples + 1, sizeof *P.samples);
             P.samples[P.nsamples++] = x;
+        } else if (strncmp(line, "class ", 6) == 0) {
+            pclass_t c;
+            if (sscanf(line + 6, "%" SCNu32 " %" SCNu64 " %" SCNu64, &c.block_size, &c.live, &c.resident) != 3)
+                continue;
+            P.classes = ebb_grow(P.classes, &ccap, P.nclasses + 1, sizeof *P.classes);
+            P.classes[P.nclasses++] = c;
         } else if (strncmp(line, "map ", 4) == 0) {
             unsigned long lo, hi, off;
             int at = 0;
@@ -341,6 +360,47 @@ static uint64_t tally(uint64_t *peak_ns)
     return (uint64_t)peak;
 }
 
+static bool counts_for_kept(const psample_t *x, uint32_t block_size, bool live_only)
+{
+    return x->class_size == block_size && (!live_only || x->free_ns == UINT64_MAX);
+}
+
+/* The freed memory each class's live blocks keep resident (its pages'
+ * resident bytes less its live bytes), shared among the stacks by their
+ * sampled live bytes in the class: a site whose blocks outlive their
+ * neighbours keeps the pages they share.  A few live blocks can keep
+ * many pages, and may have drawn no sample: then the class's memory is
+ * shared by the bytes each stack allocated in it.  Returns the total. */
+static uint64_t attribute_kept(void)
+{
+    uint64_t total = 0;
+    for (size_t c = 0; c < P.nclasses; c++) {
+        const pclass_t *k = &P.classes[c];
+        if (k->resident <= k->live)
+            continue;
+        uint64_t kept = k->resident - k->live, sampled = 0;
+        bool live_only = true;
+        for (size_t i = 0; i < P.nsamples; i++)
+            if (counts_for_kept(&P.samples[i], k->block_size, true))
+                sampled += P.samples[i].weight;
+        if (sampled == 0) {
+            live_only = false;
+            for (size_t i = 0; i < P.nsamples; i++)
+                if (counts_for_kept(&P.samples[i], k->block_size, false))
+                    sampled += P.samples[i].weight;
+        }
+        if (sampled == 0)
+            continue; /* kept by blocks no sample stands for */
+        total += kept;
+        for (size_t i = 0; i < P.nsamples; i++) {
+            const psample_t *x = &P.samples[i];
+            if (counts_for_kept(x, k->block_size, live_only) && x->stack < P.nstacks)
+                P.stacks[x->stack].kept += (uint64_t)((double)kept * (double)x->weight / (double)sampled);
+        }
+    }
+    return total;
+}
+
 typedef struct {
     const char *site;
     uint64_t bytes;
@@ -541,6 +601,8 @@ int ebb_profile_main(int argc, char **argv)
     top("live at the peak", offsetof(pstack_t, live_peak), limit);
     top("live when written (at exit: leaks)", offsetof(pstack_t, live_end), limit);
     top("allocated", offsetof(pstack_t, alloc), limit);
+    if (attribute_kept() > 0)
+        top("freed, kept resident by the live blocks in its pages", offsetof(pstack_t, kept), limit);
     if (fold != NULL)
         folded(fold);
     return 0;
