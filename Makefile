@@ -46,7 +46,7 @@ all: lib $(BUILD)/ebb
 lib: $(BUILD)/libebbmalloc.so $(BUILD)/libebbmalloc.a
 
 # The ebb command: a plain program (it runs on the C library's malloc).
-EBB_SRCS := $(addprefix tools/,ebb.c run.c text.c csv.c html.c profile.c)
+EBB_SRCS := $(addprefix tools/,ebb.c run.c text.c csv.c html.c profile.c pprof.c)
 EBB_HDRS := tools/ebb.h src/publish.h include/ebbmalloc.h
 $(BUILD)/ebb: $(EBB_SRCS) $(EBB_HDRS) Makefile
 	@mkdir -p $(dir $@)

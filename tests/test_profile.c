@@ -10,6 +10,8 @@
  *     names the site whose few live blocks keep their pages resident (one
  *     block in 64 kept: every kernel page holds one) with the freed bytes
  *     they keep;
+ *   - `ebb profile --pprof` writes the same in pprof's format, which
+ *     `go tool pprof -top` reads back (golang-go: tools/deps.sh test);
  *   - a forked child goes on sampling and writes a profile of its own;
  *   - with profiling off, ebb_profile_dump says ENOTSUP.
  * Usage: test_profile EBB [off]
@@ -335,6 +337,66 @@ static void check_report(const char *ebb, const char *dump)
     CHECK(sparse_kept >= 0.9 * kept_total, "ebb profile: sparse_site keeps most of the %.1f MiB", kept_total);
 }
 
+/* A value of `go tool pprof -top`'s flat column ("31.50MB", "8148kB"):
+ * its units are powers of 1024. */
+static double pprof_bytes(const char *s)
+{
+    char *unit;
+    double v = strtod(s, &unit);
+    if (strncmp(unit, "kB", 2) == 0)
+        v *= 1024;
+    else if (strncmp(unit, "MB", 2) == 0)
+        v *= MiB;
+    else if (strncmp(unit, "GB", 2) == 0)
+        v *= 1024.0 * MiB;
+    return v;
+}
+
+/* The bytes `go tool pprof -top` gives `site` in `sample_index`, -1 if it
+ * is not listed; `first`: the first site listed. */
+static double pprof_top(const char *pb, const char *sample_index, const char *site, char *first, size_t first_size)
+{
+    char cmd[1024], line[1024];
+    snprintf(cmd, sizeof cmd, "go tool pprof -top -sample_index=%s '%s' 2>&1", sample_index, pb);
+    FILE *p = popen(cmd, "r");
+    double bytes = -1;
+    first[0] = '\0';
+    bool table = false;
+    while (p != NULL && fgets(line, sizeof line, p) != NULL) {
+        char flat[64], name[512];
+        if (strstr(line, "flat%") != NULL) {
+            table = true;
+        } else if (table && sscanf(line, "%63s %*s %*s %*s %*s %511s", flat, name) == 2) {
+            if (first[0] == '\0')
+                snprintf(first, first_size, "%s", name);
+            if (strcmp(name, site) == 0)
+                bytes = pprof_bytes(flat);
+        }
+    }
+    CHECK(p != NULL && pclose(p) == 0, "go tool pprof -top -sample_index=%s reads it", sample_index);
+    return bytes;
+}
+
+/* `ebb profile --pprof` on the dump, read back by pprof itself. */
+static void check_pprof(const char *ebb, const char *dump)
+{
+    char pb[256], cmd[1024], first[512];
+    snprintf(pb, sizeof pb, "%s.pb", dump);
+    snprintf(cmd, sizeof cmd, "'%s' profile --pprof '%s' '%s' > /dev/null 2>&1", ebb, pb, dump);
+    CHECK(system(cmd) == 0, "ebb profile --pprof writes %s", pb);
+    CHECK(system("command -v go > /dev/null") == 0, "go is installed (golang-go; tools/deps.sh test)");
+    double leak = pprof_top(pb, "inuse_space", "leak_site", first, sizeof first);
+    CHECK_NEAR(leak, LEAK_BYTES, "pprof: leak_site, in use");
+    double churn = pprof_top(pb, "alloc_space", "churn_site", first, sizeof first);
+    CHECK(strcmp(first, "churn_site") == 0, "pprof: churn_site first of alloc_space (%s)", first);
+    CHECK_NEAR(churn, CHURN_BYTES, "pprof: churn_site, allocated");
+    double peak = pprof_top(pb, "peak_space", "peak_site", first, sizeof first);
+    CHECK_NEAR(peak, PEAK_BYTES, "pprof: peak_site, live at the peak");
+    pprof_top(pb, "kept_space", "sparse_site", first, sizeof first);
+    CHECK(strcmp(first, "sparse_site") == 0, "pprof: sparse_site first of kept_space (%s)", first);
+    unlink(pb);
+}
+
 int main(int argc, char **argv)
 {
     int (*dump)(const char *) = (int (*)(const char *))dlsym(RTLD_DEFAULT, "ebb_profile_dump");
@@ -373,6 +435,7 @@ int main(int argc, char **argv)
     CHECK(near(est[S_HUGE].alloc, (double)HUGE_COUNT * HUGE_SIZE, 0.10), "huge_site, allocated: %.1f MiB",
           est[S_HUGE].alloc / MiB);
     check_report(argv[1], path);
+    check_pprof(argv[1], path);
     unlink(path);
 
     /* A forked child samples on, into its own profile. */

@@ -26,6 +26,8 @@ test)
     want pkg-config pkg-config
     want chromium chromium
     want valgrind valgrind
+    # `go tool pprof` reads back the profiles ebb writes in pprof's format
+    want go golang-go
     # CPython's regression tests, run under the allocator (make test-cpython)
     PYVER=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2> /dev/null || echo 3.11)
     # (regrtest.py alone comes with libpython3-stdlib; the modules do not)

@@ -128,9 +128,35 @@ void html_write(const char *file, const run_t *r, const char *command, const cha
 /* Text for HTML, in an element or an attribute's quotes. */
 void html_escape(FILE *f, const char *s);
 
+/* ---- pprof.c: pprof's format ---------------------------------------------------- */
+
+/* The values of a pprof sample, in this order. */
+enum { EBB_PPROF_ALLOC, EBB_PPROF_INUSE, EBB_PPROF_PEAK, EBB_PPROF_KEPT, EBB_PPROF_VALUES };
+
+/* A call stack, leaf first, and its bytes. */
+typedef struct {
+    const uintptr_t *addr;
+    const char *const *name;
+    unsigned count;
+    uint64_t value[EBB_PPROF_VALUES];
+} ebb_pprof_stack_t;
+
+/* A mapping of a file of the program, as /proc/PID/maps has it. */
+typedef struct {
+    uintptr_t start, end, offset;
+    const char *path;
+} ebb_pprof_map_t;
+
+/* Writes `count` stacks to `file` as an uncompressed pprof profile
+ * (sample types alloc_space, inuse_space, peak_space, kept_space; period
+ * `rate` bytes; `time_ns`: since the epoch).  Returns 0, or 1 after a
+ * message. */
+int ebb_pprof_write(const char *file, const ebb_pprof_stack_t *stacks, size_t count, const ebb_pprof_map_t *maps,
+                    size_t nmaps, uint64_t rate, uint64_t time_ns);
+
 /* ---- profile.c: heap profiles -------------------------------------------------- */
 
-/* ebb profile [--top N] [--folded OUT] PROFILE (argv[0]: "profile"). */
+/* ebb profile [--top N] [--folded OUT] [--pprof OUT] PROFILE (argv[0]: "profile"). */
 int ebb_profile_main(int argc, char **argv);
 /* The profile's flame graph (bytes allocated by call stack) as an HTML
  * section: an SVG, zoomed by a click.  Loads the profile: once per run. */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ebb.h"
@@ -568,13 +569,50 @@ int ebb_profile_flame_html(FILE *f, const char *file)
     return 0;
 }
 
+/* Every stack, named, with its bytes, for pprof; `profile`'s time is
+ * when it was written. */
+static int pprof(const char *file, const char *profile)
+{
+    size_t frames = 0;
+    for (size_t s = 0; s < P.nstacks; s++)
+        frames += P.stacks[s].count;
+    ebb_pprof_stack_t *out = calloc(P.nstacks + 1, sizeof *out);
+    const char **names = calloc(frames + 1, sizeof *names);
+    if (out == NULL || names == NULL)
+        ebb_die("out of memory");
+    for (size_t s = 0, at = 0; s < P.nstacks; s++) {
+        const pstack_t *st = &P.stacks[s];
+        out[s] = (ebb_pprof_stack_t){.addr = st->frames, .name = &names[at], .count = st->count};
+        for (unsigned i = 0; i < st->count; i++)
+            names[at++] = name_of(st->frames[i]);
+        out[s].value[EBB_PPROF_ALLOC] = st->alloc;
+        out[s].value[EBB_PPROF_INUSE] = st->live_end;
+        out[s].value[EBB_PPROF_PEAK] = st->live_peak;
+        out[s].value[EBB_PPROF_KEPT] = st->kept;
+    }
+    ebb_pprof_map_t *maps = calloc(P.nmaps + 1, sizeof *maps);
+    if (maps == NULL)
+        ebb_die("out of memory");
+    for (size_t m = 0; m < P.nmaps; m++)
+        maps[m] = (ebb_pprof_map_t){P.maps[m].start, P.maps[m].end, P.maps[m].offset, P.maps[m].path};
+    struct stat st;
+    uint64_t written = stat(profile, &st) == 0 ? (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec : 0;
+    int rc = ebb_pprof_write(file, out, P.nstacks, maps, P.nmaps, P.rate, written);
+    free(maps);
+    free(names);
+    free(out);
+    return rc;
+}
+
 int ebb_profile_main(int argc, char **argv)
 {
-    const char *file = NULL, *fold = NULL;
+    const char *file = NULL, *fold = NULL, *pprof_out = NULL;
     unsigned limit = 10;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--folded") == 0 && i + 1 < argc)
             fold = argv[++i];
+        else if (strcmp(argv[i], "--pprof") == 0 && i + 1 < argc)
+            pprof_out = argv[++i];
         else if (strcmp(argv[i], "--top") == 0 && i + 1 < argc)
             limit = (unsigned)atoi(argv[++i]);
         else if (argv[i][0] != '-' && file == NULL)
@@ -583,7 +621,7 @@ int ebb_profile_main(int argc, char **argv)
             file = NULL, i = argc;
     }
     if (file == NULL) {
-        fprintf(stderr, "usage: ebb profile [--top N] [--folded OUT] PROFILE\n");
+        fprintf(stderr, "usage: ebb profile [--top N] [--folded OUT] [--pprof OUT] PROFILE\n");
         return 2;
     }
     if (!load(file))
@@ -605,5 +643,7 @@ int ebb_profile_main(int argc, char **argv)
         top("freed, kept resident by the live blocks in its pages", offsetof(pstack_t, kept), limit);
     if (fold != NULL)
         folded(fold);
+    if (pprof_out != NULL && pprof(pprof_out, file) != 0)
+        return 1;
     return 0;
 }
