@@ -181,3 +181,63 @@ int main(int argc, char **argv)
         return ebb_profile_main(argc - 1, argv + 1);
     return usage();
 }
+
+/* ---- index tables (ebb.h) ---- */
+
+static uint64_t hash_bytes(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s != '\0'; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static uint64_t hash_key(const ebb_index_t *t, size_t i)
+{
+    return t->str != NULL ? hash_bytes(t->str[i]) : (uint64_t)t->addr[i] * 0x9e3779b97f4a7c15ull;
+}
+
+static void index_rehash(ebb_index_t *t)
+{
+    free(t->slot);
+    t->slots = t->slots ? 2 * t->slots : 1024;
+    t->slot = calloc(t->slots, sizeof *t->slot);
+    if (t->slot == NULL)
+        ebb_die("out of memory");
+    for (size_t i = 0; i < t->n; i++) {
+        size_t s = hash_key(t, i) & (t->slots - 1);
+        while (t->slot[s] != 0)
+            s = (s + 1) & (t->slots - 1);
+        t->slot[s] = (uint32_t)(i + 1);
+    }
+}
+
+uint64_t ebb_index_of(ebb_index_t *t, const char *s, uintptr_t a, bool is_string)
+{
+    if (2 * (t->n + 1) > t->slots)
+        index_rehash(t);
+    uint64_t h = is_string ? hash_bytes(s) : (uint64_t)a * 0x9e3779b97f4a7c15ull;
+    size_t at = h & (t->slots - 1);
+    for (; t->slot[at] != 0; at = (at + 1) & (t->slots - 1)) {
+        size_t i = t->slot[at] - 1;
+        if (is_string ? strcmp(t->str[i], s) == 0 : t->addr[i] == a)
+            return i;
+    }
+    if (is_string) {
+        t->str = ebb_grow(t->str, &t->cap, t->n + 1, sizeof *t->str);
+        t->str[t->n] = s;
+    } else {
+        t->addr = ebb_grow(t->addr, &t->cap, t->n + 1, sizeof *t->addr);
+        t->addr[t->n] = a;
+    }
+    t->slot[at] = (uint32_t)(t->n + 1);
+    return t->n++;
+}
+
+void ebb_index_free(ebb_index_t *t)
+{
+    free(t->str);
+    free(t->addr);
+    free(t->slot);
+    memset(t, 0, sizeof *t);
+}

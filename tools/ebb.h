@@ -38,6 +38,20 @@ void *ebb_grow(void *p, size_t *cap, size_t need, size_t each);
 /* What follows the last '/'. */
 const char *ebb_base_name(const char *path);
 
+/* An index table: each key's index (0, 1, ...) in first-seen order,
+ * through an open-addressing hash.  Keys are strings (not copied) or
+ * addresses, one kind a table; zero-initialized is empty. */
+typedef struct {
+    const char **str;  /* string keys, by index */
+    uintptr_t *addr;   /* or address keys */
+    size_t n, cap;
+    uint32_t *slot;    /* index + 1; 0: empty */
+    size_t slots;
+} ebb_index_t;
+/* The index of string `s` (is_string) or address `a`, added if new. */
+uint64_t ebb_index_of(ebb_index_t *t, const char *s, uintptr_t a, bool is_string);
+void ebb_index_free(ebb_index_t *t);
+
 /* ---- run.c: the samples ------------------------------------------------------ */
 
 typedef struct {

@@ -92,80 +92,12 @@ static void put_message(pbuf_t *b, unsigned field, pbuf_t *sub)
     sub->n = 0;
 }
 
-/* Index tables: a key's index (0, 1, ...) in first-seen order, found
- * through an open-addressing hash of 2^k slots, at most half full. */
-typedef struct {
-    const char **str;  /* string keys, by index */
-    uintptr_t *addr;   /* or address keys */
-    size_t n, cap;
-    uint32_t *slot;    /* index + 1; 0: empty */
-    size_t slots;
-} index_t;
-
-static uint64_t hash_bytes(const char *s)
+static uint64_t intern(ebb_index_t *strings, const char *s)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s != '\0'; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    return ebb_index_of(strings, s, 0, true);
 }
 
-static uint64_t hash_key(const index_t *t, size_t i)
-{
-    return t->str != NULL ? hash_bytes(t->str[i]) : (uint64_t)t->addr[i] * 0x9e3779b97f4a7c15ull;
-}
-
-static void index_rehash(index_t *t)
-{
-    free(t->slot);
-    t->slots = t->slots ? 2 * t->slots : 1024;
-    t->slot = calloc(t->slots, sizeof *t->slot);
-    if (t->slot == NULL)
-        ebb_die("out of memory");
-    for (size_t i = 0; i < t->n; i++) {
-        size_t s = hash_key(t, i) & (t->slots - 1);
-        while (t->slot[s] != 0)
-            s = (s + 1) & (t->slots - 1);
-        t->slot[s] = (uint32_t)(i + 1);
-    }
-}
-
-/* The index of string `s` (strings) or address `a` (addresses), added if new. */
-static uint64_t index_of(index_t *t, const char *s, uintptr_t a, bool is_string)
-{
-    if (2 * (t->n + 1) > t->slots)
-        index_rehash(t);
-    uint64_t h = is_string ? hash_bytes(s) : (uint64_t)a * 0x9e3779b97f4a7c15ull;
-    size_t at = h & (t->slots - 1);
-    for (; t->slot[at] != 0; at = (at + 1) & (t->slots - 1)) {
-        size_t i = t->slot[at] - 1;
-        if (is_string ? strcmp(t->str[i], s) == 0 : t->addr[i] == a)
-            return i;
-    }
-    if (is_string) {
-        t->str = ebb_grow(t->str, &t->cap, t->n + 1, sizeof *t->str);
-        t->str[t->n] = s;
-    } else {
-        t->addr = ebb_grow(t->addr, &t->cap, t->n + 1, sizeof *t->addr);
-        t->addr[t->n] = a;
-    }
-    t->slot[at] = (uint32_t)(t->n + 1);
-    return t->n++;
-}
-
-static uint64_t intern(index_t *strings, const char *s)
-{
-    return index_of(strings, s, 0, true);
-}
-
-static void index_free(index_t *t)
-{
-    free(t->str);
-    free(t->addr);
-    free(t->slot);
-}
-
-static void put_value_type(pbuf_t *b, unsigned field, index_t *t, const char *type, const char *unit, pbuf_t *sub)
+static void put_value_type(pbuf_t *b, unsigned field, ebb_index_t *t, const char *type, const char *unit, pbuf_t *sub)
 {
     put_uint(sub, VALUE_TYPE_TYPE, intern(t, type));
     put_uint(sub, VALUE_TYPE_UNIT, intern(t, unit));
@@ -177,7 +109,7 @@ int ebb_pprof_write(const char *file, const ebb_pprof_stack_t *stacks, size_t co
 {
     static const char *const types[EBB_PPROF_VALUES][2] = {
         {"alloc_space", "bytes"}, {"inuse_space", "bytes"}, {"peak_space", "bytes"}, {"kept_space", "bytes"}};
-    index_t strings = {0}, locations = {0}, functions = {0};
+    ebb_index_t strings = {0}, locations = {0}, functions = {0};
     const char **location_name = NULL; /* by location index */
     size_t name_cap = 0;
     intern(&strings, "");
@@ -197,7 +129,7 @@ int ebb_pprof_write(const char *file, const ebb_pprof_stack_t *stacks, size_t co
         for (unsigned i = 0; i < frames; i++) {
             uintptr_t addr = st->count ? st->addr[i] : 0;
             size_t before = locations.n;
-            uint64_t id = index_of(&locations, NULL, addr, false) + 1;
+            uint64_t id = ebb_index_of(&locations, NULL, addr, false) + 1;
             if (locations.n > before) {
                 location_name = ebb_grow(location_name, &name_cap, locations.n, sizeof *location_name);
                 location_name[id - 1] = st->count ? st->name[i] : "(no stack)";
@@ -228,7 +160,7 @@ int ebb_pprof_write(const char *file, const ebb_pprof_stack_t *stacks, size_t co
     /* A function per name; a location per address, its one line in it. */
     for (size_t i = 0; i < locations.n; i++) {
         size_t before = functions.n;
-        uint64_t fid = index_of(&functions, location_name[i], 0, true) + 1;
+        uint64_t fid = ebb_index_of(&functions, location_name[i], 0, true) + 1;
         if (functions.n > before) {
             uint64_t name = intern(&strings, location_name[i]);
             put_uint(&sub, FUNCTION_ID, fid);
@@ -267,9 +199,9 @@ int ebb_pprof_write(const char *file, const ebb_pprof_stack_t *stacks, size_t co
     free(sub.p);
     free(line.p);
     free(packed.p);
-    index_free(&strings);
-    index_free(&locations);
-    index_free(&functions);
+    ebb_index_free(&strings);
+    ebb_index_free(&locations);
+    ebb_index_free(&functions);
     free(location_name);
     return rc;
 }
