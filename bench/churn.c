@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
+
 #define SHORT_SLOTS 4096u   /* the main working set */
 #define LONG_SLOTS  4096u   /* longer-lived blocks, touched 1/64 of the time */
 #define DEFAULT_ITERATIONS 20000000ull
@@ -39,17 +41,12 @@ typedef struct {
     uint32_t size;
 } slot_t;
 
+/* bench.h's xorshift64*, one stream for the whole program. */
 static uint64_t rng_state;
 
 static inline uint64_t rng(void)
 {
-    /* xorshift64* */
-    uint64_t x = rng_state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * 0x2545F4914F6CDD1Dull;
+    return rng_next(&rng_state);
 }
 
 /* 8..512 bytes, skewed towards small: 50% 8..32, 30% 33..128,
@@ -70,11 +67,9 @@ static inline uint32_t pick_size(uint64_t r)
 static uint64_t checksum = 0xcbf29ce484222325ull;
 static uint64_t ops;
 
-static inline void mix(uint64_t v)
+static inline void fold(uint64_t v)
 {
-    checksum ^= v;
-    checksum *= 0x100000001b3ull;
-    checksum ^= checksum >> 29;
+    checksum = mix(checksum, v);
 }
 
 static inline unsigned char tail_byte(uint64_t tag)
@@ -109,8 +104,8 @@ static void release_block(unsigned char *p, uint32_t size, uint64_t tag)
                 (void *)p, size, tag, got);
         exit(3);
     }
-    mix(got);
-    mix(((uint64_t)size << 8) | tail);
+    fold(got);
+    fold(((uint64_t)size << 8) | tail);
     free(p);
     ops++;
 }

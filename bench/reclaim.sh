@@ -2,25 +2,26 @@
 # bench/reclaim.sh — the reclamation section of the benchmarks: how much
 # freed memory each allocator gives back to the kernel, and how soon.
 #
-#   sh bench/reclaim.sh ROUNDS SCALE_MIB MDFILE "name:lib name:lib ..." [DATAFILE]
+#   sh bench/reclaim.sh ROUNDS SCALE_MIB MDFILE "name:lib name:lib ..." [ROWS]
 #
 # Runs build/bench/reclaim (bench/reclaim.c; built here if missing or stale)
 # for each pattern under each allocator, interleaved round by round.  A spec
-# with an empty lib (glibc:) runs without a preload.  Prints, per pattern,
-# the medians of resident memory above the program's baseline at 0, 100 and
-# 1000 ms after the last free, the peak before the frees and the time of the
-# free phase, then a PASS/MISS line for the target "ebbmalloc's RSS at
-# 100 ms is the lowest of all allocators".  Writes the same as Markdown to
-# MDFILE and, if given, the raw runs to DATAFILE, one line per run:
-#   pattern allocator round peak_kib rss0_kib rss100_kib rss1000_kib free_ms status
+# with an empty lib (glibc:) runs without a preload.  Each run appends one
+# row to the results file ROWS (suite "reclaim"; a temporary file when
+# ROWS is not given; bench/README.md gives the columns).  Then
+# bench/report.py prints, per pattern, the medians of resident memory above
+# the program's baseline at 0, 100 and 1000 ms after the last free, the peak
+# before the frees and the time of the free phase, then a PASS/MISS line for
+# the target "ebbmalloc's RSS at 100 ms is the lowest of all allocators",
+# and writes the same as Markdown to MDFILE ("-": none).
 # Exit status 1 if a run failed or a checksum differed between allocators.
 # Called by bench/run.sh; see bench/README.md.
 
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
-[ $# -ge 4 ] || { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
-ROUNDS=$1 SCALE=$2 MDFILE=$3 SPECS=$4 DATAFILE=${5:-}
+[ $# -ge 4 ] || { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+ROUNDS=$1 SCALE=$2 MDFILE=$3 SPECS=$4 ROWS=${5:-}
 case $ROUNDS in ''|*[!0-9]*|0) echo "reclaim.sh: ROUNDS must be a positive integer" >&2; exit 2 ;; esac
 case $SCALE in ''|*[!0-9]*) echo "reclaim.sh: SCALE_MIB must be an integer" >&2; exit 2 ;; esac
 [ "$SCALE" -ge 16 ] || { echo "reclaim.sh: SCALE_MIB must be at least 16" >&2; exit 2; }
@@ -41,8 +42,13 @@ fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ebbreclaim.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM
-DATA=$TMP/data
-: >"$DATA"
+if [ -z "$ROWS" ]; then
+    ROWS=$TMP/rows.tsv
+    printf 'suite\talloc\tworkload\tround\tvalue\tcpu_s\trss_kib\tstatus\tmetrics\n' >"$ROWS"
+fi
+meta() {    # key value: a "# key: value" line of the results file
+    printf '# %s: %s\n' "$1" "$2" >>"$ROWS"
+}
 FAILED=0
 TIMEOUT=
 command -v timeout >/dev/null 2>&1 && TIMEOUT="timeout --foreground -k 10 120"
@@ -71,6 +77,12 @@ fail() {
 ALLOCS=
 for spec in $SPECS; do ALLOCS="$ALLOCS ${spec%%:*}"; done
 echo "reclaim: $ROUNDS round(s), scale $SCALE MiB, allocators:$ALLOCS"
+meta reclaim_rounds "$ROUNDS"
+meta reclaim_scale_mib "$SCALE"
+meta reclaim_tie_kib "$TIE_KIB"
+meta reclaim_allocators "$ALLOCS"
+meta reclaim_patterns "$PATTERNS"
+for p in $PATTERNS; do meta reclaim_pattern "$(printf '%s\t%s' "$p" "$(describe "$p")")"; done
 
 round=1
 while [ "$round" -le "$ROUNDS" ]; do
@@ -102,10 +114,12 @@ while [ "$round" -le "$ROUNDS" ]; do
                 fail "reclaim $p checksum under $name (round $round) is $sum, but $(cat "$TMP/ref.$p")"
             fi
             if [ "$status" = ok ]; then
-                echo "$p $name $round $(get peak_kib) $(get rss0_kib) $(get rss100_kib) $(get rss1000_kib) $(get free_ms) ok" >>"$DATA"
+                printf 'reclaim\t%s\t%s\t%s\t-\t-\t-\tok\tpeak_kib=%s,rss0_kib=%s,rss100_kib=%s,rss1000_kib=%s,free_ms=%s\n' \
+                    "$name" "$p" "$round" "$(get peak_kib)" "$(get rss0_kib)" "$(get rss100_kib)" \
+                    "$(get rss1000_kib)" "$(get free_ms)" >>"$ROWS"
                 line="$line $name=$(awk -v k="$(get rss100_kib)" 'BEGIN { printf "%.1fMiB", k / 1024 }')"
             else
-                echo "$p $name $round - - - - - fail" >>"$DATA"
+                printf 'reclaim\t%s\t%s\t%s\t-\t-\t-\tfail\t-\n' "$name" "$p" "$round" >>"$ROWS"
                 line="$line $name=FAIL"
             fi
         done
@@ -114,87 +128,12 @@ while [ "$round" -le "$ROUNDS" ]; do
     round=$((round + 1))
 done
 
-[ -z "$DATAFILE" ] || cp "$DATA" "$DATAFILE"
-
-DESCS=
-for p in $PATTERNS; do DESCS="$DESCS$p|$(describe "$p");"; done
-
-report() {  # $1: text or md
-    awk -v MODE="$1" -v PATS="$PATTERNS" -v ALS="$ALLOCS" -v DESCS="$DESCS" \
-        -v ROUNDS="$ROUNDS" -v TIE="$TIE_KIB" '
-    function median(key, cnt, col,   i, j, t, v) {
-        for (i = 1; i <= cnt; i++) v[i] = val[key, i, col] + 0
-        for (i = 2; i <= cnt; i++) {
-            t = v[i]
-            for (j = i - 1; j >= 1 && v[j] > t; j--) v[j + 1] = v[j]
-            v[j + 1] = t
-        }
-        return (cnt % 2) ? v[(cnt + 1) / 2] : (v[cnt / 2] + v[cnt / 2 + 1]) / 2
-    }
-    function mib(k) { return sprintf("%.1f", k / 1024) }
-    function row(a, b, c, d, e, f) {
-        if (MODE == "md") printf "| %s | %s | %s | %s | %s | %s |\n", a, b, c, d, e, f
-        else printf "  %-10s %9s %9s %9s %9s %9s\n", a, b, c, d, e, f
-    }
-    BEGIN {
-        np = split(PATS, pat, " "); na = split(ALS, al, " ")
-        nd = split(DESCS, d, ";")
-        for (i = 1; i <= nd; i++) { split(d[i], f, "|"); desc[f[1]] = f[2] }
-    }
-    $9 == "ok" {
-        k = $1 SUBSEP $2; n[k]++
-        val[k, n[k], "peak"] = $4; val[k, n[k], "r0"] = $5
-        val[k, n[k], "r100"] = $6; val[k, n[k], "r1000"] = $7; val[k, n[k], "ms"] = $8
-    }
-    END {
-        E = "ebbmalloc"; pass = 0
-        if (MODE == "md") {
-            printf "Resident memory in MiB above the program'"'"'s baseline (taken before it allocates),\n"
-            printf "at 0, 100 and 1000 ms after the last free; medians of %d round(s). \"free ms\" is\n", ROUNDS
-            printf "the time of the free phase.  Target: ebbmalloc'"'"'s RSS at 100 ms is the lowest of\n"
-            printf "all allocators (a tie within %d KiB counts).\n\n", TIE
-        }
-        for (i = 1; i <= np; i++) {
-            p = pat[i]
-            if (MODE == "md") {
-                printf "#### %s — %s\n\n", p, desc[p]
-                row("allocator", "peak MiB", "@0 ms", "@100 ms", "@1000 ms", "free ms")
-                row("---", "---:", "---:", "---:", "---:", "---:")
-            } else {
-                printf "%s  (%s)\n", p, desc[p]
-                row("allocator", "peak MiB", "@0ms", "@100ms", "@1000ms", "free ms")
-            }
-            best = ""; bestname = ""; ebb = ""
-            for (j = 1; j <= na; j++) {
-                a = al[j]; k = p SUBSEP a
-                if (!(n[k] > 0)) { row(a, "FAIL", "FAIL", "FAIL", "FAIL", "FAIL"); continue }
-                r100 = median(k, n[k], "r100")
-                row(a, mib(median(k, n[k], "peak")), mib(median(k, n[k], "r0")), mib(r100),
-                    mib(median(k, n[k], "r1000")), sprintf("%.1f", median(k, n[k], "ms")))
-                if (a == E) ebb = r100
-                else if (best == "" || r100 < best) { best = r100; bestname = a }
-            }
-            if (ebb == "" || best == "") verdict = "MISS (no result)"
-            else if (ebb <= best) verdict = "PASS"
-            else if (ebb <= best + TIE) verdict = sprintf("PASS (tie: +%.2f MiB)", (ebb - best) / 1024)
-            else verdict = "MISS"
-            if (verdict ~ /^PASS/) pass++
-            line = sprintf("target %s: ebbmalloc @100ms %s MiB, lowest peer %s MiB (%s): %s", p,
-                           ebb == "" ? "-" : mib(ebb), best == "" ? "-" : mib(best), bestname, verdict)
-            if (MODE == "md") printf "\n%s\n\n", line
-            else printf "  %s\n\n", line
-        }
-        line = sprintf("reclamation target (ebbmalloc lowest RSS at 100 ms on every pattern): %d/%d patterns: %s",
-                       pass, np, pass == np ? "PASS" : "MISS")
-        if (MODE == "md") printf "**%s**\n", line
-        else print line
-    }' "$DATA"
-}
-
 echo ""
 echo "== reclamation: MiB above baseline at 0/100/1000 ms after the frees; medians of $ROUNDS round(s) =="
 echo ""
-report text
-report md >"$MDFILE"
+python3 bench/report.py section reclaim "$ROWS" || FAILED=1
+if [ "$MDFILE" != - ]; then
+    python3 bench/report.py section reclaim "$ROWS" --md >"$MDFILE" || FAILED=1
+fi
 [ "$FAILED" = 0 ] || exit 1
 exit 0

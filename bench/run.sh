@@ -24,10 +24,17 @@
 # memory goes back to the kernel, and bench/curve.sh puts ebbmalloc's
 # retention settings beside the peers on the big-buffer workload.
 #
-# Prints the tables of medians, the ebbmalloc/peer ratios, the ratio to the
-# best peer, the targets (PASS/MISS), and writes the same to
-# bench/results/latest.md and a chart to bench/results/latest.svg.  Exit
-# status 1 if any run failed or any checksum differed between allocators.
+# This script only runs things: every run appends one row to a results file
+# (tab-separated; bench/README.md gives the columns), and bench/report.py
+# computes the medians, ratios and geometric means from the rows, prints the
+# tables and the targets (PASS/MISS), and writes bench/results/latest.md,
+# the chart bench/results/latest.svg and, after a full run, the summary
+# block of README.md; the rows are kept in bench/results/latest-runs.txt.
+# EBB_BENCH_RESULTS=DIR writes the reports and rows to DIR instead (and
+# leaves README.md alone); EBB_BENCH_WORKLOADS="churn bigbuf" runs only
+# those workloads (to check the scripts).  The peers come from
+# tools/deps.sh bench (make bench runs it).  Exit status 1 if any run
+# failed or any checksum differed between allocators.
 
 set -u
 
@@ -35,7 +42,7 @@ cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 
 usage() {
-    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 ARGS="$*"
@@ -85,6 +92,8 @@ if [ -z "${EBB_BENCH_LOCKED:-}" ] && command -v flock >/dev/null 2>&1; then
     exec flock /tmp/ebbmalloc-bench.lock sh "$ROOT/bench/run.sh" $ARGS
 fi
 START=$(date +%s)
+# Where the reports and the rows go (relative to the repository root).
+RESDIR=${EBB_BENCH_RESULTS:-bench/results}
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 
 # ---- workload sizes ---------------------------------------------------------
@@ -164,6 +173,8 @@ fi
 JEMALLOC=$LIBDIR/libjemalloc.so.2
 TCMALLOC=$LIBDIR/libtcmalloc_minimal.so.4
 MIMALLOC=$LIBDIR/libmimalloc.so.2
+# The packages whose versions latest.md records.  tools/deps.sh bench
+# installs them (make bench runs it first); this script installs nothing.
 PEER_PKGS="libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0"
 REAL_PKGS="redis-server redis-tools sqlite3"
 
@@ -177,29 +188,14 @@ missing=
 [ -x /usr/bin/sqlite3 ] || missing="$missing sqlite3"
 [ -x /usr/bin/python3 ] || missing="$missing python3"
 if [ -n "$missing" ]; then
-    SUDO=
-    if [ "$(id -u)" != 0 ]; then
-        if command -v sudo >/dev/null 2>&1; then
-            if [ -t 0 ]; then SUDO=sudo; else SUDO="sudo -n"; fi
-        else
-            SUDO=none
-        fi
-    fi
-    if [ "$SUDO" = none ] || ! command -v apt-get >/dev/null 2>&1; then
-        echo "note: missing$missing, and cannot install (not root, no sudo, or no apt-get)"
-    else
-        echo "install:$missing"
-        # shellcheck disable=SC2086
-        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null 2>&1 \
-            || { $SUDO apt-get update -qq >/dev/null 2>&1
-                 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null 2>&1; } \
-            || echo "note: apt-get install$missing failed"
-    fi
+    echo "note: missing$missing: 'sh tools/deps.sh bench' installs them (make bench runs it)"
 fi
 if [ ! -x /usr/bin/time ]; then
     echo "run.sh: /usr/bin/time is missing (Debian package 'time'); cannot measure" >&2
     exit 1
 fi
+command -v python3 >/dev/null 2>&1 \
+    || { echo "run.sh: python3 is missing; bench/report.py needs it" >&2; exit 1; }
 
 # glibc is preloaded too (its own libc.so.6): Debian's redis-server links
 # libjemalloc.so.2, which would otherwise provide its malloc.  For programs
@@ -271,6 +267,15 @@ WORKLOADS="churn bignum larson xthread falseshare lifetime large bigbuf threadch
     && WORKLOADS="$WORKLOADS redis" || echo "note: redis-server/redis-tools missing, skipping redis"
 [ -x /usr/bin/sqlite3 ] && WORKLOADS="$WORKLOADS sqlite" || echo "note: sqlite3 missing, skipping sqlite"
 [ -x /usr/bin/python3 ] && WORKLOADS="$WORKLOADS python" || echo "note: /usr/bin/python3 missing, skipping python"
+# EBB_BENCH_WORKLOADS="churn bigbuf ...": only these (a check of the scripts,
+# not a benchmark: the report then covers only them).
+if [ -n "${EBB_BENCH_WORKLOADS:-}" ]; then
+    only=
+    for w in $WORKLOADS; do
+        case " $EBB_BENCH_WORKLOADS " in *" $w "*) only="$only $w" ;; esac
+    done
+    WORKLOADS=${only# }
+fi
 
 # The command of a workload, for the reports.
 workload_cmd() {
@@ -334,8 +339,21 @@ exec_workload() {
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ebbbench.XXXXXX") || exit 1
 trap 'rm -rf "$TMP" "$SNAP"' EXIT
 trap 'exit 130' INT TERM
-RESULTS=$TMP/results        # workload alloc round value cpu rss_kib status
-: >"$RESULTS"
+# The results file: one row per run (bench/README.md, "The results file"),
+# "# key: value" lines for what the reports say about the run.
+ROWS=$TMP/rows.tsv
+printf 'suite\talloc\tworkload\tround\tvalue\tcpu_s\trss_kib\tstatus\tmetrics\n' >"$ROWS"
+meta() {    # key value...: one "# key: value" line per line of the value
+    key=$1
+    shift
+    printf '%s\n' "$*" | sed "s/^/# $key: /" >>"$ROWS"
+}
+row() {     # suite alloc workload round value cpu_s rss_kib status [metrics]
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "${9:--}" >>"$ROWS"
+}
+report() {  # the arguments of bench/report.py
+    python3 bench/report.py "$@"
+}
 FAILED=0
 
 fail() {
@@ -343,28 +361,19 @@ fail() {
         # Guard mode is measured for information: a workload it cannot run
         # (too many mappings for vm.max_map_count, or too slow) is noted in
         # the report and not run again; it does not fail the benchmark.
-        printf '%s\n' "$*" | head -n 3 >>"$TMP/guard-failures"
+        meta guard-failure "$(printf '%s\n' "$*" | head -n 3)"
         : >"$TMP/skip.$w.$name"
         return
     fi
     FAILED=1
     printf '%s\n' "$*" >>"$TMP/failures"
+    meta failure "$*"
     {
         echo ""
         echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
         echo "!!! FAILURE: $*"
         echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
     } >&2
-}
-
-# The failures, for the end of a Markdown report.
-md_failures() {
-    if [ "$FAILED" = 1 ]; then
-        echo ""
-        echo "**FAILED: at least one run crashed or produced a wrong checksum:**"
-        echo ""
-        sed 's/^/    /' "$TMP/failures"
-    fi
 }
 
 # A run that hangs (say, a deadlocked allocator) is killed and counted as failed.
@@ -478,7 +487,7 @@ $(head -n 5 "$TMP/err")"
             else
                 line="$line $name=$value"
             fi
-            echo "$w $name $round $value $cpu $rss $status" >>"$RESULTS"
+            row speed "$name" "$w" "$round" "$value" "$cpu" "$rss" "$status"
         done
         echo "$line"
     done
@@ -487,153 +496,97 @@ done
 MAIN_END=$(date +%s)
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 
+# The run's description, for the reports.
+CPU=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo 2>/dev/null | head -n 1)
+CORES=$(grep -c '^processor' /proc/cpuinfo 2>/dev/null)
+if [ "$QUICK" = 1 ]; then MODE=quick; else MODE=full; fi
+meta args "$ARGS"
+meta mode "$MODE"
+meta runs "$RUNS"
+meta allocators "$ALLOCS"
+meta extra_allocators "$EXTRA_NAMES"
+meta workloads "$WORKLOADS"
+meta nproc "$NPROC"
+meta threads "$THREADS"
+meta cpu "$CPU"
+meta cores "$CORES"
+meta rev "$REV"
+meta start "$START"
+meta main_end "$MAIN_END"
+meta load_before "$LOAD_BEFORE"
+meta load_after "$LOAD_AFTER"
+meta run_limit "$BASE_LIMIT"
+for w in $WORKLOADS; do
+    ops=$(cat "$TMP/ops.$w" 2>/dev/null)
+    unit=s
+    [ "$w" = redis ] && unit=us/req
+    meta workload "$(printf '%s\t%s\t%s\t%s\t%s' "$w" "$(workload_cmd "$w")" "${ops:-?}" "$unit" "$(workload_desc "$w")")"
+done
+
 # ---- 4m. the safety modes' report (--modes) ----------------------------------
 if [ "$MODES" = 1 ]; then
     # How many of the samples due the sampled guard took within its budget:
-    # one more run of each workload (not redis: its server's exit line is
-    # not kept) with EBB_STATS=1.
-    SAMPLES=$TMP/samples
-    : >"$SAMPLES"
-    # Each workload twice: with the default budget, and with none (what a
-    # sample costs when all are taken: guard_sample_ns over guard_samples).
+    # two more runs of each workload (not redis: its server's exit line is
+    # not kept) with EBB_STATS=1: with the default budget (rows "sample")
+    # and with none (rows "strict": what a sample costs when all are taken,
+    # guard_sample_ns over guard_samples).
     sample_counts() {   # $1: workload, $2: budget
         # shellcheck disable=SC2086 # BASE_TIMEOUT is a list of words
         exec_workload "$1" $BASE_TIMEOUT env LD_PRELOAD="$EBB" EBB_GUARD_SAMPLE=1000 EBB_GUARD_SAMPLE_BUDGET="$2" \
             EBB_STATS=1 >/dev/null 2>"$TMP/err" \
             || echo "note: $1 under the sampled guard exited with status $?; its row may be missing" >&2
         sed -n 's/.*ebbmalloc: exit:.* malloc_calls=\([0-9]*\).* guard_samples=\([0-9]*\) guard_samples_skipped=\([0-9]*\) guard_sample_ns=\([0-9]*\).*/\1 \2 \3 \4/p' \
-            "$TMP/err" | awk '{ m += $1; t += $2; s += $3; ns += $4 } END { if (NR) print m, t, s, ns; else print "0 0 0 0" }'
+            "$TMP/err" | awk '{ m += $1; t += $2; s += $3; ns += $4 }
+                END { printf "mallocs=%.0f,taken=%.0f,skipped=%.0f,ns=%.0f\n", m, t, s, ns }'
     }
     for w in $WORKLOADS; do
         [ "$w" = redis ] && continue
-        echo "$w $(sample_counts "$w" 1) $(sample_counts "$w" 0)" >>"$SAMPLES"
+        row samples sample "$w" 1 - - - ok "$(sample_counts "$w" 1)"
+        row samples strict "$w" 1 - - - ok "$(sample_counts "$w" 0)"
     done
     # The floor of a sample's cost on this machine, without the allocator.
     PROTCOST=$("$BIN/protcost" 2>&1)
-    # "floor": what taking one allocation in 1000 costs a workload at the
-    # least on this machine, from its allocation rate in the default mode
-    # and protcost's figure for a sample (the threaded one for the
-    # workloads that run threads): 1 + mallocs / 1000 * µs / median time.
-    FLOOR_US=$(echo "$PROTCOST" | sed -n 's/^one thread:.*: \([0-9.]*\) us a sample$/\1/p')
-    FLOOR_MT_US=$(echo "$PROTCOST" | sed -n 's/^another thread running:.*: \([0-9.]*\) us a sample$/\1/p')
-    samples_report() {   # $1: text or md
-        awk -v MODE="$1" -v US1="${FLOOR_US:-0}" -v USMT="${FLOOR_MT_US:-0}" '
-            function us(ns, n) { return n > 0 ? sprintf("%.1f", ns / n / 1000) : "—" }
-            function median(w,   n, i, j, t, v) {
-                n = split(times[w], v, " ")
-                for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
-                return n ? v[int((n + 1) / 2)] : 0 }
-            FNR == NR { if ($2 == "ebbmalloc" && $7 == "ok") times[$1] = times[$1] " " $4; next }
-            FNR == 1 { if (MODE == "md") { print "| workload | mallocs | samples due | taken | skipped | one in | µs each | no budget: taken | one in | µs each | floor |"; print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" }
-                       else print "  workload      mallocs   due  taken  skipped  one-in  us-each | no budget: taken  one-in  us-each | floor" }
-            { due = $3 + $4; one = $3 > 0 ? sprintf("%.0f", $2 / $3) : "—"; one0 = $7 > 0 ? sprintf("%.0f", $6 / $7) : "—"
-              threaded = $1 ~ /^(larson|xthread|falseshare|lifetime|threadchurn)$/
-              m = median($1); floor = "—"
-              if (m > 0 && US1 > 0) { f = 1 + $2 / 1000 * (threaded ? USMT : US1) / 1e6 / m; floor = sprintf("%.2f", f); lf += log(f); nf++ }
-              if (MODE == "md") printf "| %s | %d | %d | %d | %d | %s | %s | %d | %s | %s | %s |\n", $1, $2, due, $3, $4, one, us($5, $3), $7, one0, us($9, $7), floor
-              else printf "  %-12s %9d %5d %6d %8d %7s %8s | %6d %7s %8s | %s\n", $1, $2, due, $3, $4, one, us($5, $3), $7, one0, us($9, $7), floor }
-            END { if (nf) printf "%sfloor of one in 1000 on this machine, geometric mean over %d workloads: %.3f\n", MODE == "md" ? "\n" : "  ", nf, exp(lf / nf) }' "$RESULTS" "$SAMPLES"
-    }
-    modes_report() {   # $1: text or md
-        awk -v MODE="$1" -v WLS="$WORKLOADS" -v VARS="$ALLOCS" \
-            -f bench/stats.awk -f bench/modes.awk "$RESULTS"
-    }
+    meta protcost "$PROTCOST"
+    [ -n "${SCUDO:-}" ] && [ -f "$SCUDO" ] && meta scudo "$SCUDO"
     echo ""
     echo "== safety modes: medians over $RUNS rounds, ratios to the default mode =="
     echo ""
-    modes_report text
+    report section modes "$ROWS"
     echo ""
     echo "sampled guard (EBB_GUARD_SAMPLE=1000, default budget and none): samples taken, one run each"
-    samples_report text
+    report section samples "$ROWS"
     echo ""
     echo "page protection on this machine (bench/protcost.c, medians):"
     echo "$PROTCOST" | sed 's/^/  /'
-    mkdir -p bench/results || exit 1
-    OUT=bench/results/modes.md
-    if [ "$QUICK" = 1 ]; then SIZES=quick; else SIZES=full; fi
-    {
-        echo "# ebbmalloc safety modes: cost on the benchmark suite"
-        echo ""
-        echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); \`sh bench/run.sh $ARGS\`"
-        echo "- $SIZES workload sizes, $RUNS rounds, variants interleaved ($ALLOCS); values are medians"
-        echo "- nproc: $NPROC; threads: $THREADS; CPU: $(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo 2>/dev/null | head -n 1)"
-        echo "- ebbmalloc: git $REV; run time $(($(date +%s) - START)) s; load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
-        [ -n "${SCUDO:-}" ] && [ -f "$SCUDO" ] && echo "- scudo: $SCUDO (LLVM's hardened allocator, its default options)"
-        echo ""
-        echo "Variants: \`default\` (no setting), \`zero\` (\`EBB_ZERO_ON_FREE=1\`), \`secure\`"
-        echo "(\`EBB_SECURE=1\`), \`sample\` (\`EBB_GUARD_SAMPLE=1000\`, its default budget: 1% of the time),"
-        echo "\`strict\` (\`EBB_GUARD_SAMPLE=1000 EBB_GUARD_SAMPLE_BUDGET=0\`: every sample due taken), \`profile\`"
-        echo "(\`EBB_PROFILE=1\`: the heap profiler at its default rate, one sample per 512 KiB), \`profile10\` (ten times"
-        echo "that rate), \`heaptrack\` (Debian's heaptrack recording every allocation, on glibc's malloc, its record"
-        echo "written to /dev/null: its interpretation not counted), \`guard\` (\`EBB_GUARD=1\`, for"
-        echo "information: a run limited to $BASE_LIMIT s, 60 s in guard mode; a workload it cannot run is"
-        echo "shown as —).  Ratios are variant/default: above 1 costs more.  For redis the figure"
-        echo "is the time per request."
-        modes_report md
-        echo ""
-        echo "### The sampled guard's budget: samples taken under \`EBB_GUARD_SAMPLE=1000\`"
-        echo ""
-        echo "Two more runs of each workload with \`EBB_STATS=1\` (redis not: its server's exit line is not kept),"
-        echo "with the default budget and with none.  Samples fall due on the slow path, one in 1000 allocations"
-        echo "on average; \"skipped\" were due while the budget was spent; \"one in\" is mallocs per sample taken;"
-        echo "\"µs each\" is the time the sampled path took (\`guard_sample_ns\`, its system calls and first"
-        echo "touch, at allocation and free) per sample taken.  \"floor\" is what one in 1000 costs the workload"
-        echo "at the least here, whatever the allocator: its mallocs / 1000 × the page-protection cost of a sample"
-        echo "measured below (the threaded figure for threaded workloads), over its default-mode time."
-        echo ""
-        samples_report md
-        echo ""
-        echo "What a sample costs at the least on this machine, without the allocator (\`bench/protcost.c\`:"
-        echo "a page closed after a write, opened again, written again; medians of 4000):"
-        echo ""
-        echo "$PROTCOST" | sed 's/^/    /'
-        if [ -s "$TMP/guard-failures" ]; then
-            echo ""
-            echo "Guard mode did not complete:"
-            echo ""
-            sed 's/^/    /' "$TMP/guard-failures"
-        fi
-        md_failures
-    } >"$OUT"
-    {
-        echo "# bench/run.sh --modes run: workload variant round value cpu_s rss_kib status"
-        cat "$RESULTS"
-    } >bench/results/modes-runs.txt
+    mkdir -p "$RESDIR" || exit 1
+    meta date "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    meta end "$(date +%s)"
+    meta load_after "$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
+    report modes "$ROWS" "$RESDIR/modes.md" || fail "bench/report.py failed"
+    cp "$ROWS" "$RESDIR/modes-runs.txt" || exit 1
     echo ""
-    echo "wrote $OUT and bench/results/modes-runs.txt ($(($(date +%s) - START)) s)"
+    echo "wrote $RESDIR/modes.md and $RESDIR/modes-runs.txt ($(($(date +%s) - START)) s)"
     [ "$FAILED" = 1 ] && exit 1
     exit 0
 fi
 
-# ---- 4. reports ------------------------------------------------------------
-INFO=$TMP/info              # name, command, calls, unit, description (tabs)
-: >"$INFO"
-for w in $WORKLOADS; do
-    ops=$(cat "$TMP/ops.$w" 2>/dev/null)
-    unit=s
-    [ "$w" = redis ] && unit=us/req
-    printf '%s\t%s\t%s\t%s\t%s\n' "$w" "$(workload_cmd "$w")" "${ops:-?}" "$unit" "$(workload_desc "$w")" >>"$INFO"
-done
-
-report() {   # $1: text or md
-    awk -v MODE="$1" -v WLS="$WORKLOADS" -v ALS="$ALLOCS" -v INFO="$INFO" \
-        -f bench/stats.awk -f bench/report.awk "$RESULTS"
-}
-
+# ---- 4. the workloads' tables -------------------------------------------------
 echo ""
 echo "== medians over $RUNS rounds; ratios are ebbmalloc/peer (below 1: ebbmalloc faster/smaller) =="
 echo ""
-report text
+report section speed "$ROWS"
 
 echo "== reclamation cost: ebbmalloc with reclamation on (defaults) vs off (ebb-off) =="
 echo ""
-awk -v MODE=text -f bench/onoff.awk "$RESULTS"
+report section onoff "$ROWS"
 echo ""
+meta off_env "$OFF_ENV"
 
 # ---- 5. reclamation speed (bench/reclaim.sh) ---------------------------------
 echo "== reclamation speed: bench/reclaim.sh $RECLAIM_ROUNDS $RECLAIM_MIB =="
 echo ""
-sh bench/reclaim.sh "$RECLAIM_ROUNDS" "$RECLAIM_MIB" "$TMP/reclaim.md" "$MAIN_SPECS" "$TMP/reclaim.data"
+meta reclaim_mib "$RECLAIM_MIB"
+sh bench/reclaim.sh "$RECLAIM_ROUNDS" "$RECLAIM_MIB" - "$MAIN_SPECS" "$ROWS"
 rc=$?
 if [ "$rc" != 0 ]; then
     fail "bench/reclaim.sh exited with status $rc"
@@ -643,70 +596,29 @@ fi
 echo ""
 echo "== big buffers: time against peak RSS, retention settings and peers: bench/curve.sh =="
 echo ""
-sh bench/curve.sh "$RUNS" "$BIGBUF_ITERS" "$EBB" "$RESULTS" "$TMP/curve.md" || fail "bench/curve.sh failed"
+sh bench/curve.sh "$RUNS" "$BIGBUF_ITERS" "$EBB" "$ROWS" - || fail "bench/curve.sh failed"
 END=$(date +%s)
 
 # ---- 7. Markdown and SVG -----------------------------------------------------
-mkdir -p bench/results || exit 1
-OUT=bench/results/latest.md
-SVG=bench/results/latest.svg
-RAW=bench/results/latest-runs.txt
-CPU=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo 2>/dev/null | head -n 1)
+mkdir -p "$RESDIR" || exit 1
+meta date "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+meta end "$END"
+meta kernel "$(uname -sr)"
+meta ebb_src "$EBB_SRC"
+meta ebb_built "$EBB_BUILT"
+meta ebb_sha "$EBB_SHA"
+meta compiler "$("$CC" --version 2>/dev/null | head -n 1)"
 # shellcheck disable=SC2086 # PEER_PKGS and REAL_PKGS are lists of words
-VERSIONS=$(dpkg-query -W -f='${Package} ${Version}\n' $PEER_PKGS $REAL_PKGS python3.11 libc6 2>/dev/null)
-if [ "$QUICK" = 1 ]; then MODE=quick; else MODE=full; fi
-DATE=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
-{
-    echo "# ebbmalloc benchmark results"
-    echo ""
-    echo "- date: $DATE"
-    echo "- mode: $MODE, $RUNS rounds, allocators interleaved ($ALLOCS ebb-off); values are medians"
-    echo "- nproc: $NPROC; threads for the multi-threaded workloads: $THREADS"
-    echo "- CPU: ${CPU:-unknown}"
-    echo "- kernel: $(uname -sr)"
-    echo "- ebbmalloc: git $REV at the start; $EBB_SRC built $EBB_BUILT, sha256 $EBB_SHA...;"
-    echo "  every run used a copy taken at the start"
-    echo "- compiler: $("$CC" --version 2>/dev/null | head -n 1)"
-    echo "- run time: $((MAIN_END - START)) s for the workloads, $((END - MAIN_END)) s for reclaim.sh"
-    echo "- load average (1, 5, 15 min) before the run: $LOAD_BEFORE (other processes only: above"
-    echo "  about 0.5 they competed with the benchmarks for the CPUs); after: $LOAD_AFTER"
-    echo "- packages (dpkg-query -W):"
-    echo "$VERSIONS" | sed '/^$/d; s/^/  - /'
-    echo ""
-    echo "Ratios are ebbmalloc/peer: below 1 means ebbmalloc is faster (wall time) or"
-    echo "smaller (peak RSS) than that peer.  RSS is the process's peak resident set"
-    echo "(for redis, the server's).  For redis the figure is requests per second, and"
-    echo "its time ratio is peer req/s ÷ ebbmalloc req/s, so below 1 still means"
-    echo "ebbmalloc is better.  \"Best peer\" is, per workload, the peer with the lowest"
-    echo "median.  Chart: [latest.svg](latest.svg)."
-    echo ""
-    report md
-    echo "## Reclamation cost: ebbmalloc with reclamation on (defaults) vs off"
-    echo ""
-    echo "\`ebb-off\` is ebbmalloc run with \`$OFF_ENV\`, in the same interleaved rounds."
-    echo ""
-    awk -v MODE=md -f bench/onoff.awk "$RESULTS"
-    echo ""
-    echo "## Reclamation speed (bench/reclaim.sh $RECLAIM_ROUNDS $RECLAIM_MIB)"
-    echo ""
-    cat "$TMP/reclaim.md" 2>/dev/null
-    echo ""
-    echo "## Big buffers: time against peak RSS (bench/curve.sh)"
-    echo ""
-    cat "$TMP/curve.md" 2>/dev/null
-    md_failures
-} >"$OUT"
-{
-    echo "# bench/run.sh $MODE run, $DATE: one line per run:"
-    echo "# workload allocator round value cpu_s rss_kib status"
-    echo "# (value: wall seconds; for redis, microseconds per request)"
-    cat "$RESULTS"
-} >"$RAW"
-awk -v WLS="$WORKLOADS" -v ALS="$ALLOCS" -v INFO="$INFO" \
-    -v TITLE="ebbmalloc / peer — $MODE run, $RUNS rounds, $THREADS threads, $DATE" \
-    -f bench/stats.awk -f bench/svg.awk "$RESULTS" >"$SVG"
+meta package "$(dpkg-query -W -f='${Package} ${Version}\n' $PEER_PKGS $REAL_PKGS python3.11 libc6 2>/dev/null)"
+# The README's summary block only after a full run into bench/results.
+README_ARG=
+if [ "$QUICK" = 0 ] && [ -z "${EBB_BENCH_RESULTS:-}" ]; then README_ARG="--readme README.md"; fi
+# shellcheck disable=SC2086 # README_ARG is empty or two words
+report latest "$ROWS" "$RESDIR" $README_ARG || fail "bench/report.py failed"
+cp "$ROWS" "$RESDIR/latest-runs.txt" || exit 1
 echo ""
-echo "wrote $OUT, $SVG and $RAW ($((END - START)) s)"
+echo "wrote $RESDIR/latest.md, $RESDIR/latest.svg and $RESDIR/latest-runs.txt ($((END - START)) s)"
+[ -n "$README_ARG" ] && echo "rewrote the summary block of README.md"
 
 if [ "$FAILED" = 1 ]; then
     {

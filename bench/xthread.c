@@ -31,6 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
+
 #define BATCH 256u              /* blocks per hand-off */
 #define HDR 12u                 /* tag (8 bytes) + size (4 bytes) */
 #define QUEUE_CAP 16u           /* batches in flight per pair, at most */
@@ -59,16 +61,6 @@ typedef struct {
     uint64_t cons_sum, cons_ops;
     int bad;
 } pair_t;
-
-static inline uint64_t xorshift(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1Dull;
-}
 
 /* 16..256 bytes: 60% 16..64, 30% 65..128, 10% 129..256. */
 static inline uint32_t pick_size(uint64_t r)
@@ -178,9 +170,9 @@ static void *producer(void *arg)
     uint64_t s = q->seed;
     batch_t *b = new_batch(q);
     for (uint64_t i = 0; i < q->items; i++) {
-        uint64_t r = xorshift(&s);
+        uint64_t r = rng_next(&s);
         uint32_t size = pick_size(r);
-        uint64_t tag = xorshift(&s);
+        uint64_t tag = rng_next(&s);
         unsigned char *p = malloc(size);
         if (p == NULL) {
             fprintf(stderr, "xthread: malloc(%" PRIu32 ") failed\n", size);

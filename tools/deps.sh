@@ -37,8 +37,9 @@ test)
         [ "$MA" != x86_64-linux-gnu ] || need="$need libclang-rt-dev"
     ;;
 bench)
+    # the peers and real programs of bench/run.sh (which installs nothing
+    # itself), /usr/bin/time for its runs, valgrind for make bench-instr
     want valgrind valgrind
-    want hyperfine hyperfine
     want_file /usr/bin/time time
     want_file "/usr/lib/$MA/libjemalloc.so.2" libjemalloc2
     want_file "/usr/lib/$MA/libtcmalloc_minimal.so.4" libtcmalloc-minimal4
