@@ -47,6 +47,8 @@ bench)
     # scudo, beside the safety modes (make bench-modes)
     ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.scudo_standalone-x86_64.so > /dev/null 2>&1 ||
         [ "$MA" != x86_64-linux-gnu ] || need="$need libclang-rt-dev"
+    # heaptrack, beside the heap profiler (make bench-modes)
+    want_file /usr/lib/heaptrack/libheaptrack_preload.so heaptrack
     # real programs driven by bench/run.sh
     want_file /usr/bin/redis-server redis-server
     want_file /usr/bin/redis-benchmark redis-tools
