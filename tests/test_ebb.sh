@@ -110,7 +110,8 @@ if command -v chromium > /dev/null; then
     line=$(grep -o "svg0 proc_rss points=[0-9]*" "$WORK/dom")
     check "the resident line has a point a live sample (${line#*=} for $rss_rows)" test "${line#*=}" = "$rss_rows"
     # The heap profile's flame graph in the report, read back from the DOM.
-    "$EBB" run --quiet --profile "$WORK/f.prof" --html "$WORK/flame.html" -- "$PHASES" 64 > /dev/null 2>&1
+    "$EBB" run --quiet --profile "$WORK/f.prof" --html "$WORK/flame.html" --csv "$WORK/flame.csv" -- "$PHASES" 64 \
+        > /dev/null 2>&1
     # shellcheck disable=SC2086
     timeout 120 $CHROME --user-data-dir="$WORK/chrome3" --dump-dom "file://$WORK/flame.html" > "$WORK/fdom" 2> /dev/null
     check "the flame graph's root frame holds every byte" grep -q 'class="frame" data-name="all" data-bytes="[1-9]' "$WORK/fdom"
@@ -118,6 +119,28 @@ if command -v chromium > /dev/null; then
     check "a frame for fill() with about the 80 MiB it allocated (${fill_bytes:-none} bytes)" \
         between "${fill_bytes:-0}" 50000000 130000000
     check "frames under main: phases, then fill" sh -c "grep -q 'data-name=\"main\"' '$WORK/fdom' && grep -q 'data-name=\"phases\"' '$WORK/fdom'"
+    # A time range chosen on the timeline (here by the page's address):
+    # the flame graph of what was allocated in it.  The run's two halves
+    # hold every byte between them; before the program started, nothing.
+    all_bytes=$(grep -o 'data-name="all" data-bytes="[0-9]*"' "$WORK/fdom" | sed 's/.*bytes="\([0-9]*\)"/\1/')
+    end_s=$(awk -F, 'NR > 1 && $3 > t { t = $3 } END { printf "%.3f", t / 1000 }' "$WORK/flame.csv")
+    mid_s=$(awk -v e="$end_s" 'BEGIN { printf "%.3f", e / 2 }')
+    range_bytes() { # FROM TO: the root frame's bytes for that range, 0 if none drawn
+        # shellcheck disable=SC2086
+        timeout 120 $CHROME --user-data-dir="$WORK/chrome4" --dump-dom "file://$WORK/flame.html#range=$1-$2" \
+            > "$WORK/rdom" 2> /dev/null
+        b=$(grep -o 'data-name="all" data-bytes="[0-9]*"' "$WORK/rdom" | sed 's/.*bytes="\([0-9]*\)"/\1/')
+        echo "${b:-0}"
+    }
+    first=$(range_bytes 0 "$mid_s")
+    check "the timeline shows the range chosen" grep -q "class=\"trange\"[^>]*>0.00 s to $(printf %.2f "$mid_s") s<" "$WORK/rdom"
+    check "the flame graph says the range" grep -q "id=\"flame-range\">From 0.000 s to $mid_s s: " "$WORK/rdom"
+    second=$(range_bytes "$mid_s" 1000000)
+    check "the two halves of the run ($first + $second bytes) hold every byte ($all_bytes)" \
+        test "$((first + second))" = "${all_bytes:-x}"
+    check "each half allocated something, less than the whole" \
+        sh -c "[ $first -gt 0 ] && [ $second -gt 0 ] && [ $first -lt ${all_bytes:-0} ]"
+    check "nothing before the program started" test "$(range_bytes 0 0.0000001)" = 0
     mkdir -p "$B/screenshots"
     # shellcheck disable=SC2086
     timeout 120 $CHROME --user-data-dir="$WORK/chrome2" --window-size=1000,900 \

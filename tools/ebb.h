@@ -141,6 +141,8 @@ void csv_write(const char *file, const run_t *r);
 void html_write(const char *file, const run_t *r, const char *command, const char *profile);
 /* Text for HTML, in an element or an attribute's quotes. */
 void html_escape(FILE *f, const char *s);
+/* A JSON string, quoted, safe inside a <script> element. */
+void html_json_string(FILE *f, const char *s);
 
 /* ---- pprof.c: pprof's format ---------------------------------------------------- */
 
@@ -173,7 +175,9 @@ int ebb_pprof_write(const char *file, const ebb_pprof_stack_t *stacks, size_t co
 /* ebb profile [--top N] [--folded OUT] [--pprof OUT] PROFILE (argv[0]: "profile"). */
 int ebb_profile_main(int argc, char **argv);
 /* The profile's flame graph (bytes allocated by call stack) as an HTML
- * section: an SVG, zoomed by a click.  Loads the profile: once per run. */
-int ebb_profile_flame_html(FILE *out, const char *profile);
+ * section: an SVG drawn by the page's script from the samples, for the
+ * time range chosen on a timeline whose origin is `t0_ns`
+ * (CLOCK_MONOTONIC), zoomed by a click.  Loads the profile. */
+int ebb_profile_flame_html(FILE *out, const char *profile, uint64_t t0_ns);
 
 #endif

@@ -26,6 +26,21 @@ void html_escape(FILE *f, const char *s)
     }
 }
 
+void html_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20 || c == '<' || c == '>' || c == '&')
+            fprintf(f, "\\u%04x", c); /* never "</script>" */
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
 enum { W = 900, H = 320, ML = 60, MR = 20, MT = 20, MB = 40 };
 
 /* An area from `lower` to `upper` (functions of a sample), as an SVG
@@ -98,8 +113,14 @@ static void html_series(FILE *f, const series_t *s)
                    "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%.0f MiB</text>\n",
                 ML, W - MR, y, y, ML - 4, y + 4, ymax * (4 - k) / 4 / MiB);
     }
-    fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">%.2f s</text>\n", W - MR, H - 12,
-            tmax / 1000);
+    fprintf(f, "<text class=\"trange\" x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">%.2f s</text>\n",
+            W - MR, H - 12, tmax / 1000);
+    /* What the script zooms (scaled across, the plot area clipping it). */
+    static unsigned clips;
+    clips++;
+    fprintf(f, "<defs><clipPath id=\"plot%u\"><rect x=\"%d\" y=\"0\" width=\"%d\" height=\"%d\"/></clipPath></defs>\n"
+               "<g clip-path=\"url(#plot%u)\"><g class=\"plot\">\n",
+            clips, ML, W - ML - MR, H, clips);
     svg_area(f, s, lvl_zero, lvl_used, tmax, ymax, "in_use", "#2b6cb0");
     svg_area(f, s, lvl_used, lvl_freed, tmax, ymax, "freed_retained", "#ed8936");
     svg_area(f, s, lvl_freed, lvl_meta, tmax, ymax, "metadata", "#a0aec0");
@@ -127,6 +148,9 @@ static void html_series(FILE *f, const series_t *s)
      * the top; memory given back to the kernel at the bottom. */
     svg_marks(f, s, offsetof(struct ebb_stats, refaulted), "refault", "#dd6b20", MT - 8, "refaulted", tmax);
     svg_marks(f, s, offsetof(struct ebb_stats, reclaimed_total), "reclaim", "#38a169", H - MB, "reclaimed", tmax);
+    fprintf(f, "</g></g>\n<rect class=\"selection\" x=\"0\" y=\"%d\" width=\"0\" height=\"%d\" fill=\"#2b6cb0\" "
+               "fill-opacity=\"0.15\" pointer-events=\"none\"/>\n",
+            MT, H - MT - MB);
     /* The hover: a cursor line, and the samples' values for the script. */
     fprintf(f, "<line class=\"cursor\" x1=\"-10\" x2=\"-10\" y1=\"%d\" y2=\"%d\" stroke=\"#444\" "
                "stroke-width=\"1\" pointer-events=\"none\"/>\n</svg>\n<div class=\"hover\">&nbsp;</div>\n"
@@ -205,7 +229,9 @@ void html_write(const char *file, const run_t *r, const char *command, const cha
                "table{border-collapse:collapse;font-size:13px}td,th{padding:2px 10px;text-align:right}"
                "th{border-bottom:1px solid #999}.key span{display:inline-block;width:12px;height:12px;margin:0 4px 0 14px}"
                "pre{font-size:12px}.hover{font-size:13px;color:#333;min-height:1.2em}"
-               "details{margin:6px 0}summary{cursor:pointer;font-size:13px}</style></head><body>\n<h1>ebb run ");
+               "details{margin:6px 0}summary{cursor:pointer;font-size:13px}"
+               ".plot *{vector-effect:non-scaling-stroke}svg.timeline{cursor:crosshair;user-select:none}"
+               "</style></head><body>\n<h1>ebb run ");
     html_escape(f, command);
     fprintf(f, "</h1>\n<p class=\"key\"><span style=\"background:#2b6cb0\"></span>in use"
                "<span style=\"background:#ed8936\"></span>freed, not reclaimed"
@@ -218,19 +244,41 @@ void html_write(const char *file, const run_t *r, const char *command, const cha
         html_series(f, &r->series[i]);
     html_summary(f, r);
     if (profile != NULL)
-        ebb_profile_flame_html(f, profile);
-    /* Hovering a timeline shows the values at that time. */
-    fprintf(f, "<script>\ndocument.querySelectorAll('svg.timeline').forEach(function(svg){"
+        ebb_profile_flame_html(f, profile, r->t0_ns);
+    /* Hovering a timeline shows the values at that time; dragging across
+     * one zooms every timeline into that time and draws the flame graph
+     * of what was allocated in it; a double click shows all again.  The
+     * page's address may name a range: report.html#range=1.5-2.25. */
+    fprintf(f, "<script>\n(function(){var lines=[];\n"
+               "function zoomAll(a,b,all){lines.forEach(function(l){l.zoom(a,b);});"
+               "if(window.ebbFlameRange)window.ebbFlameRange(all?-1e308:a,all?1e308:b);}\n"
+               "document.querySelectorAll('svg.timeline').forEach(function(svg){"
                "var data=JSON.parse(svg.nextElementSibling.nextElementSibling.textContent);"
-               "var tip=svg.nextElementSibling,cur=svg.querySelector('.cursor');"
-               "svg.addEventListener('mousemove',function(e){var p=svg.createSVGPoint();p.x=e.clientX;p.y=e.clientY;"
+               "var tip=svg.nextElementSibling,cur=svg.querySelector('.cursor'),plot=svg.querySelector('.plot'),"
+               "sel=svg.querySelector('.selection'),lab=svg.querySelector('.trange'),tmax=data.tmax||1,"
+               "view=[0,tmax],drag=null,X0=data.x0,X1=data.x1;\n"
+               "function tAt(e){var p=svg.createSVGPoint();p.x=e.clientX;p.y=e.clientY;"
                "var q=p.matrixTransform(svg.getScreenCTM().inverse());"
-               "var t=(q.x-data.x0)/(data.x1-data.x0)*data.tmax,best=0;"
+               "return view[0]+(q.x-X0)/(X1-X0)*(view[1]-view[0]);}\n"
+               "function xAt(t){return X0+(X1-X0)*(t-view[0])/(view[1]-view[0]);}\n"
+               "var line={zoom:function(a,b){view=[a,b];var xa=X0+(X1-X0)*a/tmax;"
+               "plot.setAttribute('transform','translate('+X0+',0) scale('+(tmax/(b-a))+',1) translate('+(-xa)+',0)');"
+               "lab.textContent=(a>0||b<tmax?a.toFixed(2)+' s to ':'')+b.toFixed(2)+' s';}};lines.push(line);\n"
+               "svg.addEventListener('mousedown',function(e){drag=tAt(e);e.preventDefault();});\n"
+               "svg.addEventListener('mouseup',function(e){if(drag===null)return;var t=tAt(e),a=Math.min(drag,t),"
+               "b=Math.max(drag,t);drag=null;sel.setAttribute('width',0);"
+               "if(b-a>(view[1]-view[0])/200)zoomAll(Math.max(a,0),Math.min(b,tmax),false);});\n"
+               "svg.addEventListener('dblclick',function(){zoomAll(0,tmax,true);});\n"
+               "svg.addEventListener('mousemove',function(e){var t=tAt(e),best=0;"
+               "if(drag!==null){var x1=xAt(Math.min(drag,t)),x2=xAt(Math.max(drag,t));"
+               "sel.setAttribute('x',x1);sel.setAttribute('width',x2-x1);}"
                "data.v.forEach(function(r,i){if(Math.abs(r[0]-t)<Math.abs(data.v[best][0]-t))best=i;});"
-               "var r=data.v[best],x=data.x0+(data.x1-data.x0)*r[0]/data.tmax;"
+               "var r=data.v[best],x=xAt(r[0]);"
                "cur.setAttribute('x1',x);cur.setAttribute('x2',x);"
                "tip.textContent=r[0].toFixed(2)+' s: in use '+r[1]+' MiB, freed not reclaimed '+r[2]+"
                "' MiB (kept for reuse '+r[4]+'), metadata '+r[3]+' MiB, resident (/proc) '+r[5]+' MiB';});});\n"
+               "var m=/range=([0-9.]+)-([0-9.]+)/.exec(location.hash);"
+               "if(m&&+m[2]>+m[1])zoomAll(+m[1],+m[2],false);})();\n"
                "</script>\n");
     /* In a browser, count what the SVG drew (the tests read this back). */
     fprintf(f, "<pre id=\"check\"></pre>\n<script>\n"

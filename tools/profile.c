@@ -457,115 +457,101 @@ static void folded(const char *file)
 
 /* ---- the flame graph ------------------------------------------------------------ */
 
-/* Call stacks merged by name, outermost first: a tree of bytes allocated. */
-typedef struct fnode {
-    const char *name;
-    uint64_t bytes;
-    struct fnode *child, *next;
-} fnode_t;
-
-static fnode_t *fchild(fnode_t *parent, const char *name)
-{
-    for (fnode_t *c = parent->child; c != NULL; c = c->next)
-        if (strcmp(c->name, name) == 0)
-            return c;
-    fnode_t *c = calloc(1, sizeof *c);
-    c->name = name;
-    c->next = parent->child;
-    parent->child = c;
-    return c;
-}
-
 #define FLAME_W 1200.0
 #define FLAME_ROW 17
 
-static unsigned fdepth(const fnode_t *n)
+/* The samples as data for the page's script, which draws the flame graph
+ * of the bytes allocated in the time range chosen on a timeline (all of
+ * it at first): names, stacks (name indexes, outermost first) and samples
+ * (stack, bytes, allocated and freed in seconds since `t0_ns`, the
+ * timelines' origin; -1: never freed). */
+static void flame_data(FILE *f, uint64_t t0_ns)
 {
-    unsigned d = 0;
-    for (const fnode_t *c = n->child; c != NULL; c = c->next) {
-        unsigned k = fdepth(c);
-        if (k > d)
-            d = k;
+    ebb_index_t names = {0};
+    uint64_t **stacks = calloc(P.nstacks + 1, sizeof *stacks);
+    if (stacks == NULL)
+        ebb_die("out of memory");
+    for (size_t s = 0; s < P.nstacks; s++) {
+        stacks[s] = calloc(P.stacks[s].count + 1, sizeof **stacks);
+        if (stacks[s] == NULL)
+            ebb_die("out of memory");
+        for (unsigned i = 0; i < P.stacks[s].count; i++)
+            stacks[s][i] = ebb_index_of(&names, name_of(P.stacks[s].frames[P.stacks[s].count - 1 - i]), 0, true);
     }
-    return d + 1;
+    fprintf(f, "<script type=\"application/json\" id=\"flame-data\">{\"names\":[");
+    for (size_t i = 0; i < names.n; i++) {
+        fputs(i ? "," : "", f);
+        html_json_string(f, names.str[i]);
+    }
+    fprintf(f, "],\n\"stacks\":[");
+    for (size_t s = 0; s < P.nstacks; s++) {
+        fprintf(f, "%s[", s ? "," : "");
+        for (unsigned i = 0; i < P.stacks[s].count; i++)
+            fprintf(f, "%s%" PRIu64, i ? "," : "", stacks[s][i]);
+        fprintf(f, "]");
+        free(stacks[s]);
+    }
+    free(stacks);
+    fprintf(f, "],\n\"samples\":[");
+    for (size_t i = 0; i < P.nsamples; i++) {
+        const psample_t *x = &P.samples[i];
+        double alloc = ((double)x->alloc_ns - (double)t0_ns) / 1e9;
+        double freed = x->free_ns == UINT64_MAX ? -1 : ((double)x->free_ns - (double)t0_ns) / 1e9;
+        fprintf(f, "%s[%" PRIu32 ",%" PRIu64 ",%.6f,%.6f]", i ? "," : "", x->stack, x->weight, alloc, freed);
+    }
+    fprintf(f, "]}</script>\n");
+    ebb_index_free(&names);
 }
 
-/* Frames as rects, the root at the top (an icicle); each with its name,
- * bytes and share in data attributes and a title (shown on hover). */
-static void fdraw(FILE *f, const fnode_t *n, double x, double scale, unsigned depth, uint64_t total)
-{
-    double w = (double)n->bytes * scale;
-    if (w < 0.5)
-        return;
-    unsigned hue = 0;
-    for (const char *c = n->name; *c != '\0'; c++)
-        hue = hue * 31 + (unsigned char)*c;
-    fprintf(f, "<g class=\"frame\" data-name=\"");
-    html_escape(f, n->name);
-    fprintf(f, "\" data-bytes=\"%" PRIu64 "\" data-x=\"%.1f\" data-w=\"%.1f\"><title>", n->bytes, x, w);
-    html_escape(f, n->name);
-    fprintf(f, ": %.2f MiB, %.1f%%</title><rect x=\"%.1f\" y=\"%u\" width=\"%.1f\" height=\"%d\" "
-               "fill=\"hsl(%u,70%%,%u%%)\" rx=\"2\"/>",
-            n->bytes / MiB, total ? 100.0 * (double)n->bytes / (double)total : 0.0, x,
-            depth * FLAME_ROW, w > 1 ? w - 1 : w, FLAME_ROW - 1, 20 + hue % 40, 60 + hue % 20);
-    if (w > 40) {
-        fprintf(f, "<text x=\"%.1f\" y=\"%u\" font-size=\"11\" clip-path=\"none\">", x + 3, depth * FLAME_ROW + 12);
-        int chars = (int)(w / 7);
-        char shown[256];
-        snprintf(shown, sizeof shown, "%.*s", chars < 250 ? chars : 250, n->name);
-        html_escape(f, shown);
-        fprintf(f, "</text>");
-    }
-    fprintf(f, "</g>\n");
-    double cx = x;
-    for (const fnode_t *c = n->child; c != NULL; c = c->next) {
-        fdraw(f, c, cx, scale, depth + 1, total);
-        cx += (double)c->bytes * scale;
-    }
-}
-
-static void ffree(fnode_t *n)
-{
-    for (fnode_t *c = n->child, *next; c != NULL; c = next) {
-        next = c->next;
-        ffree(c);
-        free(c);
-    }
-}
-
-int ebb_profile_flame_html(FILE *f, const char *file)
+int ebb_profile_flame_html(FILE *f, const char *file, uint64_t t0_ns)
 {
     if (!load(file))
         return 1;
     symbolize();
-    uint64_t peak_ns;
-    tally(&peak_ns);
-    fnode_t root = {"all", 0, NULL, NULL};
-    for (size_t s = 0; s < P.nstacks; s++) {
-        if (P.stacks[s].alloc == 0)
-            continue;
-        root.bytes += P.stacks[s].alloc;
-        fnode_t *n = &root;
-        for (unsigned i = P.stacks[s].count; i-- > 0;) {
-            n = fchild(n, name_of(P.stacks[s].frames[i]));
-            n->bytes += P.stacks[s].alloc;
-        }
-    }
-    unsigned depth = fdepth(&root);
     fprintf(f, "<h2>Heap profile: bytes allocated by call stack</h2>\n"
-               "<p>%zu samples, one per %" PRIu64 " bytes on average; %.1f MiB allocated in all. "
-               "The outermost frame on top; click a frame to zoom into it, the top bar to zoom out.</p>\n",
-            P.nsamples, P.rate, root.bytes / MiB);
-    fprintf(f, "<svg id=\"flame\" width=\"%.0f\" height=\"%u\" viewBox=\"0 0 %.0f %u\" "
-               "font-family=\"monospace\" style=\"cursor:pointer\">\n",
-            FLAME_W, depth * FLAME_ROW, FLAME_W, depth * FLAME_ROW);
-    if (root.bytes > 0)
-        fdraw(f, &root, 0, FLAME_W / (double)root.bytes, 0, root.bytes);
-    fprintf(f, "</svg>\n<script>\n(function(){var svg=document.getElementById('flame');"
+               "<p>%zu samples, one per %" PRIu64 " bytes allocated on average.  The outermost frame on top; "
+               "click a frame to zoom into it, the top bar to zoom out.  Drag across a timeline to see "
+               "the bytes allocated in that time; double-click it to see all again.</p>\n"
+               "<p id=\"flame-range\"></p>\n"
+               "<svg id=\"flame\" width=\"%.0f\" height=\"%d\" font-family=\"monospace\" style=\"cursor:pointer\"></svg>\n",
+            P.nsamples, P.rate, FLAME_W, FLAME_ROW);
+    flame_data(f, t0_ns);
+    /* Draw: the tree of the samples allocated in [a, b], merged by name,
+     * as an icicle; each frame a <g class="frame"> with its name, bytes
+     * and place in data attributes and a title shown on hover. */
+    fprintf(f, "<script>\n(function(){var D=JSON.parse(document.getElementById('flame-data').textContent);"
+               "var svg=document.getElementById('flame'),label=document.getElementById('flame-range'),"
+               "NS='http://www.w3.org/2000/svg',W=%.0f,ROW=%d;\n"
+               "function tree(a,b){var root={n:'all',b:0,c:{}};D.samples.forEach(function(s){"
+               "if(s[2]<a||s[2]>b)return;var node=root,st=D.stacks[s[0]]||[];root.b+=s[1];"
+               "for(var i=0;i<st.length;i++){var k=st[i];node=node.c[k]||(node.c[k]={n:D.names[k],b:0,c:{}});"
+               "node.b+=s[1];}});return root;}\n"
+               "function depth(n){var d=0;for(var k in n.c)d=Math.max(d,depth(n.c[k]));return d+1;}\n"
+               "function draw(n,x,scale,d,total){var w=n.b*scale;if(w<0.5)return;var h=0;"
+               "for(var i=0;i<n.n.length;i++)h=(h*31+n.n.charCodeAt(i))>>>0;"
+               "var g=document.createElementNS(NS,'g');g.setAttribute('class','frame');g.dataset.name=n.n;"
+               "g.dataset.bytes=n.b;g.dataset.x=x.toFixed(1);g.dataset.w=w.toFixed(1);"
+               "var t=document.createElementNS(NS,'title');t.textContent=n.n+': '+(n.b/1048576).toFixed(2)+' MiB, '+"
+               "(total?100*n.b/total:0).toFixed(1)+'%%';g.appendChild(t);"
+               "var r=document.createElementNS(NS,'rect');r.setAttribute('x',x.toFixed(1));r.setAttribute('y',d*ROW);"
+               "r.setAttribute('width',(w>1?w-1:w).toFixed(1));r.setAttribute('height',ROW-1);r.setAttribute('rx',2);"
+               "r.setAttribute('fill','hsl('+(20+h%%40)+',70%%,'+(60+h%%20)+'%%)');g.appendChild(r);"
+               "if(w>40){var tx=document.createElementNS(NS,'text');tx.setAttribute('x',(x+3).toFixed(1));"
+               "tx.setAttribute('y',d*ROW+12);tx.setAttribute('font-size',11);tx.textContent=n.n.substr(0,Math.floor(w/7));"
+               "g.appendChild(tx);}svg.appendChild(g);"
+               "var kids=Object.keys(n.c).map(function(k){return n.c[k];}).sort(function(p,q){return q.b-p.b;}),cx=x;"
+               "kids.forEach(function(c){draw(c,cx,scale,d+1,total);cx+=c.b*scale;});}\n"
+               "window.ebbFlameRange=function(a,b){while(svg.firstChild)svg.removeChild(svg.firstChild);"
+               "var root=tree(a,b),h=depth(root)*ROW;svg.setAttribute('height',h);"
+               "svg.setAttribute('viewBox','0 0 '+W+' '+h);svg.removeAttribute('preserveAspectRatio');"
+               "if(root.b>0)draw(root,0,W/root.b,0,root.b);"
+               "label.textContent=(a<=-1e300&&b>=1e300?'The whole run':'From '+a.toFixed(3)+' s to '+b.toFixed(3)+' s')+"
+               "': '+(root.b/1048576).toFixed(1)+' MiB allocated.';};\n"
                "svg.addEventListener('click',function(e){var g=e.target.closest('.frame');if(!g)return;"
                "var x=+g.dataset.x,w=+g.dataset.w;svg.setAttribute('viewBox',x+' 0 '+w+' '+svg.viewBox.baseVal.height);"
-               "svg.setAttribute('preserveAspectRatio','none');});})();\n</script>\n");
-    ffree(&root);
+               "svg.setAttribute('preserveAspectRatio','none');});\n"
+               "window.ebbFlameRange(-1e308,1e308);})();\n</script>\n",
+            FLAME_W, FLAME_ROW);
     return 0;
 }
 
