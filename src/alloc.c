@@ -379,9 +379,10 @@ static void *realloc_block(void *p, size_t size)
     if (page->kind == SLICE_HUGE && size > EBB_PAGE_BLOCK_MAX) {
         heap_t *heap = heap_ready();
         if (heap != NULL) {
+            uint64_t before = ebbi_load_relaxed(&heap->huge_bytes_alloc);
             void *q = ebbi_huge_realloc(heap, seg, page, size);
             if (unlikely(ebbi_profiling) && q != NULL)
-                ebbi_profile_moved(p, q);
+                q = ebbi_profile_realloced(p, q, size, ebbi_load_relaxed(&heap->huge_bytes_alloc) - before);
             if (q != NULL)
                 return q;
         }
@@ -391,12 +392,16 @@ static void *realloc_block(void *p, size_t size)
          * secure one (its canary follows the size asked for). */
         return p;
     }
+    if (unlikely(ebbi_profiling))
+        ebbi_profile_realloc_begin(p);
     void *q = malloc_block(size);
-    if (q == NULL)
-        return NULL; /* errno is ENOMEM; p is untouched */
-    memcpy(q, p, size < usable ? size : usable);
-    free_block(p);
-    return q;
+    if (q != NULL) {
+        memcpy(q, p, size < usable ? size : usable);
+        free_block(p);
+    }
+    if (unlikely(ebbi_profiling))
+        ebbi_profile_realloc_begin(NULL);
+    return q; /* NULL: errno is ENOMEM, and p is untouched */
 }
 
 void *ebb_realloc(void *p, size_t size)

@@ -812,7 +812,9 @@ EBBI_HIDDEN void ebbi_profile_free(void *p);
 /* A sampled block (SLICE_SAMPLED) is freed. */
 EBBI_HIDDEN void ebbi_profile_sampled_free(heap_t *heap, segment_t *seg, page_t *page);
 EBBI_HIDDEN size_t ebbi_profile_usable_size(const segment_t *seg, const page_t *page);
-EBBI_HIDDEN void ebbi_profile_moved(void *old, void *p);
+EBBI_HIDDEN void *ebbi_profile_realloced(void *old, void *p, size_t size, uint64_t growth);
+/* realloc is about to move `old` (NULL: it is done). */
+EBBI_HIDDEN void ebbi_profile_realloc_begin(void *old);
 EBBI_HIDDEN void ebbi_profile_fork_prepare(void);
 EBBI_HIDDEN void ebbi_profile_fork_parent(void);
 EBBI_HIDDEN void ebbi_profile_fork_child(void);

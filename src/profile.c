@@ -451,11 +451,27 @@ void *ebbi_profile_alloc(void *p, size_t size, bool zero)
 
 /* A huge, guarded or sampled block is freed: if it is a live sample, the
  * free is recorded. */
+/* A realloc that moves a block allocates the new one before it frees the
+ * old: the old one's free is dated when the realloc began, so that the
+ * two never count as live together (as heaptrack counts a realloc). */
+static __thread struct {
+    uintptr_t addr;
+    uint64_t at_ns;
+} realloc_from;
+
+void ebbi_profile_realloc_begin(void *old)
+{
+    realloc_from.addr = (uintptr_t)old;
+    realloc_from.at_ns = old != NULL ? ebbi_os_precise_ns() : 0;
+}
+
 void ebbi_profile_free(void *p)
 {
     if (in_profiler)
         return;
     uint64_t now = ebbi_os_precise_ns();
+    if ((uintptr_t)p == realloc_from.addr && p != NULL)
+        now = realloc_from.at_ns;
     in_profiler = true;
     pthread_mutex_lock(&prof.lock);
     uint32_t i = live_find((uintptr_t)p);
@@ -467,22 +483,21 @@ void ebbi_profile_free(void *p)
     in_profiler = false;
 }
 
-/* realloc moved a huge block's pages (mremap): its sample follows. */
-void ebbi_profile_moved(void *old, void *p)
+/* A huge block `old` was reallocated to `p` (`size` bytes; the heap's
+ * huge-byte counter grew by `growth`).  As heaptrack and jemalloc count
+ * it: a free of the old block and an allocation of the new one, at the
+ * realloc's site.  (Keeping the old sample, moved, left the growth's
+ * bytes to the next allocation's draw: counted twice, the second time at
+ * another site.) */
+void *ebbi_profile_realloced(void *old, void *p, size_t size, uint64_t growth)
 {
-    if (old == p || in_profiler)
-        return;
-    in_profiler = true;
-    pthread_mutex_lock(&prof.lock);
-    uint32_t i = live_find((uintptr_t)old);
-    if (i != UINT32_MAX) {
-        uint32_t id = prof.live_sample[i];
-        live_remove(i);
-        prof.samples[id].addr = (uintptr_t)p;
-        live_insert((uintptr_t)p, id);
-    }
-    pthread_mutex_unlock(&prof.lock);
-    in_profiler = false;
+    heap_t *heap = ebbi_thread_heap();
+    if (in_profiler || heap == &ebbi_heap_empty)
+        return p;
+    ebbi_profile_free(old);
+    /* The draw counts the whole block, not its growth alone. */
+    heap->profile_seen[EBB_CLASS_COUNT] -= size > growth ? size - growth : 0;
+    return ebbi_profile_alloc(p, size, false);
 }
 
 /* ---- the dump ----------------------------------------------------------------- */

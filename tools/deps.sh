@@ -26,8 +26,10 @@ test)
     want pkg-config pkg-config
     want chromium chromium
     want valgrind valgrind
-    # `go tool pprof` reads back the profiles ebb writes in pprof's format
+    # `go tool pprof` reads back the profiles ebb writes in pprof's format,
+    # and heaptrack records every allocation, against the profiler's estimates
     want go golang-go
+    want heaptrack heaptrack
     # CPython's regression tests, run under the allocator (make test-cpython)
     PYVER=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2> /dev/null || echo 3.11)
     # (regrtest.py alone comes with libpython3-stdlib; the modules do not)

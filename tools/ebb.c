@@ -63,7 +63,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: ebb run [--interval MS] [--html FILE] [--csv FILE] [--profile FILE] [--all-classes] [--quiet] -- PROGRAM ARGS...\n"
                     "       ebb stats [--profile] PID\n"
-                    "       ebb profile [--top N] [--folded OUT] [--pprof OUT] PROFILE\n");
+                    "       ebb profile [--top N] [--folded OUT [--folded-type alloc|peak|inuse|kept]] [--pprof OUT] PROFILE\n");
     return 125;
 }
 

@@ -157,10 +157,11 @@ static const char *name_of(uintptr_t addr)
 }
 
 /* A stripped file's exported functions (nm -D), sorted by address: the
- * name of the one at or before `off`, for frames addr2line cannot name
- * (Debian's programs keep no other symbols).  NULL if none. */
+ * one at or before `off`, which holds it if `off` is below its end
+ * (Debian's programs keep no other symbols, and addr2line names a static
+ * function's address after the exported one before it).  NULL if none. */
 typedef struct {
-    unsigned long addr;
+    unsigned long addr, size;
     char *name;
 } dynsym_t;
 
@@ -170,35 +171,36 @@ static int by_dyn_addr(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static const char *dyn_name(const char *path, unsigned long off, dynsym_t **syms, size_t *n, bool *loaded,
-                            unsigned long *delta)
+static const dynsym_t *dyn_before(const char *path, unsigned long off, dynsym_t **syms, size_t *n, bool *loaded)
 {
     if (!*loaded) {
         *loaded = true;
         char cmd[4200];
-        snprintf(cmd, sizeof cmd, "nm -D --defined-only '%s' 2>/dev/null", path);
+        snprintf(cmd, sizeof cmd, "nm -D -S --defined-only '%s' 2>/dev/null", path);
         FILE *p = popen(cmd, "r");
         char line[1024];
         size_t cap = 0;
         while (p != NULL && fgets(line, sizeof line, p) != NULL) {
-            unsigned long a;
+            unsigned long a, size = 0;
             char type, name[900];
-            if (sscanf(line, "%lx %c %899s", &a, &type, name) != 3 || (type != 'T' && type != 't' && type != 'W' &&
-                                                                      type != 'i'))
+            /* "ADDR SIZE TYPE NAME", or "ADDR TYPE NAME" when it has no size. */
+            if (sscanf(line, "%lx %lx %c %899s", &a, &size, &type, name) != 4 &&
+                (size = 0, sscanf(line, "%lx %c %899s", &a, &type, name) != 3))
+                continue;
+            if (type != 'T' && type != 't' && type != 'W' && type != 'i')
                 continue;
             *syms = ebb_grow(*syms, &cap, *n + 1, sizeof **syms);
-            (*syms)[(*n)++] = (dynsym_t){a, strdup(name)};
+            (*syms)[(*n)++] = (dynsym_t){a, size, strdup(name)};
         }
         if (p != NULL)
             pclose(p);
         qsort(*syms, *n, sizeof **syms, by_dyn_addr);
     }
-    const char *best = NULL;
+    const dynsym_t *best = NULL;
     for (size_t lo = 0, hi = *n; lo < hi;) {
         size_t mid = (lo + hi) / 2;
         if ((*syms)[mid].addr <= off) {
-            best = (*syms)[mid].name;
-            *delta = off - (*syms)[mid].addr;
+            best = &(*syms)[mid];
             lo = mid + 1;
         } else {
             hi = mid;
@@ -283,14 +285,15 @@ static void symbolize(void)
                 fn[strcspn(fn, "\n")] = '\0';
                 where[strcspn(where, "\n")] = '\0';
                 unsigned long off = (unsigned long)(P.syms[i].addr - 1 - P.maps[m].start + P.maps[m].offset) + shift;
-                const char *exported = NULL;
-                unsigned long delta = 0;
-                if (strcmp(fn, "??") != 0)
+                const dynsym_t *exported = dyn_before(P.maps[m].path, off, &dyn, &ndyn, &dyn_loaded);
+                bool inside = exported != NULL && off < exported->addr + exported->size;
+                /* addr2line's name, unless it is only the exported function
+                 * before a static one (past its end); then the file and
+                 * the offset say where, as heaptrack's address does. */
+                if (strcmp(fn, "??") != 0 && (inside || exported == NULL || strcmp(fn, exported->name) != 0))
                     snprintf(name, sizeof name, "%s", fn);
-                else if ((exported = dyn_name(P.maps[m].path, off, &dyn, &ndyn, &dyn_loaded, &delta)) != NULL)
-                    /* Past the exported function before it: maybe in a
-                     * static one after it, so the offset says where. */
-                    snprintf(name, sizeof name, "%s+0x%lx", exported, delta);
+                else if (inside)
+                    snprintf(name, sizeof name, "%s", exported->name);
                 else
                     snprintf(name, sizeof name, "%s+0x%lx", ebb_base_name(P.maps[m].path), off + 1);
             } else {
@@ -436,7 +439,18 @@ static void top(const char *title, size_t field, unsigned limit)
     free(sites);
 }
 
-static void folded(const char *file)
+/* The folded stacks' values: bytes allocated (the default), live at the
+ * peak (heaptrack's --flamegraph-cost-type peak), live when written, or
+ * kept resident. */
+static const struct {
+    const char *name;
+    size_t field;
+} folded_types[] = {{"alloc", offsetof(pstack_t, alloc)},
+                    {"peak", offsetof(pstack_t, live_peak)},
+                    {"inuse", offsetof(pstack_t, live_end)},
+                    {"kept", offsetof(pstack_t, kept)}};
+
+static void folded(const char *file, size_t field)
 {
     FILE *f = fopen(file, "w");
     if (f == NULL) {
@@ -444,13 +458,14 @@ static void folded(const char *file)
         return;
     }
     for (size_t s = 0; s < P.nstacks; s++) {
-        if (P.stacks[s].alloc == 0)
+        uint64_t v = *(const uint64_t *)((const char *)&P.stacks[s] + field);
+        if (v == 0)
             continue;
         for (unsigned i = P.stacks[s].count; i-- > 0;)
             fprintf(f, "%s%s", name_of(P.stacks[s].frames[i]), i ? ";" : "");
         if (P.stacks[s].count == 0)
             fprintf(f, "?");
-        fprintf(f, " %" PRIu64 "\n", P.stacks[s].alloc);
+        fprintf(f, " %" PRIu64 "\n", v);
     }
     fclose(f);
 }
@@ -594,11 +609,23 @@ int ebb_profile_main(int argc, char **argv)
 {
     const char *file = NULL, *fold = NULL, *pprof_out = NULL;
     unsigned limit = 10;
+    size_t fold_field = folded_types[0].field;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--folded") == 0 && i + 1 < argc)
             fold = argv[++i];
         else if (strcmp(argv[i], "--pprof") == 0 && i + 1 < argc)
             pprof_out = argv[++i];
+        else if (strcmp(argv[i], "--folded-type") == 0 && i + 1 < argc) {
+            const char *type = argv[++i];
+            size_t k = 0, n = sizeof folded_types / sizeof folded_types[0];
+            while (k < n && strcmp(folded_types[k].name, type) != 0)
+                k++;
+            if (k == n) {
+                fprintf(stderr, "ebb: --folded-type: alloc, peak, inuse or kept, not %s\n", type);
+                return 2;
+            }
+            fold_field = folded_types[k].field;
+        }
         else if (strcmp(argv[i], "--top") == 0 && i + 1 < argc)
             limit = (unsigned)atoi(argv[++i]);
         else if (argv[i][0] != '-' && file == NULL)
@@ -607,7 +634,8 @@ int ebb_profile_main(int argc, char **argv)
             file = NULL, i = argc;
     }
     if (file == NULL) {
-        fprintf(stderr, "usage: ebb profile [--top N] [--folded OUT] [--pprof OUT] PROFILE\n");
+        fprintf(stderr, "usage: ebb profile [--top N] [--folded OUT [--folded-type alloc|peak|inuse|kept]] "
+                        "[--pprof OUT] PROFILE\n");
         return 2;
     }
     if (!load(file))
@@ -628,7 +656,7 @@ int ebb_profile_main(int argc, char **argv)
     if (attribute_kept() > 0)
         top("freed, kept resident by the live blocks in its pages", offsetof(pstack_t, kept), limit);
     if (fold != NULL)
-        folded(fold);
+        folded(fold, fold_field);
     if (pprof_out != NULL && pprof(pprof_out, file) != 0)
         return 1;
     return 0;
