@@ -43,8 +43,12 @@
 #define EBB_PROFILE_FRAMES 64
 #define MAX_SAMPLES (1u << 20)   /* then new samples are counted, not kept */
 #define MAX_STACKS (1u << 16)
-#define LIVE_SLOTS (1u << 17)    /* live samples' index: a power of two, four times MAX_LIVE */
-#define MAX_LIVE (LIVE_SLOTS / 4)  /* rebuilt at half full: a quarter of the slots between rebuilds */
+#define LIVE_SLOTS (1u << 17)    /* the live samples' index at most: a power of two, four times MAX_LIVE */
+#define MAX_LIVE (LIVE_SLOTS / 4)
+/* The hash tables start this small and double: their slots are touched
+ * at random, so a table sized for the most would keep megabytes resident
+ * in a small program. */
+#define TABLE_SLOTS_MIN 1024u
 #define NO_TIME UINT64_MAX
 #define SPARES_MAX 512
 #define SPARE_BYTES_MAX ((size_t)32 << 20)
@@ -80,12 +84,13 @@ static struct {
     uint32_t stack_count;
     uintptr_t *frames;     /* MAX_STACKS * EBB_PROFILE_FRAMES */
     uint32_t frame_count;
-    uint32_t *stack_index; /* open addressing by hash: stack + 1, 0 empty (2 * MAX_STACKS) */
+    uint32_t *stack_index; /* open addressing by hash: stack + 1, 0 empty */
+    uint32_t stack_slots;  /* a power of two, at least twice stack_count, at most 2 * MAX_STACKS */
     /* Live samples by address (open addressing; LIVE_GONE marks a slot
      * freed, its chain kept whole). */
     uintptr_t *live_addr;
     uint32_t *live_sample;
-    uint32_t *moving;      /* the rebuild's room: MAX_LIVE entries */
+    uint32_t live_slots;   /* a power of two, at most LIVE_SLOTS */
     uint32_t live_count, live_gone;
     segment_t *spares;     /* freed sample mappings, zero, newest first */
     unsigned spare_count;
@@ -112,9 +117,19 @@ static uint32_t thread_id(void)
 
 /* ---- start -------------------------------------------------------------------- */
 
+static size_t table_bytes(size_t bytes)
+{
+    return (bytes + ebbi_process.page_size - 1) & ~(ebbi_process.page_size - 1);
+}
+
 static void *map_table(size_t bytes)
 {
-    return ebbi_os_map((bytes + ebbi_process.page_size - 1) & ~(ebbi_process.page_size - 1), NULL);
+    return ebbi_os_map(table_bytes(bytes), NULL);
+}
+
+static void unmap_table(void *table, size_t bytes)
+{
+    ebbi_os_unmap(table, table_bytes(bytes));
 }
 
 /* From the library's constructor (a safe place to load the unwinder). */
@@ -126,12 +141,13 @@ void ebbi_profile_init(void)
     prof.samples = map_table((size_t)MAX_SAMPLES * sizeof(sample_t));
     prof.stacks = map_table((size_t)MAX_STACKS * sizeof(stack_t_));
     prof.frames = map_table((size_t)MAX_STACKS * EBB_PROFILE_FRAMES * sizeof(uintptr_t));
-    prof.stack_index = map_table(2 * (size_t)MAX_STACKS * sizeof(uint32_t));
-    prof.live_addr = map_table((size_t)LIVE_SLOTS * sizeof(uintptr_t));
-    prof.live_sample = map_table((size_t)LIVE_SLOTS * sizeof(uint32_t));
-    prof.moving = map_table((size_t)MAX_LIVE * sizeof(uint32_t));
+    prof.stack_slots = TABLE_SLOTS_MIN;
+    prof.stack_index = map_table(prof.stack_slots * sizeof(uint32_t));
+    prof.live_slots = TABLE_SLOTS_MIN;
+    prof.live_addr = map_table(prof.live_slots * sizeof(uintptr_t));
+    prof.live_sample = map_table(prof.live_slots * sizeof(uint32_t));
     if (prof.samples == NULL || prof.stacks == NULL || prof.frames == NULL || prof.stack_index == NULL ||
-        prof.live_addr == NULL || prof.live_sample == NULL || prof.moving == NULL) {
+        prof.live_addr == NULL || prof.live_sample == NULL) {
         ebbi_message("ebbmalloc: warning: EBB_PROFILE: no memory for the profile; profiling is off\n");
         return;
     }
@@ -182,15 +198,37 @@ static uint64_t hash_frames(const uintptr_t *f, unsigned n)
     return h;
 }
 
+/* Under the lock: the stack index doubled, its stacks put back (false if
+ * there is no memory for it: the old one stays). */
+static bool stack_index_grow(void)
+{
+    uint32_t slots = 2 * prof.stack_slots;
+    uint32_t *index = map_table(slots * sizeof(uint32_t));
+    if (index == NULL)
+        return false;
+    for (uint32_t s = 0; s < prof.stack_count; s++) {
+        uint32_t i = (uint32_t)prof.stacks[s].hash & (slots - 1);
+        while (index[i] != 0)
+            i = (i + 1) & (slots - 1);
+        index[i] = s + 1;
+    }
+    unmap_table(prof.stack_index, prof.stack_slots * sizeof(uint32_t));
+    prof.stack_index = index;
+    prof.stack_slots = slots;
+    return true;
+}
+
 /* Under the lock: the stack's index, kept once; UINT32_MAX when full. */
 static uint32_t stack_intern(const uintptr_t *f, unsigned n)
 {
     uint64_t h = hash_frames(f, n);
-    uint32_t mask = 2 * MAX_STACKS - 1;
+    if (2 * (prof.stack_count + 1) > prof.stack_slots && prof.stack_slots < 2 * MAX_STACKS)
+        stack_index_grow();
+    uint32_t mask = prof.stack_slots - 1;
     for (uint32_t i = (uint32_t)h & mask;; i = (i + 1) & mask) {
         uint32_t s = prof.stack_index[i];
         if (s == 0) {
-            if (prof.stack_count == MAX_STACKS)
+            if (prof.stack_count == MAX_STACKS || 2 * (prof.stack_count + 1) > prof.stack_slots)
                 return UINT32_MAX;
             uint32_t id = prof.stack_count++;
             prof.stacks[id] = (stack_t_){.hash = h, .frames = n, .first = prof.frame_count};
@@ -205,45 +243,70 @@ static uint32_t stack_intern(const uintptr_t *f, unsigned n)
     }
 }
 
-static uint32_t live_slot(uintptr_t addr)
+static uint32_t live_slot(uintptr_t addr, uint32_t slots)
 {
     uint64_t h = addr * 0x9e3779b97f4a7c15u;
-    return (uint32_t)(h >> 40) & (LIVE_SLOTS - 1);
+    return (uint32_t)(h >> 40) & (slots - 1);
 }
 
 #define LIVE_GONE ((uintptr_t)1)
 
-/* Under the lock (so are the two below). */
-static void live_insert(uintptr_t addr, uint32_t id)
+/* Under the lock: the live index made anew, with room for the live
+ * samples and as many more (the slots freed are gone; the old table goes
+ * back, its pages too).  False if there is no memory for it. */
+static bool live_rebuild(void)
 {
-    if (prof.live_count + prof.live_gone >= LIVE_SLOTS / 2) {
-        /* Too many slots freed: the live entries set aside, the index
-         * emptied, and they go back in. */
-        uint32_t live = 0;
-        for (uint32_t i = 0; i < LIVE_SLOTS; i++) {
-            if (prof.live_addr[i] > LIVE_GONE)
-                prof.moving[live++] = prof.live_sample[i];
-            prof.live_addr[i] = 0;
-        }
-        prof.live_gone = 0;
-        prof.live_count = 0;
-        for (uint32_t k = 0; k < live; k++)
-            live_insert(prof.samples[prof.moving[k]].addr, prof.moving[k]);
+    uint32_t slots = TABLE_SLOTS_MIN;
+    while (slots < 4 * (prof.live_count + 1) && slots < LIVE_SLOTS)
+        slots *= 2;
+    uintptr_t *addr = map_table(slots * sizeof(uintptr_t));
+    uint32_t *sample = map_table(slots * sizeof(uint32_t));
+    if (addr == NULL || sample == NULL) {
+        if (addr != NULL)
+            unmap_table(addr, slots * sizeof(uintptr_t));
+        if (sample != NULL)
+            unmap_table(sample, slots * sizeof(uint32_t));
+        return false;
     }
-    uint32_t i = live_slot(addr);
+    for (uint32_t k = 0; k < prof.live_slots; k++) {
+        if (prof.live_addr[k] <= LIVE_GONE)
+            continue;
+        uint32_t i = live_slot(prof.live_addr[k], slots);
+        while (addr[i] != 0)
+            i = (i + 1) & (slots - 1);
+        addr[i] = prof.live_addr[k];
+        sample[i] = prof.live_sample[k];
+    }
+    unmap_table(prof.live_addr, prof.live_slots * sizeof(uintptr_t));
+    unmap_table(prof.live_sample, prof.live_slots * sizeof(uint32_t));
+    prof.live_addr = addr;
+    prof.live_sample = sample;
+    prof.live_slots = slots;
+    prof.live_gone = 0;
+    return true;
+}
+
+/* Under the lock (so are the two below).  False if the index is full. */
+static bool live_insert(uintptr_t addr, uint32_t id)
+{
+    if (2 * (prof.live_count + prof.live_gone + 1) > prof.live_slots && !live_rebuild() &&
+        2 * (prof.live_count + prof.live_gone + 1) > prof.live_slots)
+        return false;
+    uint32_t i = live_slot(addr, prof.live_slots);
     while (prof.live_addr[i] > LIVE_GONE)
-        i = (i + 1) & (LIVE_SLOTS - 1);
+        i = (i + 1) & (prof.live_slots - 1);
     prof.live_gone -= prof.live_addr[i] == LIVE_GONE;
     prof.live_sample[i] = id;
     prof.live_addr[i] = addr;
     prof.live_count++;
+    return true;
 }
 
 static uint32_t live_find(uintptr_t addr)
 {
-    uint32_t i = live_slot(addr);
-    for (uint32_t probes = 0; probes < LIVE_SLOTS && prof.live_addr[i] != 0;
-         probes++, i = (i + 1) & (LIVE_SLOTS - 1))
+    uint32_t i = live_slot(addr, prof.live_slots);
+    for (uint32_t probes = 0; probes < prof.live_slots && prof.live_addr[i] != 0;
+         probes++, i = (i + 1) & (prof.live_slots - 1))
         if (prof.live_addr[i] == addr)
             return i;
     return UINT32_MAX;
@@ -366,11 +429,14 @@ static void take_sample(void *p, size_t size, uint64_t weight, uint32_t class_si
     if (stack == UINT32_MAX || prof.count == MAX_SAMPLES || prof.live_count == MAX_LIVE) {
         prof.dropped++;
     } else {
-        uint32_t id = prof.count++;
+        uint32_t id = prof.count;
         prof.samples[id] = (sample_t){.addr = (uintptr_t)p, .size = size, .weight = weight, .alloc_ns = now,
                                       .free_ns = NO_TIME, .stack = stack, .thread = thread,
                                       .class_size = class_size};
-        live_insert((uintptr_t)p, id);
+        if (live_insert((uintptr_t)p, id))
+            prof.count++;
+        else
+            prof.dropped++; /* its free could not be found */
     }
     pthread_mutex_unlock(&prof.lock);
     in_profiler = false;

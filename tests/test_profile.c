@@ -150,6 +150,39 @@ __attribute__((noinline)) void thread_site(void)
     pthread_join(t, NULL);
 }
 
+/* Many call stacks (61 depths times 16 leaves): the profiler's stack
+ * index, which starts small, grows without losing one. */
+#define LEAF(k)                                                                                    \
+    __attribute__((noinline)) void leaf_##k(void);                                                 \
+    __attribute__((noinline)) void leaf_##k(void)                                                  \
+    {                                                                                              \
+        sink = malloc(16384 + k);                                                                  \
+        free(sink);                                                                                \
+    }
+LEAF(0) LEAF(1) LEAF(2) LEAF(3) LEAF(4) LEAF(5) LEAF(6) LEAF(7)
+LEAF(8) LEAF(9) LEAF(10) LEAF(11) LEAF(12) LEAF(13) LEAF(14) LEAF(15)
+static void (*const leaves[16])(void) = {leaf_0, leaf_1, leaf_2,  leaf_3,  leaf_4,  leaf_5,  leaf_6,  leaf_7,
+                                         leaf_8, leaf_9, leaf_10, leaf_11, leaf_12, leaf_13, leaf_14, leaf_15};
+#define MANY_DEPTHS 61
+
+__attribute__((noinline)) void deep(int depth, int leaf);
+__attribute__((noinline)) void deep(int depth, int leaf)
+{
+    if (depth > 0)
+        deep(depth - 1, leaf);
+    else
+        leaves[leaf]();
+    __asm__ volatile("" ::: "memory"); /* no tail call: each depth its own frame */
+}
+
+__attribute__((noinline)) void many_stacks_site(void)
+{
+    for (int round = 0; round < 8; round++) /* 8 tries a stack: each sampled with odds 1 - e^-4 */
+        for (int d = 0; d < MANY_DEPTHS; d++)
+            for (int k = 0; k < 16; k++)
+                deep(d, k);
+}
+
 __attribute__((noinline)) void child_site(void)
 {
     keep(&kept_child, 8 * MiB / 4096, 4096);
@@ -284,6 +317,22 @@ static bool near(double estimate, double truth, double tolerance)
     CHECK(near((est), (double)(truth), 0.10), "%s: estimate %.2f MiB, truth %.2f MiB", (what),     \
           (est) / MiB, (double)(truth) / MiB)
 
+/* The dump keeps every stack of many_stacks_site, and dropped no sample. */
+static void check_many_stacks(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    unsigned long stacks = 0, dropped = ~0UL;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        stacks += strncmp(line, "stack ", 6) == 0;
+        sscanf(line, "dropped %lu", &dropped);
+    }
+    if (f != NULL)
+        fclose(f);
+    CHECK(stacks >= 0.95 * MANY_DEPTHS * 16, "%lu stacks kept (%d made)", stacks, MANY_DEPTHS * 16);
+    CHECK(dropped == 0, "no sample dropped (%lu)", dropped);
+}
+
 /* `ebb profile` on the dump: each table lists the site expected. */
 static void check_report(const char *ebb, const char *dump)
 {
@@ -415,9 +464,12 @@ int main(int argc, char **argv)
     huge_site();
     sparse_site();
 
+    many_stacks_site();
+
     char path[64];
     snprintf(path, sizeof path, "/tmp/ebb-profile-test-%d", (int)getpid());
     CHECK(dump(path) == 0, "dump written");
+    check_many_stacks(path);
     est_t est[S_COUNT];
     CHECK(read_dump(path, est), "dump read back");
     CHECK_NEAR(est[S_CTOR].live_end, CTOR_BYTES, "constructor's blocks, live");
