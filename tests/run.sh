@@ -65,21 +65,21 @@ run stress-profile env EBB_PROFILE=1 EBB_PROFILE_RATE=8192 "$T/stress" 10
 run override       env LD_PRELOAD="$LIB" "$T/test_override"
 run early          env LD_PRELOAD="$LIB" "$T/test_early"
 run brk            env LD_PRELOAD="$LIB" "$T/test_brk"
-[ "${EBB_TEST_LONG:-1}" != 0 ] && run reclaim sh tests/test_reclaim.sh "$LIB" "$T"
-run limits         sh tests/test_limits.sh "$LIB" "$T"
+[ "${EBB_TEST_LONG:-1}" != 0 ] && run reclaim sh tests/scripts/test_reclaim.sh "$LIB" "$T"
+run limits         sh tests/scripts/test_limits.sh "$LIB" "$T"
 run misuse         env EBB_TEST_LIB="$LIB" "$T/test_misuse"
 run cxx            env LD_PRELOAD="$LIB" "$T/test_cxx"
 run profile        env LD_PRELOAD="$LIB" EBB_PROFILE=1 EBB_PROFILE_RATE=4096 "$T/test_profile" "$B/ebb"
 run profile-off    env LD_PRELOAD="$LIB" "$T/test_profile" "$B/ebb" off
 run static         "$T/test_static"
 run static-dynamic "$T/test_static_dyn"
-run install        sh tests/test_install.sh
-run ebb            sh tests/test_ebb.sh "$B"
+run install        sh tests/scripts/test_install.sh
+run ebb            sh tests/scripts/test_ebb.sh "$B"
 # One glibc run of each real program serves as the reference in every mode.
 EBB_REFERENCE_DIR=$(mktemp -d)
 export EBB_REFERENCE_DIR
 trap 'rm -rf "$EBB_REFERENCE_DIR"' EXIT
-run programs       sh tests/test_programs.sh "$LIB"
+run programs       sh tests/scripts/test_programs.sh "$LIB"
 if [ "${EBB_TEST_LONG:-1}" != 0 ]; then
     run faults          "$T/test_faults"
     # The API and thread tests again in the safety modes that keep pages.
@@ -107,13 +107,13 @@ if [ "${EBB_TEST_LONG:-1}" != 0 ]; then
     run threads-profile env EBB_PROFILE=1 EBB_PROFILE_RATE=4096 "$T/test_threads"
     run api-profile     env EBB_PROFILE=1 EBB_PROFILE_RATE=4096 "$T/test_api"
     # The real programs again in every safety mode.
-    run programs-zero   sh tests/test_programs.sh "$LIB" EBB_ZERO_ON_FREE=1
-    run programs-secure sh tests/test_programs.sh "$LIB" EBB_SECURE=1
-    run programs-guard  sh tests/test_programs.sh "$LIB" EBB_GUARD=1
-    run programs-sample sh tests/test_programs.sh "$LIB" EBB_GUARD_SAMPLE=1000
-    run programs-debug  sh tests/test_programs.sh "$(cd "$B" && pwd)/libebbmalloc-debug.so"
+    run programs-zero   sh tests/scripts/test_programs.sh "$LIB" EBB_ZERO_ON_FREE=1
+    run programs-secure sh tests/scripts/test_programs.sh "$LIB" EBB_SECURE=1
+    run programs-guard  sh tests/scripts/test_programs.sh "$LIB" EBB_GUARD=1
+    run programs-sample sh tests/scripts/test_programs.sh "$LIB" EBB_GUARD_SAMPLE=1000
+    run programs-debug  sh tests/scripts/test_programs.sh "$(cd "$B" && pwd)/libebbmalloc-debug.so"
     # CPython's regression tests (a large subset), default and secure mode.
-    run cpython         sh tests/test_cpython.sh "$LIB"
+    run cpython         sh tests/scripts/test_cpython.sh "$LIB"
 fi
 
 echo

@@ -8,6 +8,9 @@
 #   preload   plain programs run with LD_PRELOAD=build/libebbmalloc.so.
 #   static    programs linked with build/libebbmalloc.a.
 #   unit      tests of internal structures, linked with the objects.
+# Each kind has its directory: tests/prefixed/, tests/preload/,
+# tests/static/, tests/unit/; and tests/faults/ (the fault-injection build),
+# tests/debug/ (the debug build's validators), tests/scripts/ (shell tests).
 
 TBUILD       := $(BUILD)/tests
 TEST_CFLAGS  := -std=gnu11 -O1 -g -pthread -Wall -Wextra -Werror -Iinclude -Itests
@@ -29,43 +32,43 @@ $(BUILD)/libebbmalloc-prefixed.a: $(patsubst src/%.c,$(BUILD)/obj-prefixed/%.o,$
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(TBUILD)/%: tests/%.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-prefixed.a
+$(TBUILD)/%: tests/prefixed/%.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-prefixed.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@ $(BUILD)/libebbmalloc-prefixed.a
 
 # Preloaded and C++ programs link nothing of ours.
 # They include ebbmalloc.h (struct ebb_stats, read through dlsym).
-$(addprefix $(TBUILD)/,$(PRELOAD_TESTS)): $(TBUILD)/%: tests/%.c tests/check.h tests/steps.h include/ebbmalloc.h
+$(addprefix $(TBUILD)/,$(PRELOAD_TESTS)): $(TBUILD)/%: tests/preload/%.c tests/check.h tests/steps.h include/ebbmalloc.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@ -ldl
 
 # The profiler's test names its functions with dladdr: -rdynamic.
-$(TBUILD)/test_profile: tests/test_profile.c tests/check.h
+$(TBUILD)/test_profile: tests/preload/test_profile.c tests/check.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(TEST_CFLAGS) -rdynamic $< -o $@ -ldl
 
 # Sized delete is declared only with -fsized-deallocation under clang.
-$(TBUILD)/test_cxx: tests/test_cxx.cpp tests/check.h include/ebbmalloc.h
+$(TBUILD)/test_cxx: tests/preload/test_cxx.cpp tests/check.h include/ebbmalloc.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CXX     $@")
 	$(Q)$(CXX) $(TEST_CXXFLAGS) -fsized-deallocation $< -o $@ -ldl
 
 # Static linking: fully static, and a dynamic program with the archive.
-$(TBUILD)/test_static: tests/test_static.c tests/check.h $(BUILD)/libebbmalloc.a
+$(TBUILD)/test_static: tests/static/test_static.c tests/check.h $(BUILD)/libebbmalloc.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(TEST_CFLAGS) -static $< -o $@ $(BUILD)/libebbmalloc.a
 
-$(TBUILD)/test_static_dyn: tests/test_static.c tests/check.h $(BUILD)/libebbmalloc.a
+$(TBUILD)/test_static_dyn: tests/static/test_static.c tests/check.h $(BUILD)/libebbmalloc.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@ $(BUILD)/libebbmalloc.a
 
 # Unit tests see the internals.
-$(addprefix $(TBUILD)/,$(UNIT_TESTS)): $(TBUILD)/%: tests/%.c tests/check.h $(BUILD)/libebbmalloc-prefixed.a
+$(addprefix $(TBUILD)/,$(UNIT_TESTS)): $(TBUILD)/%: tests/unit/%.c tests/check.h $(BUILD)/libebbmalloc-prefixed.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(TEST_CFLAGS) -Isrc $< -o $@ $(BUILD)/libebbmalloc-prefixed.a
@@ -89,7 +92,7 @@ test-run: all $(TEST_PROGRAMS) check-layers
 
 # The system calls stay in the os layer.
 check-layers:
-	@sh tests/check_layers.sh
+	@sh tests/scripts/check_layers.sh
 
 # ---- fault injection: the allocator whose system calls can be made to fail -----------
 $(BUILD)/obj-fault/%.o: src/%.c $(HDRS) Makefile
@@ -100,7 +103,7 @@ $(BUILD)/libebbmalloc-fault.a: $(patsubst src/%.c,$(BUILD)/obj-fault/%.o,$(SRCS)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(TBUILD)/test_faults: tests/test_faults.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-fault.a
+$(TBUILD)/test_faults: tests/faults/test_faults.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-fault.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@ $(BUILD)/libebbmalloc-fault.a
 
@@ -139,7 +142,7 @@ STRESS_THREADS ?= 16
 stress: $(TBUILD)/stress
 	@$(TBUILD)/stress $(STRESS_SECONDS) $(STRESS_THREADS)
 
-$(TBUILD)/stress: tests/stress.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-prefixed.a
+$(TBUILD)/stress: tests/prefixed/stress.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-prefixed.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(TEST_CFLAGS) -O2 $< -o $@ $(BUILD)/libebbmalloc-prefixed.a
 
@@ -165,13 +168,13 @@ $(BUILD)/libebbmalloc-debug.so: $(patsubst src/%.c,$(BUILD)/obj-debug-so/%.o,$(S
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -shared -pthread -Wl,-soname,$(SONAME) -Wl,-z,now -o $@ $^
 
-$(TBUILD)/debug/%: tests/%.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-debug.a
+$(TBUILD)/debug/%: tests/prefixed/%.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-debug.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@ $(BUILD)/libebbmalloc-debug.a
 
 # The validators themselves, against structures broken on purpose.
-$(TBUILD)/debug/test_debug: tests/test_debug.c tests/check.h $(HDRS) $(BUILD)/libebbmalloc-debug.a
+$(TBUILD)/debug/test_debug: tests/debug/test_debug.c tests/check.h $(HDRS) $(BUILD)/libebbmalloc-debug.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(TEST_CFLAGS) -Isrc $(DEBUG_CFLAGS) $< -o $@ $(BUILD)/libebbmalloc-debug.a
@@ -191,7 +194,7 @@ $(BUILD)/libebbmalloc-$(1).a: $$(patsubst src/%.c,$(BUILD)/obj-$(1)/%.o,$$(SRCS)
 	@rm -f $$@
 	$(Q)ar rcs $$@ $$^
 
-$(TBUILD)/$(1)/%: tests/%.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-$(1).a
+$(TBUILD)/$(1)/%: tests/prefixed/%.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-$(1).a
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  CC      $$@")
 	$$(Q)$$(SAN_CC) $$(TEST_CFLAGS) -fno-omit-frame-pointer $(2) $(3) $$< -o $$@ $(BUILD)/libebbmalloc-$(1).a
@@ -213,7 +216,7 @@ test-sanitize-run: $(addprefix $(TBUILD)/ubsan/,$(SAN_TESTS)) $(addprefix $(TBUI
 CPYTHON_TESTS ?= subset
 test-cpython: lib
 	@sh tools/deps.sh test
-	@sh tests/test_cpython.sh $(BUILD)/libebbmalloc.so $(CPYTHON_TESTS)
+	@sh tests/scripts/test_cpython.sh $(BUILD)/libebbmalloc.so $(CPYTHON_TESTS)
 
 # ---- valgrind ------------------------------------------------------------------------
 # The prefixed tests under memcheck: the allocator's own reads and writes

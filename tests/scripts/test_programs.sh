@@ -3,7 +3,7 @@
 # ebbmalloc, and their outputs must be identical.  EBB_STATS=1 makes each
 # ebbmalloc process print a summary at exit, which proves the allocator
 # really served it.  Prints "N passed, N failed".
-# Usage: sh tests/test_programs.sh path/to/libebbmalloc.so [VAR=VALUE...]
+# Usage: sh tests/scripts/test_programs.sh path/to/libebbmalloc.so [VAR=VALUE...]
 # The optional settings (a safety mode) apply to every ebbmalloc run.
 LIB=$1
 shift
@@ -11,7 +11,7 @@ MODE="$*"
 # EBB_REFERENCE_DIR: where the glibc runs' results are kept, so that the
 # runs in every safety mode (tests/run.sh) compare with one glibc run.
 REF=${EBB_REFERENCE_DIR:-}
-HERE=$(cd "$(dirname "$0")" && pwd)
+HERE=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 pass=0

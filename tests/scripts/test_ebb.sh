@@ -1,6 +1,6 @@
 #!/bin/sh
 # The ebb command on a bundled phase program (tests/programs/phases.c).
-# Prints "N passed, N failed".  Usage: sh tests/test_ebb.sh BUILD_DIR
+# Prints "N passed, N failed".  Usage: sh tests/scripts/test_ebb.sh BUILD_DIR
 B=$1
 EBB=$B/ebb
 PHASES=$B/tests/phases

@@ -7,7 +7,7 @@
 # there is run again under glibc, and counts against ebbmalloc unless it
 # fails under glibc too (this machine lacks a resource it wants).
 #
-# Usage: sh tests/test_cpython.sh path/to/libebbmalloc.so [subset|all|MODULE...]
+# Usage: sh tests/scripts/test_cpython.sh path/to/libebbmalloc.so [subset|all|MODULE...]
 #   subset (default): the modules listed below, about 5 minutes on 2 cores;
 #   all: every module of the test suite; or the modules named.
 # Prints "N passed, N failed" (one check per mode: the run was served by

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Memory limits (tests/test_reclaim.c's churn and softlimit patterns):
+# Memory limits (tests/preload/test_reclaim.c's churn and softlimit patterns):
 #
 #   - in a memory cgroup this script makes (cgroup v2 or v1, whichever the
 #     machine has; as root), limited to 1.25 x the program's live data, a
@@ -11,7 +11,7 @@
 #   - under EBB_MEMORY_LIMIT, resident memory stays under it, where without
 #     it the same program goes above.
 #
-# Usage: sh tests/test_limits.sh LIB TESTDIR.  Prints "N passed, N failed";
+# Usage: sh tests/scripts/test_limits.sh LIB TESTDIR.  Prints "N passed, N failed";
 # where no memory cgroup can be made, says why and skips that part.
 LIB=$1
 T=$2

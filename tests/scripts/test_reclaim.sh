@@ -1,5 +1,5 @@
 #!/bin/sh
-# Every reclamation pattern in every mode (tests/test_reclaim.c), the
+# Every reclamation pattern in every mode (tests/preload/test_reclaim.c), the
 # steady-state program, parked pages, big buffers replaced in a loop, a
 # phased program, and sparse pages (one live block in N).  Prints "N passed, N failed".
 LIB=$1
