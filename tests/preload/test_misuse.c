@@ -1,3 +1,4 @@
+/* test: misuse           fast nopreload EBB_TEST_LIB="$LIB" */
 /* Death tests: each misuse runs in a child process with ebbmalloc
  * preloaded (EBB_TEST_LIB); the child must die of SIGABRT after printing
  * exactly "ebbmalloc: error: <what> (<the pointer>)" — never a segfault,
