@@ -2,6 +2,7 @@
 #
 #   make               build/libebbmalloc.so, build/libebbmalloc.a
 #   make run           build, then run a real program under the allocator
+#   make check         the fast tier, under a minute: run it before every commit
 #   make test          the whole test suite (prints "N passed, N failed")
 #   make test-sanitize the tests built with UBSan and with TSan
 #   make debug         build/libebbmalloc-debug.so: internal invariants checked
@@ -39,7 +40,7 @@ SRCS := $(addprefix src/,os.c source.c segment.c account.c arena.c page.c heap.c
 HDRS := $(wildcard src/*.h) include/ebbmalloc.h
 OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 
-.PHONY: all lib run debug test test-run test-sanitize test-sanitize-run test-cpython test-valgrind stress fuzz bench bench-quick bench-modes bench-instr \
+.PHONY: all lib run debug check test test-run tests-build test-sanitize test-sanitize-run test-cpython test-valgrind stress fuzz bench bench-quick bench-modes bench-instr \
         install uninstall clean check-layers
 
 all: lib $(BUILD)/ebb

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Which allocator reports which heap misuse: the misuse cases of
-# tests/test_misuse.c run under glibc, jemalloc, tcmalloc, mimalloc, scudo
+# tests/preload/test_misuse.c run under glibc, jemalloc, tcmalloc, mimalloc, scudo
 # and ebbmalloc (default, secure and guard modes).  Each cell says what
 # happened: "reported" (the process was stopped with a message on stderr),
 # "crash" (killed by a signal without a word), "—" (it went on as if
@@ -27,14 +27,8 @@ mimalloc:/usr/lib/$MA/libmimalloc.so.2:"
 [ -n "$SCUDO" ] && SPECS="$SPECS scudo:$SCUDO:"
 SPECS="$SPECS ebb-default:$EBB: ebb-secure:$EBB:EBB_SECURE=1 ebb-guard:$EBB:EBB_GUARD=1 ebb-guard-before:$EBB:EBB_GUARD=before"
 
-CASES="free-stack free-interior free-interior-huge free-unaligned free-own-mmap free-wild
-free-kernel-address free-never-allocated double-free-small double-free-after-others
-double-free-medium double-free-huge double-free-huge-late realloc-invalid realloc-freed
-usable-size-invalid overflow-slack corrupt-link link-overflow-1 link-overflow-8
-link-write-after-free write-after-free-deep read-after-free write-after-free-large
-huge-use-after-free huge-overflow overflow-guard underflow-guard sized-delete-wrong
-sized-free-wrong aligned-delete-wrong sized-double-delete write-zero-size read-zero-size
-write-zero-size-freed double-free-zero-size huge-overflow-grown usable-size-freed-huge"
+# The cases comparable across allocators, from the test itself.
+CASES=$("$T" --list) || exit 1
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -48,7 +42,7 @@ done
     echo "# Heap misuse: which allocator reports what"
     echo
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), \`sh bench/misuse.sh\`: each case of"
-    echo "\`tests/test_misuse.c\` run once under each allocator (\`LD_PRELOAD\`)."
+    echo "\`tests/preload/test_misuse.c\` run once under each allocator (\`LD_PRELOAD\`)."
     echo "**reported**: stopped with a message; crash: killed by a signal without"
     echo "a word; —: the program went on (undetected); n/a: the case cannot be"
     echo "set up under that allocator (no C++ runtime to look up, no neighbouring"

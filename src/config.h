@@ -73,7 +73,7 @@
 #define EBB_DIRECT_SLOTS (EBB_DIRECT_MAX / EBB_ALIGNMENT + 1)
 
 /* The classes from this one on serve sizes above EBB_DIRECT_MAX (checked
- * by tests/test_sizeclass.c): malloc reaches their pages only through the
+ * by tests/unit/test_sizeclass.c): malloc reaches their pages only through the
  * slow path, so an emptied first page of theirs can be parked for the
  * reclaimer (heap.c). */
 #define EBB_PARK_FIRST_CLASS 32

@@ -31,7 +31,7 @@
  *   segment.c   segments and the segment map
  *   source.c    memory sources: the program break and mmap
  *   os.c        the only code with system calls, and with C library calls
- *               that may block or allocate (tests/check_layers.sh)
+ *               that may block or allocate (tests/scripts/check_layers.sh)
  *   sizeclass.c, options.c, report.c, init.c (start, fork): support
  *   atomic.h (every atomic operation, named by its memory order),
  *   config.h (the constants), publish.h (the page shared with ebb)

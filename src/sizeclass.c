@@ -9,7 +9,7 @@
  * of p: the aligned-allocation path depends on this (alloc.c).
  *
  * The page size of each class (in 64 KiB slices) is the smallest that
- * leaves at most 1/16 of the page as tail waste.  tests/test_sizeclass.c
+ * leaves at most 1/16 of the page as tail waste.  tests/unit/test_sizeclass.c
  * checks the table against these rules; tools/sizeclass_waste.py prints
  * the worst cases quoted in docs/ARCHITECTURE.md.
  *

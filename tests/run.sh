@@ -1,122 +1,61 @@
 #!/bin/sh
-# Runs the whole test suite and prints "N passed, N failed" as its last line.
-# Usage: sh tests/run.sh [build-dir]
+# Runs the test suite: every run the tests declare (their "test:" lines,
+# tests/lib.sh) and prints "N passed, N failed" as its last line.
+#
+# Usage: sh tests/run.sh [--check] [--only NAME,...] [--list] [BUILD_DIR]
+#   --check      the fast tier (make check): the runs tagged fast or check
+#   --only P,... only the runs whose names match these shell patterns
+#                (e.g. --only 'api,misuse,api-*')
+#   --list       print the plan, "NAME: COMMAND" a line, and run nothing
+#   --targets SUITE  print the programs a suite needs (for tests/tests.mk)
+#
 # EBB_TEST_LONG=0 leaves out the long runs that repeat what the first build's
 # suite showed (fault injection, the API and thread tests again in the safety
 # modes, the reclamation timings, the real programs in every safety mode,
 # CPython's tests): CI sets it for its second, clang-built pass.  The stress run lasts
 # EBB_STRESS_SECONDS (default 20; 60 when CI=true).
-B=${1:-build}
-LIB=$(cd "$B" && pwd)/libebbmalloc.so
-T=$B/tests
-total_pass=0
-total_fail=0
-failed_names=""
-
-# run NAME COMMAND...: a test prints "N passed, N failed"; a non-zero exit
-# with no failure counted is one failure more.
-run() {
-    name=$1
+#
+# The variables set here are read by the tests' lines (tests/lib.sh).
+# shellcheck disable=SC2034
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+B=
+suite=full
+while [ $# -gt 0 ]; do
+    case $1 in
+        --check) suite=check ;;
+        --list) RUN=list_run ;;
+        --only) ONLY=$2 && shift ;;
+        --only=*) ONLY=${1#--only=} ;;
+        --targets)
+            test_registry targets "$2" "${3:-build}"
+            exit
+            ;;
+        -*)
+            sed -n '5,10s/^# \{0,1\}//p' "$0" >&2
+            exit 2
+            ;;
+        *) B=$1 ;;
+    esac
     shift
-    start=$(date +%s)
-    out=$("$@" 2>&1)
-    rc=$?
-    secs=$(( $(date +%s) - start ))
-    line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
-    pass=0
-    fail=1
-    if [ -n "$line" ]; then
-        pass=${line%% passed*}
-        fail=${line#*, }
-        fail=${fail%% failed*}
-        if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
-            fail=1
-        fi
-    fi
-    total_pass=$((total_pass + pass))
-    total_fail=$((total_fail + fail))
-    if [ "$fail" -eq 0 ]; then
-        printf 'PASS %-22s %4d checks  %3ds\n' "$name" "$pass" "$secs"
-        # The figures some tests print (operations run, faults injected...).
-        printf '%s\n' "$out" | grep -E '^(stress|fault injection|cpython [a-z-]+): ' | sed 's/^/     | /'
-    else
-        printf 'FAIL %-22s %4d passed, %d failed (exit %d)\n' "$name" "$pass" "$fail" "$rc"
-        printf '%s\n' "$out" | tail -n 30 | sed 's/^/    | /'
-        failed_names="$failed_names $name"
-    fi
-}
-
-run sizeclass      "$T/test_sizeclass"
-run internal       "$T/test_internal"
-run api            "$T/test_api"
-run threads        "$T/test_threads"
-run oom            "$T/test_oom"
+done
+B=${B:-build}
+T=$B/tests
+if ABS=$(cd "$B" 2> /dev/null && pwd); then :; else ABS=$B; fi
+LIB=$ABS/libebbmalloc.so
+DEBUG_LIB=$ABS/libebbmalloc-debug.so
 STRESS_SECONDS=${EBB_STRESS_SECONDS:-20}
 [ "${CI:-}" = true ] && [ -z "${EBB_STRESS_SECONDS:-}" ] && STRESS_SECONDS=60
-run stress         "$T/stress" "$STRESS_SECONDS"
-run fuzz-replay    sh -c "'$B/fuzz/fuzz_alloc' tests/fuzz/regressions/* > /dev/null 2>&1 && echo '1 passed, 0 failed'"
-run sample         "$T/test_sample"
-# The debug build: every invariant checked as the tests run (make debug).
-run debug          "$T/debug/test_debug"
-run api-debug      "$T/debug/test_api"
-run threads-debug  "$T/debug/test_threads"
-run stress-debug   env EBB_RECLAIM_DELAY_MS=5 "$T/debug/stress" 10
-run stress-profile env EBB_PROFILE=1 EBB_PROFILE_RATE=8192 "$T/stress" 10
-run override       env LD_PRELOAD="$LIB" "$T/test_override"
-run early          env LD_PRELOAD="$LIB" "$T/test_early"
-run brk            env LD_PRELOAD="$LIB" "$T/test_brk"
-[ "${EBB_TEST_LONG:-1}" != 0 ] && run reclaim sh tests/test_reclaim.sh "$LIB" "$T"
-run limits         sh tests/test_limits.sh "$LIB" "$T"
-run misuse         env EBB_TEST_LIB="$LIB" "$T/test_misuse"
-run cxx            env LD_PRELOAD="$LIB" "$T/test_cxx"
-run profile        env LD_PRELOAD="$LIB" EBB_PROFILE=1 EBB_PROFILE_RATE=4096 "$T/test_profile" "$B/ebb"
-run profile-off    env LD_PRELOAD="$LIB" "$T/test_profile" "$B/ebb" off
-run static         "$T/test_static"
-run static-dynamic "$T/test_static_dyn"
-run install        sh tests/test_install.sh
-run ebb            sh tests/test_ebb.sh "$B"
-# One glibc run of each real program serves as the reference in every mode.
-EBB_REFERENCE_DIR=$(mktemp -d)
-export EBB_REFERENCE_DIR
-trap 'rm -rf "$EBB_REFERENCE_DIR"' EXIT
-run programs       sh tests/test_programs.sh "$LIB"
-if [ "${EBB_TEST_LONG:-1}" != 0 ]; then
-    run faults          "$T/test_faults"
-    # The API and thread tests again in the safety modes that keep pages.
-    run api-secure      env EBB_SECURE=1 "$T/test_api"
-    run api-zero        env EBB_ZERO_ON_FREE=1 "$T/test_api"
-    run api-sample      env EBB_GUARD_SAMPLE=100 "$T/test_api"
-    # ...and on guarded pages: every block a mapping of its own, against its
-    # guard page after it and before it.
-    run api-guard       env EBB_GUARD=1 "$T/test_api"
-    run api-guard-before env EBB_GUARD=before "$T/test_api"
-    run threads-secure  env EBB_SECURE=1 "$T/test_threads"
-    run threads-zero    env EBB_ZERO_ON_FREE=1 "$T/test_threads"
-    run threads-sample  env EBB_GUARD_SAMPLE=100 "$T/test_threads"
-    # C++ on ebbmalloc's operators new and delete, in every mode.
-    run cxx-secure      env LD_PRELOAD="$LIB" EBB_SECURE=1 "$T/test_cxx"
-    run cxx-zero        env LD_PRELOAD="$LIB" EBB_ZERO_ON_FREE=1 "$T/test_cxx"
-    run cxx-guard       env LD_PRELOAD="$LIB" EBB_GUARD=1 "$T/test_cxx"
-    run cxx-guard-before env LD_PRELOAD="$LIB" EBB_GUARD=before "$T/test_cxx"
-    run cxx-sample      env LD_PRELOAD="$LIB" EBB_GUARD_SAMPLE=100 "$T/test_cxx"
-    # The heap profiler in every safety mode, and under C++ and the threads.
-    run profile-secure  env LD_PRELOAD="$LIB" EBB_PROFILE=1 EBB_PROFILE_RATE=4096 EBB_SECURE=1 "$T/test_profile" "$B/ebb"
-    run profile-zero    env LD_PRELOAD="$LIB" EBB_PROFILE=1 EBB_PROFILE_RATE=4096 EBB_ZERO_ON_FREE=1 "$T/test_profile" "$B/ebb"
-    run profile-sample  env LD_PRELOAD="$LIB" EBB_PROFILE=1 EBB_PROFILE_RATE=4096 EBB_GUARD_SAMPLE=100 "$T/test_profile" "$B/ebb"
-    run cxx-profile     env LD_PRELOAD="$LIB" EBB_PROFILE=1 EBB_PROFILE_RATE=4096 "$T/test_cxx"
-    run threads-profile env EBB_PROFILE=1 EBB_PROFILE_RATE=4096 "$T/test_threads"
-    run api-profile     env EBB_PROFILE=1 EBB_PROFILE_RATE=4096 "$T/test_api"
-    # The real programs again in every safety mode.
-    run programs-zero   sh tests/test_programs.sh "$LIB" EBB_ZERO_ON_FREE=1
-    run programs-secure sh tests/test_programs.sh "$LIB" EBB_SECURE=1
-    run programs-guard  sh tests/test_programs.sh "$LIB" EBB_GUARD=1
-    run programs-sample sh tests/test_programs.sh "$LIB" EBB_GUARD_SAMPLE=1000
-    run programs-debug  sh tests/test_programs.sh "$(cd "$B" && pwd)/libebbmalloc-debug.so"
-    # CPython's regression tests (a large subset), default and secure mode.
-    run cpython         sh tests/test_cpython.sh "$LIB"
+plan=$(test_registry plan "$suite") || exit 2
+if [ "$RUN" = run ]; then
+    # One glibc run of each real program (tests/scripts/test_programs.sh)
+    # serves as the reference in every mode.
+    EBB_REFERENCE_DIR=$(mktemp -d)
+    export EBB_REFERENCE_DIR
+    trap 'rm -rf "$EBB_REFERENCE_DIR"' EXIT
 fi
 
-echo
-[ -n "$failed_names" ] && echo "failed:$failed_names"
-echo "$total_pass passed, $total_fail failed"
-[ "$total_fail" -eq 0 ]
+run_plan "$plan" -
+[ "${EBB_TEST_LONG:-1}" != 0 ] && run_plan "$plan" long
+[ "$RUN" = run ] || exit 0
+totals

@@ -1,44 +1,30 @@
 #!/bin/sh
-# Runs the prefixed-API tests and the stress run (10 s) built with UBSan and
-# with TSan; the stress run again with the heap profiler on.
+# Runs the tests' runs tagged sanitize (tests/lib.sh): the prefixed-API
+# tests and the stress run (10 s) built with UBSan and with TSan; the
+# stress run again with the heap profiler on.
 # Prints "N passed, N failed" as its last line.
-B=$1
-shift
-total_pass=0
-total_fail=0
-for variant in ubsan tsan; do
-    for t in "$@" stress-profile; do
-        args=
-        bin=$t
-        profile=0
-        [ "$t" = stress ] && args=${EBB_SANITIZE_STRESS_SECONDS:-10}
-        if [ "$t" = stress-profile ]; then
-            bin=stress
-            profile=1
-            args=${EBB_SANITIZE_STRESS_SECONDS:-10}
-        fi
-        # shellcheck disable=SC2086
-        out=$(UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 TSAN_OPTIONS=halt_on_error=1 \
-              EBB_PROFILE=$profile EBB_PROFILE_RATE=8192 "$B/tests/$variant/$bin" $args 2>&1)
-        rc=$?
-        line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
-        pass=0
-        fail=1
-        if [ -n "$line" ]; then
-            pass=${line%% passed*}
-            fail=${line#*, }
-            fail=${fail%% failed*}
-            [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ] && fail=1
-        fi
-        total_pass=$((total_pass + pass))
-        total_fail=$((total_fail + fail))
-        if [ "$fail" -eq 0 ]; then
-            printf 'PASS %-6s %-14s %4d checks\n' "$variant" "$t" "$pass"
-        else
-            printf 'FAIL %-6s %-14s (exit %d)\n' "$variant" "$t" "$rc"
-            printf '%s\n' "$out" | tail -n 40 | sed 's/^/    | /'
-        fi
-    done
+# Usage: sh tests/run_sanitize.sh [--only NAME,...] [--list] BUILD_DIR
+#
+# The variables set here are read by the tests' lines (tests/lib.sh).
+# shellcheck disable=SC2034
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+B=
+while [ $# -gt 0 ]; do
+    case $1 in
+        --list) RUN=list_run ;;
+        --only) ONLY=$2 && shift ;;
+        --only=*) ONLY=${1#--only=} ;;
+        *) B=$1 ;;
+    esac
+    shift
 done
-echo "$total_pass passed, $total_fail failed"
-[ "$total_fail" -eq 0 ]
+B=${B:-build}
+SAN_STRESS_SECONDS=${EBB_SANITIZE_STRESS_SECONDS:-10}
+plan=$(test_registry plan sanitize) || exit 2
+RUN_TAIL=40
+for variant in ubsan tsan; do
+    run_plan "$plan" - "$variant "
+done
+[ "$RUN" = run ] || exit 0
+totals

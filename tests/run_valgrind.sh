@@ -1,24 +1,32 @@
 #!/bin/sh
-# Runs the given prefixed tests under valgrind's memcheck; any memcheck
-# error fails the test.  Prints "N passed, N failed" as its last line.
-# Usage: sh tests/run_valgrind.sh TEST_BUILD_DIR TEST...
-T=$1
-shift
-pass=0
-fail=0
-for t in "$@"; do
-    # A hang fails the test rather than the whole run.
-    out=$(timeout 900 valgrind -q --error-exitcode=99 "$T/$t" 2>&1)
-    rc=$?
-    if [ "$rc" -eq 0 ] && printf '%s\n' "$out" | grep -qE '^[0-9]+ passed, 0 failed$'; then
-        pass=$((pass + 1))
-        printf 'PASS valgrind %-14s %s\n' "$t" "$(printf '%s\n' "$out" | tail -n 1)"
-    else
-        fail=$((fail + 1))
-        printf 'FAIL valgrind %-14s (exit %d)\n' "$t" "$rc"
-        printf '%s\n' "$out" | grep -A12 '^==[0-9]*== [A-Z]' | head -n 60 | sed 's/^/    | /'
-        printf '%s\n' "$out" | tail -n 5 | sed 's/^/    | /'
-    fi
+# Runs the tests' runs tagged valgrind (tests/lib.sh) under valgrind's
+# memcheck; any memcheck error fails the test.  Prints "N passed, N failed"
+# as its last line.
+# Usage: sh tests/run_valgrind.sh [--only NAME,...] [--list] BUILD_DIR
+#
+# The variables set here are read by the tests' lines (tests/lib.sh).
+# shellcheck disable=SC2034
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+B=
+while [ $# -gt 0 ]; do
+    case $1 in
+        --list) RUN=list_run ;;
+        --only) ONLY=$2 && shift ;;
+        --only=*) ONLY=${1#--only=} ;;
+        *) B=$1 ;;
+    esac
+    shift
 done
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+B=${B:-build}
+T=$B/tests
+plan=$(test_registry plan valgrind) || exit 2
+# A failure shows memcheck's reports, then the end of the output.
+run_show() {
+    printf '%s\n' "$1" | grep -A12 '^==[0-9]*== [A-Z]' | head -n 60 | sed 's/^/    | /'
+    printf '%s\n' "$1" | tail -n 5 | sed 's/^/    | /'
+}
+# A hang (timeout 900) fails the test rather than the whole run.
+run_plan "$plan" - "valgrind "
+[ "$RUN" = run ] || exit 0
+totals

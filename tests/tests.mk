@@ -1,23 +1,40 @@
 # Tests (included by the Makefile).
 #
-# Four ways a test program meets the allocator:
-#   prefixed  links the allocator built without the C names (EBB_OVERRIDE=0):
-#             it calls ebb_* while the C library's malloc serves everything
-#             else, so counts are exact.  The sanitizer builds are of this
-#             kind: UBSan and TSan bring their own malloc.
-#   preload   plain programs run with LD_PRELOAD=build/libebbmalloc.so.
-#   static    programs linked with build/libebbmalloc.a.
-#   unit      tests of internal structures, linked with the objects.
+# A test is a file, and adding one is adding a file: the directory it lives
+# in says how it is built (below) and its "test:" lines say how it runs
+# (tests/lib.sh has the syntax; tests/run.sh finds them, as do the lists
+# of programs here).  Four ways a test program meets the allocator:
+#   tests/unit/      tests of internal structures (-Isrc), linked with the
+#                    allocator built without the C names: build/tests/NAME
+#   tests/prefixed/  that allocator (EBB_OVERRIDE=0, libebbmalloc-prefixed.a):
+#                    the test calls ebb_* while the C library's malloc serves
+#                    everything else, so counts are exact: build/tests/NAME;
+#                    also, when its lines ask, build/tests/debug/NAME (the
+#                    debug build) and build/tests/{ubsan,tsan}/NAME (the
+#                    sanitizers bring their own malloc)
+#   tests/preload/   plain programs (C or C++) run with
+#                    LD_PRELOAD=build/libebbmalloc.so: build/tests/NAME
+#   tests/static/    linked with build/libebbmalloc.a: build/tests/NAME
+#                    fully static, build/tests/NAME_dyn a dynamic program
+# and the special builds:
+#   tests/faults/    the allocator whose system calls can be made to fail
+#   tests/debug/     the debug build, internals seen: build/tests/debug/NAME
+#   tests/fuzz/      libFuzzer targets (clang): build/fuzz/NAME
+#   tests/scripts/   shell tests (not built)
+#   tests/programs/  programs the tests run (build/tests/phases), not tests
+# A line "build: FLAGS" in a test adds compiler flags to build/tests/NAME.
 
 TBUILD       := $(BUILD)/tests
 TEST_CFLAGS  := -std=gnu11 -O1 -g -pthread -Wall -Wextra -Werror -Iinclude -Itests
 TEST_CXXFLAGS := -std=c++17 -O1 -g -pthread -Wall -Wextra -Werror -Iinclude -Itests
+TEST_DEPS    := tests/check.h tests/steps.h include/ebbmalloc.h
+DEBUG_CFLAGS := -O1 -DEBB_DEBUG=1
 
-PREFIXED_TESTS := test_api test_threads test_oom test_sample
-PRELOAD_TESTS  := test_override test_early test_misuse test_brk test_reclaim
-UNIT_TESTS     := test_sizeclass test_internal
-DEBUG_TESTS    := test_api test_threads stress
-DEBUG_CFLAGS   := -O1 -DEBB_DEBUG=1
+# The flags of a test's "build:" line.
+test_flags = $(shell sed -n -e 's/[[:space:]]*\*\/[[:space:]]*$$//' -e 's/^[[:space:]/*\#]*build:[[:space:]]*//p' $(1))
+# The programs a suite needs (full, check, sanitize, valgrind, debug), from
+# the tests' own lines; read only when a target needs them (.SECONDEXPANSION).
+test_targets = $(shell sh tests/run.sh --targets $(1) $(BUILD))
 
 # ---- the allocator built without the C names ----------------------------------
 $(BUILD)/obj-prefixed/%.o: src/%.c $(HDRS) Makefile
@@ -29,67 +46,66 @@ $(BUILD)/libebbmalloc-prefixed.a: $(patsubst src/%.c,$(BUILD)/obj-prefixed/%.o,$
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(TBUILD)/%: tests/%.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-prefixed.a
+$(TBUILD)/%: tests/prefixed/%.c $(TEST_DEPS) $(BUILD)/libebbmalloc-prefixed.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@ $(BUILD)/libebbmalloc-prefixed.a
+	$(Q)$(CC) $(TEST_CFLAGS) $(call test_flags,$<) $< -o $@ $(BUILD)/libebbmalloc-prefixed.a
+
+# Unit tests see the internals.
+$(TBUILD)/%: tests/unit/%.c $(TEST_DEPS) $(BUILD)/libebbmalloc-prefixed.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(TEST_CFLAGS) -Isrc $(call test_flags,$<) $< -o $@ $(BUILD)/libebbmalloc-prefixed.a
 
 # Preloaded and C++ programs link nothing of ours.
 # They include ebbmalloc.h (struct ebb_stats, read through dlsym).
-$(addprefix $(TBUILD)/,$(PRELOAD_TESTS)): $(TBUILD)/%: tests/%.c tests/check.h tests/steps.h include/ebbmalloc.h
+$(TBUILD)/%: tests/preload/%.c $(TEST_DEPS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@ -ldl
+	$(Q)$(CC) $(TEST_CFLAGS) $(call test_flags,$<) $< -o $@ -ldl
 
-# The profiler's test names its functions with dladdr: -rdynamic.
-$(TBUILD)/test_profile: tests/test_profile.c tests/check.h
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(TEST_CFLAGS) -rdynamic $< -o $@ -ldl
-
-# Sized delete is declared only with -fsized-deallocation under clang.
-$(TBUILD)/test_cxx: tests/test_cxx.cpp tests/check.h include/ebbmalloc.h
+$(TBUILD)/%: tests/preload/%.cpp $(TEST_DEPS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CXX     $@")
-	$(Q)$(CXX) $(TEST_CXXFLAGS) -fsized-deallocation $< -o $@ -ldl
+	$(Q)$(CXX) $(TEST_CXXFLAGS) $(call test_flags,$<) $< -o $@ -ldl
 
 # Static linking: fully static, and a dynamic program with the archive.
-$(TBUILD)/test_static: tests/test_static.c tests/check.h $(BUILD)/libebbmalloc.a
+$(TBUILD)/%_dyn: tests/static/%.c $(TEST_DEPS) $(BUILD)/libebbmalloc.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(TEST_CFLAGS) -static $< -o $@ $(BUILD)/libebbmalloc.a
+	$(Q)$(CC) $(TEST_CFLAGS) $(call test_flags,$<) $< -o $@ $(BUILD)/libebbmalloc.a
 
-$(TBUILD)/test_static_dyn: tests/test_static.c tests/check.h $(BUILD)/libebbmalloc.a
+$(TBUILD)/%: tests/static/%.c $(TEST_DEPS) $(BUILD)/libebbmalloc.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@ $(BUILD)/libebbmalloc.a
+	$(Q)$(CC) $(TEST_CFLAGS) -static $(call test_flags,$<) $< -o $@ $(BUILD)/libebbmalloc.a
 
-# Unit tests see the internals.
-$(addprefix $(TBUILD)/,$(UNIT_TESTS)): $(TBUILD)/%: tests/%.c tests/check.h $(BUILD)/libebbmalloc-prefixed.a
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(TEST_CFLAGS) -Isrc $< -o $@ $(BUILD)/libebbmalloc-prefixed.a
-
-# A plain program for the ebb tests.
-$(TBUILD)/phases: tests/programs/phases.c
+# Plain programs the tests run (the ebb tests' phases).
+$(TBUILD)/%: tests/programs/%.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@
 
-TEST_PROGRAMS := $(addprefix $(TBUILD)/,$(PREFIXED_TESTS) $(PRELOAD_TESTS) $(UNIT_TESTS) \
-                   test_cxx test_static test_static_dyn phases test_faults stress test_profile) $(BUILD)/fuzz/fuzz_alloc \
-                 $(BUILD)/libebbmalloc-debug.so $(addprefix $(TBUILD)/debug/,$(DEBUG_TESTS) test_debug)
+.SECONDEXPANSION:
+TEST_PROGRAMS = $(call test_targets,full) $(TBUILD)/phases $(BUILD)/libebbmalloc-debug.so
 
 # The packages the tests need are installed first (tools/deps.sh).
 test:
 	@sh tools/deps.sh test
 	@$(MAKE) --no-print-directory test-run
 
-test-run: all $(TEST_PROGRAMS) check-layers
+test-run: all $$(TEST_PROGRAMS) check-layers
 	@sh tests/run.sh $(BUILD)
+
+# Every program make test runs, built and not run.
+tests-build: all $$(TEST_PROGRAMS)
+
+# The fast tier, before every commit: the runs tagged fast or check.
+check: all $$(call test_targets,check)
+	@sh tests/run.sh --check $(BUILD)
 
 # The system calls stay in the os layer.
 check-layers:
-	@sh tests/check_layers.sh
+	@sh tests/scripts/check_layers.sh
 
 # ---- fault injection: the allocator whose system calls can be made to fail -----------
 $(BUILD)/obj-fault/%.o: src/%.c $(HDRS) Makefile
@@ -100,9 +116,9 @@ $(BUILD)/libebbmalloc-fault.a: $(patsubst src/%.c,$(BUILD)/obj-fault/%.o,$(SRCS)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(TBUILD)/test_faults: tests/test_faults.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-fault.a
+$(TBUILD)/%: tests/faults/%.c $(TEST_DEPS) $(BUILD)/libebbmalloc-fault.a
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@ $(BUILD)/libebbmalloc-fault.a
+	$(Q)$(CC) $(TEST_CFLAGS) $(call test_flags,$<) $< -o $@ $(BUILD)/libebbmalloc-fault.a
 
 # ---- the fuzzer (libFuzzer; clang) ------------------------------------------------------
 # make fuzz [FUZZ_SECONDS=60]: new crashes land in build/fuzz/ as crash-*; copy
@@ -116,7 +132,10 @@ $(BUILD)/obj-fuzz/%.o: src/%.c $(HDRS) Makefile
 	@mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CC) $(LIB_CFLAGS) -O1 $(FUZZ_FLAGS) -DEBB_DEBUG=1 -DEBB_OVERRIDE=0 -c $< -o $@
 
-$(BUILD)/fuzz/fuzz_alloc: tests/fuzz/fuzz_alloc.c include/ebbmalloc.h $(patsubst src/%.c,$(BUILD)/obj-fuzz/%.o,$(SRCS))
+# Kept, not intermediate files of the pattern rule below.
+.SECONDARY: $(patsubst src/%.c,$(BUILD)/obj-fuzz/%.o,$(SRCS))
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c include/ebbmalloc.h $(patsubst src/%.c,$(BUILD)/obj-fuzz/%.o,$(SRCS))
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(FUZZ_CC) -std=gnu11 -O1 -g -pthread -Wall -Wextra -Werror -Iinclude \
@@ -139,13 +158,10 @@ STRESS_THREADS ?= 16
 stress: $(TBUILD)/stress
 	@$(TBUILD)/stress $(STRESS_SECONDS) $(STRESS_THREADS)
 
-$(TBUILD)/stress: tests/stress.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-prefixed.a
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(TEST_CFLAGS) -O2 $< -o $@ $(BUILD)/libebbmalloc-prefixed.a
-
 # ---- the debug build: invariants checked (EBB_DEBUG, internal.h) ------------------
 # make debug: build/libebbmalloc-debug.so (to preload) and the API, thread and
-# stress tests linked with the debug build, which make test runs.
+# stress tests linked with the debug build (the runs tagged debug, and
+# tests/debug/), which make test runs.
 
 $(BUILD)/obj-debug/%.o: src/%.c $(HDRS) Makefile
 	@mkdir -p $(dir $@)
@@ -165,21 +181,21 @@ $(BUILD)/libebbmalloc-debug.so: $(patsubst src/%.c,$(BUILD)/obj-debug-so/%.o,$(S
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -shared -pthread -Wl,-soname,$(SONAME) -Wl,-z,now -o $@ $^
 
-$(TBUILD)/debug/%: tests/%.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-debug.a
+$(TBUILD)/debug/%: tests/prefixed/%.c $(TEST_DEPS) $(BUILD)/libebbmalloc-debug.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(TEST_CFLAGS) $< -o $@ $(BUILD)/libebbmalloc-debug.a
 
 # The validators themselves, against structures broken on purpose.
-$(TBUILD)/debug/test_debug: tests/test_debug.c tests/check.h $(HDRS) $(BUILD)/libebbmalloc-debug.a
+$(TBUILD)/debug/%: tests/debug/%.c $(TEST_DEPS) $(HDRS) $(BUILD)/libebbmalloc-debug.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(TEST_CFLAGS) -Isrc $(DEBUG_CFLAGS) $< -o $@ $(BUILD)/libebbmalloc-debug.a
 
-debug: $(BUILD)/libebbmalloc-debug.so $(addprefix $(TBUILD)/debug/,$(DEBUG_TESTS) test_debug)
+debug: $(BUILD)/libebbmalloc-debug.so $$(call test_targets,debug)
 
 # ---- sanitizer builds ------------------------------------------------------------
-SAN_TESTS := test_api test_threads test_sample stress
+# The prefixed tests' runs tagged sanitize.
 
 define san_variant
 $(BUILD)/obj-$(1)/%.o: src/%.c $$(HDRS) Makefile
@@ -191,7 +207,7 @@ $(BUILD)/libebbmalloc-$(1).a: $$(patsubst src/%.c,$(BUILD)/obj-$(1)/%.o,$$(SRCS)
 	@rm -f $$@
 	$(Q)ar rcs $$@ $$^
 
-$(TBUILD)/$(1)/%: tests/%.c tests/check.h include/ebbmalloc.h $(BUILD)/libebbmalloc-$(1).a
+$(TBUILD)/$(1)/%: tests/prefixed/%.c $(TEST_DEPS) $(BUILD)/libebbmalloc-$(1).a
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  CC      $$@")
 	$$(Q)$$(SAN_CC) $$(TEST_CFLAGS) -fno-omit-frame-pointer $(2) $(3) $$< -o $$@ $(BUILD)/libebbmalloc-$(1).a
@@ -205,22 +221,22 @@ test-sanitize:
 	@sh tools/deps.sh test
 	@$(MAKE) --no-print-directory test-sanitize-run
 
-test-sanitize-run: $(addprefix $(TBUILD)/ubsan/,$(SAN_TESTS)) $(addprefix $(TBUILD)/tsan/,$(SAN_TESTS))
-	@sh tests/run_sanitize.sh $(BUILD) $(SAN_TESTS)
+test-sanitize-run: $$(call test_targets,sanitize)
+	@sh tests/run_sanitize.sh $(BUILD)
 
 # ---- CPython's regression tests under the allocator ---------------------------------
 # make test-cpython [CPYTHON_TESTS=all]: a large subset by default (part of make test).
 CPYTHON_TESTS ?= subset
 test-cpython: lib
 	@sh tools/deps.sh test
-	@sh tests/test_cpython.sh $(BUILD)/libebbmalloc.so $(CPYTHON_TESTS)
+	@sh tests/scripts/test_cpython.sh $(BUILD)/libebbmalloc.so $(CPYTHON_TESTS)
 
 # ---- valgrind ------------------------------------------------------------------------
-# The prefixed tests under memcheck: the allocator's own reads and writes
+# The runs tagged valgrind (prefixed and unit tests) under memcheck: the
+# allocator's own reads and writes
 # (uninitialised values in its decisions, accesses outside its mappings).
 # test_threads is left out: memcheck runs threads one at a time, and its
 # thousands of threads take over ten minutes.
-VALGRIND_TESTS := test_api test_internal test_sizeclass
-test-valgrind: $(addprefix $(TBUILD)/,$(VALGRIND_TESTS))
+test-valgrind: $$(call test_targets,valgrind)
 	@sh tools/deps.sh test
-	@sh tests/run_valgrind.sh $(TBUILD) $(VALGRIND_TESTS)
+	@sh tests/run_valgrind.sh $(BUILD)

@@ -1,3 +1,4 @@
+// test: fuzz-replay      -- tests/fuzz/regressions/*
 /* Differential fuzzer of the allocator (libFuzzer).
  *
  * An input is decoded into sequences of malloc, calloc, realloc, free,

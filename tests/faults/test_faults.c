@@ -1,3 +1,4 @@
+/* test: faults           long */
 /* Fault injection: the allocator built with -DEBB_FAULT_INJECTION=1 can be
  * told to fail the N-th (or every K-th) mmap, munmap, madvise, mremap or brk
  * (src/os.c).  For each kind and many N, a child runs a workload of every

@@ -1,3 +1,4 @@
+/* test: early            fast */
 /* Run with LD_PRELOAD=libebbmalloc.so: allocations in constructors (before
  * main), destructors, atexit handlers and thread-specific-data destructors
  * (after the thread's function returned) all work, and are ebbmalloc's:

@@ -1,3 +1,4 @@
+/* test: brk              fast */
 /* Run with LD_PRELOAD=libebbmalloc.so: the program break is ebbmalloc's
  * first memory source.  It grows as the heap grows, moves back down when
  * the segments at its top are free, and once the program moves the break

@@ -1,24 +1,27 @@
 #!/bin/sh
+# test: programs         -- "$LIB"
+# test: programs-zero    long -- "$LIB" EBB_ZERO_ON_FREE=1
+# test: programs-secure  long -- "$LIB" EBB_SECURE=1
+# test: programs-guard   long -- "$LIB" EBB_GUARD=1
+# test: programs-sample  long -- "$LIB" EBB_GUARD_SAMPLE=1000
+# test: programs-debug   long -- "$DEBUG_LIB"
 # Real programs under LD_PRELOAD: each runs once under glibc and once under
 # ebbmalloc, and their outputs must be identical.  EBB_STATS=1 makes each
 # ebbmalloc process print a summary at exit, which proves the allocator
 # really served it.  Prints "N passed, N failed".
-# Usage: sh tests/test_programs.sh path/to/libebbmalloc.so [VAR=VALUE...]
+# Usage: sh tests/scripts/test_programs.sh path/to/libebbmalloc.so [VAR=VALUE...]
 # The optional settings (a safety mode) apply to every ebbmalloc run.
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
 LIB=$1
 shift
 MODE="$*"
 # EBB_REFERENCE_DIR: where the glibc runs' results are kept, so that the
 # runs in every safety mode (tests/run.sh) compare with one glibc run.
 REF=${EBB_REFERENCE_DIR:-}
-HERE=$(cd "$(dirname "$0")" && pwd)
+HERE=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-pass=0
-fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
 # compare NAME COMMAND...: same stdout and exit status with and without
 # ebbmalloc, and the ebbmalloc run reports that it allocated.
@@ -127,5 +130,4 @@ else
     diff "$WORK/git.glibc" "$WORK/git.ebb" | head -n 5
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

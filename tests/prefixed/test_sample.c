@@ -1,3 +1,5 @@
+/* test: sample           fast
+ * test: test_sample      sanitize */
 /* EBB_GUARD_SAMPLE: how many allocations the sampled guard takes, its
  * budget (EBB_GUARD_SAMPLE_BUDGET), and what sampling must not change.
  * Options are read once, at the allocator's start: each case runs in a

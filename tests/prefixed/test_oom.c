@@ -1,3 +1,4 @@
+/* test: oom              fast */
 /* Out of memory under a capped address space (RLIMIT_AS): small, medium
  * and huge requests get NULL with errno ENOMEM (never an abort or a
  * crash), in threads too, and the allocator recovers once memory is

@@ -1,3 +1,10 @@
+/* test: stress           -- "$STRESS_SECONDS"
+ * test: stress-short     check -- 3
+ * test: stress-debug     debug EBB_RECLAIM_DELAY_MS=5 -- 10
+ * test: stress-profile   EBB_PROFILE=1 EBB_PROFILE_RATE=8192 -- 10
+ * test: stress           sanitize -- "$SAN_STRESS_SECONDS"
+ * test: stress-profile   sanitize EBB_PROFILE=1 -- "$SAN_STRESS_SECONDS"
+ * build: -O2 */
 /* Stress: many threads, random size mixes, most frees cross-thread, thread
  * churn, fork storms — every block's contents checked before it is freed,
  * the statistics checked when all is quiet.  Bounded by time; prints its

@@ -1,3 +1,4 @@
+/* test: override         fast */
 /* Run with LD_PRELOAD=libebbmalloc.so: every malloc-family symbol the
  * program (and the C library inside it) calls resolves into ebbmalloc, and
  * the glibc extras work — with Debian's jemalloc preloaded, mallinfo2 and

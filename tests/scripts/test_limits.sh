@@ -1,5 +1,6 @@
 #!/bin/sh
-# Memory limits (tests/test_reclaim.c's churn and softlimit patterns):
+# test: limits           -- "$LIB" "$T"
+# Memory limits (tests/preload/test_reclaim.c's churn and softlimit patterns):
 #
 #   - in a memory cgroup this script makes (cgroup v2 or v1, whichever the
 #     machine has; as root), limited to 1.25 x the program's live data, a
@@ -11,19 +12,17 @@
 #   - under EBB_MEMORY_LIMIT, resident memory stays under it, where without
 #     it the same program goes above.
 #
-# Usage: sh tests/test_limits.sh LIB TESTDIR.  Prints "N passed, N failed";
+# Usage: sh tests/scripts/test_limits.sh LIB TESTDIR.  Prints "N passed, N failed";
 # where no memory cgroup can be made, says why and skips that part.
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
 LIB=$1
 T=$2
 LIVE=96                        # MiB of live data in each phase
 LIMIT=$((LIVE * 5 / 4))        # MiB
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 # The figure after `word` in the churn line of output $1.
 figure() { printf '%s\n' "$1" | sed -n "s/.*[ ,]$2 \([0-9]*\) MiB.*/\1/p" | tail -n 1; }
-counts() { printf '%s\n' "$1" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1; }
+counts() { summary_line "$1"; }
 
 # ---- EBB_MEMORY_LIMIT ------------------------------------------------------
 SOFT=96
@@ -47,8 +46,7 @@ fi
 # ---- a memory cgroup ---------------------------------------------------------
 skip() {
     echo "limits: cgroup part skipped: $*"
-    echo "$pass passed, $fail failed"
-    [ "$fail" -eq 0 ]
+    finish
     exit
 }
 [ "$(id -u)" -eq 0 ] || skip "not root"
@@ -134,5 +132,4 @@ if [ -n "$allocated" ] && [ -n "$reclaimed" ] && [ $((reclaimed * 10)) -le $((al
 else
     bad "retention under the limit: $reclaimed of $allocated MiB went back"
 fi
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

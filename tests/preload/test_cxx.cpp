@@ -1,3 +1,11 @@
+// test: cxx              fast
+// test: cxx-secure       long EBB_SECURE=1
+// test: cxx-zero         long EBB_ZERO_ON_FREE=1
+// test: cxx-guard        long EBB_GUARD=1
+// test: cxx-guard-before long EBB_GUARD=before
+// test: cxx-sample       long EBB_GUARD_SAMPLE=100
+// test: cxx-profile      long EBB_PROFILE=1 EBB_PROFILE_RATE=4096
+// build: -fsized-deallocation
 // Run with LD_PRELOAD=libebbmalloc.so: C++'s new and delete (plain, array,
 // sized, aligned) and the standard containers run on ebbmalloc.
 // malloc_usable_size is ebbmalloc's, and it aborts on any pointer that is

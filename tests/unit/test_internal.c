@@ -1,3 +1,5 @@
+/* test: internal         fast
+ * test: test_internal    valgrind */
 /* Unit tests of internal structures: the exact-division block check, the
  * segment map, and the span allocator's coalescing. */
 #include <pthread.h>

@@ -64,7 +64,7 @@
  *
  * Phases of huge, small and medium blocks, LIVE_MIB of each, every phase
  * freed before the next (each kind twice in a row), contents checked:
- * run in a memory cgroup by tests/test_limits.sh.  Prints its statistics.
+ * run in a memory cgroup by tests/scripts/test_limits.sh.  Prints its statistics.
  *
  *   test_reclaim softlimit LIVE_MIB
  *

@@ -1,3 +1,10 @@
+/* test: threads          fast
+ * test: threads-debug    debug
+ * test: threads-secure   long EBB_SECURE=1
+ * test: threads-zero     long EBB_ZERO_ON_FREE=1
+ * test: threads-sample   long EBB_GUARD_SAMPLE=100
+ * test: threads-profile  long EBB_PROFILE=1 EBB_PROFILE_RATE=4096
+ * test: test_threads     sanitize */
 /* Threads: blocks handed between 8+ threads (most frees are cross-thread),
  * thousands of short-lived threads whose last blocks are freed by another
  * thread after they exit, threads that exit while malloc_trim sweeps their

@@ -1,11 +1,12 @@
 #!/bin/sh
+# test: heaptrack        -- "$LIB" "$B/ebb"
 # The heap profiler against heaptrack, which records every allocation:
 # python3, sqlite3 and git, each run under heaptrack and under ebbmalloc
 # with the profiler on (EBB_PROFILE_RATE=4096, so that a site of 5 % of
 # the heap has hundreds of samples).  Per program, the sites by bytes live
 # at the peak (heaptrack_print --flamegraph-cost-type peak; ebb profile
 # --folded-type peak), a stack's site being its innermost named frame
-# (tests/sites.awk):
+# (tests/scripts/sites.awk):
 #   - every site above 5 % of the heap in either is within 15 % of
 #     heaptrack's bytes;
 #   - the top 10 match: of heaptrack's top 10 sites (those of 0.1 % of the
@@ -13,30 +14,20 @@
 #     top 10 of 1 % or more is among heaptrack's top 15.  (The dynamic
 #     loader's allocations before the library's constructor are not
 #     sampled: heaptrack's `call_init`.)
-# Usage: sh tests/test_heaptrack.sh LIB EBB
+# Usage: sh tests/scripts/test_heaptrack.sh LIB EBB
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
 LIB=$1
 EBB=$2
-pass=0
-fail=0
-check() { # what command...
-    what=$1
-    shift
-    if "$@"; then
-        pass=$((pass + 1))
-    else
-        fail=$((fail + 1))
-        echo "FAIL: $what"
-    fi
-}
 if ! command -v heaptrack > /dev/null || ! command -v heaptrack_print > /dev/null; then
-    echo "FAIL: heaptrack is not installed (tools/deps.sh test installs it)"
-    echo "0 passed, 1 failed"
-    exit 1
+    bad "heaptrack is not installed (tools/deps.sh test installs it)"
+    finish
+    exit
 fi
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
 
 # compare NAME COMMAND...
 compare() {
@@ -98,8 +89,8 @@ compare() {
         }' "$WORK/$name.ht-sites" "$WORK/$name.ebb-sites" > "$WORK/$name.findings"
     while IFS= read -r line; do
         case $line in
-        ok*) pass=$((pass + 1)) ;;
-        *) fail=$((fail + 1)); echo "$line" ;;
+        ok*) ok ;;
+        *) bad "${line#FAIL }" ;;
         esac
     done < "$WORK/$name.findings"
     # The figures, for the log.
@@ -109,5 +100,4 @@ compare() {
 compare python3 /usr/bin/python3 "$REPO/tests/programs/heap_sites.py"
 compare sqlite3 /usr/bin/sqlite3 :memory: ".read $REPO/tests/programs/heap_sites.sql"
 compare git git -C "$REPO" log -p -n 400
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

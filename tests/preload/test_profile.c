@@ -1,5 +1,11 @@
+/* test: profile          fast EBB_PROFILE=1 EBB_PROFILE_RATE=4096 -- "$B/ebb"
+ * test: profile-off      fast -- "$B/ebb" off
+ * test: profile-secure   long EBB_PROFILE=1 EBB_PROFILE_RATE=4096 EBB_SECURE=1 -- "$B/ebb"
+ * test: profile-zero     long EBB_PROFILE=1 EBB_PROFILE_RATE=4096 EBB_ZERO_ON_FREE=1 -- "$B/ebb"
+ * test: profile-sample   long EBB_PROFILE=1 EBB_PROFILE_RATE=4096 EBB_GUARD_SAMPLE=100 -- "$B/ebb"
+ * build: -rdynamic */
 /* The heap profiler (EBB_PROFILE=1), run under LD_PRELOAD with a small rate
- * (tests/run.sh: EBB_PROFILE_RATE=4096, so that each site below gets
+ * (the test: lines above: EBB_PROFILE_RATE=4096, so that each site below gets
  * four thousand samples or more and the estimates' spread is under 2%:
  * the 10% bounds are six spreads):
  *   - sites with known amounts (a constructor's, a leak, a peak freed

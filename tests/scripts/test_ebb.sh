@@ -1,18 +1,14 @@
 #!/bin/sh
+# test: ebb              -- "$B"
 # The ebb command on a bundled phase program (tests/programs/phases.c).
-# Prints "N passed, N failed".  Usage: sh tests/test_ebb.sh BUILD_DIR
+# Prints "N passed, N failed".  Usage: sh tests/scripts/test_ebb.sh BUILD_DIR
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
 B=$1
 EBB=$B/ebb
 PHASES=$B/tests/phases
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-pass=0
-fail=0
-check() { # description command...
-    d=$1
-    shift
-    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $d"; fi
-}
 between() { awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v >= lo && v <= hi) }'; }
 
 # The phases: 64 MiB in use at the peak, given back after the free phase.
@@ -147,8 +143,6 @@ if command -v chromium > /dev/null; then
         --screenshot="$B/screenshots/ebb-report.png" "file://$WORK/run.html" > /dev/null 2>&1
     check "a screenshot of the report" test -s "$B/screenshots/ebb-report.png"
 else
-    fail=$((fail + 1))
-    echo "FAIL: chromium is not installed (tools/deps.sh test installs it)"
+    bad "chromium is not installed (tools/deps.sh test installs it)"
 fi
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

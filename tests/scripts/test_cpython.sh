@@ -1,4 +1,5 @@
 #!/bin/sh
+# test: cpython          long -- "$LIB"
 # CPython's own regression tests (Debian's libpython3.11-testsuite) under
 # ebbmalloc.  Every run sets PYTHONMALLOC=malloc, so every object the interpreter creates
 # comes from malloc (not from pymalloc's arenas) and the allocator sees the
@@ -7,11 +8,13 @@
 # there is run again under glibc, and counts against ebbmalloc unless it
 # fails under glibc too (this machine lacks a resource it wants).
 #
-# Usage: sh tests/test_cpython.sh path/to/libebbmalloc.so [subset|all|MODULE...]
+# Usage: sh tests/scripts/test_cpython.sh path/to/libebbmalloc.so [subset|all|MODULE...]
 #   subset (default): the modules listed below, about 5 minutes on 2 cores;
 #   all: every module of the test suite; or the modules named.
 # Prints "N passed, N failed" (one check per mode: the run was served by
 # ebbmalloc and no module failed that passed under glibc).
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
 LIB=$1
 shift
 SET=${*:-subset}
@@ -78,8 +81,6 @@ fi
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-pass=0
-fail=0
 
 # regrtest NAME MODULES [VAR=VALUE...]: runs the modules (all of the test
 # suite when MODULES is empty); leaves the names of the modules that failed
@@ -135,8 +136,7 @@ for mode in default secure; do
     # shellcheck disable=SC2086
     if ! env LD_PRELOAD="$LIB" $settings PYTHONMALLOC=malloc "$PY" -c \
         'import sys; sys.exit(0 if "libebbmalloc" in open("/proc/self/maps").read() else 1)'; then
-        fail=$((fail + 1))
-        echo "FAIL: cpython $mode: libebbmalloc.so is not loaded in the interpreter"
+        bad "cpython $mode: libebbmalloc.so is not loaded in the interpreter"
         continue
     fi
     # shellcheck disable=SC2086
@@ -154,13 +154,11 @@ for mode in default secure; do
         [ -n "$known" ] && echo "cpython $mode: failing under glibc too (not counted): $known"
     fi
     if [ -n "$new" ]; then
-        fail=$((fail + 1))
-        echo "FAIL: cpython $mode: failed under ebbmalloc, passed under glibc: $(echo "$new" | tr '\n' ' ')"
+        bad "cpython $mode: failed under ebbmalloc, passed under glibc: $(echo "$new" | tr '\n' ' ')"
         grep -B2 -A25 '^\(FAIL\|ERROR\):\|Fatal Python error\|ebbmalloc: error' "$WORK/$mode.log" | head -n 60
         tail -n 20 "$WORK/$mode.log"
     else
-        pass=$((pass + 1))
+        ok
     fi
 done
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

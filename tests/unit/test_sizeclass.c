@@ -1,3 +1,5 @@
+/* test: sizeclass        fast
+ * test: test_sizeclass   valgrind */
 /* Unit test of the size-class table (src/sizeclass.c) against its rules. */
 #include "check.h"
 #include "internal.h"

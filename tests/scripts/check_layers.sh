@@ -1,4 +1,5 @@
 #!/bin/sh
+# test: layers           check
 # The os layer is the only code that makes system calls, or C library calls
 # that may block, allocate or take a lock of the C library's
 # (docs/ARCHITECTURE.md), and none calls malloc and its family.  Allowed
@@ -21,6 +22,7 @@ leaks=$(grep -nE "(^|[^_.>a-zA-Z0-9])($CALLS)[[:space:]]*\(" src/*.c src/*.h |
 if [ -n "$leaks" ]; then
     echo "system or blocking C library calls outside src/os.c:"
     echo "$leaks"
+    echo "0 passed, 1 failed"
     exit 1
 fi
 # The layers below the heap read the layout the modes ask for (ebbi_layout),
@@ -30,5 +32,7 @@ modes=$(grep -nE '\bebbi_safety\b|\bSAFETY_[A-Z_]+' src/source.c src/segment.c s
 if [ -n "$modes" ]; then
     echo "safety modes read below the heap:"
     echo "$modes"
+    echo "0 passed, 1 failed"
     exit 1
 fi
+echo "1 passed, 0 failed"

@@ -1,3 +1,4 @@
+/* test: debug            fast */
 /* The debug build's validators (EBB_DEBUG): they pass on a heap that a
  * real workload left, local and cross-thread frees included, and each
  * catches a structure broken on purpose, in a child process, with the

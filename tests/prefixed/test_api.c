@@ -1,3 +1,13 @@
+/* test: api              fast
+ * test: api-debug        fast debug
+ * test: api-secure       long EBB_SECURE=1
+ * test: api-zero         long EBB_ZERO_ON_FREE=1
+ * test: api-sample       long EBB_GUARD_SAMPLE=100
+ * test: api-guard        long EBB_GUARD=1
+ * test: api-guard-before long EBB_GUARD=before
+ * test: api-profile      long EBB_PROFILE=1 EBB_PROFILE_RATE=4096
+ * test: test_api         sanitize
+ * test: test_api         valgrind */
 /* API semantics, edge by edge, through the prefixed API (the C names are
  * aliases of the same functions: test_override checks that).  Built
  * against the library and, for make test-sanitize, with UBSan and TSan. */

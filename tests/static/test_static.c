@@ -1,3 +1,5 @@
+/* test: static           fast
+ * test: static-dynamic   fast dyn */
 /* Linked with libebbmalloc.a (fully static, and into a dynamic program):
  * the program's malloc is ebbmalloc's, including the C library's own
  * calls to it. */

@@ -1,16 +1,12 @@
 #!/bin/sh
+# test: install
 # make install into a staging directory: the files land where PREFIX and
 # DESTDIR say, pkg-config finds the library, and a program built with its
 # flags runs on ebbmalloc.  Prints "N passed, N failed".
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
 STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
-pass=0
-fail=0
-check() { # description command...
-    d=$1
-    shift
-    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $d"; fi
-}
 make --no-print-directory install PREFIX=/opt/ebb DESTDIR="$STAGE" > "$STAGE/log" 2>&1
 check "make install succeeds" test $? -eq 0
 for f in lib/libebbmalloc.so lib/libebbmalloc.so.0 lib/libebbmalloc.a include/ebbmalloc.h \
@@ -46,5 +42,4 @@ out=$("$STAGE/opt/ebb/bin/ebb" run --quiet --csv "$STAGE/run.csv" -- true; echo 
 check "the installed ebb runs a program on the installed library" test "$out" = 0
 check "...and collects its statistics" test "$(wc -l < "$STAGE/run.csv")" -ge 2
 check "man pages are valid roff" sh -c "man -l '$STAGE/opt/ebb/share/man/man1/ebb.1' > /dev/null 2>&1 || groff -man -Tutf8 '$STAGE/opt/ebb/share/man/man1/ebb.1' > /dev/null"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
