@@ -226,6 +226,30 @@ list_run() {
     printf '\n'
 }
 
+# runner_args ARG...: the runners' arguments: --list (RUN=list_run),
+# --only P,... (ONLY), --check (SUITE=check: the fast tier) and the build
+# directory (B, default build).  Another option prints the runner's usage
+# (the "Usage" line of its header and the lines after it) and exits 2.
+runner_args() {
+    B=
+    SUITE=full
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --check) SUITE=check ;;
+            --list) RUN=list_run ;;
+            --only) ONLY=$2 && shift ;;
+            --only=*) ONLY=${1#--only=} ;;
+            -*)
+                sed -n '/^# Usage/,/^#$/s/^# \{0,1\}//p' "$0" >&2
+                exit 2
+                ;;
+            *) B=$1 ;;
+        esac
+        shift
+    done
+    B=${B:-build}
+}
+
 # run_plan PLAN TIER [PREFIX]: runs (or, with RUN=list_run, lists) the
 # plan's runs of that tier whose names ONLY selects (comma-separated
 # patterns; empty: all), their names led by PREFIX.

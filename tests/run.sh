@@ -19,34 +19,18 @@
 # shellcheck disable=SC2034
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
-B=
-suite=full
-while [ $# -gt 0 ]; do
-    case $1 in
-        --check) suite=check ;;
-        --list) RUN=list_run ;;
-        --only) ONLY=$2 && shift ;;
-        --only=*) ONLY=${1#--only=} ;;
-        --targets)
-            test_registry targets "$2" "${3:-build}"
-            exit
-            ;;
-        -*)
-            sed -n '5,10s/^# \{0,1\}//p' "$0" >&2
-            exit 2
-            ;;
-        *) B=$1 ;;
-    esac
-    shift
-done
-B=${B:-build}
+if [ "${1:-}" = --targets ]; then
+    test_registry targets "$2" "${3:-build}"
+    exit
+fi
+runner_args "$@"
 T=$B/tests
 if ABS=$(cd "$B" 2> /dev/null && pwd); then :; else ABS=$B; fi
 LIB=$ABS/libebbmalloc.so
 DEBUG_LIB=$ABS/libebbmalloc-debug.so
 STRESS_SECONDS=${EBB_STRESS_SECONDS:-20}
 [ "${CI:-}" = true ] && [ -z "${EBB_STRESS_SECONDS:-}" ] && STRESS_SECONDS=60
-plan=$(test_registry plan "$suite") || exit 2
+plan=$(test_registry plan "$SUITE") || exit 2
 if [ "$RUN" = run ]; then
     # One glibc run of each real program (tests/scripts/test_programs.sh)
     # serves as the reference in every mode.

@@ -9,17 +9,7 @@
 # shellcheck disable=SC2034
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
-B=
-while [ $# -gt 0 ]; do
-    case $1 in
-        --list) RUN=list_run ;;
-        --only) ONLY=$2 && shift ;;
-        --only=*) ONLY=${1#--only=} ;;
-        *) B=$1 ;;
-    esac
-    shift
-done
-B=${B:-build}
+runner_args "$@"
 SAN_STRESS_SECONDS=${EBB_SANITIZE_STRESS_SECONDS:-10}
 plan=$(test_registry plan sanitize) || exit 2
 RUN_TAIL=40

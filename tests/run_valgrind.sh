@@ -8,17 +8,7 @@
 # shellcheck disable=SC2034
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
-B=
-while [ $# -gt 0 ]; do
-    case $1 in
-        --list) RUN=list_run ;;
-        --only) ONLY=$2 && shift ;;
-        --only=*) ONLY=${1#--only=} ;;
-        *) B=$1 ;;
-    esac
-    shift
-done
-B=${B:-build}
+runner_args "$@"
 T=$B/tests
 plan=$(test_registry plan valgrind) || exit 2
 # A failure shows memcheck's reports, then the end of the output.

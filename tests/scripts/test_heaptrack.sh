@@ -1,5 +1,5 @@
 #!/bin/sh
-# test: heaptrack        -- "$LIB" "$B/ebb"
+# test: heaptrack        long -- "$LIB" "$B/ebb"
 # The heap profiler against heaptrack, which records every allocation:
 # python3, sqlite3 and git, each run under heaptrack and under ebbmalloc
 # with the profiler on (EBB_PROFILE_RATE=4096, so that a site of 5 % of
