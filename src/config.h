@@ -34,6 +34,12 @@
  * allocator call for as long: a worker that pauses between requests for
  * less keeps its pages warm. */
 #define EBB_SPARSE_QUIET_DELAYS 8
+/* A thread that exits with this much freed memory among its pages' live
+ * blocks purges their free kernel pages itself (heap.c): purging at every
+ * exit made the thread-churn workload three times slower, and its threads
+ * hold a few MiB; a thread that kept this much is a long-lived one whose
+ * memory no new thread takes soon. */
+#define EBB_EXIT_PURGE_MIN ((uint64_t)64 << 20)
 
 /* The service thread starts once the program's pages (in use and freed)
  * pass a segment's worth (or at its first huge block).  A program that

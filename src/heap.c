@@ -653,6 +653,19 @@ size_t ebbi_release_reserves(void)
  * parked pages parked: the reclaimer decommits them in place, and a late
  * double free into one is still seen.  Returns the bytes the sparse pages
  * gave back. */
+/* The bytes of the freed blocks in the heap's pages that still hold live
+ * blocks (counted from `used`, which the owner keeps; remote frees not
+ * yet taken in count as live). */
+static uint64_t heap_freed_in_live_pages(const heap_t *heap)
+{
+    uint64_t bytes = 0;
+    for (unsigned c = 0; c < EBB_CLASS_COUNT; c++)
+        for (const page_t *p = heap->queues[c].first; p != NULL; p = p->next)
+            if (p->used > 0)
+                bytes += (uint64_t)(p->capacity - p->used) * p->block_size;
+    return bytes;
+}
+
 size_t ebbi_heap_collect(heap_t *heap, ebbi_collect_t how)
 {
     ebbi_decommit_t batch = {0};
@@ -675,6 +688,19 @@ size_t ebbi_heap_collect(heap_t *heap, ebbi_collect_t how)
         ebbi_page_collect(p);
         if (p->free != NULL || abandon_all)
             page_unfull(heap, p);
+    }
+    /* A thread that exits holding much freed memory among its live blocks
+     * (not a short-lived worker: it kept EBB_EXIT_PURGE_MIN and more)
+     * gives back their free kernel pages itself, as it leaves, rather
+     * than leaving them to the reclaimer's quiet rule.  Before any page is
+     * abandoned: once another thread may adopt one, its holes may be
+     * refilled under the batch. */
+    if (abandon_all && heap_freed_in_live_pages(heap) >= EBB_EXIT_PURGE_MIN) {
+        for (unsigned c = 0; c < EBB_CLASS_COUNT; c++)
+            for (page_t *p = heap->queues[c].first; p != NULL; p = p->next)
+                if (p->used > 0 && !(p->free_flags & PAGE_PARKED))
+                    ebbi_page_purge_sparse(p, p->next, &batch);
+        ebbi_page_purge_flush(&batch);
     }
     for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
         page_queue_t *q = &heap->queues[c];

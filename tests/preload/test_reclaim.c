@@ -54,6 +54,12 @@
  * (whole free segments may still be unmapped): malloc_trim returns, the
  * statistics agree with the kernel, and nothing is lost.
  *
+ *   test_reclaim sparseexit -
+ *
+ * A thread that exits with 96 MiB of 64-byte blocks, all but one in 1024
+ * freed: resident memory is back right after its exit (it purges as it
+ * leaves, having kept more than EBB_EXIT_PURGE_MIN freed).
+ *
  *   test_reclaim sparsesteady -
  *
  * A sparse heap (one live block in 32 left by a thread that exited, purged
@@ -742,6 +748,44 @@ static int sparse(const char *mode)
     return check_summary();
 }
 
+/* A thread that frees all but one 64-byte block in 1024 of 96 MiB and
+ * exits: it kept more than EBB_EXIT_PURGE_MIN freed among its live
+ * blocks, so it gives their free kernel pages back as it leaves.  Right
+ * after the join, before any reclamation delay, resident memory is down to
+ * the live blocks' kernel pages + 4 MiB, and they keep their contents. */
+static void *exit_fill(void *arg)
+{
+    size_t *n = arg;
+    *n = keep_one_in(fill_slots(96 * MiB, 64, 64, 0x3c), 1024);
+    return NULL;
+}
+
+static int sparse_exit_now(void)
+{
+    sink = malloc(100000); /* starts the reclaimer */
+    free(sink);
+    malloc_trim(0);
+    struct ebb_stats s0;
+    ebb_stats(&s0);
+    long base = rss_bytes();
+    other_memory = base - (long)s0.resident;
+    size_t n = 0;
+    pthread_t t;
+    pthread_create(&t, NULL, exit_fill, &n);
+    pthread_join(t, NULL);
+    long live = kernel_pages_under(slots, n, 64);
+    check_back("96 MiB of 64-byte blocks, 1 in 1024 kept, right after the thread's exit", base, (size_t)live,
+               4 * MiB);
+    long bad = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < 64; j += 8)
+            bad += ((unsigned char *)slots[i])[j] != 0x3c;
+    CHECK(bad == 0, "the live blocks keep their contents: %ld bytes wrong", bad);
+    for (size_t i = 0; i < n; i++)
+        free(slots[i]);
+    return check_summary();
+}
+
 /* A sparse heap (one live block in 32) left by a thread that exited and
  * purged by the reclaimer, then frees and allocations in balance over it
  * (the frees into the exited thread's pages, the allocations from them as
@@ -1000,6 +1044,8 @@ int main(int argc, char **argv)
         return sparse(argv[2]);
     if (strcmp(argv[1], "sparsesteady") == 0)
         return sparse_steady();
+    if (strcmp(argv[1], "sparseexit") == 0)
+        return sparse_exit_now();
     if (strcmp(argv[1], "lockedall") == 0)
         return locked_all();
     if (strcmp(argv[1], "service") == 0)

@@ -20,6 +20,7 @@ tally env LD_PRELOAD="$LIB" "$T/test_reclaim" parked -
 tally env LD_PRELOAD="$LIB" "$T/test_reclaim" bigbuffers -
 tally env LD_PRELOAD="$LIB" "$T/test_reclaim" phased -
 tally env LD_PRELOAD="$LIB" "$T/test_reclaim" sparsesteady -
+tally env LD_PRELOAD="$LIB" "$T/test_reclaim" sparseexit -
 for mode in trim exited remote sleeping remote-sleeping trim-other; do
     tally env LD_PRELOAD="$LIB" "$T/test_reclaim" sparse $mode
 done
