@@ -535,9 +535,9 @@ static page_t *page_for_class(heap_t *heap, unsigned c)
 /* The generic path of the secure and guard modes. */
 static EBBI_NOINLINE void *heap_alloc_safe(heap_t *heap, size_t size, bool zero, const void *site)
 {
-    unsigned c = size > EBB_PAGE_BLOCK_MAX ? EBB_CLASS_COUNT : ebbi_size_class(size);
     if ((ebbi_safety & SAFETY_GUARD_ALL) ||
-        ((ebbi_safety & SAFETY_GUARD_SAMPLE) && ebbi_guard_sample(heap, c))) {
+        ((ebbi_safety & SAFETY_GUARD_SAMPLE) &&
+         ebbi_guard_sample(heap, size > EBB_PAGE_BLOCK_MAX ? EBB_CLASS_COUNT : ebbi_size_class(size)))) {
         void *p = ebbi_guard_alloc(heap, size, EBB_ALIGNMENT, site);
         if (p != NULL || size > (size_t)PTRDIFF_MAX / 2) {
             if (p == NULL)

@@ -871,7 +871,12 @@ typedef enum {
 } ebbi_option_t;
 EBBI_HIDDEN void ebbi_options_load(void);
 EBBI_HIDDEN bool ebbi_options_from_environment(void);
-EBBI_HIDDEN long ebbi_option(ebbi_option_t option);
+/* An option's value: read on slow paths, so inline (a load). */
+EBBI_HIDDEN extern _Atomic(long) ebbi_option_values[EBB_OPTION_COUNT];
+static inline long ebbi_option(ebbi_option_t option)
+{
+    return ebbi_load_relaxed(&ebbi_option_values[option]);
+}
 EBBI_HIDDEN void ebbi_option_set(ebbi_option_t option, long value);
 /* Set by the environment or mallopt, not left at its default. */
 EBBI_HIDDEN bool ebbi_option_given(ebbi_option_t option);

@@ -64,7 +64,7 @@ static bool word_value(const option_desc_t *d, const char *s, long *out)
     return false;
 }
 
-static _Atomic(long) option_values[EBB_OPTION_COUNT];
+_Atomic(long) ebbi_option_values[EBB_OPTION_COUNT];
 static _Atomic(bool) option_given[EBB_OPTION_COUNT]; /* by the environment or mallopt */
 static _Atomic(bool) options_loaded;
 
@@ -113,7 +113,7 @@ void ebbi_options_load(void)
         } else if (s != NULL) {
             ebbi_message("ebbmalloc: warning: %s=%s is not a valid value; using %ld\n", d->name, s, v);
         }
-        ebbi_store_relaxed(&option_values[i], v);
+        ebbi_store_relaxed(&ebbi_option_values[i], v);
         ebbi_store_relaxed(&option_given[i], given);
     }
     ebbi_store_relaxed(&options_loaded, have_env);
@@ -124,14 +124,9 @@ bool ebbi_options_from_environment(void)
     return ebbi_load_relaxed(&options_loaded);
 }
 
-long ebbi_option(ebbi_option_t option)
-{
-    return ebbi_load_relaxed(&option_values[option]);
-}
-
 void ebbi_option_set(ebbi_option_t option, long value)
 {
-    ebbi_store_relaxed(&option_values[option], value);
+    ebbi_store_relaxed(&ebbi_option_values[option], value);
     ebbi_store_relaxed(&option_given[option], true);
 }
 
