@@ -698,7 +698,7 @@ size_t ebbi_heap_collect(heap_t *heap, ebbi_collect_t how)
     if (abandon_all && heap_freed_in_live_pages(heap) >= EBB_EXIT_PURGE_MIN) {
         for (unsigned c = 0; c < EBB_CLASS_COUNT; c++)
             for (page_t *p = heap->queues[c].first; p != NULL; p = p->next)
-                if (p->used > 0 && !(p->free_flags & PAGE_PARKED))
+                if (p->used > 0) /* a parked page the purge leaves alone itself */
                     ebbi_page_purge_sparse(p, p->next, &batch);
         ebbi_page_purge_flush(&batch);
     }

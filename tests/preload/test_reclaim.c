@@ -254,6 +254,16 @@ static void ebb_stats(struct ebb_stats *s)
 static void *volatile sink;
 static long other_memory; /* the program's resident memory that is not the allocator's */
 
+/* Before a measurement: the statistics in *s0, the resident memory
+ * returned, and other_memory set from both. */
+static long baseline(struct ebb_stats *s0)
+{
+    ebb_stats(s0);
+    long base = rss_bytes();
+    other_memory = base - (long)s0->resident;
+    return base;
+}
+
 static void check_accounting(const char *when)
 {
     /* The reclaimer may be at work meanwhile: /proc is read before and
@@ -446,9 +456,7 @@ static int bigbuffers(void)
     free(sink);
     malloc_trim(0);
     struct ebb_stats s0;
-    ebb_stats(&s0);
-    long base = rss_bytes();
-    other_memory = base - (long)s0.resident;
+    long base = baseline(&s0);
     long bad = 0;
     /* kept_predicted is what the last pass kept; a pass that ran while the
      * cache was empty (between a take and the next free) keeps nothing, so
@@ -666,9 +674,7 @@ static int sparse(const char *mode)
             malloc_trim(0);
             sleep_ms(2 * delay_ms);
             struct ebb_stats s0;
-            ebb_stats(&s0);
-            long base = rss_bytes();
-            other_memory = base - (long)s0.resident;
+            long base = baseline(&s0);
             struct sparse_job job = {sizes[a], every[b], 0, !remote && !locked, {-1, -1}, {-1, -1}, 0};
             pthread_t t;
             if (locked) {
@@ -766,9 +772,7 @@ static int sparse_exit_now(void)
     free(sink);
     malloc_trim(0);
     struct ebb_stats s0;
-    ebb_stats(&s0);
-    long base = rss_bytes();
-    other_memory = base - (long)s0.resident;
+    long base = baseline(&s0);
     size_t n = 0;
     pthread_t t;
     pthread_create(&t, NULL, exit_fill, &n);
@@ -954,9 +958,7 @@ static int service_start(void)
 {
     malloc_trim(0);
     struct ebb_stats s0;
-    ebb_stats(&s0);
-    long base = rss_bytes();
-    other_memory = base - (long)s0.resident;
+    long base = baseline(&s0);
     size_t n = fill_slots(2 * MiB, 16, 1024, 0x21);
     for (size_t i = 0; i < n; i += 2)
         free(slots[i]);
@@ -1058,9 +1060,7 @@ int main(int argc, char **argv)
     free(sink);
     malloc_trim(0);
     struct ebb_stats s0;
-    ebb_stats(&s0);
-    long base = rss_bytes();
-    other_memory = base - (long)s0.resident;
+    long base = baseline(&s0);
 
     size_t live = run_pattern(argv[1]);
     REQUIRE(live != (size_t)-1, "unknown pattern %s", argv[1]);
