@@ -173,7 +173,7 @@ static inline __attribute__((always_inline)) void free_live(segment_t *seg, page
 {
     heap_t *heap = ebbi_thread_heap();
     if (likely(ebbi_load_relaxed(&page->owner) == heap)) {
-        if (unlikely(page->free_flags != 0)) {
+        if (unlikely(page->free_flags & (uint8_t)~PAGE_ON_EMPTY)) {
             ebbi_heap_free_local(heap, page, block); /* ends the call */
             return;
         }
@@ -181,7 +181,10 @@ static inline __attribute__((always_inline)) void free_live(segment_t *seg, page
         block->next = page->local_free;
         block->free_key = key;
         page->local_free = block;
-        page->used--;
+        if (unlikely(--page->used == 0) && (page->free_flags & PAGE_ON_EMPTY)) {
+            ebbi_heap_page_emptied(heap, page); /* ends the call */
+            return;
+        }
         ebbi_call_end();
         return;
     }

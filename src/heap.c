@@ -352,6 +352,14 @@ void ebbi_heap_free_local(heap_t *heap, page_t *page, block_t *block)
     ebbi_heaps_touch();
 }
 
+void ebbi_heap_page_emptied(heap_t *heap, page_t *page)
+{
+    ebbi_assert(page->used == 0 && !(page->free_flags & PAGE_IN_FULL));
+    after_local_free(heap, page);
+    ebbi_call_end();
+    ebbi_heaps_touch();
+}
+
 /* Take the blocks other threads freed into our full pages.  A block whose
  * page is not ours (it reached a heap that was abandoned, see page.c) is
  * sent on to its page. */

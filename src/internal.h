@@ -121,7 +121,9 @@ static inline bool ebbi_slice_freed(unsigned kind)
 
 struct class_counts_s;
 
-/* free_flags: why free() must look closer at a page. */
+/* free_flags: why free() must look closer at a page.  Those in
+ * PAGE_ON_EMPTY matter only to the free that empties the page; the others
+ * to every free. */
 #define PAGE_IN_FULL 1u   /* in the owner's full queue: any free brings it back */
 #define PAGE_NOT_FIRST 2u /* not the first page of its class queue: released once empty */
 #define PAGE_PARKABLE 4u  /* blocks over EBB_DIRECT_MAX: parked once empty (heap.c) */
@@ -129,6 +131,7 @@ struct class_counts_s;
 #define PAGE_PARKED 16u   /* empty, offered to the reclaimer: no block of it is live */
 #define PAGE_SPARSE_DONE 32u /* abandoned: purged as sparse, no block freed into it since */
 #define PAGE_HOLED 64u    /* holed > 0: a free must not be of a block in a hole (page.c) */
+#define PAGE_ON_EMPTY (PAGE_NOT_FIRST | PAGE_PARKABLE)
 
 /* The head entry of a free span reuses fields a page in use needs: its
  * `carved` is 0, so no pointer is ever taken for one of its blocks. */
@@ -649,6 +652,8 @@ EBBI_HIDDEN heap_t *ebbi_heap_for_freeing_thread(void);
 EBBI_HIDDEN void *ebbi_heap_alloc_generic(size_t size, heap_t *heap, unsigned how);
 /* Ends the allocator call (ebbi_call_end). */
 EBBI_HIDDEN void ebbi_heap_free_local(heap_t *heap, page_t *page, block_t *block);
+/* free() emptied a page with PAGE_ON_EMPTY set.  Ends the call. */
+EBBI_HIDDEN void ebbi_heap_page_emptied(heap_t *heap, page_t *page);
 /* A block this heap just handed out, freed within the allocator's call. */
 EBBI_HIDDEN void ebbi_heap_take_back(heap_t *heap, page_t *page, block_t *block);
 EBBI_HIDDEN void ebbi_heap_thread_done(void *value);
