@@ -992,7 +992,8 @@ EBBI_HIDDEN void ebbi_zero_fork_child(void);
 #define SECURE_TAIL 8u
 EBBI_HIDDEN void ebbi_canary_set(page_t *page, block_t *block, size_t size);
 EBBI_HIDDEN size_t ebbi_canary_check(const page_t *page, const block_t *block);
-EBBI_HIDDEN void ebbi_secure_check_fresh(const page_t *page, const block_t *block);
+/* Hand out `block`, the head of the page's free list, checked (secure.c). */
+EBBI_HIDDEN void *ebbi_secure_take(page_t *page, block_t *block, size_t size);
 /* Zero or check a block being freed into a PAGE_SAFE page. */
 EBBI_HIDDEN void ebbi_safety_on_free(page_t *page, block_t *block);
 

@@ -128,7 +128,7 @@ void ebbi_page_extend(page_t *page)
     uint8_t *first = (uint8_t *)page->start + (size_t)capacity * size;
     if (ebbi_layout.carve_shuffled) {
         /* Secure mode: the new blocks go on the list in a random order,
-         * zero (ebbi_secure_check_fresh expects a block as a free left it). */
+         * zero (ebbi_secure_take expects a block as a free left it). */
         if (!page->is_zero_at_init)
             memset(first, 0, (size_t)n * size);
         uint32_t order[EBB_EXTEND_BYTES / EBB_MIN_BLOCK];

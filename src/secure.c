@@ -25,71 +25,126 @@ static EBBI_COLD void report_sized(const char *what, size_t size, const char *ta
 }
 
 /* The block's last word holds its requested size, encoded; the bytes
- * between the request and that word hold a pattern. */
+ * between the request and that word hold a pattern.  Both are written and
+ * read a word at a time, unaligned: a word that runs past the pattern
+ * lands in the size word, written after it, or is masked. */
 #define SLACK_BYTE 0xab
+#define SLACK_WORD (SLACK_BYTE * UINT64_C(0x0101010101010101))
 
-void ebbi_canary_set(page_t *page, block_t *block, size_t size)
+static inline uint64_t load_word(const uint8_t *p)
+{
+    uint64_t w;
+    memcpy(&w, p, sizeof w);
+    return w;
+}
+
+static inline void store_word(uint8_t *p, uint64_t w)
+{
+    memcpy(p, &w, sizeof w);
+}
+
+static inline void canary_set(const page_t *page, block_t *block, size_t size)
 {
     uint8_t *b = (uint8_t *)block;
     size_t tail = page->block_size - SECURE_TAIL;
-    memset(b + size, SLACK_BYTE, tail - size);
-    uintptr_t word = canary_secret ^ (uintptr_t)block ^ size;
-    memcpy(b + tail, &word, sizeof word);
+    for (size_t i = size; i < tail; i += 8)
+        store_word(b + i, SLACK_WORD);
+    store_word(b + tail, canary_secret ^ (uintptr_t)block ^ size);
+}
+
+void ebbi_canary_set(page_t *page, block_t *block, size_t size)
+{
+    canary_set(page, block, size);
 }
 
 size_t ebbi_canary_check(const page_t *page, const block_t *block)
 {
     const uint8_t *b = (const uint8_t *)block;
     size_t tail = page->block_size - SECURE_TAIL;
-    uintptr_t word;
-    memcpy(&word, b + tail, sizeof word);
-    size_t size = word ^ canary_secret ^ (uintptr_t)block;
+    size_t size = load_word(b + tail) ^ canary_secret ^ (uintptr_t)block;
     if (size > tail)
         report_sized("heap overflow past", tail, " (its canary is broken)", block);
-    /* Byte by byte to a word boundary, then a word at a time (tail is a
-     * multiple of 8: block sizes are multiples of 16). */
     size_t i = size;
-    for (; i < tail && (i & 7) != 0; i++)
-        if (b[i] != SLACK_BYTE)
+    for (; i + 8 <= tail; i += 8)
+        if (load_word(b + i) != SLACK_WORD)
             report_sized("heap overflow past", size, "", block);
-    for (; i < tail; i += 8) {
-        uint64_t w;
-        memcpy(&w, b + i, sizeof w);
-        if (w != SLACK_BYTE * UINT64_C(0x0101010101010101))
+    if (i < tail) { /* the last 1..7 bytes, the size word's beyond them masked off */
+        uint64_t mask = (UINT64_C(1) << (8 * (tail - i))) - 1;
+        if (((load_word(b + i) ^ SLACK_WORD) & mask) != 0)
             report_sized("heap overflow past", size, "", block);
     }
     return size;
 }
 
+/* Zero the block past its first two words (link and key).  Small blocks
+ * (most frees) in a loop of word stores, without memset's call. */
+static inline void zero_past_key(block_t *block, size_t block_size)
+{
+    uint64_t *w = (uint64_t *)(void *)block;
+    size_t words = block_size / sizeof *w;
+    if (block_size > 256) {
+        memset(w + 2, 0, block_size - 2 * sizeof *w);
+        return;
+    }
+    /* Block sizes are multiples of 16: words - 2 is even.  The barrier
+     * keeps the compiler from making the loop a memset call. */
+    for (size_t i = 2; i < words; i += 2) {
+        w[i] = 0;
+        w[i + 1] = 0;
+        ebbi_compiler_barrier();
+    }
+}
+
 /* Secure mode zeroes a freed block past its link and key words, so that
  * reading it after the free shows nothing, and a write after the free,
  * anywhere in it, is seen when the block is handed out again
- * (ebbi_secure_check_fresh).  Zero-on-free does the same, unchecked. */
+ * (check_fresh).  Zero-on-free does the same, unchecked. */
 void ebbi_safety_on_free(page_t *page, block_t *block)
 {
     if (ebbi_safety & SAFETY_SECURE)
         ebbi_canary_check(page, block);
-    memset((uint8_t *)block + sizeof(block_t), 0, page->block_size - sizeof(block_t));
+    zero_past_key(block, page->block_size);
 }
 
 /* Secure mode: a block about to be handed out is as its free left it:
- * zero past its link, its key word the page's or zero (carved fresh). */
-void ebbi_secure_check_fresh(const page_t *page, const block_t *block)
+ * zero past its link, its key word the page's or zero (carved fresh).
+ * Big blocks are read at memory speed whatever the code (tried: 16-byte
+ * vectors in four lanes gained nothing); two lanes keep it short. */
+static inline void check_fresh(const page_t *page, const block_t *block)
 {
     const uint64_t *w = (const uint64_t *)(const void *)block;
     size_t words = page->block_size / sizeof *w;
     uint64_t seen = w[1] == ebbi_free_key(page) ? 0 : w[1];
-    /* Block sizes are multiples of 16: words - 2 is even.  Four words a
-     * step, in independent lanes (big blocks are read at memory speed). */
-    uint64_t lane[4] = {0, 0, 0, 0};
-    size_t i = 2;
-    for (; i + 4 <= words; i += 4)
-        for (unsigned k = 0; k < 4; k++)
-            lane[k] |= w[i + k];
-    for (; i < words; i++)
+    uint64_t other = 0;
+    for (size_t i = 2; i < words; i += 2) { /* block sizes are multiples of 16 */
         seen |= w[i];
-    if ((seen | lane[0] | lane[1] | lane[2] | lane[3]) != 0)
+        other |= w[i + 1];
+    }
+    if ((seen | other) != 0)
         report_sized("write after free of", page->block_size - SECURE_TAIL, "", block);
+}
+
+/* Secure mode: hand out `block`, the head of the page's free list: its
+ * link decoded and checked, the block found as its free left it, then
+ * its link and key cleared (the program never sees a link), its canary
+ * set.  It reads as zero up to the canary: calloc needs no memset. */
+void *ebbi_secure_take(page_t *page, block_t *block, size_t size)
+{
+    block_t *next = ebbi_block_next(block);
+    if (next != NULL && !ebbi_page_holds_block(page, (uintptr_t)next))
+        ebbi_safety_link_corrupted(block);
+    /* A list carved fresh from memory the kernel zeroed (free_is_zero,
+     * unless zero-on-free keeps it set over freed blocks too) was never
+     * handed out: no write after free to find.  Reading such a block's
+     * untouched kernel pages would map the zero page, and the canary's
+     * write then fault again and flush every CPU's TLB. */
+    if (!page->free_is_zero || ebbi_layout.free_keeps_zero)
+        check_fresh(page, block);
+    block->next = next; /* plain, for ebbi_page_take */
+    ebbi_page_take(page, block, size, false);
+    block->next = NULL;
+    canary_set(page, block, size);
+    return block;
 }
 
 void ebbi_safety_link_corrupted(const void *where)
