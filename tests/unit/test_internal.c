@@ -1,7 +1,8 @@
 /* test: internal         fast
  * test: test_internal    valgrind */
 /* Unit tests of internal structures: the exact-division block check, the
- * segment map, and the span allocator's coalescing. */
+ * segment map, the span allocator's coalescing, and what a free that
+ * empties a page does with it. */
 #include <pthread.h>
 #include <string.h>
 
@@ -134,8 +135,66 @@ static void test_abandon_and_adopt(void)
     ebb_free(left);
 }
 
+static page_t *page_of_block(void *p)
+{
+    page_t *page = NULL;
+    REQUIRE(ebbi_segment_lookup((uintptr_t)p, &page) != NULL);
+    return page;
+}
+
+/* Blocks of `size` until a third page is taken: the first two are then
+ * full, and not first in their class queue once a free brings them back.  A free that empties one of them
+ * (the free fast path checks PAGE_ON_EMPTY when `used` reaches 0) gives
+ * it back to its arena; the queue's first page stays with the heap,
+ * parked if its class is parkable. */
+static void check_release_on_empty(size_t size)
+{
+    enum { MAX = 8192 };
+    static void *blocks[MAX];
+    page_t *pages[3];
+    int first_block[4];
+    int npages = 0, n = 0;
+    while (n < MAX && npages < 3) {
+        void *p = ebb_malloc(size);
+        REQUIRE(p != NULL);
+        page_t *page = page_of_block(p);
+        if (npages == 0 || page != pages[npages - 1]) {
+            pages[npages] = page;
+            first_block[npages++] = n;
+        }
+        blocks[n++] = p;
+    }
+    REQUIRE(npages == 3);
+    first_block[3] = n;
+    heap_t *self = ebbi_thread_heap();
+    for (int k = 0; k < 3; k++)
+        CHECK(ebbi_load_relaxed(&pages[k]->owner) == self && pages[k]->kind == SLICE_PAGE,
+              "%zu-byte blocks: page %d is the heap's", size, k);
+    /* Page 1 first, so that page 0's emptying is not its class's last. */
+    for (int k = 1; k >= 0; k--) {
+        for (int i = first_block[k]; i < first_block[k + 1]; i++)
+            ebb_free(blocks[i]);
+        CHECK(pages[k]->kind != SLICE_PAGE || ebbi_load_relaxed(&pages[k]->owner) != self,
+              "%zu-byte blocks: emptied page %d (not first) went back to its arena", size, k);
+    }
+    for (int i = first_block[2]; i < first_block[3]; i++)
+        ebb_free(blocks[i]);
+    CHECK(pages[2]->kind == SLICE_PAGE && ebbi_load_relaxed(&pages[2]->owner) == self,
+          "%zu-byte blocks: the emptied first page stays with the heap", size);
+    bool parkable = ebbi_size_class(size) >= EBB_PARK_FIRST_CLASS;
+    CHECK(((pages[2]->free_flags & PAGE_PARKED) != 0) == parkable,
+          "%zu-byte blocks: the emptied first page is parked iff its class is parkable", size);
+}
+
+static void test_release_on_empty(void)
+{
+    check_release_on_empty(48);
+    check_release_on_empty(4000);
+}
+
 int main(void)
 {
+    test_release_on_empty();
     test_abandon_and_adopt();
     test_block_check();
     test_segment_map();
