@@ -43,13 +43,26 @@ static inline void store_word(uint8_t *p, uint64_t w)
     memcpy(p, &w, sizeof w);
 }
 
+/* The size word: the size in its low 40 bits, 16 bits that check it
+ * above them, its top byte zero; XORed with the secret and the block's
+ * address.  A write over part of it changes the size or its check, which
+ * then disagree: the canary is reported broken, never trusted for a size
+ * the write made up. */
+#define CANARY_SIZE_BITS 40
+
+static inline uint64_t canary_size_check(uint64_t size)
+{
+    return ((size ^ canary_secret) * UINT64_C(0x9e3779b97f4a7c15)) >> 48;
+}
+
 static inline void canary_set(const page_t *page, block_t *block, size_t size)
 {
     uint8_t *b = (uint8_t *)block;
     size_t tail = page->block_size - SECURE_TAIL;
     for (size_t i = size; i < tail; i += 8)
         store_word(b + i, SLACK_WORD);
-    store_word(b + tail, canary_secret ^ (uintptr_t)block ^ size);
+    uint64_t word = size | canary_size_check(size) << CANARY_SIZE_BITS;
+    store_word(b + tail, canary_secret ^ (uintptr_t)block ^ word);
 }
 
 void ebbi_canary_set(page_t *page, block_t *block, size_t size)
@@ -61,8 +74,9 @@ size_t ebbi_canary_check(const page_t *page, const block_t *block)
 {
     const uint8_t *b = (const uint8_t *)block;
     size_t tail = page->block_size - SECURE_TAIL;
-    size_t size = load_word(b + tail) ^ canary_secret ^ (uintptr_t)block;
-    if (size > tail)
+    uint64_t word = load_word(b + tail) ^ canary_secret ^ (uintptr_t)block;
+    size_t size = word & ((UINT64_C(1) << CANARY_SIZE_BITS) - 1);
+    if (size > tail || word >> CANARY_SIZE_BITS != canary_size_check(size))
         report_sized("heap overflow past", tail, " (its canary is broken)", block);
     size_t i = size;
     for (; i + 8 <= tail; i += 8)

@@ -261,6 +261,21 @@ static int overflow_slack(const char *name)
     return 0;
 }
 
+/* One bit of the size word after the slack flipped: the size it holds
+ * would be 16, and the block's bytes 16..19 the program's.  The report
+ * must say the canary is broken, not name an overflow past 16 bytes. */
+static int overflow_canary(const char *name)
+{
+    (void)name;
+    char *p = malloc(20); /* a 32-byte block: 20 bytes, 4 of slack, the size word */
+    memset(p, 'x', 20);
+    announce(p);
+    volatile char *size_word = p + 24; /* volatile: the store before free() stays */
+    *size_word ^= 4;
+    free(p);
+    return 0;
+}
+
 static int corrupt_link(const char *name)
 {
     (void)name;
@@ -730,6 +745,8 @@ static const misuse_case_t cases[] = {
     {"double-free-holed", double_free_holed, OURS, {ABORTS("", "double free")}},
     /* malloc_trim's walks check each link. */
     {"trim-corrupt-link", trim_corrupt_link, OURS, {ABORTS("", "corrupted free list")}},
+    {"overflow-canary", overflow_canary, OURS,
+     {ABORTS("EBB_SECURE=1", "heap overflow past a 24-byte block (its canary is broken)")}},
     {"read-after-free-sampled", read_after_free_sampled, OURS,
      {FAULTS("EBB_GUARD_SAMPLE=50", "use after free of a 24-byte block")}},
     /* Zero on free, and secure mode: freed blocks zero; a string that runs
