@@ -157,15 +157,42 @@ static void free_special_block(void *p, const void *site)
         ebbi_misuse("free of invalid pointer", p);
 }
 
-static EBBI_NOINLINE void free_special(void *p, const void *site)
-{
-    free_special_block(p, site);
-    ebbi_call_end();
-}
-
 /* Inlined into the entry points, so that the caller's address (for the
  * guard modes' reports) is taken on the slow paths only. */
 #define FREE_SITE __builtin_return_address(0)
+
+static inline __attribute__((always_inline)) void free_live(segment_t *seg, page_t *page, block_t *block,
+                                                             uintptr_t key);
+
+/* A live block of a page of several slices that does not lie in the
+ * page's first one (blocks of 11 KiB and more): the fast path looked at
+ * its own slice's entry, whose carved is 0.  Its segment, or NULL. */
+static segment_t *block_past_first_slice(uintptr_t addr, page_t **page_out)
+{
+    if (ebbi_segmap_get(addr) != SEGMAP_SEGMENT)
+        return NULL;
+    segment_t *seg = ebbi_segment_of((void *)addr);
+    page_t *slice = ebbi_slice_of(seg, addr);
+    page_t *page = slice - slice->slice_back;
+    if (slice == page || page->kind != SLICE_PAGE || !ebbi_page_holds_block(page, addr) ||
+        ((block_t *)addr)->free_key == ebbi_free_key(page))
+        return NULL;
+    *page_out = page;
+    return seg;
+}
+
+/* Everything the fast path sent here.  Ends the call. */
+static EBBI_NOINLINE void free_special(void *p, const void *site)
+{
+    page_t *page;
+    segment_t *seg = block_past_first_slice((uintptr_t)p, &page);
+    if (seg != NULL) {
+        free_live(seg, page, p, ebbi_free_key(page)); /* ends the call */
+        return;
+    }
+    free_special_block(p, site);
+    ebbi_call_end();
+}
 
 /* A live block of `page` freed.  Ends the call. */
 static inline __attribute__((always_inline)) void free_live(segment_t *seg, page_t *page, block_t *block,
@@ -200,7 +227,7 @@ static inline __attribute__((always_inline)) void free_block(void *p)
         return;
     }
     segment_t *seg = ebbi_segment_of(p);
-    page_t *page = ebbi_page_of(seg, addr);
+    page_t *page = ebbi_slice_of(seg, addr); /* the head, or free_special finds it */
     block_t *block = p;
     uintptr_t key = ebbi_free_key(page);
     if (unlikely(!ebbi_page_holds_block(page, addr) || block->free_key == key)) {

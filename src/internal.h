@@ -251,12 +251,20 @@ static inline unsigned ebbi_segmap_get(uintptr_t addr)
     return ebbi_load_relaxed(&ebbi_segmap[idx]);
 }
 
-/* The page (head slice) holding address p of a segment.  (The shifts
- * fold "slice index times sizeof(page_t)" into one.) */
-static inline page_t *ebbi_page_of(segment_t *seg, uintptr_t p)
+/* The entry of the slice holding address p of a segment.  (The shifts
+ * fold "slice index times sizeof(page_t)" into one.)  It describes the
+ * page only if it is the page's head: free()'s fast path takes it as it
+ * is, since a non-head entry's carved is 0 and fails the block test. */
+static inline page_t *ebbi_slice_of(segment_t *seg, uintptr_t p)
 {
     uintptr_t entry = (p >> (EBB_SLICE_SHIFT - 7)) & ((uintptr_t)(EBB_SLICES_PER_SEGMENT - 1) << 7);
-    page_t *slice = (page_t *)((uintptr_t)seg->slices + entry);
+    return (page_t *)((uintptr_t)seg->slices + entry);
+}
+
+/* The page (head slice) holding address p of a segment. */
+static inline page_t *ebbi_page_of(segment_t *seg, uintptr_t p)
+{
+    page_t *slice = ebbi_slice_of(seg, p);
     return slice - slice->slice_back;
 }
 

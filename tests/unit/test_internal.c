@@ -191,6 +191,7 @@ static void test_release_on_empty(void)
 {
     check_release_on_empty(48);
     check_release_on_empty(4000);
+    check_release_on_empty(11000); /* pages of two slices: free() finds the head of blocks in the second */
 }
 
 int main(void)
