@@ -1,6 +1,6 @@
 /*
  * faultcost.c — what giving memory back and taking it again costs on this
- * machine, without any allocator: the numbers behind docs/RECLAIM.md.
+ * machine, without any allocator (the reasoning is in docs/RECLAIM.md).
  *
  *   usage: faultcost [MIB [ROUNDS]]      (default 1024 MiB, 3 rounds)
  *

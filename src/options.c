@@ -25,7 +25,7 @@ static const option_desc_t option_descs[EBB_OPTION_COUNT] = {
     [EBB_OPTION_BRK] = {"EBB_BRK", EBB_OVERRIDE, 0, 1, NULL},
     [EBB_OPTION_ARENAS] = {"EBB_ARENAS", 0, 0, EBB_MAX_ARENAS, NULL},
     [EBB_OPTION_STATS] = {"EBB_STATS", 0, 0, 1, NULL},
-    /* Reclamation (reclaim.c); the defaults are measured in docs/RECLAIM.md. */
+    /* Reclamation (reclaim.c); docs/RECLAIM.md says how the defaults were chosen. */
     [EBB_OPTION_RECLAIM_DELAY_MS] = {"EBB_RECLAIM_DELAY_MS", 50, 0, 3600 * 1000, NULL},
     [EBB_OPTION_RETAIN_MAX] = {"EBB_RETAIN_MAX", 1L << 30, 0, __LONG_MAX__, NULL},
     [EBB_OPTION_BACKGROUND] = {"EBB_BACKGROUND", 1, 0, 1, NULL},

@@ -239,7 +239,7 @@ static void *run_stream(void *arg)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The figures docs/TESTING.md quotes. */
+/* What a run did: inputs, threads, operations (docs/TESTING.md). */
 static void print_totals(void)
 {
     fprintf(stderr, "fuzz_alloc: %llu inputs, %llu threads, %llu operations, every block intact\n",
