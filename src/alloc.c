@@ -185,7 +185,7 @@ static segment_t *block_past_first_slice(uintptr_t addr, page_t **page_out)
 static EBBI_NOINLINE void free_special(void *p, const void *site)
 {
     page_t *page;
-    segment_t *seg = block_past_first_slice((uintptr_t)p, &page);
+    segment_t *seg = p != NULL ? block_past_first_slice((uintptr_t)p, &page) : NULL; /* free(NULL) is common */
     if (seg != NULL) {
         free_live(seg, page, p, ebbi_free_key(page)); /* ends the call */
         return;
