@@ -130,33 +130,6 @@ static EBBI_NOINLINE void free_nonlocal(heap_t *heap, segment_t *seg, page_t *pa
     ebbi_page_free_remote(page, block);
 }
 
-/* What the fast path does not handle: NULL, huge blocks aligned to 4 MiB
- * or more, and every misuse (reported here, so the fast path stays a leaf
- * function). */
-static void free_special_block(void *p, const void *site)
-{
-    if (p == NULL)
-        return;
-    if (unlikely(ebbi_safety & SAFETY_SECURE) && ebbi_zero_holds((uintptr_t)p)) {
-        ebbi_zero_free(p);
-        return;
-    }
-    page_t *page = NULL;
-    segment_t *seg = ebbi_segment_lookup((uintptr_t)p, &page);
-    if (seg == NULL || ebbi_slice_freed(page->kind)) {
-        free_bad("free of invalid pointer", true, p, page);
-        return;
-    }
-    if (page->kind == SLICE_HUGE || page->kind == SLICE_GUARDED || page->kind == SLICE_SAMPLED) {
-        free_huge_or_guarded(ebbi_thread_heap(), seg, page, site);
-        return;
-    }
-    if (((block_t *)p)->free_key == ebbi_free_key(page))
-        ebbi_misuse("double free", p);
-    else
-        ebbi_misuse("free of invalid pointer", p);
-}
-
 /* Inlined into the entry points, so that the caller's address (for the
  * guard modes' reports) is taken on the slow paths only. */
 #define FREE_SITE __builtin_return_address(0)
@@ -164,34 +137,46 @@ static void free_special_block(void *p, const void *site)
 static inline __attribute__((always_inline)) void free_live(segment_t *seg, page_t *page, block_t *block,
                                                              uintptr_t key);
 
-/* A live block of a page of several slices that does not lie in the
- * page's first one (blocks of 11 KiB and more): the fast path looked at
- * its own slice's entry, whose carved is 0.  Its segment, or NULL. */
-static segment_t *block_past_first_slice(uintptr_t addr, page_t **page_out)
+/* What the fast path does not handle: NULL, huge blocks aligned to 4 MiB
+ * or more, a block past the first slice of a page of several (blocks of
+ * 11 KiB and more: the fast path read its own slice's entry, whose carved
+ * is 0), and every misuse (reported here, so the fast path stays a leaf
+ * function).  True if it freed a live block, which ends the call. */
+static bool free_special_block(void *p, const void *site)
 {
-    if (ebbi_segmap_get(addr) != SEGMAP_SEGMENT)
-        return NULL;
-    segment_t *seg = ebbi_segment_of((void *)addr);
-    page_t *slice = ebbi_slice_of(seg, addr);
-    page_t *page = slice - slice->slice_back;
-    if (slice == page || page->kind != SLICE_PAGE || !ebbi_page_holds_block(page, addr) ||
-        ((block_t *)addr)->free_key == ebbi_free_key(page))
-        return NULL;
-    *page_out = page;
-    return seg;
+    if (p == NULL)
+        return false;
+    if (unlikely(ebbi_safety & SAFETY_SECURE) && ebbi_zero_holds((uintptr_t)p)) {
+        ebbi_zero_free(p);
+        return false;
+    }
+    page_t *page = NULL;
+    segment_t *seg = ebbi_segment_lookup((uintptr_t)p, &page);
+    if (seg == NULL || ebbi_slice_freed(page->kind)) {
+        free_bad("free of invalid pointer", true, p, page);
+        return false;
+    }
+    if (page->kind == SLICE_HUGE || page->kind == SLICE_GUARDED || page->kind == SLICE_SAMPLED) {
+        free_huge_or_guarded(ebbi_thread_heap(), seg, page, site);
+        return false;
+    }
+    uintptr_t key = ebbi_free_key(page);
+    if (((block_t *)p)->free_key == key) {
+        ebbi_misuse("double free", p);
+    } else if (page->kind == SLICE_PAGE && page != ebbi_slice_of(seg, (uintptr_t)p)) {
+        free_live(seg, page, p, key);
+        return true;
+    } else {
+        ebbi_misuse("free of invalid pointer", p);
+    }
+    return false;
 }
 
-/* Everything the fast path sent here.  Ends the call. */
+/* Ends the call. */
 static EBBI_NOINLINE void free_special(void *p, const void *site)
 {
-    page_t *page;
-    segment_t *seg = p != NULL ? block_past_first_slice((uintptr_t)p, &page) : NULL; /* free(NULL) is common */
-    if (seg != NULL) {
-        free_live(seg, page, p, ebbi_free_key(page)); /* ends the call */
-        return;
-    }
-    free_special_block(p, site);
-    ebbi_call_end();
+    if (!free_special_block(p, site))
+        ebbi_call_end();
 }
 
 /* A live block of `page` freed.  Ends the call. */
