@@ -994,13 +994,12 @@ EBBI_HIDDEN void ebbi_zero_free(void *p);
 EBBI_HIDDEN void ebbi_zero_fork_prepare(void);
 EBBI_HIDDEN void ebbi_zero_fork_parent(void);
 EBBI_HIDDEN void ebbi_zero_fork_child(void);
-/* Secure mode: room after each block for its canary; writing it and
- * checking it on free (a broken canary is reported).  Returns the size
- * the block was asked for. */
+/* Secure mode: room after each block for its canary.  Checking it (a
+ * broken canary is reported) returns the size the block was asked for. */
 #define SECURE_TAIL 8u
-EBBI_HIDDEN void ebbi_canary_set(page_t *page, block_t *block, size_t size);
 EBBI_HIDDEN size_t ebbi_canary_check(const page_t *page, const block_t *block);
-/* Hand out `block`, the head of the page's free list, checked (secure.c). */
+/* Hand out `block`, the head of the page's free list, checked, with its
+ * canary set (secure.c). */
 EBBI_HIDDEN void *ebbi_secure_take(page_t *page, block_t *block, size_t size);
 /* Zero or check a block being freed into a PAGE_SAFE page. */
 EBBI_HIDDEN void ebbi_safety_on_free(page_t *page, block_t *block);

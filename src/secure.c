@@ -65,11 +65,6 @@ static inline void canary_set(const page_t *page, block_t *block, size_t size)
     store_word(b + tail, canary_secret ^ (uintptr_t)block ^ word);
 }
 
-void ebbi_canary_set(page_t *page, block_t *block, size_t size)
-{
-    canary_set(page, block, size);
-}
-
 size_t ebbi_canary_check(const page_t *page, const block_t *block)
 {
     const uint8_t *b = (const uint8_t *)block;
