@@ -3,6 +3,7 @@
  * test: profile-secure   long EBB_PROFILE=1 EBB_PROFILE_RATE=4096 EBB_SECURE=1 -- "$B/ebb"
  * test: profile-zero     long EBB_PROFILE=1 EBB_PROFILE_RATE=4096 EBB_ZERO_ON_FREE=1 -- "$B/ebb"
  * test: profile-sample   long EBB_PROFILE=1 EBB_PROFILE_RATE=4096 EBB_GUARD_SAMPLE=100 -- "$B/ebb"
+ * test: profile-default  fast EBB_PROFILE=1 -- "$B/ebb" default
  * build: -rdynamic */
 /* The heap profiler (EBB_PROFILE=1), run under LD_PRELOAD with a small rate
  * (the test: lines above: EBB_PROFILE_RATE=4096, so that each site below gets
@@ -20,7 +21,13 @@
  *     `go tool pprof -top` reads back (golang-go: tools/deps.sh test);
  *   - a forked child goes on sampling and writes a profile of its own;
  *   - with profiling off, ebb_profile_dump says ENOTSUP.
- * Usage: test_profile EBB [off]
+ * At the default rate (`default`: one sample per 512 KiB), the leak, the
+ * peak and the churn alone, each big enough for 10% to be five spreads or
+ * more: 1 GiB of 256 KiB blocks (each sampled with odds 1 - e^-1/2, about
+ * 1600 samples: a spread of 2%; the blocks' untouched bytes cost no
+ * memory) for the leak and the peak, 2 GiB of 64-byte blocks (4096
+ * samples: 1.6%) for the churn.
+ * Usage: test_profile EBB [off|default]
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -39,8 +46,6 @@
 #define MiB (1024 * 1024)
 /* Block sizes that are class sizes: the profile counts block bytes. */
 #define CTOR_SIZE 512
-#define LEAK_SIZE 1024
-#define PEAK_SIZE 2048
 #define CHURN_SIZE 64
 #define THREAD_SIZE 256
 #define SPARSE_SIZE 48
@@ -48,12 +53,14 @@
 #define HUGE_SIZE (3 * MiB)
 
 #define CTOR_BYTES (16 * MiB)
-#define LEAK_BYTES (32 * MiB)
-#define PEAK_BYTES (48 * MiB)
-#define CHURN_BYTES (256 * MiB)
 #define THREAD_BYTES (32 * MiB)
 #define SPARSE_BYTES (8 * MiB) /* under the peak below: ctor, leak and peak_site */
 #define HUGE_COUNT 40
+
+/* The sites' amounts (main changes them for the default rate). */
+static size_t leak_size = 1024, leak_bytes = 32 * MiB;
+static size_t peak_size = 2048, peak_bytes = 48 * MiB;
+static size_t churn_bytes = 256 * MiB;
 
 /* Global, so that the compiler keeps every store (and every malloc). */
 void *volatile sink;
@@ -80,18 +87,18 @@ __attribute__((constructor)) static void early(void)
 
 __attribute__((noinline)) void leak_site(void)
 {
-    size_t n = LEAK_BYTES / LEAK_SIZE;
+    size_t n = leak_bytes / leak_size;
     kept_leak = calloc(n, sizeof *kept_leak);
     for (size_t i = 0; i < n; i++)
-        kept_leak[i] = malloc(LEAK_SIZE);
+        kept_leak[i] = malloc(leak_size);
 }
 
 __attribute__((noinline)) void peak_site(void)
 {
-    size_t n = PEAK_BYTES / PEAK_SIZE;
+    size_t n = peak_bytes / peak_size;
     void **held = calloc(n, sizeof *held);
     for (size_t i = 0; i < n; i++)
-        held[i] = malloc(PEAK_SIZE);
+        held[i] = malloc(peak_size);
     for (size_t i = 0; i < n; i++)
         free(held[i]);
     free(held);
@@ -101,7 +108,7 @@ __attribute__((noinline)) void churn_site(void)
 {
     enum { RING = 1000 };
     static void *ring[RING];
-    for (size_t i = 0; i < CHURN_BYTES / CHURN_SIZE; i++) {
+    for (size_t i = 0; i < churn_bytes / CHURN_SIZE; i++) {
         free(ring[i % RING]);
         ring[i % RING] = malloc(CHURN_SIZE);
     }
@@ -378,7 +385,7 @@ static void check_report(const char *ebb, const char *dump)
     }
     CHECK(pclose(p) == 0, "ebb profile exits 0");
     CHECK(leak_in_end, "ebb profile: leak_site among the live at the end");
-    CHECK(near(leak_mib * MiB, LEAK_BYTES, 0.10), "ebb profile: leak_site %.1f MiB", leak_mib);
+    CHECK(near(leak_mib * MiB, (double)leak_bytes, 0.10), "ebb profile: leak_site %.1f MiB", leak_mib);
     CHECK(peak_in_peak, "ebb profile: peak_site among the live at the peak");
     CHECK(churn_in_alloc, "ebb profile: churn_site among the allocated");
     /* The freed bytes among the kept blocks, in the sizes asked for; a
@@ -432,8 +439,9 @@ static double pprof_top(const char *pb, const char *sample_index, const char *si
     return bytes;
 }
 
-/* `ebb profile --pprof` on the dump, read back by pprof itself. */
-static void check_pprof(const char *ebb, const char *dump)
+/* `ebb profile --pprof` on the dump, read back by pprof itself; `sparse`:
+ * sparse_site ran. */
+static void check_pprof(const char *ebb, const char *dump, bool sparse)
 {
     char pb[256], cmd[1024], first[512];
     snprintf(pb, sizeof pb, "%s.pb", dump);
@@ -441,15 +449,53 @@ static void check_pprof(const char *ebb, const char *dump)
     CHECK(system(cmd) == 0, "ebb profile --pprof writes %s", pb);
     CHECK(system("command -v go > /dev/null") == 0, "go is installed (golang-go; tools/deps.sh test)");
     double leak = pprof_top(pb, "inuse_space", "leak_site", first, sizeof first);
-    CHECK_NEAR(leak, LEAK_BYTES, "pprof: leak_site, in use");
+    CHECK_NEAR(leak, leak_bytes, "pprof: leak_site, in use");
     double churn = pprof_top(pb, "alloc_space", "churn_site", first, sizeof first);
     CHECK(strcmp(first, "churn_site") == 0, "pprof: churn_site first of alloc_space (%s)", first);
-    CHECK_NEAR(churn, CHURN_BYTES, "pprof: churn_site, allocated");
+    CHECK_NEAR(churn, churn_bytes, "pprof: churn_site, allocated");
     double peak = pprof_top(pb, "peak_space", "peak_site", first, sizeof first);
-    CHECK_NEAR(peak, PEAK_BYTES, "pprof: peak_site, live at the peak");
-    pprof_top(pb, "kept_space", "sparse_site", first, sizeof first);
-    CHECK(strcmp(first, "sparse_site") == 0, "pprof: sparse_site first of kept_space (%s)", first);
+    CHECK_NEAR(peak, peak_bytes, "pprof: peak_site, live at the peak");
+    if (sparse) {
+        pprof_top(pb, "kept_space", "sparse_site", first, sizeof first);
+        CHECK(strcmp(first, "sparse_site") == 0, "pprof: sparse_site first of kept_space (%s)", first);
+    }
     unlink(pb);
+}
+
+/* The leak, the peak and the churn, from a dump. */
+static void check_sites(const est_t est[S_COUNT])
+{
+    CHECK_NEAR(est[S_LEAK].alloc, leak_bytes, "leak_site, allocated");
+    CHECK_NEAR(est[S_LEAK].live_end, leak_bytes, "leak_site, live at the end");
+    CHECK_NEAR(est[S_PEAK].alloc, peak_bytes, "peak_site, allocated");
+    CHECK_NEAR(est[S_PEAK].live_peak, peak_bytes, "peak_site, live at the peak");
+    CHECK(est[S_PEAK].live_end < 0.01 * peak_bytes, "peak_site, nothing live at the end (%.2f MiB)",
+          est[S_PEAK].live_end / MiB);
+    CHECK_NEAR(est[S_CHURN].alloc, churn_bytes, "churn_site, allocated");
+    CHECK(est[S_CHURN].live_end < 0.01 * churn_bytes, "churn_site, little live at the end (%.2f MiB)",
+          est[S_CHURN].live_end / MiB);
+}
+
+/* At the default rate: the three sites, with amounts that bring the
+ * spreads under 2% (see the top of the file). */
+static int default_rate(const char *ebb, int (*dump)(const char *))
+{
+    CHECK(getenv("EBB_PROFILE_RATE") == NULL, "EBB_PROFILE_RATE unset: the default rate");
+    leak_size = peak_size = 256 * 1024;
+    leak_bytes = peak_bytes = 1024 * (size_t)MiB;
+    churn_bytes = 2048 * (size_t)MiB;
+    leak_site();
+    peak_site();
+    churn_site();
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/ebb-profile-test-%d", (int)getpid());
+    CHECK(dump(path) == 0, "dump written");
+    est_t est[S_COUNT];
+    CHECK(read_dump(path, est), "dump read back");
+    check_sites(est);
+    check_pprof(ebb, path, false);
+    unlink(path);
+    return check_summary();
 }
 
 int main(int argc, char **argv)
@@ -463,6 +509,8 @@ int main(int argc, char **argv)
         CHECK(dump("/dev/null") == -1 && errno == ENOTSUP, "profiling off: ENOTSUP");
         return check_summary();
     }
+    if (argc > 2 && strcmp(argv[2], "default") == 0)
+        return default_rate(argv[1], dump);
     leak_site();
     peak_site();
     churn_site();
@@ -479,21 +527,13 @@ int main(int argc, char **argv)
     est_t est[S_COUNT];
     CHECK(read_dump(path, est), "dump read back");
     CHECK_NEAR(est[S_CTOR].live_end, CTOR_BYTES, "constructor's blocks, live");
-    CHECK_NEAR(est[S_LEAK].alloc, LEAK_BYTES, "leak_site, allocated");
-    CHECK_NEAR(est[S_LEAK].live_end, LEAK_BYTES, "leak_site, live at the end");
-    CHECK_NEAR(est[S_PEAK].alloc, PEAK_BYTES, "peak_site, allocated");
-    CHECK_NEAR(est[S_PEAK].live_peak, PEAK_BYTES, "peak_site, live at the peak");
-    CHECK(est[S_PEAK].live_end < 0.01 * PEAK_BYTES, "peak_site, nothing live at the end (%.2f MiB)",
-          est[S_PEAK].live_end / MiB);
-    CHECK_NEAR(est[S_CHURN].alloc, CHURN_BYTES, "churn_site, allocated");
-    CHECK(est[S_CHURN].live_end < 0.01 * CHURN_BYTES, "churn_site, little live at the end (%.2f MiB)",
-          est[S_CHURN].live_end / MiB);
+    check_sites(est);
     CHECK_NEAR(est[S_THREAD].live_end, THREAD_BYTES, "a thread's blocks, live");
     /* Huge blocks are sampled with odds of size / rate: every one here. */
     CHECK(near(est[S_HUGE].alloc, (double)HUGE_COUNT * HUGE_SIZE, 0.10), "huge_site, allocated: %.1f MiB",
           est[S_HUGE].alloc / MiB);
     check_report(argv[1], path);
-    check_pprof(argv[1], path);
+    check_pprof(argv[1], path, true);
     unlink(path);
 
     /* A forked child samples on, into its own profile. */
@@ -512,7 +552,7 @@ int main(int argc, char **argv)
     CHECK(read_dump(child_path, est), "the child's profile read back");
     CHECK(est[S_CHILD].live_end > 0.5 * 8 * MiB && est[S_CHILD].live_end < 1.5 * 8 * MiB,
           "the child's site in its profile: %.1f MiB", est[S_CHILD].live_end / MiB);
-    CHECK_NEAR(est[S_LEAK].live_end, LEAK_BYTES, "the parent's samples in the child's profile");
+    CHECK_NEAR(est[S_LEAK].live_end, leak_bytes, "the parent's samples in the child's profile");
     unlink(child_path);
     return check_summary();
 }
