@@ -32,7 +32,8 @@
 # block of README.md; the rows are kept in bench/results/latest-runs.txt.
 # EBB_BENCH_RESULTS=DIR writes the reports and rows to DIR instead (and
 # leaves README.md alone); EBB_BENCH_WORKLOADS="churn bigbuf" runs only
-# those workloads (to check the scripts).  The peers come from
+# those workloads (to check the scripts); with --modes,
+# EBB_BENCH_MODES="ebbmalloc profile" only those modes.  The peers come from
 # tools/deps.sh bench (make bench runs it).  Exit status 1 if any run
 # failed or any checksum differed between allocators.
 
@@ -246,6 +247,14 @@ if [ "$MODES" = 1 ]; then
         echo "note: heaptrack not found (Debian package heaptrack), skipping it"
     fi
     EXTRA_NAMES=
+    # EBB_BENCH_MODES="ebbmalloc profile": only these (more rounds of a few).
+    if [ -n "${EBB_BENCH_MODES:-}" ]; then
+        only= only_specs=
+        for s in $SPECS; do
+            case " $EBB_BENCH_MODES " in *" ${s%%:*} "*) only="$only ${s%%:*}"; only_specs="$only_specs $s" ;; esac
+        done
+        ALLOCS=${only# } SPECS=${only_specs# }
+    fi
 fi
 # The environment of a run under allocator $1.
 alloc_env() {
