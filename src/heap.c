@@ -208,6 +208,22 @@ static void wait_until(_Atomic(uint8_t) *flag, uint8_t value)
  * the page afresh.  A parked page holds no live block, so only the
  * allocation path and the heap's collection look at it. */
 
+/* An empty page whose memory was decommitted starts afresh: no block
+ * carved, its tail zero if `free_is_zero` says so.  A block another thread
+ * freed into it meanwhile can only be a misuse (the page held no live
+ * block): dropped. */
+static void page_restart(page_t *page)
+{
+    ebbi_store_relaxed(&page->thread_free, 0);
+    page->free = NULL;
+    page->local_free = NULL;
+    page->capacity = 0;
+    page->holed = 0; /* the purge cleared the holes */
+    page->free_flags &= (uint8_t)~PAGE_HOLED;
+    ebbi_store_relaxed(&page->carved, 0);
+    page->is_zero_at_init = page->free_is_zero;
+}
+
 /* A loop that allocates and frees one block parks and unparks its page
  * each time: both stay a few instructions — no clock reading (the page is
  * stamped with the reclaimer's pass count), no counter, and the reclaimer
@@ -238,17 +254,8 @@ static void page_unpark(heap_t *heap, page_t *page)
     /* Taken: its memory is being decommitted, the lists in it are gone. */
     wait_until(&page->purged, 1);
     ebbi_store_relaxed(&page->purged, 0);
-    /* A block another thread freed into it meanwhile can only be a misuse
-     * (the page held no live block): dropped. */
-    ebbi_store_relaxed(&page->thread_free, 0);
-    page->free = NULL;
-    page->local_free = NULL;
-    page->capacity = 0;
-    page->holed = 0; /* the purge cleared the holes */
-    page->free_flags &= (uint8_t)~PAGE_HOLED;
-    ebbi_store_relaxed(&page->carved, 0);
     /* The reclaimer set free_is_zero before `purged`. */
-    page->is_zero_at_init = page->free_is_zero;
+    page_restart(page);
 }
 
 /* A pass that began at `now`: decommit the pages parked before `cutoff_ns`. */
@@ -478,9 +485,48 @@ static void heap_adopt(heap_t *heap, page_t *page)
     ebbi_page_collect(page);
 }
 
+/* The emptied first page of a class up to EBB_DIRECT_MAX stays in its
+ * queue (the fast paths serve these classes, and free() does not look at
+ * it).  So that a program whose sizes move on (a phase of 16-byte blocks,
+ * then one of 64-byte blocks) does not keep the memory of each class it
+ * no longer uses, the owner looks at these classes on its malloc slow
+ * path, once a delay at most: a class that made no allocation since the
+ * last look and whose first page is empty has that page's memory
+ * decommitted, as the reclaimer does to a parked page, and the page starts
+ * afresh where it is (moving it to the arena would scatter the classes
+ * that come back over other spans).  The class's count of allocations not
+ * moving is what proves the page stayed empty since the last look, with
+ * nothing on the fast paths.  Idle threads' heaps are the sweep's (the
+ * handover). */
+#define IDLE_LOOK_TICKS 64 /* slow paths between two readings of the clock */
+
+static EBBI_NOINLINE void purge_idle_firsts(heap_t *heap)
+{
+    heap->idle_ticks = IDLE_LOOK_TICKS;
+    uint64_t now = ebbi_os_now_ns();
+    if (now - heap->idle_look_ns < ebbi_delay_ns())
+        return;
+    bool looked_before = heap->idle_look_ns != 0;
+    heap->idle_look_ns = now;
+    for (unsigned c = 0; c < EBB_PARK_FIRST_CLASS; c++) {
+        uint64_t allocs = ebbi_load_relaxed(&heap->counts[c].allocs);
+        page_t *page = heap->queues[c].first;
+        if (looked_before && page != NULL && page->used == 0 && page->capacity != 0 &&
+            allocs == heap->idle_allocs[c]) {
+            bool is_zero = false;
+            ebbi_account_reclaimed(ebbi_arena_purge_page(page, &is_zero));
+            page->free_is_zero = is_zero;
+            page_restart(page);
+        }
+        heap->idle_allocs[c] = allocs;
+    }
+}
+
 static page_t *heap_find_page(heap_t *heap, unsigned c)
 {
     ebbi_account_tick();
+    if (unlikely(heap->idle_ticks-- == 0))
+        purge_idle_firsts(heap);
     if (ebbi_validate_due(&heap->validate_ticks))
         ebbi_heap_validate(heap);
     page_queue_t *q = &heap->queues[c];

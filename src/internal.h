@@ -375,6 +375,11 @@ typedef struct heap_s {
     struct ebbi_thread_s *sweep_thread; /* the owner's words, as the sweeper took them */
     bool sweep_retry;                /* malloc_trim's sweep found it busy: once more */
     bool sweep_busy;                 /* the sweep found its thread in a call */
+    /* Idle classes (heap.c, purge_idle_firsts): the owner's look at its
+     * classes up to EBB_DIRECT_MAX, every so many malloc slow paths. */
+    uint32_t idle_ticks;             /* slow paths until the next clock reading */
+    uint64_t idle_look_ns;           /* when the classes were last looked at */
+    uint64_t idle_allocs[EBB_PARK_FIRST_CLASS]; /* each class's allocations then */
     /* Written by other threads: a block was freed into one of the pages
      * since the last sweep.  A line of its own, away from the owner's. */
     _Atomic(uint8_t) remote_seen __attribute__((aligned(64)));

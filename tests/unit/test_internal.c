@@ -1,10 +1,11 @@
 /* test: internal         fast
  * test: test_internal    valgrind */
 /* Unit tests of internal structures: the exact-division block check, the
- * segment map, the span allocator's coalescing, and what a free that
- * empties a page does with it. */
+ * segment map, the span allocator's coalescing, what a free that empties
+ * a page does with it, and an idle class's first page decommitted. */
 #include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "check.h"
 #include "ebbmalloc.h"
@@ -194,9 +195,63 @@ static void test_release_on_empty(void)
     check_release_on_empty(11000); /* pages of two slices: free() finds the head of blocks in the second */
 }
 
+/* A class up to EBB_DIRECT_MAX that the program stopped using has its
+ * emptied first page decommitted, once its owner's malloc slow paths have
+ * looked twice a delay apart and seen no allocation of it; the page stays
+ * first, started afresh.  A class in use keeps its page's memory, though
+ * the page empties again and again. */
+static bool resident(const void *p)
+{
+    unsigned char vec = 0;
+    uintptr_t page = (uintptr_t)p & ~(uintptr_t)4095;
+    return mincore((void *)page, 4096, &vec) == 0 && (vec & 1);
+}
+
+static void test_idle_class_purge(void)
+{
+    enum { IDLE_SIZE = 208, BUSY_SIZE = 96, BATCH = 2000 };
+    void *kept[100];
+    for (int i = 0; i < 100; i++) {
+        kept[i] = ebb_malloc(IDLE_SIZE);
+        memset(kept[i], 0x5a, IDLE_SIZE);
+    }
+    page_t *idle = page_of_block(kept[0]);
+    void *first_block = kept[0];
+    for (int i = 0; i < 100; i++)
+        ebb_free(kept[i]);
+    heap_t *self = ebbi_thread_heap();
+    unsigned idle_class = ebbi_size_class(IDLE_SIZE), busy_class = ebbi_size_class(BUSY_SIZE);
+    REQUIRE(idle_class != busy_class && ebbi_classes[idle_class].block_size <= EBB_DIRECT_MAX);
+    CHECK(self->queues[idle_class].first == idle && idle->used == 0 && resident(first_block),
+          "the emptied first page stays at first, resident");
+    /* Batches of another class: each runs its pages dry (slow paths). */
+    static void *batch[BATCH];
+    uint64_t until = ebbi_os_now_ns() + 4 * ebbi_delay_ns();
+    while (ebbi_os_now_ns() < until) {
+        for (int i = 0; i < BATCH; i++)
+            batch[i] = ebb_malloc(BUSY_SIZE);
+        for (int i = 0; i < BATCH; i++)
+            ebb_free(batch[i]);
+    }
+    CHECK(self->queues[idle_class].first == idle && ebbi_load_relaxed(&idle->owner) == self,
+          "the idle class's first page stays the heap's");
+    CHECK(idle->capacity == 0 && ebbi_load_relaxed(&idle->carved) == 0 && idle->free == NULL,
+          "its page starts afresh (%u blocks carved)", idle->capacity);
+    CHECK(!resident(first_block), "its memory went back to the kernel");
+    page_t *busy = self->queues[busy_class].first;
+    CHECK(busy != NULL && busy->capacity != 0 && resident((void *)busy->start), "the busy class keeps its memory");
+    uint8_t *again = ebb_calloc(1, IDLE_SIZE);
+    bool zero = again != NULL;
+    for (int i = 0; zero && i < IDLE_SIZE; i++)
+        zero = again[i] == 0;
+    CHECK(again != NULL && page_of_block(again) == idle && zero, "the class allocates from its page again, zeroed");
+    ebb_free(again);
+}
+
 int main(void)
 {
     test_release_on_empty();
+    test_idle_class_purge();
     test_abandon_and_adopt();
     test_block_check();
     test_segment_map();
