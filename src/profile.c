@@ -17,9 +17,12 @@
  * block at 64 KiB, its pages after it; above: a huge block, from the huge
  * cache), the block the page gave taken back: its free then takes the
  * huge blocks' path, and no other free pays anything.
- * Freed, the mapping is zeroed and waits for a next sample that it fits
- * (up to SPARES_MAX of them, SPARE_BYTES_MAX in all), else it is unmapped:
- * an unmap in a threaded program stops every CPU it ran on.
+ * Freed, the mapping waits for a next sample that it fits (up to
+ * SPARES_MAX of them, SPARE_BYTES_MAX in all), else it is unmapped: an
+ * unmap in a threaded program stops every CPU it ran on.  It is zeroed
+ * then only in the modes that clear freed memory; a calloc that draws a
+ * sample clears its own bytes (clearing every freed sample's pages was
+ * a fifth of the profiler's instructions on a busy workload).
  * Huge and guarded blocks are freed on that path already, and stay where
  * they are.  A live sample costs a kernel page or two of memory, under 2%
  * of the live heap at the default rate.
@@ -332,11 +335,13 @@ static size_t data_bytes(size_t size)
     return size == 0 ? ps : (size + ps - 1) & ~(ps - 1);
 }
 
-/* A mapping for a block of `size` bytes, zero, in slice 1 at a cache
- * colour of its own (mappings are 4 MiB-aligned: at one offset, every
- * sample would fall in the same cache sets), keeping the alignment the
- * page gave the block.  Its usable bytes in *usable. */
-static void *sample_map(heap_t *heap, size_t size, size_t align, size_t *usable)
+/* A mapping for a block of `size` bytes, in slice 1 at a cache colour of
+ * its own (mappings are 4 MiB-aligned: at one offset, every sample would
+ * fall in the same cache sets), keeping the alignment the page gave the
+ * block.  Its usable bytes in *usable.  Zero where `zero` asks: a spare
+ * holds the last sample's bytes but in the modes that clear freed memory
+ * (the block's requested bytes are all calloc needs). */
+static void *sample_map(heap_t *heap, size_t size, size_t align, bool zero, size_t *usable)
 {
     size_t ps = ebbi_process.page_size, step = align > 64 ? align : 64;
     size_t need = data_bytes(size);
@@ -367,6 +372,8 @@ static void *sample_map(heap_t *heap, size_t size, size_t align, size_t *usable)
             return NULL;
     }
     page_t *page = &seg->slices[1];
+    /* A fresh mapping is zero; a spare, as its last free left it. */
+    bool is_zero = page->kind != SLICE_SAMPLED_FREED || page->free_is_zero;
     page->start = (uintptr_t)seg + EBB_SLICE_SIZE + colour;
     *usable = ebbi_profile_usable_size(seg, page);
     page->block_size = (uint32_t)(size < UINT32_MAX ? size : UINT32_MAX);
@@ -379,6 +386,8 @@ static void *sample_map(heap_t *heap, size_t size, size_t align, size_t *usable)
     ebbi_ownmap_mark(seg, EBBI_MARK_BLOCK_REGIONS);
     ebbi_counter_add(&heap->huge_allocs, 1);
     ebbi_counter_add(&heap->huge_bytes_alloc, *usable);
+    if (zero && !is_zero)
+        memset((void *)page->start, 0, size);
     return (void *)page->start;
 }
 
@@ -399,8 +408,11 @@ void ebbi_profile_sampled_free(heap_t *heap, segment_t *seg, page_t *page)
     bool kept = false;
     size_t pages = seg->map_size - EBB_SLICE_SIZE;
     if (pages <= SPARE_BYTES_MAX / 4) {
-        /* Zero, as the next sample wants it, and no one else sees it. */
-        memset((uint8_t *)seg + EBB_SLICE_SIZE, 0, pages);
+        /* Where freed memory must not keep its bytes, as every freed block
+         * of the mode; else the next sample clears what calloc needs. */
+        page->free_is_zero = (ebbi_safety & (SAFETY_ZERO | SAFETY_SECURE)) != 0;
+        if (page->free_is_zero)
+            memset((uint8_t *)seg + EBB_SLICE_SIZE, 0, pages);
         pthread_mutex_lock(&prof.lock);
         if (prof.spare_count < SPARES_MAX && prof.spare_bytes + pages <= SPARE_BYTES_MAX) {
             seg->next = prof.spares;
@@ -496,7 +508,7 @@ void *ebbi_profile_alloc(void *p, size_t size, bool zero)
             size_t usable;
             /* p's alignment, which an aligned request may count on. */
             size_t align = (uintptr_t)p & (~(uintptr_t)p + 1);
-            q = sample_map(heap, size, align < EBB_SLICE_SIZE ? align : EBB_SLICE_SIZE, &usable);
+            q = sample_map(heap, size, align < EBB_SLICE_SIZE ? align : EBB_SLICE_SIZE, zero, &usable);
             if (q == NULL)
                 return p;
             heap->profile_seen[EBB_CLASS_COUNT] += usable; /* not a huge allocation */
