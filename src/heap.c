@@ -678,11 +678,30 @@ static inline __attribute__((always_inline)) void *heap_alloc_generic(heap_t *he
     return ebbi_page_pop(page, size, zero);
 }
 
+/* The profiler's draw (profile.c, ebbi_profile_alloc), its common case
+ * here: a block of a class in the default mode whose bytes do not end the
+ * gap only counts down, without the call (the slow paths of a busy
+ * program are many).  False: the profiler must look. */
+static inline bool profile_gap_goes_on(heap_t *heap, size_t size)
+{
+    if (ebbi_safety != 0 || size - 1 >= EBB_PAGE_BLOCK_MAX || heap->profile_countdown == 0 ||
+        ebbi_option(EBB_OPTION_MMAP_THRESHOLD) != 0)
+        return false;
+    unsigned c = ebbi_size_class(size);
+    uint64_t bytes = ebbi_load_relaxed(&heap->counts[c].allocs) * ebbi_classes[c].block_size;
+    int64_t left = heap->profile_countdown - (int64_t)(bytes - heap->profile_seen[c]);
+    if (left <= 0)
+        return false;
+    heap->profile_countdown = left;
+    heap->profile_seen[c] = bytes;
+    return true;
+}
+
 static EBBI_NOINLINE void *alloc_generic(size_t size, heap_t *heap, unsigned how)
 {
     bool zero = how & EBBI_ALLOC_ZERO;
     void *p = heap_alloc_generic(heap, size, zero);
-    if (unlikely(ebbi_profiling) && p != NULL)
+    if (unlikely(ebbi_profiling) && p != NULL && !profile_gap_goes_on(ebbi_thread_heap(), size))
         p = ebbi_profile_alloc(p, size, zero);
     if (how & EBBI_ALLOC_ENDS_CALL)
         ebbi_call_end();
