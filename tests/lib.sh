@@ -196,12 +196,15 @@ RUN_TAIL=30
 run_show() { printf '%s\n' "$1" | tail -n "$RUN_TAIL" | sed 's/^/    | /'; }
 
 # run NAME COMMAND...: runs a test, reads its closing line, prints PASS or
-# FAIL, and adds its counts to the totals.
+# FAIL, and adds its counts to the totals.  A test that runs past
+# EBB_TEST_TIMEOUT seconds (default 1200, ten times the longest test) fails;
+# timeout(1) kills its whole process group, so no child it started (a tool
+# under a broken preload, say) goes on loading the machine.
 run() {
     name=$1
     shift
     start=$(date +%s)
-    out=$("$@" 2>&1)
+    out=$(timeout -k 10 "${EBB_TEST_TIMEOUT:-1200}" "$@" 2>&1)
     rc=$?
     secs=$(($(date +%s) - start))
     summary "$out" "$rc"
