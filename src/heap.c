@@ -224,6 +224,17 @@ static void page_restart(page_t *page)
     page->is_zero_at_init = page->free_is_zero;
 }
 
+/* Decommit an empty page's touched memory, counted as reclaimed; its
+ * `free_is_zero` says whether it now reads as zero.  Returns the bytes. */
+static size_t page_decommit(page_t *page)
+{
+    bool is_zero = false;
+    size_t bytes = ebbi_arena_purge_page(page, &is_zero);
+    ebbi_account_reclaimed(bytes);
+    page->free_is_zero = is_zero;
+    return bytes;
+}
+
 /* A loop that allocates and frees one block parks and unparks its page
  * each time: both stay a few instructions — no clock reading (the page is
  * stamped with the reclaimer's pass count), no counter, and the reclaimer
@@ -270,11 +281,7 @@ size_t ebbi_heaps_purge_parked(uint64_t cutoff_ns, uint64_t now)
             page_t *page = ebbi_exchange_acq_rel(&h->parked[i], NULL);
             if (page == NULL)
                 continue; /* its owner took it back */
-            bool is_zero = false;
-            size_t bytes = ebbi_arena_purge_page(page, &is_zero);
-            ebbi_account_reclaimed(bytes);
-            given += bytes;
-            page->free_is_zero = is_zero;
+            given += page_decommit(page);
             ebbi_store_release(&page->purged, 1);
         }
     }
@@ -513,9 +520,7 @@ static EBBI_NOINLINE void purge_idle_firsts(heap_t *heap)
         page_t *page = heap->queues[c].first;
         if (looked_before && page != NULL && page->used == 0 && page->capacity != 0 &&
             allocs == heap->idle_allocs[c]) {
-            bool is_zero = false;
-            ebbi_account_reclaimed(ebbi_arena_purge_page(page, &is_zero));
-            page->free_is_zero = is_zero;
+            page_decommit(page);
             page_restart(page);
         }
         heap->idle_allocs[c] = allocs;

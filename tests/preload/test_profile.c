@@ -495,6 +495,13 @@ static void check_sites(const est_t est[S_COUNT])
           est[S_CHURN].live_end / MiB);
 }
 
+/* The profile dumped to a file of this process's name, in `path`. */
+static void dump_to(int (*dump)(const char *), char *path, size_t size)
+{
+    snprintf(path, size, "/tmp/ebb-profile-test-%d", (int)getpid());
+    CHECK(dump(path) == 0, "dump written");
+}
+
 /* At the default rate: the three sites, with amounts that bring the
  * spreads under 2% (see the top of the file). */
 static int default_rate(const char *ebb, int (*dump)(const char *))
@@ -507,8 +514,7 @@ static int default_rate(const char *ebb, int (*dump)(const char *))
     peak_site();
     churn_site();
     char path[64];
-    snprintf(path, sizeof path, "/tmp/ebb-profile-test-%d", (int)getpid());
-    CHECK(dump(path) == 0, "dump written");
+    dump_to(dump, path, sizeof path);
     est_t est[S_COUNT];
     CHECK(read_dump(path, est), "dump read back");
     check_sites(est);
@@ -536,12 +542,10 @@ int main(int argc, char **argv)
     thread_site();
     huge_site();
     sparse_site();
-
     many_stacks_site();
     calloc_site();
     char path[64];
-    snprintf(path, sizeof path, "/tmp/ebb-profile-test-%d", (int)getpid());
-    CHECK(dump(path) == 0, "dump written");
+    dump_to(dump, path, sizeof path);
     check_many_stacks(path);
     est_t est[S_COUNT];
     CHECK(read_dump(path, est), "dump read back");
