@@ -114,7 +114,11 @@ static EBBI_NOINLINE void free_nonlocal(heap_t *heap, segment_t *seg, page_t *pa
         ebbi_call_end();
         return;
     }
-    if (unlikely(ebbi_safety & (SAFETY_ZERO | SAFETY_SECURE))) /* free_flags are the owner's */
+    /* free_flags are the owner's: the page's class says instead.  The
+     * profiler hears of the free before another thread may reuse the block. */
+    if (ebbi_profile_in_page(page))
+        ebbi_profile_free(block);
+    if (unlikely(ebbi_safety & (SAFETY_ZERO | SAFETY_SECURE)))
         ebbi_safety_on_free(page, block);
     if (unlikely(heap == &ebbi_heap_empty))
         heap = ebbi_heap_for_freeing_thread();

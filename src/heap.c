@@ -358,6 +358,8 @@ void ebbi_heap_free_local(heap_t *heap, page_t *page, block_t *block)
         ebbi_call_end();
         return;
     }
+    if (page->free_flags & PAGE_SAMPLES)
+        ebbi_profile_free(block);
     if (page->free_flags & PAGE_SAFE)
         ebbi_safety_on_free(page, block);
     ebbi_counter_add(&page->counts->frees, 1);
@@ -487,7 +489,8 @@ static void heap_adopt(heap_t *heap, page_t *page)
 {
     ebbi_store_relaxed(&page->owner, heap);
     page->counts = &heap->counts[page->class_id];
-    page->free_flags &= PAGE_PARKABLE | PAGE_SAFE | PAGE_HOLED; /* as ebbi_page_init set them, and its holes */
+    /* As ebbi_page_init set them, its holes, and its samples. */
+    page->free_flags &= PAGE_PARKABLE | PAGE_SAFE | PAGE_HOLED | PAGE_SAMPLES;
     ebbi_page_allow_delayed(page);
     ebbi_page_collect(page);
 }

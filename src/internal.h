@@ -131,6 +131,7 @@ struct class_counts_s;
 #define PAGE_PARKED 16u   /* empty, offered to the reclaimer: no block of it is live */
 #define PAGE_SPARSE_DONE 32u /* abandoned: purged as sparse, no block freed into it since */
 #define PAGE_HOLED 64u    /* holed > 0: a free must not be of a block in a hole (page.c) */
+#define PAGE_SAMPLES 128u /* may hold a sampled block: a free tells the profiler (profile.c) */
 #define PAGE_ON_EMPTY (PAGE_NOT_FIRST | PAGE_PARKABLE)
 
 /* The head entry of a free span reuses fields a page in use needs: its
@@ -825,8 +826,17 @@ EBBI_HIDDEN void ebbi_profile_init(void);
 /* The malloc slow path handed out p: returns the block for the program,
  * p or, if it is a sample, a block in a mapping of its own (p taken back). */
 EBBI_HIDDEN void *ebbi_profile_alloc(void *p, size_t size, bool zero);
-/* A huge or guarded block is freed: its sample, if it is one, too. */
+/* A huge or guarded block is freed, or a block of a page that may hold
+ * samples: its sample, if it is one, too. */
 EBBI_HIDDEN void ebbi_profile_free(void *p);
+/* Samples of blocks bigger than this stay in their page (PAGE_SAMPLES);
+ * smaller ones move to a sample mapping. */
+#define EBBI_SAMPLE_MAP_MAX ((size_t)16 << 10)
+/* Any thread: may a block of this page in use be a sample left in it? */
+static inline bool ebbi_profile_in_page(const page_t *page)
+{
+    return unlikely(ebbi_profiling) && page->block_size > EBBI_SAMPLE_MAP_MAX;
+}
 /* A sampled block (SLICE_SAMPLED) is freed. */
 EBBI_HIDDEN void ebbi_profile_sampled_free(heap_t *heap, segment_t *seg, page_t *page);
 EBBI_HIDDEN size_t ebbi_profile_usable_size(const segment_t *seg, const page_t *page);

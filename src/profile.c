@@ -12,11 +12,15 @@
  * a class with the odds of its share of the bytes, and within a class at a
  * random one of its allocations.
  *
- * The sample's free.  A sampled block of a page is moved to a mapping of
- * its own (up to SAMPLE_MAP_MAX: SLICE_SAMPLED, made by ownmap.c, the
- * block at 64 KiB, its pages after it; above: a huge block, from the huge
- * cache), the block the page gave taken back: its free then takes the
- * huge blocks' path, and no other free pays anything.
+ * The sample's free.  A sampled block of a page of small blocks (up to
+ * EBBI_SAMPLE_MAP_MAX) is moved to a mapping of its own (SLICE_SAMPLED,
+ * made by ownmap.c, the block at 64 KiB, its pages after it), the block
+ * the page gave taken back: its free then takes the huge blocks' path, and
+ * no other free pays anything.  A bigger block stays in its page, which
+ * is marked PAGE_SAMPLES: the owner's frees of that page, and every other
+ * thread's free of a block that big, look it up in the live samples (a
+ * lookup is little beside the use of 16 KiB; moving it cost a mapping's
+ * pages, and huge blocks of those sizes crumbled the huge cache).
  * Freed, the mapping waits for a next sample that it fits (up to
  * SPARES_MAX of them, SPARE_BYTES_MAX in all), else it is unmapped: an
  * unmap in a threaded program stops every CPU it ran on.  It is zeroed
@@ -55,8 +59,6 @@
 #define NO_TIME UINT64_MAX
 #define SPARES_MAX 512
 #define SPARE_BYTES_MAX ((size_t)32 << 20)
-/* Samples up to this size get a sample mapping; bigger ones a huge block. */
-#define SAMPLE_MAP_MAX ((size_t)16 << 10)
 
 typedef struct {
     uintptr_t addr;
@@ -498,30 +500,25 @@ void *ebbi_profile_alloc(void *p, size_t size, bool zero)
     if (c < EBB_CLASS_COUNT && page != NULL && page->kind == SLICE_PAGE) {
         if (ebbi_load_relaxed(&page->owner) != heap)
             return p; /* not this heap's page after all: left unsampled */
-        /* A page's block: the sample moves to a mapping of its own (zero
-         * where a calloc wants it), and the block goes back to its page.
-         * A small one to a sample mapping; a big one to a huge block,
-         * whose cache keeps freed ones resident for the next (no fault,
-         * no unmap). */
-        void *q;
-        if (size <= SAMPLE_MAP_MAX) {
+        if (page->block_size > EBBI_SAMPLE_MAP_MAX) {
+            /* A big block stays: its page sends every free of its own to
+             * the profiler from now on, and other threads' frees of its
+             * class always go there (ebbi_profile_in_page). */
+            page->free_flags |= PAGE_SAMPLES;
+        } else {
+            /* A small one moves to a sample mapping (zero where a calloc
+             * wants it), and the block goes back to its page. */
             size_t usable;
             /* p's alignment, which an aligned request may count on. */
             size_t align = (uintptr_t)p & (~(uintptr_t)p + 1);
-            q = sample_map(heap, size, align < EBB_SLICE_SIZE ? align : EBB_SLICE_SIZE, zero, &usable);
+            void *q = sample_map(heap, size, align < EBB_SLICE_SIZE ? align : EBB_SLICE_SIZE, zero, &usable);
             if (q == NULL)
                 return p;
             heap->profile_seen[EBB_CLASS_COUNT] += usable; /* not a huge allocation */
-        } else {
-            uint64_t before = ebbi_load_relaxed(&heap->huge_bytes_alloc);
-            q = ebbi_huge_alloc(heap, size, 0, zero);
-            if (q == NULL)
-                return p;
-            heap->profile_seen[EBB_CLASS_COUNT] += ebbi_load_relaxed(&heap->huge_bytes_alloc) - before;
+            ebbi_heap_take_back(heap, page, p);
+            heap->profile_seen[c] -= ebbi_classes[c].block_size; /* its allocation uncounted */
+            p = q;
         }
-        ebbi_heap_take_back(heap, page, p);
-        heap->profile_seen[c] -= ebbi_classes[c].block_size; /* its allocation uncounted */
-        p = q;
     }
     take_sample(p, size, weight, c < EBB_CLASS_COUNT ? ebbi_classes[c].block_size : 0);
     return p;

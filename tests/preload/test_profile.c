@@ -10,7 +10,8 @@
  * four thousand samples or more and the estimates' spread is under 2%:
  * the 10% bounds are six spreads):
  *   - sites with known amounts (a constructor's, a leak, a peak freed
- *     before the end, a churn, a thread's, a huge block's): the dump names
+ *     before the end, a churn, a thread's, a huge block's, blocks over
+ *     16 KiB freed by another thread and by realloc): the dump names
  *     each function (dladdr on its frames) with its bytes allocated, live
  *     at the peak and live at the end within 10% of the truth;
  *   - `ebb profile` on the same dump lists them, in its three tables, and
@@ -31,6 +32,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <malloc.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -51,6 +53,9 @@
 #define SPARSE_SIZE 48
 #define SPARSE_KEEP_ONE_IN 64
 #define HUGE_SIZE (3 * MiB)
+#define HANDOFF_SIZE (48 * 1024)
+#define HANDOFF_BATCH 40
+#define HANDOFF_ROUNDS 16
 
 #define CTOR_BYTES (16 * MiB)
 #define THREAD_BYTES (32 * MiB)
@@ -215,6 +220,42 @@ __attribute__((noinline)) void calloc_site(void)
     CHECK(dirty == 0, "calloc returns zeros among sampled blocks (%d bytes not)", dirty);
 }
 
+/* Blocks over 16 KiB are sampled in their pages: their frees reach the
+ * profiler from another thread, and through realloc, as well as from the
+ * owner.  A batch at a time (2 MiB), so that the peak stays peak_site's. */
+static void *free_batch(void *arg)
+{
+    void **batch = arg;
+    for (int i = 0; i < HANDOFF_BATCH; i++)
+        free(batch[i]);
+    return NULL;
+}
+
+__attribute__((noinline)) void handoff_site(void)
+{
+    void *batch[HANDOFF_BATCH];
+    for (int round = 0; round < HANDOFF_ROUNDS; round++) {
+        for (int i = 0; i < HANDOFF_BATCH; i++) {
+            batch[i] = malloc(HANDOFF_SIZE);
+            memset(batch[i], 5, 64);
+        }
+        pthread_t t;
+        pthread_create(&t, NULL, free_batch, batch);
+        pthread_join(t, NULL);
+    }
+    for (int round = 0; round < HANDOFF_ROUNDS; round++) {
+        char *p = malloc(20 * 1024);
+        for (size_t size = 40 * 1024; size <= 640 * 1024; size *= 2)
+            p = realloc(p, size);
+        sink = p;
+        free(p);
+    }
+    /* The other thread's frees wait in this thread's pages until it
+     * takes them in: now, so that no page of the class stays resident
+     * (the kept table is sparse_site's). */
+    malloc_trim(0);
+}
+
 __attribute__((noinline)) void child_site(void)
 {
     keep(&kept_child, 8 * MiB / 4096, 4096);
@@ -222,9 +263,9 @@ __attribute__((noinline)) void child_site(void)
 
 /* ---- reading a dump ------------------------------------------------------------ */
 
-enum { S_CTOR, S_LEAK, S_PEAK, S_CHURN, S_THREAD, S_HUGE, S_CHILD, S_COUNT };
-static const char *site_names[S_COUNT] = {"ctor_site", "leak_site", "peak_site", "churn_site",
-                                          "thread_site", "huge_site", "child_site"};
+enum { S_CTOR, S_LEAK, S_PEAK, S_CHURN, S_THREAD, S_HUGE, S_CHILD, S_HANDOFF, S_COUNT };
+static const char *site_names[S_COUNT] = {"ctor_site",   "leak_site", "peak_site",  "churn_site",
+                                          "thread_site", "huge_site", "child_site", "handoff_site"};
 /* keep() and thread_main stand for the site that called them. */
 static int site_of_name(const char *name, int pending)
 {
@@ -541,6 +582,7 @@ int main(int argc, char **argv)
     churn_site();
     thread_site();
     huge_site();
+    handoff_site();
     sparse_site();
     many_stacks_site();
     calloc_site();
@@ -555,6 +597,10 @@ int main(int argc, char **argv)
     /* Huge blocks are sampled with odds of size / rate: every one here. */
     CHECK(near(est[S_HUGE].alloc, (double)HUGE_COUNT * HUGE_SIZE, 0.10), "huge_site, allocated: %.1f MiB",
           est[S_HUGE].alloc / MiB);
+    CHECK(est[S_HANDOFF].alloc > HANDOFF_ROUNDS * HANDOFF_BATCH * HANDOFF_SIZE * 0.9,
+          "handoff_site, allocated: %.1f MiB", est[S_HANDOFF].alloc / MiB);
+    CHECK(est[S_HANDOFF].live_end < 0.01 * est[S_HANDOFF].alloc,
+          "handoff_site, freed by another thread and by realloc: %.2f MiB live", est[S_HANDOFF].live_end / MiB);
     check_report(argv[1], path);
     check_pprof(argv[1], path, true);
     unlink(path);
