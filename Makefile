@@ -36,7 +36,7 @@ LIB_CFLAGS := -std=gnu11 -O2 -g -fPIC -pthread -fvisibility=hidden -fno-plt -fas
               $(WARNINGS) -Iinclude $(EXTRA_CFLAGS)
 
 SRCS := $(addprefix src/,os.c source.c segment.c account.c arena.c page.c heap.c huge.c limits.c reclaim.c service.c \
-          ownmap.c safety.c secure.c guard.c sample.c fault.c profile.c publish.c alloc.c sizeclass.c stats.c options.c report.c init.c)
+          ownmap.c safety.c secure.c guard.c sample.c fault.c profile.c unwind.c publish.c alloc.c sizeclass.c stats.c options.c report.c init.c)
 HDRS := $(wildcard src/*.h) include/ebbmalloc.h
 OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 

@@ -130,6 +130,7 @@ static const struct {
     {ebbi_guard_fork_prepare, ebbi_guard_fork_parent, ebbi_guard_fork_child},
     {ebbi_zero_fork_prepare, ebbi_zero_fork_parent, ebbi_zero_fork_child},
     {ebbi_profile_fork_prepare, ebbi_profile_fork_parent, ebbi_profile_fork_child},
+    {ebbi_unwind_fork_prepare, ebbi_unwind_fork_parent, ebbi_unwind_fork_child},
     {meta_fork_prepare, meta_fork_parent, meta_fork_child},
 };
 

@@ -520,9 +520,15 @@ EBBI_HIDDEN bool ebbi_os_thread_start(void *(*main)(void *), const char *name);
 EBBI_HIDDEN const char *ebbi_os_code_name(uintptr_t addr, char *buf, size_t cap);
 /* The C runtime's unwinder (libgcc_s), found or loaded; false if none. */
 EBBI_HIDDEN bool ebbi_os_unwinder_load(void);
-/* The caller's return addresses, innermost first, less the allocator's own
- * frames; 0 without an unwinder. */
-EBBI_HIDDEN unsigned ebbi_os_backtrace(uintptr_t *frames, unsigned max);
+/* Is ip in this library's code? */
+EBBI_HIDDEN bool ebbi_os_self_code(uintptr_t ip);
+/* libgcc's walk of the caller's stack: add() gets each return address,
+ * innermost first, until it says stop; false without an unwinder. */
+EBBI_HIDDEN bool ebbi_os_unwind(bool (*add)(void *arg, uintptr_t ip), void *arg);
+/* The .eh_frame_hdr of the loaded object whose code holds pc, or NULL. */
+EBBI_HIDDEN const void *ebbi_os_code_frame_info(uintptr_t pc);
+/* How many objects were unloaded (dlclose) since the start. */
+EBBI_HIDDEN unsigned long long ebbi_os_objects_unloaded(void);
 EBBI_HIDDEN uint32_t ebbi_os_thread_id(void);
 /* A new file (truncated if there), or -1 with errno set. */
 EBBI_HIDDEN int ebbi_os_create_file(const char *path);
@@ -819,6 +825,22 @@ EBBI_HIDDEN uint64_t ebbi_ownmap_resident_bytes(void);
 /* Was p one of the last blocks unmapped (the misuse path's names)? */
 EBBI_HIDDEN bool ebbi_ownmap_recently_unmapped(uintptr_t p);
 
+/* ---- unwind.c: call stacks ---------------------------------------------------------- */
+/* The C runtime's unwinder (libgcc_s), found or loaded, and the cache of
+ * the fast walk's rules; false if there is no unwinder. */
+EBBI_HIDDEN bool ebbi_unwind_load(void);
+/* The caller's return addresses, innermost first, less the allocator's own
+ * frames; 0 without an unwinder. */
+EBBI_HIDDEN unsigned ebbi_unwind_backtrace(uintptr_t *frames, unsigned max);
+/* The same, as `how` asks (tests): */
+#define EBBI_UNWIND_KEEP_SELF 1u /* the allocator's frames too */
+#define EBBI_UNWIND_FAST 2u      /* the fast walk only: UINT32_MAX where it cannot */
+#define EBBI_UNWIND_LIBGCC 4u    /* libgcc's walk only */
+EBBI_HIDDEN unsigned ebbi_unwind_stack(uintptr_t *frames, unsigned max, unsigned how);
+EBBI_HIDDEN void ebbi_unwind_fork_prepare(void);
+EBBI_HIDDEN void ebbi_unwind_fork_parent(void);
+EBBI_HIDDEN void ebbi_unwind_fork_child(void);
+
 /* ---- profile.c: the sampling heap profiler --------------------------------------- */
 /* Fixed at start (the library's constructor): EBB_PROFILE=1. */
 EBBI_HIDDEN extern bool ebbi_profiling;
@@ -895,6 +917,7 @@ typedef enum {
     EBB_OPTION_LIMITS,           /* read the cgroup's and rlimits' limits and PSI */
     EBB_OPTION_PROFILE,          /* the sampling heap profiler (profile.c) */
     EBB_OPTION_PROFILE_RATE,     /* bytes allocated per sample, on average */
+    EBB_OPTION_PROFILE_FAST_UNWIND, /* stacks walked from cached rules (unwind.c); 0: libgcc's walk only */
     EBB_OPTION_COUNT
 } ebbi_option_t;
 EBBI_HIDDEN void ebbi_options_load(void);

@@ -47,6 +47,7 @@ static const option_desc_t option_descs[EBB_OPTION_COUNT] = {
     /* The heap profiler (profile.c). */
     [EBB_OPTION_PROFILE] = {"EBB_PROFILE", 0, 0, 1, NULL},
     [EBB_OPTION_PROFILE_RATE] = {"EBB_PROFILE_RATE", 512L << 10, 1, 1L << 40, NULL},
+    [EBB_OPTION_PROFILE_FAST_UNWIND] = {"EBB_PROFILE_FAST_UNWIND", 1, 0, 1, NULL},
 };
 
 static bool word_value(const option_desc_t *d, const char *s, long *out)

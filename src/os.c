@@ -546,16 +546,20 @@ const char *ebbi_os_code_name(uintptr_t addr, char *buf, size_t cap)
     return buf;
 }
 
-/* ---- stacks (the heap profiler) ------------------------------------------ */
+/* ---- stacks (the heap profiler's, unwind.c) ----------------------------------- */
 
-/* The unwinder's interface (libgcc_s, the C runtime's): a walk with a
- * callback per frame.  Found already loaded (C++ programs, and any that
- * used pthread_cancel), else loaded; only when profiling is on, so the
- * library itself depends on nothing but the C library. */
+/* The C runtime's unwinder (libgcc_s): a walk with a callback per frame.
+ * Found already loaded (C++ programs, and any that used pthread_cancel),
+ * else loaded; only when profiling is on, so that the library itself
+ * depends on nothing but the C library.  And the loader's index of the
+ * objects' code (_dl_find_object, glibc 2.35), for the fast walk. */
 typedef int (*unwind_trace_fn)(void *context, void *arg);
 static int (*unwind_backtrace)(unwind_trace_fn trace, void *arg);
 static uintptr_t (*unwind_get_ip)(void *context);
 static uintptr_t self_lo, self_hi; /* this library's code */
+#ifdef DLFO_STRUCT_HAS_EH_DBASE
+static int (*find_object)(void *address, struct dl_find_object *result);
+#endif
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -586,6 +590,11 @@ bool ebbi_os_unwinder_load(void)
             ip = dlsym(lib, "_Unwind_GetIP");
         }
     }
+#ifdef DLFO_STRUCT_HAS_EH_DBASE
+    void *find = dlsym(RTLD_DEFAULT, "_dl_find_object");
+    if (find != NULL)
+        memcpy(&find_object, &find, sizeof find);
+#endif
     errno = saved;
     if (bt == NULL || ip == NULL)
         return false;
@@ -594,34 +603,58 @@ bool ebbi_os_unwinder_load(void)
     return true;
 }
 
-typedef struct {
-    uintptr_t *frames;
-    unsigned n, max;
-} walk_t;
-
-static int walk_step(void *context, void *arg)
+bool ebbi_os_self_code(uintptr_t ip)
 {
-    walk_t *w = arg;
+    return ip >= self_lo && ip < self_hi;
+}
+
+typedef struct {
+    bool (*add)(void *arg, uintptr_t ip);
+    void *arg;
+} libgcc_walk_t;
+
+static int libgcc_step(void *context, void *arg)
+{
+    libgcc_walk_t *w = arg;
     uintptr_t ip = unwind_get_ip(context);
     if (ip == 0)
         return 5; /* _URC_END_OF_STACK */
-    if (w->n == 0 && ip >= self_lo && ip < self_hi)
-        return 0; /* still inside the allocator */
-    if (w->n == w->max)
-        return 4; /* _URC_NORMAL_STOP */
-    w->frames[w->n++] = ip;
-    return 0;
+    return w->add(w->arg, ip) ? 0 : 4; /* _URC_NORMAL_STOP */
 }
 
-unsigned ebbi_os_backtrace(uintptr_t *frames, unsigned max)
+bool ebbi_os_unwind(bool (*add)(void *arg, uintptr_t ip), void *arg)
 {
     if (unwind_backtrace == NULL)
-        return 0;
-    int saved = errno;
-    walk_t w = {frames, 0, max};
-    unwind_backtrace(walk_step, &w);
-    errno = saved;
-    return w.n;
+        return false;
+    libgcc_walk_t w = {add, arg};
+    unwind_backtrace(libgcc_step, &w);
+    return true;
+}
+
+const void *ebbi_os_code_frame_info(uintptr_t pc)
+{
+#ifdef DLFO_STRUCT_HAS_EH_DBASE
+    struct dl_find_object object;
+    if (find_object != NULL && find_object((void *)pc, &object) == 0)
+        return object.dlfo_eh_frame;
+#else
+    (void)pc;
+#endif
+    return NULL;
+}
+
+static int count_unloads(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    *(unsigned long long *)arg = info->dlpi_subs;
+    return 1; /* the count is the same in every entry */
+}
+
+unsigned long long ebbi_os_objects_unloaded(void)
+{
+    unsigned long long subs = 0;
+    dl_iterate_phdr(count_unloads, &subs);
+    return subs;
 }
 
 uint32_t ebbi_os_thread_id(void)

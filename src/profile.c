@@ -156,7 +156,7 @@ void ebbi_profile_init(void)
         ebbi_message("ebbmalloc: warning: EBB_PROFILE: no memory for the profile; profiling is off\n");
         return;
     }
-    if (!ebbi_os_unwinder_load())
+    if (!ebbi_unwind_load())
         ebbi_message("ebbmalloc: warning: EBB_PROFILE: no unwinder (libgcc_s); samples have no stacks\n");
     const char *out = getenv("EBB_PROFILE_OUT");
     if (out != NULL && strlen(out) < sizeof prof.out)
@@ -435,7 +435,7 @@ static void take_sample(void *p, size_t size, uint64_t weight, uint32_t class_si
 {
     uintptr_t frames[EBB_PROFILE_FRAMES];
     in_profiler = true;
-    unsigned n = ebbi_os_backtrace(frames, EBB_PROFILE_FRAMES);
+    unsigned n = ebbi_unwind_backtrace(frames, EBB_PROFILE_FRAMES);
     uint64_t now = ebbi_os_precise_ns();
     uint32_t thread = thread_id();
     pthread_mutex_lock(&prof.lock);
