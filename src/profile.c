@@ -21,8 +21,8 @@
  * thread's free of a block that big, look it up in the live samples (a
  * lookup is little beside the use of 16 KiB; moving it cost a mapping's
  * pages, and huge blocks of those sizes crumbled the huge cache).
- * Freed, the mapping waits for a next sample that it fits (up to
- * SPARES_MAX of them, SPARE_BYTES_MAX in all), else it is unmapped: an
+ * Freed, the mapping waits for a next sample that it fits, with the
+ * spares of its size (up to SPARES_MAX in all), else it is unmapped: an
  * unmap in a threaded program stops every CPU it ran on.  It is zeroed
  * then only in the modes that clear freed memory; a calloc that draws a
  * sample clears its own bytes (clearing every freed sample's pages was
@@ -41,6 +41,7 @@
  * alone.  ebb_profile_dump writes it all out, with the process's mappings,
  * for the ebb command to symbolize; EBB_PROFILE_OUT=FILE writes it at exit.
  */
+#define _GNU_SOURCE /* PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP */
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,7 +59,9 @@
 #define TABLE_SLOTS_MIN 1024u
 #define NO_TIME UINT64_MAX
 #define SPARES_MAX 512
-#define SPARE_BYTES_MAX ((size_t)32 << 20)
+/* Spares are kept by their data pages: a sample mapping has at most
+ * EBBI_SAMPLE_MAP_MAX and a page of room for its colour. */
+#define SPARE_PAGES_MAX 8
 
 typedef struct {
     uintptr_t addr;
@@ -97,12 +100,11 @@ static struct {
     uint32_t *live_sample;
     uint32_t live_slots;   /* a power of two, at most LIVE_SLOTS */
     uint32_t live_count, live_gone;
-    segment_t *spares;     /* freed sample mappings, zero, newest first */
+    segment_t *spares[SPARE_PAGES_MAX + 1]; /* freed sample mappings by data pages, newest first */
     unsigned spare_count;
-    size_t spare_bytes;
     unsigned colour;       /* the next sample mapping's cache colour */
     char out[256];         /* EBB_PROFILE_OUT */
-} prof = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} prof = {.lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP};
 
 static __thread bool in_profiler;
 
@@ -350,16 +352,13 @@ static void *sample_map(heap_t *heap, size_t size, size_t align, bool zero, size
     segment_t *seg = NULL;
     pthread_mutex_lock(&prof.lock);
     /* A spare whose pages hold it, not twice as many as it needs. */
-    for (segment_t **at = &prof.spares; *at != NULL; at = &(*at)->next) {
-        size_t pages = (*at)->map_size - EBB_SLICE_SIZE;
-        if (pages >= need && pages <= 2 * need) {
-            seg = *at;
-            *at = seg->next;
+    for (size_t k = need / ps; k <= 2 * (need / ps) && k <= SPARE_PAGES_MAX; k++)
+        if (prof.spares[k] != NULL) {
+            seg = prof.spares[k];
+            prof.spares[k] = seg->next;
             prof.spare_count--;
-            prof.spare_bytes -= pages;
             break;
         }
-    }
     /* A new one has a page of room for the colour. */
     size_t pages = seg != NULL ? seg->map_size - EBB_SLICE_SIZE : data_bytes(size + (step < ps ? ps - step : 0));
     size_t colours = (pages - size) / step + 1;
@@ -408,19 +407,18 @@ void ebbi_profile_sampled_free(heap_t *heap, segment_t *seg, page_t *page)
     ebbi_store_relaxed(&page->carved, 0);
     page->kind = SLICE_SAMPLED_FREED;
     bool kept = false;
-    size_t pages = seg->map_size - EBB_SLICE_SIZE;
-    if (pages <= SPARE_BYTES_MAX / 4) {
+    size_t pages = seg->map_size - EBB_SLICE_SIZE, k = pages / ebbi_process.page_size;
+    if (k <= SPARE_PAGES_MAX) {
         /* Where freed memory must not keep its bytes, as every freed block
          * of the mode; else the next sample clears what calloc needs. */
         page->free_is_zero = (ebbi_safety & (SAFETY_ZERO | SAFETY_SECURE)) != 0;
         if (page->free_is_zero)
             memset((uint8_t *)seg + EBB_SLICE_SIZE, 0, pages);
         pthread_mutex_lock(&prof.lock);
-        if (prof.spare_count < SPARES_MAX && prof.spare_bytes + pages <= SPARE_BYTES_MAX) {
-            seg->next = prof.spares;
-            prof.spares = seg;
+        if (prof.spare_count < SPARES_MAX) {
+            seg->next = prof.spares[k];
+            prof.spares[k] = seg;
             prof.spare_count++;
-            prof.spare_bytes += pages;
             kept = true;
         }
         pthread_mutex_unlock(&prof.lock);
@@ -742,6 +740,6 @@ void ebbi_profile_fork_parent(void)
 
 void ebbi_profile_fork_child(void)
 {
-    pthread_mutex_init(&prof.lock, NULL);
+    prof.lock = (pthread_mutex_t)PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
     fork_count++;
 }
