@@ -212,7 +212,28 @@ static void cache_unlink(segment_t *seg)
  * (huge blocks are taken to be resident: they are written by the program). */
 static void huge_unmap(segment_t *seg)
 {
-    ebbi_ownmap_unmap(seg, segment_slack(seg) + tail_guard());
+    ebbi_ownmap_unmap(seg, segment_slack(seg) + (seg->guard_untouched ? tail_guard() : 0));
+}
+
+/* Secure mode: the mapping's guard page, counted as not resident, has
+ * moved among data pages (which count as resident) or left: it counts no
+ * more.  The mapping's last page stays a guard, counted as resident. */
+static void guard_uncount(segment_t *seg)
+{
+    if (seg->guard_untouched) {
+        ebbi_ownmap_count(0, -(int64_t)tail_guard());
+        seg->guard_untouched = 0;
+    }
+}
+
+/* Secure mode: a mapping made of pages moved from cached ones
+ * (inaccessible) and fresh ones: its data [from, end - guard) opened,
+ * its last page closed.  False if the kernel refused. */
+static bool guard_reopen(segment_t *seg, size_t from)
+{
+    size_t guard = tail_guard(), end = seg->map_size;
+    return guard == 0 || (ebbi_os_protect((uint8_t *)seg + from, end - guard - from, EBBI_ACCESS_RW) &&
+                          ebbi_os_protect((uint8_t *)seg + end - guard, guard, EBBI_ACCESS_NONE));
 }
 
 /* Unmap the last `cut` bytes of a cached mapping (outside the lock). */
@@ -234,8 +255,10 @@ static segment_t *huge_map(size_t map_size, size_t align)
     size_t reach = at_64k && map_size <= HUGE_REACH_MAX ? 2 * map_size : map_size;
     size_t guard_at = tail_guard() != 0 ? map_size - tail_guard() : 0;
     segment_t *seg = ebbi_ownmap_map(map_size, align, at_64k ? &reach : NULL, guard_at, slack_before(offset));
-    if (seg != NULL)
+    if (seg != NULL) {
+        seg->guard_untouched = guard_at != 0; /* ebbi_ownmap_map counted it so */
         ebbi_account_mapped();
+    }
     return seg;
 }
 
@@ -422,6 +445,7 @@ static size_t fill_from_cache(segment_t *target, size_t at, size_t len)
         size_t from = s->map_size - parts[i]; /* its tail */
         size_t moved = move_extents(s, from, parts[i], target, at + filled);
         filled += moved;
+        guard_uncount(s); /* its tail, the guard page with it, moved or is cut below */
         if (moved < parts[i]) /* a move failed: the rest of the part goes back to the kernel */
             huge_shrink(s, s->map_size - from - moved);
         if (moved > 0) {
@@ -465,12 +489,15 @@ static segment_t *cache_take(size_t map_size, size_t *reused)
                          (tail_guard() != 0 && best->map_size - map_size <= best->map_size / 2))) {
         cache_unlink(best);
         pthread_mutex_unlock(&cache.lock);
-        if (tail_guard() != 0)
-            ebbi_os_protect((uint8_t *)best + EBB_SLICE_SIZE, best->map_size - EBB_SLICE_SIZE - tail_guard(), EBBI_ACCESS_RW);
+        if (tail_guard() != 0 &&
+            !ebbi_os_protect((uint8_t *)best + EBB_SLICE_SIZE, best->map_size - EBB_SLICE_SIZE - tail_guard(), EBBI_ACCESS_RW)) {
+            huge_unmap(best); /* the kernel refused (too many mappings): a fresh one, or ENOMEM */
+            return NULL;
+        }
         *reused = best->map_size - EBB_SLICE_SIZE;
         return best;
     }
-    if (tail_guard() != 0 || cache.oldest == NULL) {
+    if (cache.oldest == NULL) {
         pthread_mutex_unlock(&cache.lock);
         return NULL;
     }
@@ -487,6 +514,7 @@ static segment_t *cache_take(size_t map_size, size_t *reused)
         if (grow_in_place(host, map_size)) {
             target = host;
             filled = had;
+            guard_uncount(host); /* its guard page is among the data now */
         } else {
             host->reach = host->map_size; /* its address space is taken */
             pthread_mutex_lock(&cache.lock);
@@ -502,6 +530,17 @@ static segment_t *cache_take(size_t map_size, size_t *reused)
             return NULL;
     }
     filled += fill_from_cache(target, EBB_SLICE_SIZE + filled, data - filled);
+    /* Secure mode: the moved pages come inaccessible, and may cover the
+     * place of the guard page. */
+    if (tail_guard() != 0) {
+        if (filled == data)
+            guard_uncount(target);
+        if (!guard_reopen(target, EBB_SLICE_SIZE)) {
+            target->slices[1].start = (uintptr_t)target + EBB_SLICE_SIZE; /* for its slack */
+            huge_unmap(target);
+            return NULL;
+        }
+    }
     *reused = filled;
     return target;
 }
@@ -675,10 +714,14 @@ void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
             ebbi_os_protect((uint8_t *)seg + seg->map_size - guard, guard, EBBI_ACCESS_NONE);
         ebbi_ownmap_count(delta, 0);
         ebbi_counter_add(&heap->huge_bytes_alloc, (uint64_t)delta);
-        /* The grown part from cached pages, as a new block's would be (not
-         * in secure mode: cached pages are inaccessible). */
-        size_t filled = guard == 0 ? fill_from_cache(seg, old_map, (size_t)delta) : 0;
+        /* The grown part from cached pages, as a new block's would be.
+         * Secure mode: they come inaccessible, and opened here but for
+         * the last page (the guard, closed above or moved in closed). */
+        size_t filled = fill_from_cache(seg, old_map, (size_t)delta);
         ebbi_account_take(EBBI_POOL_HUGE, (uint64_t)delta, (uint64_t)delta - filled);
+        size_t open = filled < (size_t)delta - guard ? filled : (size_t)delta - guard;
+        if (guard != 0 && open > 0 && !ebbi_os_protect((uint8_t *)seg + old_map, open, EBBI_ACCESS_RW))
+            return NULL; /* the caller copies the old bytes, all open, and frees the block */
     } else if (delta < 0) {
         ebbi_counter_add(&heap->huge_bytes_freed, (uint64_t)-delta);
         ebbi_account_give(EBBI_POOL_HUGE, (uint64_t)-delta);

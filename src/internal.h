@@ -200,6 +200,7 @@ typedef struct segment_s {
     size_t map_size;                /* bytes of the mapping that starts at the segment */
     uint8_t kind;                   /* enum segment_kind */
     uint8_t source;                 /* enum source_kind */
+    uint8_t guard_untouched;        /* huge, secure mode: its last page is a guard page counted as not resident */
     uint32_t free_slices;           /* slices in free spans */
     struct segment_s *next, *prev;  /* in the arena's segment list */
     uint64_t cached_at_ns;          /* huge cache: when the block was freed */

@@ -240,6 +240,46 @@ static void test_realloc(void)
     ebb_free(p);
 }
 
+/* Huge blocks made of the pages of freed ones (huge.c: moved, not copied,
+ * from several cached mappings), and a huge block grown into them: every
+ * usable byte writable and kept.  In secure mode the cached pages are
+ * inaccessible until a block takes them. */
+static void test_huge_from_pieces(void)
+{
+    size_t pieces[] = {3u << 20, (4u << 20) + 12288, 5u << 20};
+    void *freed[3];
+    for (int i = 0; i < 3; i++) {
+        freed[i] = ebb_malloc(pieces[i]);
+        fill(freed[i], pieces[i], 11);
+    }
+    for (int i = 0; i < 3; i++)
+        ebb_free(freed[i]);
+    size_t big = 11u << 20;
+    char *p = ebb_malloc(big);
+    size_t usable = p != NULL ? ebb_malloc_usable_size(p) : 0;
+    if (p != NULL)
+        fill(p, usable, 12);
+    CHECK(p != NULL && usable >= big && verify(p, usable, 12), "a huge block from freed ones' pages, all usable");
+    ebb_free(p);
+
+    void *more[2] = {ebb_malloc(6u << 20), ebb_malloc(7u << 20)};
+    char *q = ebb_malloc(3u << 20);
+    CHECK(more[0] != NULL && more[1] != NULL && q != NULL);
+    if (more[0] == NULL || more[1] == NULL || q == NULL)
+        return;
+    fill(q, 3u << 20, 13);
+    ebb_free(more[0]);
+    ebb_free(more[1]);
+    q = ebb_realloc(q, 15u << 20);
+    usable = q != NULL ? ebb_malloc_usable_size(q) : 0;
+    CHECK(q != NULL && verify(q, 3u << 20, 13), "a huge block grown into freed ones' pages keeps its bytes");
+    if (q != NULL) {
+        fill(q + (3u << 20), usable - (3u << 20), 14);
+        CHECK(verify(q + (3u << 20), usable - (3u << 20), 14), "the grown part all usable");
+    }
+    ebb_free(q);
+}
+
 static void test_aligned(void)
 {
     int bad = 0;
@@ -498,6 +538,7 @@ int main(void)
     test_calloc();
     test_impossible_sizes();
     test_realloc();
+    test_huge_from_pieces();
     test_aligned();
     test_errno_preserved();
     test_sized_frees();
