@@ -114,12 +114,15 @@ static EBBI_NOINLINE void free_nonlocal(heap_t *heap, segment_t *seg, page_t *pa
         ebbi_call_end();
         return;
     }
-    /* free_flags are the owner's: the page's class says instead.  The
-     * profiler hears of the free before another thread may reuse the block. */
-    if (ebbi_profile_in_page(page))
-        ebbi_profile_free(block);
-    if (unlikely(ebbi_safety & (SAFETY_ZERO | SAFETY_SECURE)))
-        ebbi_safety_on_free(page, block);
+    if (unlikely(ebbi_remote_free_work)) {
+        /* free_flags are the owner's: the page's block size says instead.
+         * The profiler hears of the free before another thread may reuse
+         * the block. */
+        if ((ebbi_remote_free_work & REMOTE_FREE_PROFILE) && page->block_size > EBBI_SAMPLE_MAP_MAX)
+            ebbi_profile_free(block);
+        if (ebbi_remote_free_work & REMOTE_FREE_CLEAR)
+            ebbi_safety_on_free(page, block);
+    }
     if (unlikely(heap == &ebbi_heap_empty))
         heap = ebbi_heap_for_freeing_thread();
     if (likely(heap != &ebbi_heap_empty)) {

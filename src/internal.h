@@ -852,14 +852,9 @@ EBBI_HIDDEN void *ebbi_profile_alloc(void *p, size_t size, bool zero);
 /* A huge or guarded block is freed, or a block of a page that may hold
  * samples: its sample, if it is one, too. */
 EBBI_HIDDEN void ebbi_profile_free(void *p);
-/* Samples of blocks bigger than this stay in their page (PAGE_SAMPLES);
- * smaller ones move to a sample mapping. */
+/* Samples of blocks bigger than this stay in their page (PAGE_SAMPLES,
+ * and REMOTE_FREE_PROFILE); smaller ones move to a sample mapping. */
 #define EBBI_SAMPLE_MAP_MAX ((size_t)16 << 10)
-/* Any thread: may a block of this page in use be a sample left in it? */
-static inline bool ebbi_profile_in_page(const page_t *page)
-{
-    return unlikely(ebbi_profiling) && page->block_size > EBBI_SAMPLE_MAP_MAX;
-}
 /* A sampled block (SLICE_SAMPLED) is freed. */
 EBBI_HIDDEN void ebbi_profile_sampled_free(heap_t *heap, segment_t *seg, page_t *page);
 EBBI_HIDDEN size_t ebbi_profile_usable_size(const segment_t *seg, const page_t *page);
@@ -956,6 +951,11 @@ static inline uint64_t ebbi_sweep_quiet_ns(void)
 #define SAFETY_GUARD_SAMPLE 8u /* EBB_GUARD_SAMPLE: one in N guarded */
 /* Fixed when the allocator starts; 0 in the default mode. */
 EBBI_HIDDEN extern uint8_t ebbi_safety;
+/* What a free of another thread's block does besides the free, fixed at
+ * start: the default mode's path tests one byte. */
+#define REMOTE_FREE_CLEAR 1u   /* zero-on-free or secure: the block cleared */
+#define REMOTE_FREE_PROFILE 2u /* profiling: a block over 16 KiB may be a sample left in its page */
+EBBI_HIDDEN extern uint8_t ebbi_remote_free_work;
 EBBI_HIDDEN extern uintptr_t ebbi_link_secret;
 
 /* What the modes ask of the layers below the heap, fixed at start

@@ -163,6 +163,7 @@ void ebbi_profile_init(void)
     const char *out = getenv("EBB_PROFILE_OUT");
     if (out != NULL && strlen(out) < sizeof prof.out)
         memcpy(prof.out, out, strlen(out) + 1);
+    ebbi_remote_free_work |= REMOTE_FREE_PROFILE;
     ebbi_profiling = true; /* before the program's threads: read plainly */
 }
 
@@ -501,7 +502,7 @@ void *ebbi_profile_alloc(void *p, size_t size, bool zero)
         if (page->block_size > EBBI_SAMPLE_MAP_MAX) {
             /* A big block stays: its page sends every free of its own to
              * the profiler from now on, and other threads' frees of its
-             * class always go there (ebbi_profile_in_page). */
+             * class always go there (REMOTE_FREE_PROFILE). */
             page->free_flags |= PAGE_SAMPLES;
         } else {
             /* A small one moves to a sample mapping (zero where a calloc

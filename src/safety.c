@@ -39,6 +39,7 @@
 #include "internal.h"
 
 uint8_t ebbi_safety;
+uint8_t ebbi_remote_free_work;
 uintptr_t ebbi_link_secret;
 ebbi_layout_t ebbi_layout;
 
@@ -87,5 +88,7 @@ void ebbi_safety_init(void)
      * spares behind it stay inaccessible too) keeps their cost down. */
     if ((mode & SAFETY_GUARD_SAMPLE) && getenv("EBB_GUARD_QUARANTINE") == NULL)
         ebbi_option_set(EBB_OPTION_GUARD_QUARANTINE, GUARD_SAMPLE_QUARANTINE);
+    if (mode & (SAFETY_ZERO | SAFETY_SECURE))
+        ebbi_remote_free_work |= REMOTE_FREE_CLEAR;
     ebbi_safety = mode;
 }
