@@ -636,10 +636,14 @@ static inline bool ebbi_page_head_ok(const page_t *page, const block_t *head)
     return (uintptr_t)head - page->start < *(const uint64_t *)(const void *)&page->carved;
 }
 
-/* Hand out `block`, the head of the page's free list, checked. */
+/* Hand out `block`, the head of the page's free list, checked.  The next
+ * head is fetched meanwhile: a block freed by another thread, or long ago,
+ * is cold, and its link is the next malloc's first load. */
 static inline void *ebbi_page_take(page_t *page, block_t *block, size_t size, bool zero)
 {
-    page->free = block->next;
+    block_t *next = block->next;
+    page->free = next;
+    __builtin_prefetch(next, 1);
     page->used++;
     ebbi_counter_add(&page->counts->allocs, 1);
     block->free_key = 0;
