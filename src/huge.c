@@ -226,14 +226,13 @@ static void guard_uncount(segment_t *seg)
     }
 }
 
-/* Secure mode: a mapping made of pages moved from cached ones
- * (inaccessible) and fresh ones: its data [from, end - guard) opened,
- * its last page closed.  False if the kernel refused. */
-static bool guard_reopen(segment_t *seg, size_t from)
+/* Secure mode: the mapping's last page closed as its guard, whichever
+ * page ended up there (fresh, or moved in from the cache).  False if the
+ * kernel refused (the map count). */
+static bool guard_close(segment_t *seg)
 {
-    size_t guard = tail_guard(), end = seg->map_size;
-    return guard == 0 || (ebbi_os_protect((uint8_t *)seg + from, end - guard - from, EBBI_ACCESS_RW) &&
-                          ebbi_os_protect((uint8_t *)seg + end - guard, guard, EBBI_ACCESS_NONE));
+    size_t guard = tail_guard();
+    return guard == 0 || ebbi_os_protect((uint8_t *)seg + seg->map_size - guard, guard, EBBI_ACCESS_NONE);
 }
 
 /* Unmap the last `cut` bytes of a cached mapping (outside the lock). */
@@ -443,7 +442,12 @@ static size_t fill_from_cache(segment_t *target, size_t at, size_t len)
         segment_t *s = sources[i];
         size_t reach = s->reach > s->map_size ? s->reach : s->map_size;
         size_t from = s->map_size - parts[i]; /* its tail */
-        size_t moved = move_extents(s, from, parts[i], target, at + filled);
+        /* Secure mode: cached pages are inaccessible; they are opened where
+         * they lie and arrive open.  Refused (the map count), the part goes
+         * back to the kernel, as a failed move's rest does. */
+        size_t moved = 0;
+        if (tail_guard() == 0 || ebbi_os_protect((uint8_t *)s + from, parts[i], EBBI_ACCESS_RW))
+            moved = move_extents(s, from, parts[i], target, at + filled);
         filled += moved;
         guard_uncount(s); /* its tail, the guard page with it, moved or is cut below */
         if (moved < parts[i]) /* a move failed: the rest of the part goes back to the kernel */
@@ -501,8 +505,8 @@ static segment_t *cache_take(size_t map_size, size_t *reused)
         pthread_mutex_unlock(&cache.lock);
         return NULL;
     }
-    if (best != NULL)
-        host = NULL; /* the tail of that one covers it all */
+    if (best != NULL || tail_guard() != 0)
+        host = NULL; /* the tail of that one covers it all; secure mode's are closed */
     if (host != NULL)
         cache_unlink(host);
     pthread_mutex_unlock(&cache.lock);
@@ -530,12 +534,12 @@ static segment_t *cache_take(size_t map_size, size_t *reused)
             return NULL;
     }
     filled += fill_from_cache(target, EBB_SLICE_SIZE + filled, data - filled);
-    /* Secure mode: the moved pages come inaccessible, and may cover the
-     * place of the guard page. */
+    /* Secure mode: a moved page may have taken the guard page's place (a
+     * shell has none). */
     if (tail_guard() != 0) {
         if (filled == data)
             guard_uncount(target);
-        if (!guard_reopen(target, EBB_SLICE_SIZE)) {
+        if (!target->guard_untouched && !guard_close(target)) {
             target->slices[1].start = (uintptr_t)target + EBB_SLICE_SIZE; /* for its slack */
             huge_unmap(target);
             return NULL;
@@ -710,18 +714,14 @@ void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
     }
     int64_t delta = (int64_t)seg->map_size - (int64_t)old_map;
     if (delta > 0) {
-        if (guard != 0)
-            ebbi_os_protect((uint8_t *)seg + seg->map_size - guard, guard, EBBI_ACCESS_NONE);
         ebbi_ownmap_count(delta, 0);
         ebbi_counter_add(&heap->huge_bytes_alloc, (uint64_t)delta);
-        /* The grown part from cached pages, as a new block's would be.
-         * Secure mode: they come inaccessible, and opened here but for
-         * the last page (the guard, closed above or moved in closed). */
+        /* The grown part from cached pages (open), as a new block's would
+         * be.  Secure mode: then the guard page at the new end; refused
+         * (the map count), the block goes on without one. */
         size_t filled = fill_from_cache(seg, old_map, (size_t)delta);
         ebbi_account_take(EBBI_POOL_HUGE, (uint64_t)delta, (uint64_t)delta - filled);
-        size_t open = filled < (size_t)delta - guard ? filled : (size_t)delta - guard;
-        if (guard != 0 && open > 0 && !ebbi_os_protect((uint8_t *)seg + old_map, open, EBBI_ACCESS_RW))
-            return NULL; /* the caller copies the old bytes, all open, and frees the block */
+        (void)guard_close(seg);
     } else if (delta < 0) {
         ebbi_counter_add(&heap->huge_bytes_freed, (uint64_t)-delta);
         ebbi_account_give(EBBI_POOL_HUGE, (uint64_t)-delta);
