@@ -77,8 +77,10 @@ typedef struct {
 } frame_rules_t;
 
 /* A rule packed in a cache slot's word: the CFA's offset (bits 0-31),
- * the return address's offset from the CFA (32-43) and rbp's (44-59),
- * signed; flags above. */
+ * the return address's offset from the CFA (32-43) and rbp's (44-58),
+ * signed; flags above.  PACK_NONE: no rule the fast walk follows (known,
+ * so that libgcc's walk is taken without a second look). */
+#define PACK_NONE (UINT64_C(1) << 59)
 #define PACK_RBP_SAVED (UINT64_C(1) << 60)
 #define PACK_CFA_RBP (UINT64_C(1) << 61)
 #define PACK_END (UINT64_C(1) << 62)
@@ -92,11 +94,11 @@ static bool rules_pack(const frame_rules_t *r, uint64_t *out)
     }
     if (r->cfa_other || (r->cfa_reg != REG_RSP && r->cfa_reg != REG_RBP) || r->ra != RULE_AT ||
         (r->rbp != RULE_SAME && r->rbp != RULE_AT) || r->cfa_off < INT32_MIN || r->cfa_off > INT32_MAX ||
-        r->ra_off < -2048 || r->ra_off > 2047 || r->rbp_off < INT16_MIN || r->rbp_off > INT16_MAX)
+        r->ra_off < -2048 || r->ra_off > 2047 || r->rbp_off < -16384 || r->rbp_off > 16383)
         return false;
     *out = PACK_VALID | (r->cfa_reg == REG_RBP ? PACK_CFA_RBP : 0) | (r->rbp == RULE_AT ? PACK_RBP_SAVED : 0) |
            (uint64_t)(uint32_t)(int32_t)r->cfa_off | ((uint64_t)r->ra_off & 0xfff) << 32 |
-           (uint64_t)(uint16_t)(int16_t)r->rbp_off << 44;
+           ((uint64_t)r->rbp_off & 0x7fff) << 44;
     return true;
 }
 
@@ -111,9 +113,10 @@ static inline int32_t packed_ra_off(uint64_t w)
     return v >= 2048 ? v - 4096 : v;
 }
 
-static inline int16_t packed_rbp_off(uint64_t w)
+static inline int32_t packed_rbp_off(uint64_t w)
 {
-    return (int16_t)(uint16_t)(w >> 44);
+    int32_t v = (int32_t)((w >> 44) & 0x7fff);
+    return v >= 16384 ? v - 32768 : v;
 }
 
 /* ---- reading .eh_frame ------------------------------------------------------------ */
@@ -481,8 +484,14 @@ static uint64_t rule_lookup(uintptr_t addr)
 {
     for (unsigned i = rule_hash(addr), probes = 0; probes < RULE_SLOTS; probes++, i = (i + 1) & (RULE_SLOTS - 1)) {
         uintptr_t a = ebbi_load_acquire(&rule_cache[i].addr);
-        if (a == addr)
-            return ebbi_load_relaxed(&rule_cache[i].rule);
+        if (a == addr) {
+            /* Still addr's after the rule is read: a slot emptied (a
+             * dlclose) and filled again meanwhile would pair addr with
+             * another address's rule.  Every rule is stored with release,
+             * after the emptying's address store. */
+            uint64_t rule = ebbi_load_acquire(&rule_cache[i].rule);
+            return ebbi_load_relaxed(&rule_cache[i].addr) == addr ? rule : 0;
+        }
         if (a == 0)
             return 0;
     }
@@ -497,7 +506,7 @@ static void rule_insert(uintptr_t addr, uint64_t rule)
         while (ebbi_load_relaxed(&rule_cache[i].addr) != 0 && ebbi_load_relaxed(&rule_cache[i].addr) != addr)
             i = (i + 1) & (RULE_SLOTS - 1);
         if (ebbi_load_relaxed(&rule_cache[i].addr) == 0) {
-            ebbi_store_relaxed(&rule_cache[i].rule, rule);
+            ebbi_store_release(&rule_cache[i].rule, rule);
             ebbi_store_release(&rule_cache[i].addr, addr); /* the rule before it */
             rule_count++;
         }
@@ -514,15 +523,15 @@ static void rules_check_unloads(void)
     pthread_mutex_lock(&rule_lock);
     for (unsigned i = 0; i < RULE_SLOTS; i++) {
         ebbi_store_relaxed(&rule_cache[i].addr, 0);
-        ebbi_store_relaxed(&rule_cache[i].rule, 0);
+        ebbi_store_release(&rule_cache[i].rule, 0);
     }
     rule_count = 0;
     ebbi_store_relaxed(&unloads_seen, subs);
     pthread_mutex_unlock(&rule_lock);
 }
 
-/* The packed rule at `target`, found or worked out (0: none the fast walk
- * can follow). */
+/* The packed rule at `target`, found or worked out (PACK_NONE: none the
+ * fast walk can follow). */
 static uint64_t rule_for(uintptr_t target)
 {
     uint64_t rule = rule_lookup(target);
@@ -530,7 +539,7 @@ static uint64_t rule_for(uintptr_t target)
         return rule;
     frame_rules_t rules;
     if (!rules_at(ebbi_os_code_frame_info(target), target, &rules) || !rules_pack(&rules, &rule))
-        return 0;
+        rule = PACK_VALID | PACK_NONE;
     rule_insert(target, rule);
     return rule;
 }
@@ -546,7 +555,7 @@ static EBBI_NOINLINE bool fast_walk(walk_t *w)
     uintptr_t target = pc; /* this frame's: its own address; a caller's: inside its call */
     for (unsigned steps = 0; steps < FRAMES_MAX; steps++) {
         uint64_t rule = rule_for(target);
-        if (rule == 0)
+        if (rule & PACK_NONE)
             return false;
         if (rule & PACK_END)
             return true;
