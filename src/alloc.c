@@ -119,7 +119,7 @@ static EBBI_NOINLINE void free_nonlocal(heap_t *heap, segment_t *seg, page_t *pa
          * The profiler hears of the free before another thread may reuse
          * the block. */
         if ((ebbi_remote_free_work & REMOTE_FREE_PROFILE) && page->block_size > EBBI_SAMPLE_MAP_MAX)
-            ebbi_profile_free(block);
+            ebbi_profile_free_in_page(block);
         if (ebbi_remote_free_work & REMOTE_FREE_CLEAR)
             ebbi_safety_on_free(page, block);
     }

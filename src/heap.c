@@ -359,7 +359,7 @@ void ebbi_heap_free_local(heap_t *heap, page_t *page, block_t *block)
         return;
     }
     if (page->free_flags & PAGE_SAMPLES)
-        ebbi_profile_free(block);
+        ebbi_profile_free_in_page(block);
     if (page->free_flags & PAGE_SAFE)
         ebbi_safety_on_free(page, block);
     ebbi_counter_add(&page->counts->frees, 1);

@@ -856,6 +856,9 @@ EBBI_HIDDEN void *ebbi_profile_alloc(void *p, size_t size, bool zero);
 /* A huge or guarded block is freed, or a block of a page that may hold
  * samples: its sample, if it is one, too. */
 EBBI_HIDDEN void ebbi_profile_free(void *p);
+/* The same for a block over EBBI_SAMPLE_MAP_MAX of a page: nothing while
+ * no sample is left in a page. */
+EBBI_HIDDEN void ebbi_profile_free_in_page(void *p);
 /* Samples of blocks bigger than this stay in their page (PAGE_SAMPLES,
  * and REMOTE_FREE_PROFILE); smaller ones move to a sample mapping. */
 #define EBBI_SAMPLE_MAP_MAX ((size_t)16 << 10)

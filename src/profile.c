@@ -71,7 +71,7 @@ typedef struct {
     uint32_t stack;
     uint32_t thread;
     uint32_t class_size;  /* the block size of the class it was drawn from; 0: a huge block */
-    uint32_t pad;
+    uint32_t in_page;     /* a block over EBBI_SAMPLE_MAP_MAX left in its page */
 } sample_t;
 
 typedef struct {
@@ -107,6 +107,9 @@ static struct {
 } prof = {.lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP};
 
 static __thread bool in_profiler;
+/* Live samples left in their pages (PAGE_SAMPLES): while none is, the
+ * frees of big blocks skip the profiler. */
+static _Atomic(uint64_t) in_page_live;
 
 /* The thread's id, asked of the kernel once per thread (and again in a
  * forked child: fork_count moves). */
@@ -430,7 +433,7 @@ void ebbi_profile_sampled_free(heap_t *heap, segment_t *seg, page_t *page)
 
 /* ---- samples -------------------------------------------------------------------- */
 
-static void take_sample(void *p, size_t size, uint64_t weight, uint32_t class_size)
+static void take_sample(void *p, size_t size, uint64_t weight, uint32_t class_size, bool in_page)
 {
     uintptr_t frames[EBB_PROFILE_FRAMES];
     in_profiler = true;
@@ -445,10 +448,12 @@ static void take_sample(void *p, size_t size, uint64_t weight, uint32_t class_si
         uint32_t id = prof.count;
         prof.samples[id] = (sample_t){.addr = (uintptr_t)p, .size = size, .weight = weight, .alloc_ns = now,
                                       .free_ns = NO_TIME, .stack = stack, .thread = thread,
-                                      .class_size = class_size};
-        if (live_insert((uintptr_t)p, id))
+                                      .class_size = class_size, .in_page = in_page};
+        if (live_insert((uintptr_t)p, id)) {
             prof.count++;
-        else
+            if (in_page) /* before p reaches the program */
+                ebbi_fetch_add_relaxed(&in_page_live, 1);
+        } else
             prof.dropped++; /* its free could not be found */
     }
     pthread_mutex_unlock(&prof.lock);
@@ -485,6 +490,7 @@ void *ebbi_profile_alloc(void *p, size_t size, bool zero)
     if (heap->profile_countdown > 0)
         return p;
     uint64_t draws = 0;
+    bool in_page = false;
     while (heap->profile_countdown <= 0) {
         heap->profile_countdown += draw_gap(heap);
         draws++;
@@ -502,8 +508,10 @@ void *ebbi_profile_alloc(void *p, size_t size, bool zero)
         if (page->block_size > EBBI_SAMPLE_MAP_MAX) {
             /* A big block stays: its page sends every free of its own to
              * the profiler from now on, and other threads' frees of its
-             * class always go there (REMOTE_FREE_PROFILE). */
+             * class always go there (REMOTE_FREE_PROFILE), while any such
+             * sample is live. */
             page->free_flags |= PAGE_SAMPLES;
+            in_page = true;
         } else {
             /* A small one moves to a sample mapping (zero where a calloc
              * wants it), and the block goes back to its page. */
@@ -519,7 +527,7 @@ void *ebbi_profile_alloc(void *p, size_t size, bool zero)
             p = q;
         }
     }
-    take_sample(p, size, weight, c < EBB_CLASS_COUNT ? ebbi_classes[c].block_size : 0);
+    take_sample(p, size, weight, c < EBB_CLASS_COUNT ? ebbi_classes[c].block_size : 0, in_page);
     return p;
 }
 
@@ -550,11 +558,23 @@ void ebbi_profile_free(void *p)
     pthread_mutex_lock(&prof.lock);
     uint32_t i = live_find((uintptr_t)p);
     if (i != UINT32_MAX) {
-        prof.samples[prof.live_sample[i]].free_ns = now;
+        sample_t *sm = &prof.samples[prof.live_sample[i]];
+        sm->free_ns = now;
+        if (sm->in_page)
+            ebbi_fetch_add_relaxed(&in_page_live, UINT64_MAX); /* minus one */
         live_remove(i);
     }
     pthread_mutex_unlock(&prof.lock);
     in_profiler = false;
+}
+
+void ebbi_profile_free_in_page(void *p)
+{
+    /* Most frees of big blocks, when no sample was left in a page: no
+     * lock, no clock.  A live one was counted before its block reached the
+     * program, so before any free of it. */
+    if (ebbi_load_relaxed(&in_page_live) != 0)
+        ebbi_profile_free(p);
 }
 
 /* A huge block `old` was reallocated to `p` (`size` bytes; the heap's
