@@ -165,6 +165,12 @@ typedef struct {
     char *name;
 } dynsym_t;
 
+/* The symbol tools run without the allocator a preload may have put
+ * under `ebb` (the profiled program's environment, or a test's): they
+ * read files, and a broken or profiling build under them would only slow
+ * them down or stop them. */
+#define TOOL_ENV "env -u LD_PRELOAD "
+
 static int by_dyn_addr(const void *a, const void *b)
 {
     unsigned long x = ((const dynsym_t *)a)->addr, y = ((const dynsym_t *)b)->addr;
@@ -176,7 +182,7 @@ static const dynsym_t *dyn_before(const char *path, unsigned long off, dynsym_t 
     if (!*loaded) {
         *loaded = true;
         char cmd[4200];
-        snprintf(cmd, sizeof cmd, "nm -D -S --defined-only '%s' 2>/dev/null", path);
+        snprintf(cmd, sizeof cmd, TOOL_ENV "nm -D -S --defined-only '%s' 2>/dev/null", path);
         FILE *p = popen(cmd, "r");
         char line[1024];
         size_t cap = 0;
@@ -271,7 +277,7 @@ static void symbolize(void)
         if (count == 0)
             continue;
         char cmd[4200];
-        snprintf(cmd, sizeof cmd, "addr2line -f -C -e '%s' < '%s' 2>/dev/null", P.maps[m].path, tmp);
+        snprintf(cmd, sizeof cmd, TOOL_ENV "addr2line -f -C -e '%s' < '%s' 2>/dev/null", P.maps[m].path, tmp);
         FILE *p = popen(cmd, "r");
         char fn[1024], where[1024];
         dynsym_t *dyn = NULL;
