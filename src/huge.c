@@ -518,7 +518,6 @@ static segment_t *cache_take(size_t map_size, size_t *reused)
         if (grow_in_place(host, map_size)) {
             target = host;
             filled = had;
-            guard_uncount(host); /* its guard page is among the data now */
         } else {
             host->reach = host->map_size; /* its address space is taken */
             pthread_mutex_lock(&cache.lock);
