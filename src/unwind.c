@@ -473,7 +473,7 @@ typedef struct {
 static rule_slot_t *rule_cache;
 static unsigned rule_count;
 static pthread_mutex_t rule_lock = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic(unsigned long long) unloads_seen;
+static unsigned long long unloads_seen; /* under rule_lock */
 
 static unsigned rule_hash(uintptr_t a)
 {
@@ -514,19 +514,23 @@ static void rule_insert(uintptr_t addr, uint64_t rule)
     pthread_mutex_unlock(&rule_lock);
 }
 
-/* A library unloaded since the last look: every rule goes. */
+/* A library unloaded since the last look: every rule goes.  The loader's
+ * count is read under rule_lock, which fork's prepare handler takes: the
+ * loader's own lock, which fork leaves as it finds it, is then never held
+ * by one of our calls as a fork copies it (the child's next sample would
+ * wait on it for ever). */
 static void rules_check_unloads(void)
 {
-    unsigned long long subs = ebbi_os_objects_unloaded();
-    if (subs == ebbi_load_relaxed(&unloads_seen))
-        return;
     pthread_mutex_lock(&rule_lock);
-    for (unsigned i = 0; i < RULE_SLOTS; i++) {
-        ebbi_store_relaxed(&rule_cache[i].addr, 0);
-        ebbi_store_release(&rule_cache[i].rule, 0);
+    unsigned long long subs = ebbi_os_objects_unloaded();
+    if (subs != unloads_seen) {
+        for (unsigned i = 0; i < RULE_SLOTS; i++) {
+            ebbi_store_relaxed(&rule_cache[i].addr, 0);
+            ebbi_store_release(&rule_cache[i].rule, 0);
+        }
+        rule_count = 0;
+        unloads_seen = subs;
     }
-    rule_count = 0;
-    ebbi_store_relaxed(&unloads_seen, subs);
     pthread_mutex_unlock(&rule_lock);
 }
 

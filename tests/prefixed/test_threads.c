@@ -407,7 +407,7 @@ static void test_fork_with_threads(void)
     atomic_store(&fork_stop, 0);
     for (int i = 0; i < 4; i++)
         pthread_create(&t[i], NULL, busy_thread, (void *)(intptr_t)i);
-    int failures = 0;
+    int failures = 0, last_status = 0;
     for (int round = 0; round < 30; round++) {
         usleep(2000);
         pid_t pid = fork();
@@ -415,13 +415,17 @@ static void test_fork_with_threads(void)
             _exit(child_work());
         int status = 0;
         waitpid(pid, &status, 0);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
             failures++;
+            last_status = status;
+        }
     }
     atomic_store(&fork_stop, 1);
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
-    CHECK(failures == 0, "%d of 30 forked children failed or hung", failures);
+    CHECK(failures == 0, "%d of 30 forked children failed or hung (last: %s %d)", failures,
+          WIFSIGNALED(last_status) ? "signal" : "exit status",
+          WIFSIGNALED(last_status) ? WTERMSIG(last_status) : WEXITSTATUS(last_status));
 }
 
 /* ---- the program's last thread ends with pthread_exit ------------------------- */
