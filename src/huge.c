@@ -590,7 +590,7 @@ void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool zero)
     ebbi_counter_add(&heap->huge_allocs, 1);
     ebbi_counter_add(&heap->huge_bytes_alloc, usable);
     ebbi_account_take(EBBI_POOL_HUGE, seg->map_size, seg->map_size - offset > reused ? seg->map_size - offset - reused : 0);
-    if (zero && reused > 0)
+    if (zero && reused > 0 && !ebbi_layout.huge_free_clears)
         memset((void *)block, 0, size < reused ? size : reused); /* the rest is fresh */
     return (void *)block;
 }
@@ -622,6 +622,8 @@ void ebbi_huge_free(heap_t *heap, segment_t *seg, page_t *page)
         page->kind = SLICE_HUGE_CACHED;
         ebbi_store_relaxed(&page->carved, 0);
         seg->cached_at_ns = now;
+        if (ebbi_layout.huge_free_clears)
+            ebbi_os_clear((void *)page->start, usable);
         /* Secure mode: inaccessible while cached, so that a use after
          * free faults (and is named, fault.c); open again when taken. */
         if (tail_guard() != 0)

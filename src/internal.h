@@ -466,6 +466,7 @@ EBBI_HIDDEN void *ebbi_os_map_reach(size_t size, size_t align, size_t *reach);
 EBBI_HIDDEN void ebbi_os_unmap(void *p, size_t size);
 /* Pages read back as zero, and cost no memory, if true is returned. */
 EBBI_HIDDEN bool ebbi_os_decommit(void *p, size_t size);
+EBBI_HIDDEN void ebbi_os_clear(void *p, size_t size);
 /* Decommits gathered for one kernel call (process_madvise), for a walk
  * that gives back many ranges: each range is added, then the batch is
  * flushed, before the memory may be used again.  Starts zeroed. */
@@ -975,6 +976,7 @@ typedef struct {
     uint32_t huge_guard;    /* ... ending every huge mapping; cached ones closed (huge.c) */
     uint8_t page_flags;     /* free_flags every page starts with (page.c) */
     bool free_keeps_zero;   /* a free zeroes the block past its link (page.c) */
+    bool huge_free_clears;  /* a freed huge block is cleared before it is cached (huge.c) */
     bool carve_shuffled;    /* new blocks zero, on the free list in random order (page.c) */
 } ebbi_layout_t;
 EBBI_HIDDEN extern ebbi_layout_t ebbi_layout;

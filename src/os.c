@@ -195,6 +195,37 @@ bool ebbi_os_decommit(void *p, size_t size)
     return ok;
 }
 
+/* [p, p + size), whole pages, reads zero after, and no page that was not
+ * in memory is brought in: the resident runs are cleared in place (they
+ * stay, as the caller's count of resident memory says), the others
+ * discarded (never touched, or swapped out: the swap copy goes).  Where
+ * the kernel will not say or not discard, the bytes are cleared. */
+void ebbi_os_clear(void *p, size_t size)
+{
+    unsigned char in_memory[1024]; /* a call covers this many pages */
+    size_t page = ebbi_os_page_size();
+    uint8_t *at = p, *end = at + size;
+    while (at < end) {
+        size_t pages = (size_t)(end - at) / page;
+        if (pages > sizeof in_memory)
+            pages = sizeof in_memory;
+        int saved = errno;
+        bool known = mincore(at, pages * page, in_memory) == 0;
+        errno = saved;
+        for (size_t i = 0; i < pages;) {
+            size_t run = 1;
+            bool resident = !known || (in_memory[i] & 1);
+            while (i + run < pages && (!known || (in_memory[i + run] & 1)) == resident)
+                run++;
+            uint8_t *from = at + i * page;
+            if (resident || !ebbi_os_decommit(from, run * page))
+                memset(from, 0, run * page);
+            i += run;
+        }
+        at += pages * page;
+    }
+}
+
 /* Many ranges, one call: process_madvise(2) on the process itself
  * (PIDFD_SELF, Linux 6.15; any advice on oneself since 6.13) enters the
  * kernel and flushes the TLB once for the batch, where madvise does it per

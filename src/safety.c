@@ -80,6 +80,9 @@ void ebbi_safety_init(void)
     /* Zero-on-free keeps freed blocks zero but for their first words;
      * secure mode leaves its free key in the second. */
     l.free_keeps_zero = (mode & SAFETY_ZERO) != 0;
+    /* Both modes promise that a freed block's bytes are gone: a huge one
+     * waits in the cache for reuse, so it is cleared as it goes there. */
+    l.huge_free_clears = (mode & (SAFETY_ZERO | SAFETY_SECURE)) != 0;
     ebbi_layout = l;
 
     if (mode & (SAFETY_SECURE | SAFETY_GUARD_ALL | SAFETY_GUARD_SAMPLE))

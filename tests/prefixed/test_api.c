@@ -16,6 +16,8 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -280,6 +282,68 @@ static void test_huge_from_pieces(void)
     ebb_free(q);
 }
 
+static bool env_on(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && strcmp(v, "0") != 0;
+}
+
+static long resident_kib(void)
+{
+    long size = 0, resident = -1;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%ld %ld", &size, &resident) != 2)
+            resident = -1;
+        fclose(f);
+    }
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Zero-on-free and secure mode: a freed huge block's bytes are gone, so a
+ * block that takes its cached pages, by malloc or calloc, reads zero
+ * throughout; and clearing it brings in none of the pages its program
+ * never touched. */
+static void test_huge_reuse_cleared(void)
+{
+    if (!env_on("EBB_ZERO_ON_FREE") && !env_on("EBB_SECURE"))
+        return;
+    size_t sizes[] = {3u << 20, (5u << 20) + 4096};
+    int dirty = 0;
+    for (int round = 0; round < 8; round++) {
+        size_t n = sizes[round % 2];
+        unsigned char *p = ebb_malloc(n);
+        CHECK(p != NULL);
+        if (p == NULL)
+            return;
+        memset(p, 0xA5, n);
+        ebb_free(p);
+        unsigned char *q = round % 4 < 2 ? ebb_malloc(n) : ebb_calloc(1, n);
+        CHECK(q != NULL);
+        if (q == NULL)
+            return;
+        for (size_t i = 0; i < n; i++)
+            if (q[i] != 0) {
+                dirty++;
+                break;
+            }
+        ebb_free(q);
+    }
+    CHECK(dirty == 0, "%d of 8 huge blocks showed a freed block's bytes", dirty);
+
+    size_t big = 64u << 20;
+    unsigned char *p = ebb_malloc(big);
+    CHECK(p != NULL);
+    if (p == NULL)
+        return;
+    memset(p, 0x5A, 1u << 20); /* the first MiB only */
+    long before = resident_kib();
+    ebb_free(p);
+    long after = resident_kib();
+    CHECK(before > 0 && after <= before + 512, "freeing a huge block, 1 MiB of it touched: %ld KiB resident, then %ld",
+          before, after);
+}
+
 static void test_aligned(void)
 {
     int bad = 0;
@@ -539,6 +603,7 @@ int main(void)
     test_impossible_sizes();
     test_realloc();
     test_huge_from_pieces();
+    test_huge_reuse_cleared();
     test_aligned();
     test_errno_preserved();
     test_sized_frees();
