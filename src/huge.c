@@ -590,8 +590,16 @@ void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool zero)
     ebbi_counter_add(&heap->huge_allocs, 1);
     ebbi_counter_add(&heap->huge_bytes_alloc, usable);
     ebbi_account_take(EBBI_POOL_HUGE, seg->map_size, seg->map_size - offset > reused ? seg->map_size - offset - reused : 0);
-    if (zero && reused > 0 && !ebbi_layout.huge_free_clears)
-        memset((void *)block, 0, size < reused ? size : reused); /* the rest is fresh */
+    /* Of the reused bytes (the rest is fresh, zero), those a calloc
+     * promises, or all the block can reach where the mode clears them.
+     * Cleared without bringing in a page the old block never touched. */
+    size_t clear = 0;
+    if (ebbi_layout.huge_reuse_clears)
+        clear = reused < usable ? reused : usable;
+    else if (zero && !ebbi_layout.huge_free_clears)
+        clear = size < reused ? page_round(size) : reused;
+    if (clear > 0)
+        ebbi_os_clear((void *)block, clear);
     return (void *)block;
 }
 
@@ -721,6 +729,8 @@ void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
          * be.  Secure mode: then the guard page at the new end; refused
          * (the map count), the block goes on without one. */
         size_t filled = fill_from_cache(seg, old_map, (size_t)delta);
+        if (ebbi_layout.huge_reuse_clears && filled > 0)
+            ebbi_os_clear((uint8_t *)seg + old_map, filled);
         ebbi_account_take(EBBI_POOL_HUGE, (uint64_t)delta, (uint64_t)delta - filled);
         (void)guard_close(seg);
     } else if (delta < 0) {

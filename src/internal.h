@@ -977,6 +977,7 @@ typedef struct {
     uint8_t page_flags;     /* free_flags every page starts with (page.c) */
     bool free_keeps_zero;   /* a free zeroes the block past its link (page.c) */
     bool huge_free_clears;  /* a freed huge block is cleared before it is cached (huge.c) */
+    bool huge_reuse_clears; /* ... or its cached pages as a block takes them (huge.c) */
     bool carve_shuffled;    /* new blocks zero, on the free list in random order (page.c) */
 } ebbi_layout_t;
 EBBI_HIDDEN extern ebbi_layout_t ebbi_layout;

@@ -80,9 +80,13 @@ void ebbi_safety_init(void)
     /* Zero-on-free keeps freed blocks zero but for their first words;
      * secure mode leaves its free key in the second. */
     l.free_keeps_zero = (mode & SAFETY_ZERO) != 0;
-    /* Both modes promise that a freed block's bytes are gone: a huge one
-     * waits in the cache for reuse, so it is cleared as it goes there. */
-    l.huge_free_clears = (mode & (SAFETY_ZERO | SAFETY_SECURE)) != 0;
+    /* Both modes promise that a freed block's bytes are gone, and a huge
+     * one waits in the cache for reuse.  Zero-on-free clears it as it goes
+     * there.  Secure mode closes it there (no access can see them), so it
+     * clears only the pages a block takes again: a cached block that goes
+     * back to the kernel costs no clearing. */
+    l.huge_free_clears = (mode & SAFETY_ZERO) != 0;
+    l.huge_reuse_clears = (mode & SAFETY_SECURE) && !l.huge_free_clears;
     ebbi_layout = l;
 
     if (mode & (SAFETY_SECURE | SAFETY_GUARD_ALL | SAFETY_GUARD_SAMPLE))

@@ -301,9 +301,8 @@ static long resident_kib(void)
 }
 
 /* Zero-on-free and secure mode: a freed huge block's bytes are gone, so a
- * block that takes its cached pages, by malloc or calloc, reads zero
- * throughout; and clearing it brings in none of the pages its program
- * never touched. */
+ * block that takes its cached pages, by malloc, calloc or realloc's
+ * growth, reads zero throughout. */
 static void test_huge_reuse_cleared(void)
 {
     if (!env_on("EBB_ZERO_ON_FREE") && !env_on("EBB_SECURE"))
@@ -331,6 +330,29 @@ static void test_huge_reuse_cleared(void)
     }
     CHECK(dirty == 0, "%d of 8 huge blocks showed a freed block's bytes", dirty);
 
+    unsigned char *freed = ebb_malloc(6u << 20), *grown = ebb_malloc(2u << 20);
+    CHECK(freed != NULL && grown != NULL);
+    if (freed == NULL || grown == NULL)
+        return;
+    memset(freed, 0x3C, 6u << 20);
+    memset(grown, 0x11, 2u << 20);
+    ebb_free(freed);
+    grown = ebb_realloc(grown, 8u << 20);
+    CHECK(grown != NULL);
+    if (grown == NULL)
+        return;
+    size_t shown = 0;
+    for (size_t i = 2u << 20; i < (8u << 20); i++)
+        shown += grown[i] == 0x3C;
+    CHECK(shown == 0, "realloc's growth showed %zu bytes of a freed block", shown);
+    ebb_free(grown);
+}
+
+/* Clearing a freed huge block (zero-on-free), or its reused pages (secure
+ * mode, and calloc in every mode), brings in none of the pages its
+ * program never touched. */
+static void test_huge_clear_stays_lean(void)
+{
     size_t big = 64u << 20;
     unsigned char *p = ebb_malloc(big);
     CHECK(p != NULL);
@@ -342,6 +364,14 @@ static void test_huge_reuse_cleared(void)
     long after = resident_kib();
     CHECK(before > 0 && after <= before + 512, "freeing a huge block, 1 MiB of it touched: %ld KiB resident, then %ld",
           before, after);
+    unsigned char *q = ebb_calloc(1, big);
+    long taken = resident_kib();
+    CHECK(q != NULL && taken <= after + 2048, "calloc of 64 MiB after it: %ld KiB resident, then %ld", after, taken);
+    size_t nonzero = 0;
+    for (size_t i = 0; q != NULL && i < (2u << 20); i++)
+        nonzero += q[i] != 0;
+    CHECK(nonzero == 0, "calloc's block holds %zu nonzero bytes", nonzero);
+    ebb_free(q);
 }
 
 static void test_aligned(void)
@@ -604,6 +634,7 @@ int main(void)
     test_realloc();
     test_huge_from_pieces();
     test_huge_reuse_cleared();
+    test_huge_clear_stays_lean();
     test_aligned();
     test_errno_preserved();
     test_sized_frees();
