@@ -195,16 +195,15 @@ bool ebbi_os_decommit(void *p, size_t size)
     return ok;
 }
 
-/* [p, p + size), whole pages, reads zero after, and no page that was not
- * in memory is brought in: the resident runs are cleared in place (they
- * stay, as the caller's count of resident memory says), the others
- * discarded (never touched, or swapped out: the swap copy goes).  Where
- * the kernel will not say or not discard, the bytes are cleared. */
-void ebbi_os_clear(void *p, size_t size)
+/* [p, p + size) reads zero after, and no kernel page it covers whole that
+ * was not in memory is brought in: of those, the resident runs are
+ * cleared in place (they stay, as the callers' counts of resident memory
+ * say), the others discarded (never touched, or swapped out: the swap copy
+ * goes).  Where the kernel will not say or not discard, the bytes are
+ * cleared.  Below EBBI_CLEAR_BY_PAGES a memset costs less than asking. */
+static void clear_pages(uint8_t *at, uint8_t *end, size_t page)
 {
     unsigned char in_memory[1024]; /* a call covers this many pages */
-    size_t page = ebbi_os_page_size();
-    uint8_t *at = p, *end = at + size;
     while (at < end) {
         size_t pages = (size_t)(end - at) / page;
         if (pages > sizeof in_memory)
@@ -224,6 +223,21 @@ void ebbi_os_clear(void *p, size_t size)
         }
         at += pages * page;
     }
+}
+
+void ebbi_os_clear(void *p, size_t size)
+{
+    uint8_t *from = p, *end = from + size;
+    if (size < EBBI_CLEAR_BY_PAGES) {
+        memset(from, 0, size);
+        return;
+    }
+    size_t page = ebbi_os_page_size();
+    uint8_t *lo = (uint8_t *)(((uintptr_t)from + page - 1) & ~(uintptr_t)(page - 1));
+    uint8_t *hi = (uint8_t *)((uintptr_t)end & ~(uintptr_t)(page - 1));
+    memset(from, 0, (size_t)(lo - from));
+    clear_pages(lo, hi, page);
+    memset(hi, 0, (size_t)(end - hi));
 }
 
 /* Many ranges, one call: process_madvise(2) on the process itself

@@ -350,9 +350,41 @@ static void test_huge_reuse_cleared(void)
 
 /* Clearing a freed huge block (zero-on-free), or its reused pages (secure
  * mode, and calloc in every mode), brings in none of the pages its
- * program never touched. */
+ * program never touched; nor does clearing a freed page block of 1.8 MiB
+ * (zero-on-free and secure mode). */
 static void test_huge_clear_stays_lean(void)
 {
+    enum { BLOCKS = 8 };
+    size_t n = 1800u << 10;
+    unsigned char *blocks[BLOCKS];
+    for (int i = 0; i < BLOCKS; i++) {
+        blocks[i] = ebb_malloc(n);
+        CHECK(blocks[i] != NULL);
+        if (blocks[i] == NULL)
+            return;
+        memset(blocks[i], 0x77, 4096);
+    }
+    long used = resident_kib();
+    for (int i = 0; i < BLOCKS; i++)
+        ebb_free(blocks[i]);
+    long freed_kib = resident_kib();
+    CHECK(used > 0 && freed_kib <= used + 1024, "freeing 8 blocks of 1.8 MiB, 4 KiB of each touched: %ld KiB resident, then %ld",
+          used, freed_kib);
+    size_t dirty = 0;
+    for (int i = 0; i < BLOCKS; i++) {
+        blocks[i] = ebb_calloc(1, n);
+        CHECK(blocks[i] != NULL);
+        if (blocks[i] == NULL)
+            return;
+        for (size_t k = 0; k < 8192; k++)
+            dirty += blocks[i][k] != 0;
+    }
+    long taken_kib = resident_kib();
+    CHECK(dirty == 0 && taken_kib <= freed_kib + 2048, "calloc'ing them again: %zu nonzero bytes, %ld KiB resident, then %ld",
+          dirty, freed_kib, taken_kib);
+    for (int i = 0; i < BLOCKS; i++)
+        ebb_free(blocks[i]);
+
     size_t big = 64u << 20;
     unsigned char *p = ebb_malloc(big);
     CHECK(p != NULL);
