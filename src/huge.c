@@ -686,9 +686,16 @@ void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
     /* A guard page ends the mapping (secure mode): the old one opened, so
      * that the pages move or grow as one range, and one closed at the new
      * end. */
-    if (guard != 0)
-        ebbi_os_protect((uint8_t *)seg + old_map - guard, guard, EBBI_ACCESS_RW);
+    if (guard != 0) {
+        uint8_t *old_guard = (uint8_t *)seg + old_map - guard;
+        ebbi_os_protect(old_guard, guard, EBBI_ACCESS_RW);
+        /* A guard page that came from the cache holds another block's
+         * bytes, which the growth would show. */
+        if (ebbi_layout.huge_reuse_clears && !seg->guard_untouched && new_map > old_map)
+            memset(old_guard, 0, guard);
+    }
     if (new_map <= old_map) {
+        guard_uncount(seg); /* cut off; the new guard was a data page */
         if (guard != 0)
             ebbi_os_protect((uint8_t *)seg + new_map - guard, guard, EBBI_ACCESS_NONE);
         ebbi_os_unmap((uint8_t *)seg + new_map, old_map - new_map);
@@ -731,6 +738,11 @@ void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
         size_t filled = fill_from_cache(seg, old_map, (size_t)delta);
         if (ebbi_layout.huge_reuse_clears && filled > 0)
             ebbi_os_clear((uint8_t *)seg + old_map, filled);
+        /* The old guard page is a data page now; a fresh page at the new
+         * end, untouched, takes its place in the count, unless the cache
+         * filled that far. */
+        if (filled == (size_t)delta)
+            guard_uncount(seg);
         ebbi_account_take(EBBI_POOL_HUGE, (uint64_t)delta, (uint64_t)delta - filled);
         (void)guard_close(seg);
     } else if (delta < 0) {

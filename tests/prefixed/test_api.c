@@ -346,6 +346,40 @@ static void test_huge_reuse_cleared(void)
         shown += grown[i] == 0x3C;
     CHECK(shown == 0, "realloc's growth showed %zu bytes of a freed block", shown);
     ebb_free(grown);
+
+    /* Secure mode: a block made of cached pieces leaves the rest of one
+     * cached, its last page now one of its data pages; a block that takes
+     * that rest whole closes the page as its guard, and its growth opens
+     * it: none of the pieces' bytes may show. */
+    size_t pieces[] = {3u << 20, (4u << 20) + 12288, 5u << 20};
+    unsigned char *piece[3];
+    for (int i = 0; i < 3; i++) {
+        piece[i] = ebb_malloc(pieces[i]);
+        CHECK(piece[i] != NULL);
+        if (piece[i] == NULL)
+            return;
+        memset(piece[i], 0x5D, pieces[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        ebb_free(piece[i]);
+    unsigned char *most = ebb_malloc(9u << 20), *rest = ebb_malloc((2u << 20) + (512u << 10));
+    CHECK(most != NULL && rest != NULL);
+    if (most == NULL || rest == NULL)
+        return;
+    unsigned char *more = ebb_realloc(rest, 4u << 20);
+    CHECK(more != NULL);
+    if (more == NULL) {
+        ebb_free(rest);
+        return;
+    }
+    shown = 0;
+    for (size_t i = 0; i < (4u << 20); i++)
+        shown += more[i] == 0x5D;
+    for (size_t i = 0; i < (9u << 20); i++)
+        shown += most[i] == 0x5D;
+    CHECK(shown == 0, "blocks made of freed pieces, one grown, showed %zu of their bytes", shown);
+    ebb_free(more);
+    ebb_free(most);
 }
 
 /* Clearing a freed huge block (zero-on-free), or its reused pages (secure
@@ -404,6 +438,44 @@ static void test_huge_clear_stays_lean(void)
         nonzero += q[i] != 0;
     CHECK(nonzero == 0, "calloc's block holds %zu nonzero bytes", nonzero);
     ebb_free(q);
+}
+
+/* Secure mode: realloc moves a huge block's guard page (the old one opened
+ * or cut off, a new one closed at the new end); the count of resident
+ * memory follows /proc through it. */
+static void test_secure_huge_realloc_counted(void)
+{
+    if (!env_on("EBB_SECURE"))
+        return;
+    enum { BLOCKS = 64 };
+    unsigned char *b[BLOCKS];
+    for (int i = 0; i < BLOCKS; i++) {
+        b[i] = ebb_malloc(3u << 20);
+        CHECK(b[i] != NULL);
+        if (b[i] == NULL)
+            return;
+        memset(b[i], 0x42, 3u << 20);
+    }
+    /* Nothing cached for the reclaim thread to give back meanwhile: the
+     * count holds a cached block resident in full, /proc only its pages in
+     * memory. */
+    ebb_malloc_trim(0);
+    struct ebb_stats s0, s1;
+    ebb_stats_get(&s0);
+    long r0 = resident_kib();
+    for (int i = 0; i < BLOCKS; i++) {
+        unsigned char *q = ebb_realloc(b[i], (2u << 20) + (256u << 10));
+        CHECK(q != NULL);
+        if (q != NULL)
+            b[i] = q;
+    }
+    ebb_stats_get(&s1);
+    long r1 = resident_kib();
+    long ours = ((long)s1.resident - (long)s0.resident) / 1024, kernel = r1 - r0;
+    CHECK(labs(ours - kernel) < 128, "shrinking 64 secure huge blocks: resident %+ld KiB by the count, %+ld KiB by /proc", ours,
+          kernel);
+    for (int i = 0; i < BLOCKS; i++)
+        ebb_free(b[i]);
 }
 
 static void test_aligned(void)
@@ -667,6 +739,7 @@ int main(void)
     test_huge_from_pieces();
     test_huge_reuse_cleared();
     test_huge_clear_stays_lean();
+    test_secure_huge_realloc_counted();
     test_aligned();
     test_errno_preserved();
     test_sized_frees();
