@@ -870,8 +870,10 @@ static long churn_phase(size_t live, size_t min, size_t max, long *bad, int samp
 {
     size_t n = 0, bytes = 0, since = 0;
     long most = 0;
-    while (bytes < live && n < slot_count) {
+    while (n < slot_count) {
         size_t sz = min + rnd() % (max - min + 1);
+        if (bytes + sz > live)
+            break; /* live means live: the limit test's margin is over it */
         uint64_t *p = malloc(sz);
         for (size_t j = 0; j < sz / 8; j += 512)
             p[j] = (uint64_t)(uintptr_t)p ^ j;
