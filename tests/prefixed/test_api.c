@@ -288,6 +288,19 @@ static bool env_on(const char *name)
     return v != NULL && strcmp(v, "0") != 0;
 }
 
+/* Under ThreadSanitizer resident memory holds its shadow of every access
+ * too: the tests of what the allocator keeps resident leave it alone. */
+#if defined(__SANITIZE_THREAD__)
+#define RSS_IS_OURS 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RSS_IS_OURS 0
+#endif
+#endif
+#ifndef RSS_IS_OURS
+#define RSS_IS_OURS 1
+#endif
+
 static long resident_kib(void)
 {
     long size = 0, resident = -1;
@@ -402,8 +415,9 @@ static void test_huge_clear_stays_lean(void)
     for (int i = 0; i < BLOCKS; i++)
         ebb_free(blocks[i]);
     long freed_kib = resident_kib();
-    CHECK(used > 0 && freed_kib <= used + 1024, "freeing 8 blocks of 1.8 MiB, 4 KiB of each touched: %ld KiB resident, then %ld",
-          used, freed_kib);
+    if (RSS_IS_OURS)
+        CHECK(used > 0 && freed_kib <= used + 1024,
+              "freeing 8 blocks of 1.8 MiB, 4 KiB of each touched: %ld KiB resident, then %ld", used, freed_kib);
     size_t dirty = 0;
     for (int i = 0; i < BLOCKS; i++) {
         blocks[i] = ebb_calloc(1, n);
@@ -414,8 +428,9 @@ static void test_huge_clear_stays_lean(void)
             dirty += blocks[i][k] != 0;
     }
     long taken_kib = resident_kib();
-    CHECK(dirty == 0 && taken_kib <= freed_kib + 2048, "calloc'ing them again: %zu nonzero bytes, %ld KiB resident, then %ld",
-          dirty, freed_kib, taken_kib);
+    CHECK(dirty == 0, "calloc'ing them again: %zu nonzero bytes", dirty);
+    if (RSS_IS_OURS)
+        CHECK(taken_kib <= freed_kib + 2048, "calloc'ing them again: %ld KiB resident, then %ld", freed_kib, taken_kib);
     for (int i = 0; i < BLOCKS; i++)
         ebb_free(blocks[i]);
 
@@ -428,11 +443,14 @@ static void test_huge_clear_stays_lean(void)
     long before = resident_kib();
     ebb_free(p);
     long after = resident_kib();
-    CHECK(before > 0 && after <= before + 512, "freeing a huge block, 1 MiB of it touched: %ld KiB resident, then %ld",
-          before, after);
+    if (RSS_IS_OURS)
+        CHECK(before > 0 && after <= before + 512,
+              "freeing a huge block, 1 MiB of it touched: %ld KiB resident, then %ld", before, after);
     unsigned char *q = ebb_calloc(1, big);
     long taken = resident_kib();
-    CHECK(q != NULL && taken <= after + 2048, "calloc of 64 MiB after it: %ld KiB resident, then %ld", after, taken);
+    CHECK(q != NULL);
+    if (RSS_IS_OURS)
+        CHECK(q == NULL || taken <= after + 2048, "calloc of 64 MiB after it: %ld KiB resident, then %ld", after, taken);
     size_t nonzero = 0;
     for (size_t i = 0; q != NULL && i < (2u << 20); i++)
         nonzero += q[i] != 0;
@@ -472,8 +490,9 @@ static void test_secure_huge_realloc_counted(void)
     ebb_stats_get(&s1);
     long r1 = resident_kib();
     long ours = ((long)s1.resident - (long)s0.resident) / 1024, kernel = r1 - r0;
-    CHECK(labs(ours - kernel) < 128, "shrinking 64 secure huge blocks: resident %+ld KiB by the count, %+ld KiB by /proc", ours,
-          kernel);
+    if (RSS_IS_OURS)
+        CHECK(labs(ours - kernel) < 128, "shrinking 64 secure huge blocks: resident %+ld KiB by the count, %+ld KiB by /proc",
+              ours, kernel);
     for (int i = 0; i < BLOCKS; i++)
         ebb_free(b[i]);
 }
