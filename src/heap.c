@@ -530,6 +530,26 @@ static EBBI_NOINLINE void purge_idle_firsts(heap_t *heap)
     }
 }
 
+/* A memory limit leaves no room: the emptied first pages of every class,
+ * kept for reuse in their class (parked ones too, which the reclaimer
+ * decommits only once their delay has passed), go back to the arena before
+ * the heap takes a new page, which may then be one of them rather than
+ * fresh memory.  Only first pages can be empty: a page behind them goes
+ * back as it empties. */
+static EBBI_NOINLINE void release_empty_firsts(heap_t *heap)
+{
+    for (unsigned c = 0; c < EBB_CLASS_COUNT; c++) {
+        page_t *page = heap->queues[c].first;
+        if (page == NULL)
+            continue;
+        if (page->free_flags & PAGE_PARKED)
+            page_unpark(heap, page);
+        ebbi_page_collect(page);
+        if (page->used == 0)
+            page_release(heap, page);
+    }
+}
+
 static page_t *heap_find_page(heap_t *heap, unsigned c)
 {
     ebbi_account_tick();
@@ -563,6 +583,8 @@ static page_t *heap_find_page(heap_t *heap, unsigned c)
             ebbi_page_collect(page);
         }
     }
+    if (unlikely(ebbi_load_relaxed(&ebbi_limit_tight)))
+        release_empty_firsts(heap);
     bool is_zero = false;
     page = ebbi_arena_alloc_page(heap->arena, c, &is_zero);
     if (page == NULL)

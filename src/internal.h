@@ -738,6 +738,9 @@ EBBI_HIDDEN extern _Atomic(uint64_t) ebbi_due_ns;
 EBBI_HIDDEN extern _Atomic(uint64_t) ebbi_pass_epoch;
 /* The service thread should be started by the next malloc slow path. */
 EBBI_HIDDEN extern _Atomic(bool) ebbi_service_wanted;
+/* A memory limit leaves no room: nothing freed may wait (reclaim.c), and a
+ * heap taking a new page gives back its emptied first pages (heap.c). */
+EBBI_HIDDEN extern _Atomic(bool) ebbi_limit_tight;
 /* `fresh`: bytes of it that were never touched, or given back since (page
  * faults to come).  No lock may be held (it may call the policy). */
 EBBI_HIDDEN void ebbi_account_take(ebbi_pool_t pool, uint64_t bytes, uint64_t fresh);

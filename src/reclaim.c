@@ -222,6 +222,7 @@ static void limits_refresh(uint64_t now, bool now_please, uint64_t coming)
         rc.limits.room = rc.limits.room > coming ? rc.limits.room - coming : 0;
     ebbi_store_relaxed(&rc.limit, rc.limits.limit);
     ebbi_store_relaxed(&rc.limit_room, rc.limits.room);
+    ebbi_store_relaxed(&ebbi_limit_tight, rc.limits.any && rc.limits.room <= rc.limits.margin);
     /* Fresh memory the pools may take before the limit is looked at again:
      * the room above the margin (a quarter of the margin at least, so that
      * a program whose live data passes the limit is not looked at on every
@@ -238,6 +239,8 @@ static bool must_keep_nothing(void)
 {
     return rc.limits.pressure || (rc.limits.any && rc.limits.room <= rc.limits.margin);
 }
+
+_Atomic(bool) ebbi_limit_tight;
 
 static uint64_t pool_rate(ebbi_pool_t pool)
 {
