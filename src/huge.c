@@ -599,7 +599,7 @@ void *ebbi_huge_alloc(heap_t *heap, size_t size, size_t align, bool zero)
     else if (zero && !ebbi_layout.huge_free_clears)
         clear = size < reused ? page_round(size) : reused;
     if (clear > 0)
-        ebbi_os_clear((void *)block, clear);
+        ebbi_clear((void *)block, clear);
     return (void *)block;
 }
 
@@ -631,7 +631,7 @@ void ebbi_huge_free(heap_t *heap, segment_t *seg, page_t *page)
         ebbi_store_relaxed(&page->carved, 0);
         seg->cached_at_ns = now;
         if (ebbi_layout.huge_free_clears)
-            ebbi_os_clear((void *)page->start, usable);
+            ebbi_clear((void *)page->start, usable);
         /* Secure mode: inaccessible while cached, so that a use after
          * free faults (and is named, fault.c); open again when taken. */
         if (tail_guard() != 0)
@@ -737,7 +737,7 @@ void *ebbi_huge_realloc(heap_t *heap, segment_t *seg, page_t *page, size_t size)
          * (the map count), the block goes on without one. */
         size_t filled = fill_from_cache(seg, old_map, (size_t)delta);
         if (ebbi_layout.huge_reuse_clears && filled > 0)
-            ebbi_os_clear((uint8_t *)seg + old_map, filled);
+            ebbi_clear((uint8_t *)seg + old_map, filled);
         /* The old guard page is a data page now; a fresh page at the new
          * end, untouched, takes its place in the count, unless the cache
          * filled that far. */

@@ -466,10 +466,18 @@ EBBI_HIDDEN void *ebbi_os_map_reach(size_t size, size_t align, size_t *reach);
 EBBI_HIDDEN void ebbi_os_unmap(void *p, size_t size);
 /* Pages read back as zero, and cost no memory, if true is returned. */
 EBBI_HIDDEN bool ebbi_os_decommit(void *p, size_t size);
-/* Zeroes a range; one of EBBI_CLEAR_BY_PAGES or more leaves the kernel
- * pages it covers that are not in memory out of it. */
+/* Zeroes a range, leaving the kernel pages it covers that are not in
+ * memory out of it. */
 EBBI_HIDDEN void ebbi_os_clear(void *p, size_t size);
+/* Below this a memset costs less than asking the kernel. */
 #define EBBI_CLEAR_BY_PAGES ((size_t)64 << 10)
+static inline void ebbi_clear(void *p, size_t size)
+{
+    if (size < EBBI_CLEAR_BY_PAGES)
+        __builtin_memset(p, 0, size);
+    else
+        ebbi_os_clear(p, size);
+}
 /* Decommits gathered for one kernel call (process_madvise), for a walk
  * that gives back many ranges: each range is added, then the batch is
  * flushed, before the memory may be used again.  Starts zeroed. */
@@ -654,10 +662,8 @@ static inline void *ebbi_page_take(page_t *page, block_t *block, size_t size, bo
     if (zero) {
         if (page->free_is_zero)
             block->next = NULL; /* the rest is still as the kernel gave it */
-        else if (size < EBBI_CLEAR_BY_PAGES)
-            __builtin_memset(block, 0, size);
         else
-            ebbi_os_clear(block, size); /* the pages never touched stay out */
+            ebbi_clear(block, size); /* the pages never touched stay out */
     }
     return block;
 }

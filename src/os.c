@@ -200,7 +200,7 @@ bool ebbi_os_decommit(void *p, size_t size)
  * cleared in place (they stay, as the callers' counts of resident memory
  * say), the others discarded (never touched, or swapped out: the swap copy
  * goes).  Where the kernel will not say or not discard, the bytes are
- * cleared.  Below EBBI_CLEAR_BY_PAGES a memset costs less than asking. */
+ * cleared.  Callers go through ebbi_clear, which memsets small ranges. */
 static void clear_pages(uint8_t *at, uint8_t *end, size_t page)
 {
     unsigned char in_memory[1024]; /* a call covers this many pages */
@@ -228,10 +228,6 @@ static void clear_pages(uint8_t *at, uint8_t *end, size_t page)
 void ebbi_os_clear(void *p, size_t size)
 {
     uint8_t *from = p, *end = from + size;
-    if (size < EBBI_CLEAR_BY_PAGES) {
-        memset(from, 0, size);
-        return;
-    }
     size_t page = ebbi_os_page_size();
     uint8_t *lo = (uint8_t *)(((uintptr_t)from + page - 1) & ~(uintptr_t)(page - 1));
     uint8_t *hi = (uint8_t *)((uintptr_t)end & ~(uintptr_t)(page - 1));

@@ -130,7 +130,7 @@ void ebbi_page_extend(page_t *page)
         /* Secure mode: the new blocks go on the list in a random order,
          * zero (ebbi_secure_take expects a block as a free left it). */
         if (!page->is_zero_at_init)
-            ebbi_os_clear(first, (size_t)n * size);
+            ebbi_clear(first, (size_t)n * size);
         uint32_t order[EBB_EXTEND_BYTES / EBB_MIN_BLOCK];
         for (uint32_t i = 0; i < n; i++)
             order[i] = i;

@@ -210,6 +210,14 @@ static uint64_t within_band(ebbi_pool_t pool, uint64_t keep)
 
 /* ---- the bound and the limits ------------------------------------------------------- */
 
+_Atomic(bool) ebbi_limit_tight;
+
+/* A limit leaves no room above its margin (under busy). */
+static bool limits_tight(void)
+{
+    return rc.limits.any && rc.limits.room <= rc.limits.margin;
+}
+
 /* Read the limits (under busy), at most once a delay unless `now_please`;
  * `coming`: fresh bytes a pool is taking, not yet in the usage read. */
 static void limits_refresh(uint64_t now, bool now_please, uint64_t coming)
@@ -222,7 +230,7 @@ static void limits_refresh(uint64_t now, bool now_please, uint64_t coming)
         rc.limits.room = rc.limits.room > coming ? rc.limits.room - coming : 0;
     ebbi_store_relaxed(&rc.limit, rc.limits.limit);
     ebbi_store_relaxed(&rc.limit_room, rc.limits.room);
-    ebbi_store_relaxed(&ebbi_limit_tight, rc.limits.any && rc.limits.room <= rc.limits.margin);
+    ebbi_store_relaxed(&ebbi_limit_tight, limits_tight());
     /* Fresh memory the pools may take before the limit is looked at again:
      * the room above the margin (a quarter of the margin at least, so that
      * a program whose live data passes the limit is not looked at on every
@@ -237,10 +245,8 @@ static void limits_refresh(uint64_t now, bool now_please, uint64_t coming)
 
 static bool must_keep_nothing(void)
 {
-    return rc.limits.pressure || (rc.limits.any && rc.limits.room <= rc.limits.margin);
+    return rc.limits.pressure || limits_tight();
 }
-
-_Atomic(bool) ebbi_limit_tight;
 
 static uint64_t pool_rate(ebbi_pool_t pool)
 {

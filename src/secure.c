@@ -96,10 +96,7 @@ void ebbi_safety_on_free(page_t *page, block_t *block)
     /* memset, even for small blocks (word stores measured slower); a big
      * block's kernel pages the program never touched stay out of memory
      * (memset brought a 2 MiB block of which 4 KiB was used all in). */
-    if (page->block_size < EBBI_CLEAR_BY_PAGES)
-        memset((uint8_t *)block + sizeof(block_t), 0, page->block_size - sizeof(block_t));
-    else
-        ebbi_os_clear((uint8_t *)block + sizeof(block_t), page->block_size - sizeof(block_t));
+    ebbi_clear((uint8_t *)block + sizeof(block_t), page->block_size - sizeof(block_t));
 }
 
 /* Secure mode: a block about to be handed out is as its free left it:
