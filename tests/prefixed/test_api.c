@@ -55,6 +55,13 @@ static int all_zero(const void *p, size_t n)
     return 1;
 }
 
+/* A mode's variable set, and not to 0. */
+static bool env_on(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && strcmp(v, "0") != 0;
+}
+
 static void test_malloc_zero(void)
 {
     void *a = ebb_malloc(0), *b = ebb_malloc(0), *c = ebb_malloc(0);
@@ -62,8 +69,7 @@ static void test_malloc_zero(void)
     CHECK(a != b && b != c && a != c, "malloc(0) results must be distinct");
     /* In secure mode the usable size is the size asked for, here none
      * (a byte written is reported at the free). */
-    const char *secure = getenv("EBB_SECURE");
-    if (secure != NULL && strcmp(secure, "0") != 0)
+    if (env_on("EBB_SECURE"))
         CHECK(ebb_malloc_usable_size(a) == 0, "secure mode: malloc(0) has no usable byte");
     else
         CHECK(ebb_malloc_usable_size(a) >= 1, "malloc(0) block is usable");
@@ -280,12 +286,6 @@ static void test_huge_from_pieces(void)
         CHECK(verify(q + (3u << 20), usable - (3u << 20), 14), "the grown part all usable");
     }
     ebb_free(q);
-}
-
-static bool env_on(const char *name)
-{
-    const char *v = getenv(name);
-    return v != NULL && strcmp(v, "0") != 0;
 }
 
 /* Under ThreadSanitizer resident memory holds its shadow of every access
@@ -591,8 +591,8 @@ static void test_stats_and_glibc_extras(void)
 {
     /* Guarded blocks (EBB_GUARD, EBB_GUARD_SAMPLE) and the profiler's samples
      * (EBB_PROFILE) are mappings of their own. */
-    const char *guard = getenv("EBB_GUARD"), *sample = getenv("EBB_GUARD_SAMPLE");
-    bool guard_all = (guard != NULL && strcmp(guard, "0") != 0) || (sample != NULL && atol(sample) == 1);
+    const char *sample = getenv("EBB_GUARD_SAMPLE");
+    bool guard_all = env_on("EBB_GUARD") || (sample != NULL && atol(sample) == 1);
     /* The heap profiler moves its samples to mappings of their own too. */
     const char *profile = getenv("EBB_PROFILE");
     bool guard_sampled = (!guard_all && sample != NULL && atol(sample) > 1) || (profile != NULL && atol(profile) == 1);
