@@ -288,18 +288,25 @@ static void test_huge_from_pieces(void)
     ebb_free(q);
 }
 
-/* Under ThreadSanitizer resident memory holds its shadow of every access
- * too: the tests of what the allocator keeps resident leave it alone. */
+/* Under ThreadSanitizer and valgrind resident memory holds their shadow of
+ * the memory touched too: the tests of what the allocator keeps resident
+ * leave them alone.  (valgrind preloads its vgpreload libraries.) */
 #if defined(__SANITIZE_THREAD__)
-#define RSS_IS_OURS 0
+#define UNDER_TSAN 1
 #elif defined(__has_feature)
 #if __has_feature(thread_sanitizer)
-#define RSS_IS_OURS 0
+#define UNDER_TSAN 1
 #endif
 #endif
-#ifndef RSS_IS_OURS
-#define RSS_IS_OURS 1
+#ifndef UNDER_TSAN
+#define UNDER_TSAN 0
 #endif
+
+static bool rss_is_ours(void)
+{
+    const char *preload = getenv("LD_PRELOAD");
+    return !UNDER_TSAN && (preload == NULL || strstr(preload, "vgpreload") == NULL);
+}
 
 static long resident_kib(void)
 {
@@ -415,7 +422,7 @@ static void test_huge_clear_stays_lean(void)
     for (int i = 0; i < BLOCKS; i++)
         ebb_free(blocks[i]);
     long freed_kib = resident_kib();
-    if (RSS_IS_OURS)
+    if (rss_is_ours())
         CHECK(used > 0 && freed_kib <= used + 1024,
               "freeing 8 blocks of 1.8 MiB, 4 KiB of each touched: %ld KiB resident, then %ld", used, freed_kib);
     size_t dirty = 0;
@@ -429,7 +436,7 @@ static void test_huge_clear_stays_lean(void)
     }
     long taken_kib = resident_kib();
     CHECK(dirty == 0, "calloc'ing them again: %zu nonzero bytes", dirty);
-    if (RSS_IS_OURS)
+    if (rss_is_ours())
         CHECK(taken_kib <= freed_kib + 2048, "calloc'ing them again: %ld KiB resident, then %ld", freed_kib, taken_kib);
     for (int i = 0; i < BLOCKS; i++)
         ebb_free(blocks[i]);
@@ -443,13 +450,13 @@ static void test_huge_clear_stays_lean(void)
     long before = resident_kib();
     ebb_free(p);
     long after = resident_kib();
-    if (RSS_IS_OURS)
+    if (rss_is_ours())
         CHECK(before > 0 && after <= before + 512,
               "freeing a huge block, 1 MiB of it touched: %ld KiB resident, then %ld", before, after);
     unsigned char *q = ebb_calloc(1, big);
     long taken = resident_kib();
     CHECK(q != NULL);
-    if (RSS_IS_OURS)
+    if (rss_is_ours())
         CHECK(q == NULL || taken <= after + 2048, "calloc of 64 MiB after it: %ld KiB resident, then %ld", after, taken);
     size_t nonzero = 0;
     for (size_t i = 0; q != NULL && i < (2u << 20); i++)
@@ -490,7 +497,7 @@ static void test_secure_huge_realloc_counted(void)
     ebb_stats_get(&s1);
     long r1 = resident_kib();
     long ours = ((long)s1.resident - (long)s0.resident) / 1024, kernel = r1 - r0;
-    if (RSS_IS_OURS)
+    if (rss_is_ours())
         CHECK(labs(ours - kernel) < 128, "shrinking 64 secure huge blocks: resident %+ld KiB by the count, %+ld KiB by /proc",
               ours, kernel);
     for (int i = 0; i < BLOCKS; i++)
