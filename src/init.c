@@ -120,6 +120,8 @@ static const struct {
     {NULL, NULL, ebbi_publish_fork_child},
     {NULL, NULL, main_key_mark},             /* the forking thread is the child's main thread */
     {NULL, NULL, ebbi_service_fork_child},
+    /* First: libgcc's walk may allocate under the walk's lock (unwind.c). */
+    {ebbi_unwind_fork_prepare, ebbi_unwind_fork_parent, ebbi_unwind_fork_child},
     {ebbi_reclaim_fork_prepare, ebbi_reclaim_fork_parent, ebbi_reclaim_fork_child},
     {ebbi_doorbell_fork_prepare, ebbi_doorbell_fork_parent, ebbi_doorbell_fork_child},
     {ebbi_heaps_fork_prepare, ebbi_heaps_fork_parent, ebbi_heaps_fork_child},
@@ -130,7 +132,6 @@ static const struct {
     {ebbi_guard_fork_prepare, ebbi_guard_fork_parent, ebbi_guard_fork_child},
     {ebbi_zero_fork_prepare, ebbi_zero_fork_parent, ebbi_zero_fork_child},
     {ebbi_profile_fork_prepare, ebbi_profile_fork_parent, ebbi_profile_fork_child},
-    {ebbi_unwind_fork_prepare, ebbi_unwind_fork_parent, ebbi_unwind_fork_child},
     {meta_fork_prepare, meta_fork_parent, meta_fork_child},
 };
 

@@ -53,6 +53,15 @@ static bool walk_add(void *arg, uintptr_t ip)
     return true;
 }
 
+/* Held wherever a walk may take a lock of the loader's or of libgcc's
+ * (dl_iterate_phdr's, libgcc's of the frames JIT code registered), and
+ * for the rule table's inserts.  fork's prepare handler takes it before
+ * any other lock of ours (init.c): a fork then never copies the process
+ * while one of our walks holds such a lock, which the child would find
+ * held for ever.  First, because libgcc's walk may call malloc (to sort
+ * registered frames), and so take any lock of ours, under it. */
+static pthread_mutex_t walk_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* ---- the rules of a return address ------------------------------------------------ */
 
 #if defined(__x86_64__) && defined(DLFO_STRUCT_HAS_EH_DBASE)
@@ -472,8 +481,7 @@ typedef struct {
 
 static rule_slot_t *rule_cache;
 static unsigned rule_count;
-static pthread_mutex_t rule_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned long long unloads_seen; /* under rule_lock */
+static unsigned long long unloads_seen; /* under walk_lock */
 
 static unsigned rule_hash(uintptr_t a)
 {
@@ -500,7 +508,7 @@ static uint64_t rule_lookup(uintptr_t addr)
 
 static void rule_insert(uintptr_t addr, uint64_t rule)
 {
-    pthread_mutex_lock(&rule_lock);
+    pthread_mutex_lock(&walk_lock);
     if (rule_count < RULE_FILL_MAX) {
         unsigned i = rule_hash(addr);
         while (ebbi_load_relaxed(&rule_cache[i].addr) != 0 && ebbi_load_relaxed(&rule_cache[i].addr) != addr)
@@ -511,17 +519,15 @@ static void rule_insert(uintptr_t addr, uint64_t rule)
             rule_count++;
         }
     }
-    pthread_mutex_unlock(&rule_lock);
+    pthread_mutex_unlock(&walk_lock);
 }
 
 /* A library unloaded since the last look: every rule goes.  The loader's
- * count is read under rule_lock, which fork's prepare handler takes: the
- * loader's own lock, which fork leaves as it finds it, is then never held
- * by one of our calls as a fork copies it (the child's next sample would
- * wait on it for ever). */
+ * count is read under walk_lock (dl_iterate_phdr takes the loader's lock:
+ * a fork in the middle left a child whose next sample waited for ever). */
 static void rules_check_unloads(void)
 {
-    pthread_mutex_lock(&rule_lock);
+    pthread_mutex_lock(&walk_lock);
     unsigned long long subs = ebbi_os_objects_unloaded();
     if (subs != unloads_seen) {
         for (unsigned i = 0; i < RULE_SLOTS; i++) {
@@ -531,7 +537,7 @@ static void rules_check_unloads(void)
         rule_count = 0;
         unloads_seen = subs;
     }
-    pthread_mutex_unlock(&rule_lock);
+    pthread_mutex_unlock(&walk_lock);
 }
 
 /* The packed rule at `target`, found or worked out (PACK_NONE: none the
@@ -585,7 +591,9 @@ static EBBI_NOINLINE bool fast_walk(walk_t *w)
 
 static EBBI_NOINLINE void libgcc_walk(walk_t *w)
 {
+    pthread_mutex_lock(&walk_lock);
     ebbi_os_unwind(walk_add, w);
+    pthread_mutex_unlock(&walk_lock);
 }
 
 static bool unwinder;
@@ -628,21 +636,15 @@ unsigned ebbi_unwind_backtrace(uintptr_t *frames, unsigned max)
 
 void ebbi_unwind_fork_prepare(void)
 {
-#ifdef FAST_WALK
-    pthread_mutex_lock(&rule_lock);
-#endif
+    pthread_mutex_lock(&walk_lock);
 }
 
 void ebbi_unwind_fork_parent(void)
 {
-#ifdef FAST_WALK
-    pthread_mutex_unlock(&rule_lock);
-#endif
+    pthread_mutex_unlock(&walk_lock);
 }
 
 void ebbi_unwind_fork_child(void)
 {
-#ifdef FAST_WALK
-    pthread_mutex_init(&rule_lock, NULL);
-#endif
+    pthread_mutex_init(&walk_lock, NULL);
 }

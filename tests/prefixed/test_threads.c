@@ -4,6 +4,7 @@
  * test: threads-zero     long EBB_ZERO_ON_FREE=1
  * test: threads-sample   long EBB_GUARD_SAMPLE=100
  * test: threads-profile  long EBB_PROFILE=1 EBB_PROFILE_RATE=4096
+ * test: threads-profile-libgcc  long EBB_PROFILE=1 EBB_PROFILE_RATE=4096 EBB_PROFILE_FAST_UNWIND=0 EBB_TEST_REGISTER_FRAMES=1
  * test: test_threads     sanitize */
 /* Threads: blocks handed between 8+ threads (most frees are cross-thread),
  * thousands of short-lived threads whose last blocks are freed by another
@@ -21,6 +22,43 @@
 
 #include "check.h"
 #include "ebbmalloc.h"
+
+/* EBB_TEST_REGISTER_FRAMES=1: the program's own .eh_frame registered with
+ * libgcc, as JIT code registers its frames, so that libgcc's stack walk
+ * (the profiler's, with EBB_PROFILE_FAST_UNWIND=0) takes libgcc's lock of
+ * registered frames at every walk, and a fork may come while another
+ * thread holds it. */
+#include <link.h>
+#include <stdlib.h>
+extern void __register_frame_info(const void *begin, void *object);
+
+static int find_eh_frame(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        if (info->dlpi_phdr[i].p_type != PT_GNU_EH_FRAME)
+            continue;
+        const uint8_t *hdr = (const uint8_t *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+        if (hdr[0] == 1 && hdr[1] == 0x1b) { /* version 1; eh_frame_ptr pc-relative, 4 bytes signed */
+            int32_t rel;
+            memcpy(&rel, hdr + 4, sizeof rel);
+            *(const void **)arg = hdr + 4 + rel;
+        }
+    }
+    return 1; /* the first object is the program */
+}
+
+static void register_own_frames(void)
+{
+    static uintptr_t object[32]; /* libgcc's struct object, opaque */
+    const void *eh_frame = NULL;
+    if (getenv("EBB_TEST_REGISTER_FRAMES") == NULL)
+        return;
+    dl_iterate_phdr(find_eh_frame, &eh_frame);
+    CHECK(eh_frame != NULL, "the program's .eh_frame found, to register");
+    if (eh_frame != NULL)
+        __register_frame_info(eh_frame, object);
+}
 
 typedef struct {
     uint32_t tag;  /* who made it, and a sequence number */
@@ -532,6 +570,7 @@ static void test_last_thread_exits(void)
 
 int main(void)
 {
+    register_own_frames();
     test_handoff();
     test_short_lived_threads();
     test_free_only_threads();
