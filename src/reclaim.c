@@ -235,11 +235,11 @@ static void limits_refresh(uint64_t now, bool now_please, uint64_t coming)
      * half the room above the margin, so the readings come closer
      * together as the room shrinks.  The pools' count of fresh memory
      * misses some of what the process's usage gains (a page decommitted
-     * where it stays, then touched again; memory not the allocator's):
-     * with the whole room as the budget, a churn with 64 MiB live under a
-     * 96 MiB limit went 1 MiB over it in one run of six.  A quarter of the
-     * margin at least, so that a program whose live data passes the limit
-     * is not looked at on every page. */
+     * where it stays, then touched again; memory not the allocator's),
+     * and with the whole room as the budget that undercount could carry
+     * the process past the limit before the next reading.  A quarter of
+     * the margin at least, so that a program whose live data passes the
+     * limit is not looked at on every page. */
     uint64_t budget = UINT64_MAX;
     if (rc.limits.any) {
         uint64_t half = rc.limits.room > rc.limits.margin ? (rc.limits.room - rc.limits.margin) / 2 : 0;
